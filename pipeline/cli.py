@@ -1,0 +1,196 @@
+"""The ``extract`` command line.
+
+Every user mistake surfaces as an ``ExtractError`` (a ``click.ClickException``): one line on
+stderr, exit code 2.  Page failures are not user mistakes: they are rows in the output and a
+count in the summary.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipeline import __version__
+from pipeline.config import ModelConfig, build_config, cpu_count, default_threads
+from pipeline.errors import ConfigError, ExtractError, OutputError
+
+_ENV_MODEL = "EXTRACT_MODEL"
+_ENV_MMPROJ = "EXTRACT_MMPROJ"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="extract")
+def main() -> None:
+    """Extract JSON-Schema records from folders of PDFs and images with a local VLM.
+
+    Pages are rendered, read by a llama.cpp vision-language model constrained to your
+    schema, validated, and written to typed Parquet with provenance.
+    """
+
+
+@main.command()
+@click.option("--schema", "schema_path", required=True, type=click.Path(path_type=Path),
+              help="JSON Schema (2020-12) of one record, e.g. schemas/invoice.json.")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--output", "-o", required=True, type=click.Path(path_type=Path),
+              help="Output folder: records.parquet and manifest.json are written there.")
+@click.option("--model", "model_path", envvar=_ENV_MODEL, type=click.Path(path_type=Path),
+              help=f"Text model GGUF of the VLM [env {_ENV_MODEL}].")
+@click.option("--mmproj", envvar=_ENV_MMPROJ, type=click.Path(path_type=Path),
+              help=f"Vision projector (mmproj) GGUF of the VLM [env {_ENV_MMPROJ}].")
+@click.option("--chat-handler", default="auto", show_default=True,
+              help="Multimodal chat handler: auto (from GGUF metadata), mtmd, llava-1-5, gemma4, ...")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+              help="Ray actors, each loading the model once.")
+@click.option("--threads", type=click.IntRange(1),
+              help="llama.cpp threads per worker [default: cores / workers].")
+@click.option("--dpi", default=150, show_default=True, type=click.IntRange(36, 600),
+              help="Rendering resolution for PDF pages.")
+@click.option("--max-pixels", default=4_000_000, show_default=True, type=click.IntRange(10_000),
+              help="Pages whose raster would exceed this many pixels are scaled down.")
+@click.option("--limit", type=click.IntRange(1), help="Process at most this many pages.")
+@click.option("--n-ctx", default=8192, show_default=True, type=click.IntRange(512),
+              help="llama.cpp context length (prompt + image tokens + answer).")
+@click.option("--max-tokens", default=2048, show_default=True, type=click.IntRange(16),
+              help="Longest answer, in tokens.")
+@click.option("--n-gpu-layers", default=0, show_default=True, type=click.IntRange(-1),
+              help="Layers to offload to the GPU; -1 = all (needs a CUDA build of llama.cpp).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Sampling seed.")
+@click.option("--retries", default=1, show_default=True, type=click.IntRange(0, 5),
+              help="Extra attempts for a page whose answer is not valid.")
+@click.option("--ray-address", help="Ray cluster to run on [default: $RAY_ADDRESS, else embedded].")
+@click.option("--verbose", is_flag=True, help="Show llama.cpp and Ray logs.")
+def run(schema_path: Path, inputs: tuple[Path, ...], output: Path, model_path: Path | None,
+        mmproj: Path | None, chat_handler: str, workers: int, threads: int | None, dpi: int,
+        max_pixels: int, limit: int | None, n_ctx: int, max_tokens: int, n_gpu_layers: int,
+        seed: int, retries: int, ray_address: str | None, verbose: bool) -> None:
+    """Extract records from INPUTS (PDF/PNG/JPEG/TIFF files or folders) into OUTPUT."""
+    from pipeline.runner import execute_run
+    from pipeline.schema import load_schema
+
+    err = Console(stderr=True)
+    if model_path is None:
+        raise ConfigError(
+            f"no model given: pass --model PATH (or set {_ENV_MODEL}); for a tiny test model run "
+            "'extract models make-tiny models/tiny'")
+    schema = load_schema(schema_path)
+    n_threads = threads or default_threads(workers)
+    if workers * n_threads > cpu_count() and not ray_address:
+        err.print(f"[yellow]warning:[/] {workers} workers x {n_threads} threads exceeds "
+                  f"{cpu_count()} cores; llama.cpp threads busy-wait, so expect a slowdown")
+    model = ModelConfig(path=model_path, mmproj=mmproj, chat_handler=chat_handler, n_ctx=n_ctx,
+                        n_threads=n_threads, n_gpu_layers=n_gpu_layers, seed=seed,
+                        max_tokens=max_tokens, retries=retries, verbose=verbose)
+    cfg = build_config(schema_path=schema_path, inputs=inputs, output=output, model=model,
+                       workers=workers, dpi=dpi, max_pixels=max_pixels, limit=limit,
+                       ray_address=ray_address)
+    if output.exists() and not output.is_dir():
+        raise OutputError(f"output {output} exists and is not a folder")
+
+    columns = (TextColumn("[bold]extract"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("pages"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, disable=not err.is_terminal) as bar:
+        task_id = bar.add_task("pages", total=None, rate="")
+
+        def on_row(row: dict[str, Any], total: int) -> None:
+            bar.update(task_id, total=total, advance=1)
+            elapsed = bar.tasks[0].elapsed or 0.0
+            done = bar.tasks[0].completed
+            bar.update(task_id, rate=f"{done / elapsed:.2f} pages/s" if elapsed else "")
+
+        summary = execute_run(cfg, schema, progress=on_row)
+
+    out = Console()
+    table = Table(title=f"run {summary.run_id}", show_header=False)
+    for key, value in (("pages", summary.pages), ("ok", summary.ok), ("errors", summary.errors),
+                       ("files", summary.files), ("time", f"{summary.seconds:.1f} s"),
+                       ("speed", f"{summary.pages_per_second:.2f} pages/s"),
+                       ("records", summary.records_path), ("manifest", summary.manifest_path)):
+        table.add_row(key, str(value))
+    out.print(table)
+
+
+@main.command()
+@click.argument("output", type=click.Path(path_type=Path))
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1), help="Rows to show.")
+@click.option("--columns", default="source_path,page_number,status,invoice_number,issue_date,"
+              "currency,total_amount,error", show_default=True,
+              help="Comma-separated columns (missing ones are skipped).")
+def show(output: Path, limit: int, columns: str) -> None:
+    """Print the first records of a run's OUTPUT folder as a table."""
+    import pyarrow.parquet as pq
+
+    from pipeline.sink import RECORDS_FILE
+
+    path = output / RECORDS_FILE if output.is_dir() else output
+    if not path.is_file():
+        raise ExtractError(f"no records found at {path}; run 'extract run ... --output {output}' first")
+    table = pq.read_table(path)
+    wanted = [c for c in columns.split(",") if c in table.column_names]
+    view = Table(title=f"{path} ({table.num_rows} rows)")
+    for c in wanted:
+        view.add_column(c, overflow="fold")
+    for row in table.slice(0, limit).select(wanted).to_pylist():
+        view.add_row(*(_cell(row[c], c) for c in wanted))
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    console.print(view)
+
+
+def _cell(value: Any, column: str) -> str:
+    if value is None:
+        return "-"
+    text = os.path.basename(str(value)) if column == "source_path" else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+@main.group()
+def models() -> None:
+    """Manage models."""
+
+
+@models.command("make-tiny")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--seed", default=0, show_default=True, type=int)
+def make_tiny(directory: Path, seed: int) -> None:
+    """Write a tiny random-weight VLM (tiny-llama.gguf + tiny-mmproj.gguf) into DIRECTORY.
+
+    For tests and demos of the pipeline's mechanics: its answers are valid JSON but noise.
+    """
+    from pipeline.devtools.tiny_vlm import make_tiny_vlm
+
+    try:
+        made = make_tiny_vlm(directory, seed=seed)
+    except OSError as exc:
+        raise OutputError(f"cannot write to {directory}: {exc.strerror or exc}") from None
+    click.echo(f"model:  {made.model}\nmmproj: {made.mmproj}")
+
+
+@main.group()
+def samples() -> None:
+    """Sample documents."""
+
+
+@samples.command("generate")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--count", default=4, show_default=True, type=click.IntRange(1),
+              help="Single-page invoices (plus one scanned, one multi-page and one PNG).")
+def generate_samples(directory: Path, seed: int, count: int) -> None:
+    """Generate sample invoices with ground-truth JSON into DIRECTORY."""
+    from pipeline.devtools.samples import generate
+
+    written = generate(directory, seed=seed, count=count)
+    click.echo(f"wrote {len(written)} documents to {directory}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

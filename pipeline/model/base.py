@@ -1,0 +1,107 @@
+"""The model backend interface.
+
+A backend does one thing, ``execute``: turn a page into the model's raw answer text.  All
+that is common to every backend lives here, in ``extract``: parse the answer as JSON,
+validate it against the schema, retry once with another seed when it is not valid, and
+return an explicit status.  A page never raises out of ``extract`` and never comes back as a
+silent empty record: it is ``ok`` with a validated record, or ``error`` with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pipeline.schema import CompiledSchema
+
+
+@dataclass(frozen=True)
+class PageInput:
+    source_path: str
+    page_number: int
+    png: bytes
+    text: str
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One raw answer from a model."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+
+
+@dataclass
+class ModelResult:
+    status: Literal["ok", "error"]
+    record: dict[str, Any] | None
+    error: str | None
+    raw_output: str | None
+    attempts: int
+    latency_ms: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class Backend(ABC):
+    """A model that fills in a JSON Schema from a page."""
+
+    name: str
+    sha256: str
+
+    def __init__(self, schema: CompiledSchema, retries: int = 1) -> None:
+        self.schema = schema
+        self.retries = retries
+
+    @abstractmethod
+    def execute(self, page: PageInput, attempt: int) -> Completion:
+        """Return the model's raw answer for ``page``; ``attempt`` varies the seed on retries.
+
+        May raise: any exception becomes an error result in ``extract``.
+        """
+
+    def extract(self, page: PageInput) -> ModelResult:
+        started = time.perf_counter()
+        prompt_tokens = completion_tokens = 0
+        problem = "no attempt made"
+        raw: str | None = None
+        attempts = 0
+        for attempt in range(self.retries + 1):
+            attempts = attempt + 1
+            try:
+                completion = self.execute(page, attempt)
+            except Exception as exc:  # a backend failure is a page error, not a dead run
+                problem = f"model_error: {' '.join(str(exc).split())[:300] or type(exc).__name__}"
+                continue
+            raw = completion.text
+            prompt_tokens += completion.prompt_tokens
+            completion_tokens += completion.completion_tokens
+            record, problem = self._check(completion)
+            if record is not None:
+                return ModelResult("ok", record, None, raw, attempts,
+                                   _ms(started), prompt_tokens, completion_tokens)
+        return ModelResult("error", None, problem, raw, attempts,
+                           _ms(started), prompt_tokens, completion_tokens)
+
+    def _check(self, completion: Completion) -> tuple[dict[str, Any] | None, str]:
+        try:
+            value = json.loads(completion.text)
+        except json.JSONDecodeError as exc:
+            cut = " (output cut at max_tokens)" if completion.finish_reason == "length" else ""
+            return None, f"invalid_json: {exc.msg} at char {exc.pos}{cut}"
+        if not isinstance(value, dict):
+            return None, "invalid_json: answer is not a JSON object"
+        problems = self.schema.errors(value)
+        if problems:
+            return None, f"schema_invalid: {'; '.join(problems[:3])}"
+        return value, ""
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000.0, 2)

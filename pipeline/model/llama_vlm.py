@@ -1,0 +1,188 @@
+"""The llama.cpp vision-language backend (llama-cpp-python + an mmproj).
+
+One instance lives in each Ray actor and loads the model once.  The multimodal chat handler
+is chosen from the GGUF metadata (a model with its own chat template gets the generic mtmd
+handler; a bare LLaVA-1.5 model the LLaVA template) and can be overridden by name.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import ModelConfig
+from pipeline.errors import ModelError, SchemaError, missing_model_message
+from pipeline.grammar import schema_to_gbnf
+from pipeline.model.base import Backend, Completion, PageInput
+from pipeline.model.prompt import vlm_messages
+from pipeline.schema import CompiledSchema
+
+# --chat-handler names -> llama_cpp.llama_chat_format class names.
+CHAT_HANDLERS = {
+    "mtmd": "MTMDChatHandler",
+    "gemma4": "Gemma4ChatHandler",
+    "llava-1-5": "Llava15ChatHandler",
+    "llava-1-6": "Llava16ChatHandler",
+    "qwen2.5-vl": "Qwen25VLChatHandler",
+    "minicpm-v-2.6": "MiniCPMv26ChatHandler",
+    "moondream": "MoondreamChatHandler",
+    "nanollava": "NanoLlavaChatHandler",
+    "llama3-vision-alpha": "Llama3VisionAlphaChatHandler",
+    "obsidian": "ObsidianChatHandler",
+}
+
+
+def gguf_metadata(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """Read a few scalar/string metadata values from a GGUF header without loading tensors."""
+    import gguf
+
+    try:
+        reader = gguf.GGUFReader(str(path))
+    except Exception as exc:
+        raise ModelError(f"{path} is not a readable GGUF file: {' '.join(str(exc).split())[:200]}") from None
+    out: dict[str, Any] = {}
+    for key in keys:
+        field = reader.get_field(key)
+        if field is not None:
+            out[key] = field.contents()
+    return out
+
+
+def choose_chat_handler(model: Path, mmproj: Path, requested: str = "auto") -> str:
+    """Pick the chat handler name; explicit names win, 'auto' reads the GGUF metadata."""
+    if requested != "auto":
+        if requested not in CHAT_HANDLERS:
+            raise ModelError(f"unknown chat handler '{requested}' (choose from: auto, "
+                             f"{', '.join(CHAT_HANDLERS)})")
+        return requested
+    meta = gguf_metadata(model, ("general.architecture", "tokenizer.chat_template"))
+    proj = gguf_metadata(mmproj, ("clip.projector_type", "clip.vision.projector_type"))
+    arch = str(meta.get("general.architecture", ""))
+    if arch.startswith("gemma4"):
+        return "gemma4"
+    if meta.get("tokenizer.chat_template"):
+        return "mtmd"
+    projector = proj.get("clip.projector_type") or proj.get("clip.vision.projector_type")
+    if projector in ("mlp", "mlp_norm", None):
+        return "llava-1-5"
+    raise ModelError(f"cannot choose a chat handler for {model} (projector '{projector}', no chat "
+                     "template); pass --chat-handler")
+
+
+def check_files(cfg: ModelConfig) -> None:
+    if not cfg.path.is_file():
+        raise ModelError(missing_model_message(cfg.path))
+    if cfg.mmproj is None:
+        raise ModelError("the VLM backend needs an mmproj (vision projector) GGUF: pass --mmproj PATH")
+    if not cfg.mmproj.is_file():
+        raise ModelError(f"mmproj file not found: {cfg.mmproj}. Pass --mmproj PATH to the model's "
+                         "mmproj GGUF (it ships beside the model in its repository)")
+
+
+def preflight(cfg: ModelConfig, schema: CompiledSchema) -> str:
+    """Check, in the driver and before any page is read, that the model and grammar load.
+
+    Loads only the vocabulary (milliseconds even for large models) and compiles the grammar
+    against it, so an unusable schema or a broken GGUF fails the run at start-up.  Returns the
+    chat handler name.
+    """
+    check_files(cfg)
+    assert cfg.mmproj is not None
+    handler = choose_chat_handler(cfg.path, cfg.mmproj, cfg.chat_handler)
+    gbnf = schema_to_gbnf(schema.raw)
+    import llama_cpp
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    quiet_native_logs(cfg.verbose)
+    try:
+        with suppress_stdout_stderr(disable=cfg.verbose):
+            vocab_model = llama_cpp.Llama(str(cfg.path), vocab_only=True, verbose=cfg.verbose)
+    except Exception as exc:
+        raise ModelError(f"cannot load model {cfg.path}: {' '.join(str(exc).split())[:200]}") from None
+    try:
+        compile_grammar(vocab_model, gbnf)
+    finally:
+        vocab_model.close()
+    return handler
+
+
+def compile_grammar(llm: Any, gbnf: str) -> None:
+    import llama_cpp
+
+    sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, gbnf.encode(), b"root")
+    if not sampler:
+        raise SchemaError("the schema's output grammar does not compile in llama.cpp")
+    llama_cpp.llama_sampler_free(sampler)
+
+
+_LOG_CALLBACK_SET = False
+
+
+def quiet_native_logs(verbose: bool) -> None:
+    """Route mtmd's native logging through llama-cpp-python's logger (silent unless verbose).
+
+    llama-cpp-python only redirects llama.cpp's own log; mtmd prints every image it encodes.
+    """
+    global _LOG_CALLBACK_SET
+    import llama_cpp._logger as logger
+    import llama_cpp.mtmd_cpp as mtmd
+
+    logger.set_verbose(verbose)
+    if not _LOG_CALLBACK_SET:
+        mtmd.mtmd_log_set(logger.llama_log_callback, ctypes.c_void_p(0))
+        mtmd.mtmd_helper_log_set(logger.llama_log_callback, ctypes.c_void_p(0))
+        _LOG_CALLBACK_SET = True
+
+
+class LlamaVLMBackend(Backend):
+    """A GGUF VLM run in-process by llama.cpp, grammar-constrained to the schema."""
+
+    def __init__(self, cfg: ModelConfig, schema: CompiledSchema, model_sha256: str,
+                 chat_handler: str) -> None:
+        super().__init__(schema, retries=cfg.retries)
+        import llama_cpp
+        from llama_cpp import llama_chat_format
+
+        check_files(cfg)
+        assert cfg.mmproj is not None
+        quiet_native_logs(cfg.verbose)
+        self.cfg = cfg
+        self.name = cfg.path.name
+        self.sha256 = model_sha256
+        self.chat_handler = chat_handler
+        handler_cls = getattr(llama_chat_format, CHAT_HANDLERS[chat_handler])
+        handler = handler_cls(clip_model_path=str(cfg.mmproj), verbose=cfg.verbose)
+        try:
+            self.llm = llama_cpp.Llama(
+                model_path=str(cfg.path), chat_handler=handler, n_ctx=cfg.n_ctx,
+                n_threads=cfg.n_threads, n_threads_batch=cfg.n_threads,
+                n_gpu_layers=cfg.n_gpu_layers, seed=cfg.seed, verbose=cfg.verbose)
+        except Exception as exc:
+            raise ModelError(f"cannot load model {cfg.path}: {' '.join(str(exc).split())[:200]}") from None
+        self.gbnf = schema_to_gbnf(schema.raw)
+        compile_grammar(self.llm, self.gbnf)
+
+    def execute(self, page: PageInput, attempt: int) -> Completion:
+        from llama_cpp import LlamaGrammar
+
+        # Greedy first; a retry samples with a little temperature and another seed.
+        temperature = self.cfg.temperature if attempt == 0 else max(self.cfg.temperature, 0.7)
+        response = self.llm.create_chat_completion(
+            messages=vlm_messages(self.schema.raw, page.png),  # type: ignore[arg-type]
+            grammar=LlamaGrammar.from_string(self.gbnf, verbose=False),
+            temperature=temperature,
+            seed=self.cfg.seed + attempt,
+            max_tokens=self.cfg.max_tokens,
+        )
+        choice = response["choices"][0]  # type: ignore[index]
+        usage = response.get("usage") or {}  # type: ignore[union-attr]
+        return Completion(
+            text=choice["message"]["content"] or "",
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    def close(self) -> None:
+        self.llm.close()

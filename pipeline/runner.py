@@ -1,0 +1,207 @@
+"""The driver: check everything, plan pages, stream them through Ray, write the output.
+
+Order matters: the schema, inputs, model and output folder are all checked before Ray starts
+or a page is read, so a mistake costs seconds, not a night.  Pages then stream through a
+Ray Data pipeline (page list -> actor pool of ``workers`` llama.cpp workers -> driver) and
+each result row goes straight to the Parquet sink, so memory stays flat however many pages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from typing import Any
+
+from pipeline.config import RunConfig, cpu_count
+from pipeline.errors import ExtractError
+from pipeline.model.llama_vlm import preflight
+from pipeline.render import RenderError, page_count
+from pipeline.schema import CompiledSchema
+from pipeline.sink import MANIFEST_FILE, ParquetSink, ensure_writable, write_json_atomic
+from pipeline.sources import SourceFile, discover, file_sha256
+from pipeline.worker import PageWorker
+
+Progress = Callable[[dict[str, Any], int], None]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    records_path: str
+    manifest_path: str
+    files: int
+    pages: int
+    ok: int
+    errors: int
+    seconds: float
+
+    @property
+    def pages_per_second(self) -> float:
+        return self.pages / self.seconds if self.seconds > 0 else 0.0
+
+
+def plan_pages(files: list[SourceFile], limit: int | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Page tasks for the workers, and error rows for files that cannot even be opened."""
+    tasks: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    for f in files:
+        if limit is not None and len(tasks) + len(errors) >= limit:
+            break
+        base = {"source_path": str(f.path), "source_sha256": f.sha256}
+        try:
+            if f.error:
+                raise RenderError(f.error)
+            count = page_count(f.path)
+        except RenderError as exc:
+            errors.append({**base, "page_number": None, "page_count": None, "status": "error",
+                           "error": f"open_error: {exc}", "attempts": 0})
+            continue
+        for n in range(1, count + 1):
+            if limit is not None and len(tasks) + len(errors) >= limit:
+                break
+            tasks.append({**base, "page_number": n, "page_count": count})
+    return tasks, errors
+
+
+def ensure_ray(cfg: RunConfig) -> bool:
+    """Connect to the cluster named by --ray-address / RAY_ADDRESS, else start an embedded one.
+
+    Returns True when this call started Ray (and so should stop it).
+    """
+    import ray
+    import ray.data
+
+    if ray.is_initialized():
+        return False
+    level = logging.INFO if cfg.model.verbose else logging.ERROR
+    for handler in logging.getLogger("ray.data").handlers:  # Ray Data's own console handler
+        if handler.get_name() == "console":
+            handler.setLevel(level)
+    if not cfg.model.verbose:
+        # The driver's core worker logs to stderr in C++; keep a nightly log readable.
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    address = cfg.ray_address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=cfg.model.verbose, logging_level=level)
+    else:
+        cpus = max(cpu_count(), cfg.workers * cfg.model.n_threads)
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=cfg.model.verbose,
+                 logging_level=level)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    return True
+
+
+def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | None = None) -> RunSummary:
+    started = time.perf_counter()
+    started_at = datetime.now(timezone.utc)
+    files = discover(cfg.inputs)
+    tasks, open_errors = plan_pages(files, cfg.limit)
+    chat_handler = preflight(cfg.model, schema)
+    model_sha256 = file_sha256(cfg.model.path)
+    mmproj_sha256 = file_sha256(cfg.model.mmproj) if cfg.model.mmproj else None
+    ensure_writable(cfg.output)
+    sink = ParquetSink(cfg.output, schema.raw)
+    stamp = {"run_id": cfg.run_id, "model_name": cfg.model.path.name, "model_sha256": model_sha256,
+             "prompt_version": cfg.prompt_version, "schema_sha256": schema.sha256}
+    total = len(tasks) + len(open_errors)
+    counts = {"ok": 0, "error": 0}
+    latencies: list[float] = []
+
+    def accept(row: dict[str, Any]) -> None:
+        record = json.loads(row["record_json"]) if row.get("record_json") else {}
+        full = {**record, **row, **stamp, "created_at": datetime.now(timezone.utc)}
+        sink.add(full)
+        counts[row["status"]] += 1
+        if row.get("latency_ms"):
+            latencies.append(float(row["latency_ms"]))
+        if progress:
+            progress(full, total)
+
+    started_ray = False
+    try:
+        for row in open_errors:
+            accept(row)
+        if tasks:
+            started_ray = ensure_ray(cfg)
+            for row in _stream(cfg, tasks, schema, model_sha256, chat_handler):
+                accept(row)
+        records_path = sink.close()
+    except BaseException as exc:
+        sink.abort()
+        if isinstance(exc, (ExtractError, KeyboardInterrupt)):
+            raise
+        raise ExtractError(f"run failed: {' '.join(str(exc).split())[:300]}") from exc
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+    seconds = time.perf_counter() - started
+    summary = RunSummary(cfg.run_id, str(records_path), str(cfg.output / MANIFEST_FILE), len(files),
+                         total, counts["ok"], counts["error"], round(seconds, 3))
+    write_json_atomic(cfg.output / MANIFEST_FILE, _manifest(
+        cfg, schema, summary, started_at, chat_handler, model_sha256, mmproj_sha256, latencies))
+    return summary
+
+
+def _stream(cfg: RunConfig, tasks: list[dict[str, Any]], schema: CompiledSchema, model_sha256: str,
+            chat_handler: str) -> Any:
+    import ray
+
+    pages = ray.data.from_items(tasks, override_num_blocks=max(1, min(len(tasks), 64)))
+    results = pages.map_batches(
+        PageWorker,
+        fn_constructor_kwargs={"config_json": cfg.model_dump_json(), "schema_raw": schema.raw,
+                               "model_sha256": model_sha256, "chat_handler": chat_handler},
+        compute=ray.data.ActorPoolStrategy(size=cfg.workers),
+        batch_size=1,
+        num_cpus=cfg.model.n_threads,
+        num_gpus=1 if cfg.model.n_gpu_layers != 0 and _cluster_has_gpus() else None,
+    )
+    yield from results.iter_rows()
+
+
+def _cluster_has_gpus() -> bool:
+    import ray
+
+    return float(ray.cluster_resources().get("GPU", 0)) >= 1
+
+
+def _manifest(cfg: RunConfig, schema: CompiledSchema, summary: RunSummary, started_at: datetime,
+              chat_handler: str, model_sha256: str, mmproj_sha256: str | None,
+              latencies: list[float]) -> dict[str, Any]:
+    return {
+        "run_id": cfg.run_id,
+        "started_at": started_at.isoformat(),
+        "finished_at": datetime.now(timezone.utc).isoformat(),
+        "config": json.loads(cfg.model_dump_json()),
+        "schema": {"path": schema.path, "sha256": schema.sha256},
+        "model": {"path": str(cfg.model.path), "sha256": model_sha256,
+                  "mmproj": str(cfg.model.mmproj) if cfg.model.mmproj else None,
+                  "mmproj_sha256": mmproj_sha256, "chat_handler": chat_handler},
+        "counts": {"files": summary.files, "pages": summary.pages, "ok": summary.ok,
+                   "error": summary.errors},
+        "timings": {"seconds": summary.seconds, "pages_per_second": round(summary.pages_per_second, 4),
+                    "mean_page_latency_ms": round(sum(latencies) / len(latencies), 2) if latencies else None},
+        "outputs": {"records": summary.records_path},
+        "versions": _versions(),
+    }
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("extract", "llama_cpp_python", "ray", "pyarrow", "pymupdf", "jsonschema"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
