@@ -32,6 +32,8 @@ _EXTRA_RULES = {
                   '| ( [2468] [048] | [13579] [26] ) "00"'),
 }
 
+_LITERAL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\r": "\\r", "\n": "\\n", "\t": "\\t"}
+
 _TYPE_KEYWORDS = {
     "string": {"format", "minLength", "maxLength"},
     "array": {"items", "minItems", "maxItems"},
@@ -102,6 +104,11 @@ def schema_to_gbnf(schema: dict[str, Any]) -> str:
     class _Converter(lg.SchemaConverter):  # type: ignore[misc]
         def _add_primitive(self, name: str, rule: Any) -> str:
             return str(super()._add_primitive(name, fixed.get(id(rule), rule)))
+
+        def _format_literal(self, literal: str) -> str:
+            # Upstream leaves backslashes unescaped, so a JSON "\u001f" in an enum or const
+            # becomes a raw control character in the grammar's output.
+            return '"' + "".join(_LITERAL_ESCAPES.get(c, c) for c in literal) + '"'
 
     converter = _Converter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
     try:

@@ -207,3 +207,21 @@ def generate(directory: Path, seed: int = 7, count: int = 4) -> list[Path]:
     _, png = rasterise(render_pdf(inv, "compact"), dpi=100)
     save("photo-001", inv, png, ".png")
     return written
+
+
+def many_pages_pdf(path: Path, pages: int, seed: int = 3) -> Path:
+    """One PDF with ``pages`` invoice pages, for streaming and memory runs."""
+    from faker import Faker
+    from fpdf import FPDF
+
+    rng = random.Random(seed)
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(auto=False)
+    for _ in range(pages):
+        pdf.add_page()
+        layout_compact(pdf, make_invoice(rng, fake, rng.randint(2, 5)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pdf.output(str(path))
+    return path

@@ -1,0 +1,38 @@
+"""Shared fixtures: real parts only (tiny random-weight VLM, generated PDFs, a local Ray)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.devtools.samples import generate
+from pipeline.devtools.tiny_vlm import TinyVLM, make_tiny_vlm
+
+ROOT = Path(__file__).resolve().parents[1]
+INVOICE_SCHEMA = ROOT / "schemas" / "invoice.json"
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> TinyVLM:
+    return make_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"))
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("samples")
+    generate(directory, seed=11, count=3)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[None]:
+    """One embedded Ray for the whole session (starting Ray costs seconds)."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()

@@ -1,0 +1,82 @@
+"""The backend contract, with a fake backend (scripted answers) instead of mocks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.model.base import Backend, Completion, PageInput
+from pipeline.schema import CompiledSchema, compile_schema, load_schema
+from pipeline.worker import process_page
+
+from .conftest import INVOICE_SCHEMA
+
+SIMPLE = compile_schema({
+    "type": "object", "additionalProperties": False, "required": ["n"],
+    "properties": {"n": {"type": "integer"}, "d": {"type": ["string", "null"], "format": "date"}},
+})
+PAGE = PageInput("x.pdf", 1, b"png", "text")
+
+
+class ScriptedBackend(Backend):
+    """Answers from a script; an Exception in the script is raised."""
+
+    name = "scripted"
+    sha256 = "0" * 64
+
+    def __init__(self, answers: list[str | Exception], schema: CompiledSchema = SIMPLE, retries: int = 1) -> None:
+        super().__init__(schema, retries=retries)
+        self.answers = list(answers)
+        self.calls: list[int] = []
+
+    def execute(self, page: PageInput, attempt: int) -> Completion:
+        self.calls.append(attempt)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return Completion(answer, prompt_tokens=10, completion_tokens=5)
+
+
+def test_valid_answer_is_ok() -> None:
+    result = ScriptedBackend(['{"n": 3, "d": "2024-02-29"}']).extract(PAGE)
+    assert result.status == "ok" and result.record == {"n": 3, "d": "2024-02-29"}
+    assert result.error is None and result.attempts == 1 and result.prompt_tokens == 10
+
+
+def test_invalid_json_is_retried_then_ok() -> None:
+    backend = ScriptedBackend(['{"n": ', '{"n": 1}'])
+    result = backend.extract(PAGE)
+    assert result.status == "ok" and backend.calls == [0, 1] and result.attempts == 2
+    assert result.prompt_tokens == 20
+
+
+def test_schema_invalid_after_retries_is_an_error_with_reason() -> None:
+    result = ScriptedBackend(['{"n": "three"}', '{"d": "2023-02-30", "n": 1}']).extract(PAGE)
+    assert result.status == "error" and result.record is None
+    assert result.error is not None and result.error.startswith("schema_invalid") and "$.d" in result.error
+    assert result.raw_output == '{"d": "2023-02-30", "n": 1}'
+
+
+def test_non_object_answer_is_an_error() -> None:
+    result = ScriptedBackend(["[1, 2]"], retries=0).extract(PAGE)
+    assert result.status == "error" and "not a JSON object" in (result.error or "")
+
+
+def test_backend_exception_becomes_error_result() -> None:
+    result = ScriptedBackend([RuntimeError("Prompt exceeds n_ctx: 9000 > 8192")], retries=0).extract(PAGE)
+    assert result.status == "error" and result.error == "model_error: Prompt exceeds n_ctx: 9000 > 8192"
+
+
+def test_non_finite_numbers_are_rejected() -> None:
+    schema = compile_schema({"type": "object", "properties": {"x": {"type": "number"}}})
+    result = ScriptedBackend(['{"x": 1e999}'], schema=schema, retries=0).extract(PAGE)
+    assert result.status == "error" and "not finite" in (result.error or "")
+
+
+def test_unrenderable_page_is_an_error_row_without_model_call(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4 garbage")
+    backend = ScriptedBackend([], schema=load_schema(INVOICE_SCHEMA))
+    task = {"source_path": str(broken), "source_sha256": "a" * 64, "page_number": 1, "page_count": 1}
+    row = process_page(backend, task, dpi=72, max_pixels=100_000)
+    assert row["status"] == "error" and row["error"].startswith("render_error")
+    assert backend.calls == []

@@ -1,0 +1,95 @@
+"""Schema checks, the grammar fixes, and the Arrow mapping."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pyarrow as pa
+import pytest
+
+from pipeline.arrow import record_fields, to_arrow_value
+from pipeline.errors import SchemaError
+from pipeline.grammar import schema_to_gbnf, split_type_lists
+from pipeline.schema import compile_schema, load_schema
+from pipeline.sink import output_schema
+
+from .conftest import INVOICE_SCHEMA
+
+
+def test_invoice_schema_compiles_and_is_2020_12() -> None:
+    compiled = load_schema(INVOICE_SCHEMA)
+    assert compiled.raw["$schema"].endswith("2020-12/schema")
+    assert len(compiled.sha256) == 64
+    props = compiled.raw["properties"]
+    for name in ("invoice_number", "issue_date", "due_date", "seller", "buyer", "currency",
+                 "net_amount", "tax_amount", "total_amount", "line_items"):
+        assert name in props
+
+
+@pytest.mark.parametrize("keyword, value", [
+    ("minimum", 0), ("pattern", "^a$"), ("oneOf", [{"type": "string"}]), ("not", {"type": "null"}),
+    ("uniqueItems", True), ("multipleOf", 2),
+])
+def test_unenforceable_keywords_are_refused_with_their_path(keyword: str, value: object) -> None:
+    with pytest.raises(SchemaError, match=f"'{keyword}' at \\$.properties.a"):
+        compile_schema({"type": "object", "properties": {"a": {keyword: value}}})
+
+
+def test_unsupported_format_and_remote_ref_are_refused() -> None:
+    with pytest.raises(SchemaError, match="format 'email'"):
+        compile_schema({"type": "object", "properties": {"a": {"type": "string", "format": "email"}}})
+    with pytest.raises(SchemaError, match="local"):
+        compile_schema({"type": "object", "properties": {"a": {"$ref": "https://example.com/x.json"}}})
+
+
+def test_root_must_be_an_object() -> None:
+    with pytest.raises(SchemaError, match="object"):
+        compile_schema({"type": "array", "items": {"type": "string"}})
+
+
+def test_type_lists_keep_format_and_enum_per_branch() -> None:
+    split = split_type_lists({"type": ["string", "null"], "format": "date", "description": "d"})
+    assert split == {"description": "d", "anyOf": [{"type": "string", "format": "date"}, {"type": "null"}]}
+    split = split_type_lists({"type": ["string", "null"], "enum": ["EUR", None]})
+    assert split["anyOf"] == [{"type": "string", "enum": ["EUR"]}, {"type": "null", "enum": [None]}]
+
+
+def test_grammar_closes_the_converter_holes() -> None:
+    gbnf = schema_to_gbnf(json.loads(INVOICE_SCHEMA.read_text()))
+    char_rule = re.search(r"^char ::= (.*)$", gbnf, re.M)
+    assert char_rule and r"\x00-\x1F" in char_rule.group(1)
+    number_rule = re.search(r"^number ::= (.*)$", gbnf, re.M)
+    assert number_rule and "integral-part )?" not in number_rule.group(1).split("[eE]")[1]
+    assert "leap-year" in gbnf and "date-string" in gbnf
+    currency = re.search(r"^currency-0 ::= (.*)$", gbnf, re.M)
+    assert currency and "EUR" in currency.group(1)  # the enum survived the nullable type list
+
+
+def test_arrow_types_follow_the_schema() -> None:
+    fields = {f.name: f.type for f in record_fields(json.loads(INVOICE_SCHEMA.read_text()))}
+    assert fields["issue_date"] == pa.date32()
+    assert fields["net_amount"] == pa.float64()
+    assert fields["currency"] == pa.string()
+    assert fields["seller"] == pa.struct([("name", pa.string()), ("vat_id", pa.string()), ("address", pa.string())])
+    assert fields["line_items"] == pa.list_(pa.struct([
+        ("description", pa.string()), ("quantity", pa.float64()), ("unit_price", pa.float64()),
+        ("amount", pa.float64())]))
+
+
+def test_arrow_types_for_other_shapes() -> None:
+    schema = {"type": "object", "properties": {
+        "n": {"type": "integer"}, "b": {"type": "boolean"}, "t": {"type": "string", "format": "date-time"},
+        "mixed": {"anyOf": [{"type": "string"}, {"type": "number"}]},
+        "tags": {"type": "array", "items": {"type": "string"}},
+    }}
+    fields = {f.name: f.type for f in record_fields(schema)}
+    assert fields == {"n": pa.int64(), "b": pa.bool_(), "t": pa.timestamp("us", tz="UTC"),
+                      "mixed": pa.string(), "tags": pa.list_(pa.string())}
+    assert to_arrow_value(3, pa.string()) == "3"
+    assert to_arrow_value("2024-01-02T03:04:05Z", pa.timestamp("us", tz="UTC")).year == 2024
+
+
+def test_provenance_name_clash_is_refused() -> None:
+    with pytest.raises(SchemaError, match="'status' collides"):
+        output_schema({"type": "object", "properties": {"status": {"type": "string"}}})
