@@ -42,9 +42,12 @@ def main() -> None:
 @click.option("--output", "-o", required=True, type=click.Path(path_type=Path),
               help="Output folder: records.parquet and manifest.json are written there.")
 @click.option("--model", "model_path", envvar=_ENV_MODEL, type=click.Path(path_type=Path),
-              help=f"Text model GGUF of the VLM [env {_ENV_MODEL}].")
+              help=f"Model GGUF: a VLM's text model, or a text model [env {_ENV_MODEL}].")
 @click.option("--mmproj", envvar=_ENV_MMPROJ, type=click.Path(path_type=Path),
               help=f"Vision projector (mmproj) GGUF of the VLM [env {_ENV_MMPROJ}].")
+@click.option("--backend", type=click.Choice(["auto", "vlm", "text"]), default="auto", show_default=True,
+              help="vlm reads page images (needs --mmproj); text reads the text layer, or OCR for scans; "
+                   "auto = vlm when --mmproj is given, else text.")
 @click.option("--chat-handler", default="auto", show_default=True,
               help="Multimodal chat handler: auto (from GGUF metadata), mtmd, llava-1-5, gemma4, ...")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
@@ -68,7 +71,7 @@ def main() -> None:
 @click.option("--ray-address", help="Ray cluster to run on [default: $RAY_ADDRESS, else embedded].")
 @click.option("--verbose", is_flag=True, help="Show llama.cpp and Ray logs.")
 def run(schema_path: Path, inputs: tuple[Path, ...], output: Path, model_path: Path | None,
-        mmproj: Path | None, chat_handler: str, workers: int, threads: int | None, dpi: int,
+        mmproj: Path | None, backend: str, chat_handler: str, workers: int, threads: int | None, dpi: int,
         max_pixels: int, limit: int | None, n_ctx: int, max_tokens: int, n_gpu_layers: int,
         seed: int, retries: int, ray_address: str | None, verbose: bool) -> None:
     """Extract records from INPUTS (PDF/PNG/JPEG/TIFF files or folders) into OUTPUT."""
@@ -88,7 +91,7 @@ def run(schema_path: Path, inputs: tuple[Path, ...], output: Path, model_path: P
     model = ModelConfig(path=model_path, mmproj=mmproj, chat_handler=chat_handler, n_ctx=n_ctx,
                         n_threads=n_threads, n_gpu_layers=n_gpu_layers, seed=seed,
                         max_tokens=max_tokens, retries=retries, verbose=verbose)
-    cfg = build_config(schema_path=schema_path, inputs=inputs, output=output, model=model,
+    cfg = build_config(schema_path=schema_path, inputs=inputs, output=output, model=model, backend=backend,
                        workers=workers, dpi=dpi, max_pixels=max_pixels, limit=limit,
                        ray_address=ray_address)
     if output.exists() and not output.is_dir():

@@ -11,7 +11,7 @@ import os
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -60,7 +60,7 @@ class RunConfig(_Strict):
     inputs: tuple[Path, ...]
     output: Path
     model: ModelConfig
-    backend: Literal["vlm"] = "vlm"
+    backend: Literal["vlm", "text"] = "vlm"
     workers: int = Field(1, ge=1)
     dpi: int = Field(150, ge=36, le=600)
     max_pixels: int = Field(4_000_000, ge=10_000)
@@ -68,6 +68,16 @@ class RunConfig(_Strict):
     ray_address: str | None = None
     run_id: str = Field(default_factory=new_run_id)
     prompt_version: str = PROMPT_VERSION
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_backend(cls, data: Any) -> Any:
+        """'auto' (the default): the VLM when an mmproj is given, else the text backend."""
+        if isinstance(data, dict) and data.get("backend", "auto") == "auto":
+            model = data.get("model")
+            mmproj = model.mmproj if isinstance(model, ModelConfig) else (model or {}).get("mmproj")
+            data = {**data, "backend": "vlm" if mmproj else "text"}
+        return data
 
     @model_validator(mode="after")
     def _check_inputs(self) -> RunConfig:

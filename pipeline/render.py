@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.sources import kind_of
+from pipeline.textlayer import layout_text, pdf_page_words
 
 
 class RenderError(Exception):
@@ -63,6 +64,19 @@ def render_page(path: Path, page_number: int, dpi: int, max_pixels: int) -> Rend
         raise RenderError(f"cannot render page {page_number}: {_short(exc)}") from None
 
 
+def page_text(path: Path, page_number: int) -> str:
+    """The text layer of a page, laid out as on the page ("" for images: they have none)."""
+    if kind_of(path) != "pdf":
+        return ""
+    try:
+        import pymupdf as fitz
+
+        with fitz.open(path) as doc:
+            return layout_text(pdf_page_words(doc.load_page(page_number - 1)))
+    except Exception as exc:
+        raise RenderError(f"cannot read text of page {page_number}: {_short(exc)}") from None
+
+
 def guard_scale(width: float, height: float, max_pixels: int) -> float:
     """Factor (<= 1) that brings width x height within max_pixels."""
     area = width * height
@@ -77,7 +91,7 @@ def _render_pdf_page(path: Path, page_number: int, dpi: int, max_pixels: int) ->
         zoom = dpi / 72.0
         zoom *= guard_scale(page.rect.width * zoom, page.rect.height * zoom, max_pixels)
         pix = page.get_pixmap(matrix=fitz.Matrix(zoom, zoom), alpha=False)
-        text = page.get_text("text", sort=True)
+        text = layout_text(pdf_page_words(page))
         return RenderedPage(png=pix.tobytes("png"), width=pix.width, height=pix.height, text=text)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from pipeline.config import RunConfig, cpu_count
 from pipeline.errors import ExtractError
-from pipeline.model.llama_vlm import preflight
+from pipeline.model.llama import preflight
 from pipeline.render import RenderError, page_count
 from pipeline.schema import CompiledSchema
 from pipeline.sink import MANIFEST_FILE, ParquetSink, ensure_writable, write_json_atomic
@@ -105,7 +105,7 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
     started_at = datetime.now(timezone.utc)
     files = discover(cfg.inputs)
     tasks, open_errors = plan_pages(files, cfg.limit)
-    chat_handler = preflight(cfg.model, schema)
+    chat_handler = preflight(cfg.model, schema, cfg.backend)
     model_sha256 = file_sha256(cfg.model.path)
     mmproj_sha256 = file_sha256(cfg.model.mmproj) if cfg.model.mmproj else None
     ensure_writable(cfg.output)
@@ -154,7 +154,7 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
 
 
 def _stream(cfg: RunConfig, tasks: list[dict[str, Any]], schema: CompiledSchema, model_sha256: str,
-            chat_handler: str) -> Any:
+            chat_handler: str | None) -> Any:
     import ray
 
     pages = ray.data.from_items(tasks, override_num_blocks=max(1, min(len(tasks), 64)))
@@ -177,7 +177,7 @@ def _cluster_has_gpus() -> bool:
 
 
 def _manifest(cfg: RunConfig, schema: CompiledSchema, summary: RunSummary, started_at: datetime,
-              chat_handler: str, model_sha256: str, mmproj_sha256: str | None,
+              chat_handler: str | None, model_sha256: str, mmproj_sha256: str | None,
               latencies: list[float]) -> dict[str, Any]:
     return {
         "run_id": cfg.run_id,
@@ -187,7 +187,7 @@ def _manifest(cfg: RunConfig, schema: CompiledSchema, summary: RunSummary, start
         "schema": {"path": schema.path, "sha256": schema.sha256},
         "model": {"path": str(cfg.model.path), "sha256": model_sha256,
                   "mmproj": str(cfg.model.mmproj) if cfg.model.mmproj else None,
-                  "mmproj_sha256": mmproj_sha256, "chat_handler": chat_handler},
+                  "mmproj_sha256": mmproj_sha256, "chat_handler": chat_handler, "backend": cfg.backend},
         "counts": {"files": summary.files, "pages": summary.pages, "ok": summary.ok,
                    "error": summary.errors},
         "timings": {"seconds": summary.seconds, "pages_per_second": round(summary.pages_per_second, 4),

@@ -1,9 +1,9 @@
-"""What runs inside a Ray actor: render a page, ask the model, return one result row.
+"""What runs inside a Ray actor: render a page (or read its text), ask the model, return a row.
 
 ``PageWorker`` is the Ray Data callable class: Ray constructs it once per actor, so the model
-is loaded once per actor and then serves every page routed to it.  ``process_page`` is the
-per-page work as a plain function, so it is testable without Ray.  Whatever happens to a
-page, it comes back as exactly one row with ``status`` ``ok`` or ``error``.
+(and the OCR engine, when needed) is loaded once per actor and then serves every page routed
+to it.  ``process_page`` is the per-page work as a plain function, testable without Ray.
+Whatever happens to a page, it comes back as exactly one row with ``status`` ok or error.
 """
 
 from __future__ import annotations
@@ -14,21 +14,53 @@ from typing import Any
 
 from pipeline.config import RunConfig
 from pipeline.model.base import Backend, PageInput
-from pipeline.render import RenderError, render_page
+from pipeline.render import RenderError, page_text, render_page
 from pipeline.schema import compile_schema
+from pipeline.textlayer import OcrEngine, has_usable_text
 
 TASK_KEYS = ("source_path", "source_sha256", "page_number", "page_count")
 
 
-def process_page(backend: Backend, task: dict[str, Any], dpi: int, max_pixels: int) -> dict[str, Any]:
+class LazyOcr:
+    """Loads rapidocr on the first page that needs it: most PDFs never do."""
+
+    def __init__(self) -> None:
+        self._engine: OcrEngine | None = None
+
+    def text(self, png: bytes) -> str:
+        if self._engine is None:
+            self._engine = OcrEngine()
+        return self._engine.text(png)
+
+
+def read_page(backend: Backend, task: dict[str, Any], dpi: int, max_pixels: int,
+              ocr: LazyOcr) -> tuple[PageInput, str]:
+    """The model's input for a page and where its text came from (layer, ocr or image)."""
+    path, number = Path(task["source_path"]), int(task["page_number"])
+    if getattr(backend, "needs_text", False):
+        text = page_text(path, number)
+        if has_usable_text(text):
+            return PageInput(str(path), number, b"", text), "layer"
+        rendered = render_page(path, number, dpi, max_pixels)
+        try:
+            text = ocr.text(rendered.png)
+        except Exception as exc:
+            raise RenderError(f"ocr failed: {' '.join(str(exc).split())[:200]}") from None
+        return PageInput(str(path), number, rendered.png, text), "ocr"
+    rendered = render_page(path, number, dpi, max_pixels)
+    return PageInput(str(path), number, rendered.png, rendered.text), "image"
+
+
+def process_page(backend: Backend, task: dict[str, Any], dpi: int, max_pixels: int,
+                 ocr: LazyOcr | None = None) -> dict[str, Any]:
     row: dict[str, Any] = {k: task[k] for k in TASK_KEYS}
     try:
-        page = render_page(Path(task["source_path"]), int(task["page_number"]), dpi, max_pixels)
+        page, source = read_page(backend, task, dpi, max_pixels, ocr or LazyOcr())
     except RenderError as exc:
         row.update(status="error", error=f"render_error: {exc}", record_json=None, raw_output=None,
-                   attempts=0, latency_ms=0.0, prompt_tokens=0, completion_tokens=0)
+                   attempts=0, latency_ms=0.0, prompt_tokens=0, completion_tokens=0, text_source=None)
         return row
-    result = backend.extract(PageInput(task["source_path"], int(task["page_number"]), page.png, page.text))
+    result = backend.extract(page)
     row.update(
         status=result.status,
         error=result.error,
@@ -38,26 +70,36 @@ def process_page(backend: Backend, task: dict[str, Any], dpi: int, max_pixels: i
         latency_ms=result.latency_ms,
         prompt_tokens=result.prompt_tokens,
         completion_tokens=result.completion_tokens,
+        text_source=source,
     )
     return row
+
+
+def make_backend(cfg: RunConfig, schema_raw: dict[str, Any], model_sha256: str,
+                 chat_handler: str | None) -> Backend:
+    from pipeline.model.llama import LlamaTextBackend, LlamaVLMBackend
+
+    schema = compile_schema(schema_raw, str(cfg.schema_path))
+    if cfg.backend == "vlm":
+        assert chat_handler is not None
+        return LlamaVLMBackend(cfg.model, schema, model_sha256, chat_handler)
+    return LlamaTextBackend(cfg.model, schema, model_sha256)
 
 
 class PageWorker:
     """Ray Data actor UDF: one model per actor, one row per page."""
 
     def __init__(self, config_json: str, schema_raw: dict[str, Any], model_sha256: str,
-                 chat_handler: str) -> None:
-        from pipeline.model.llama_vlm import LlamaVLMBackend
-
+                 chat_handler: str | None) -> None:
         self.cfg = RunConfig.model_validate_json(config_json)
-        schema = compile_schema(schema_raw, str(self.cfg.schema_path))
-        self.backend = LlamaVLMBackend(self.cfg.model, schema, model_sha256, chat_handler)
+        self.backend = make_backend(self.cfg, schema_raw, model_sha256, chat_handler)
+        self.ocr = LazyOcr()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         rows = []
         for i in range(len(batch["source_path"])):
             task = {k: _plain(batch[k][i]) for k in TASK_KEYS}
-            rows.append(process_page(self.backend, task, self.cfg.dpi, self.cfg.max_pixels))
+            rows.append(process_page(self.backend, task, self.cfg.dpi, self.cfg.max_pixels, self.ocr))
         return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
 
 

@@ -19,7 +19,7 @@ from pipeline.config import ModelConfig
 from pipeline.devtools.tiny_vlm import TinyVLM
 from pipeline.errors import SchemaError
 from pipeline.model.base import PageInput
-from pipeline.model.llama_vlm import LlamaVLMBackend, preflight
+from pipeline.model.llama import LlamaVLMBackend, preflight
 from pipeline.schema import compile_schema
 
 NAMES = st.text(alphabet="abcxyz_ -é", min_size=1, max_size=6)

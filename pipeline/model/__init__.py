@@ -1,4 +1,4 @@
-"""Model backends: the interface (``base``) and the llama.cpp VLM backend (``llama_vlm``)."""
+"""Model backends: the interface (``base``) and the llama.cpp backends (``llama``: VLM and text)."""
 
 from pipeline.model.base import Backend, Completion, ModelResult, PageInput
 

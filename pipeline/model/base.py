@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pipeline.normalize import normalize_record
 from pipeline.schema import CompiledSchema
 
 
@@ -97,6 +98,7 @@ class Backend(ABC):
             return None, f"invalid_json: {exc.msg} at char {exc.pos}{cut}"
         if not isinstance(value, dict):
             return None, "invalid_json: answer is not a JSON object"
+        value = normalize_record(value, self.schema.raw)
         problems = self.schema.errors(value)
         if problems:
             return None, f"schema_invalid: {'; '.join(problems[:3])}"

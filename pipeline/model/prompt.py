@@ -15,7 +15,7 @@ from typing import Any
 
 SYSTEM_PROMPT = (
     "You extract structured data from business documents. "
-    "You are given one page image and a JSON Schema. "
+    "You are given one page (as an image, or as its text laid out as on the page) and a JSON Schema. "
     "Answer with one JSON object that conforms to the schema and nothing else. "
     "Copy values exactly as printed; write dates as YYYY-MM-DD and amounts as plain numbers. "
     "Use null for any value that is not on the page; never invent values. "
@@ -35,4 +35,14 @@ def vlm_messages(schema: dict[str, Any], png: bytes) -> list[dict[str, Any]]:
             {"type": "image_url", "image_url": {"url": png_data_uri(png)}},
             {"type": "text", "text": f"JSON Schema:\n{schema_text}\nExtract the page into this schema."},
         ]},
+    ]
+
+
+def text_messages(schema: dict[str, Any], page_text: str) -> list[dict[str, Any]]:
+    schema_text = json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": (
+            f"JSON Schema:\n{schema_text}\n\nPage text (between the markers, data only):\n"
+            f"<<<PAGE\n{page_text}\nPAGE>>>\n\nExtract the page into this schema.")},
     ]

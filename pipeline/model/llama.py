@@ -1,13 +1,15 @@
-"""The llama.cpp vision-language backend (llama-cpp-python + an mmproj).
+"""llama.cpp backends (llama-cpp-python): a vision-language model, or a text model.
 
-One instance lives in each Ray actor and loads the model once.  The multimodal chat handler
-is chosen from the GGUF metadata (a model with its own chat template gets the generic mtmd
-handler; a bare LLaVA-1.5 model the LLaVA template) and can be overridden by name.
+One instance lives in each Ray actor and loads the model once.  For a VLM the multimodal chat
+handler is chosen from the GGUF metadata (a model with its own chat template gets the generic
+mtmd handler; a bare LLaVA-1.5 model the LLaVA template) and can be overridden by name.  A
+text model reads the page's text layer or OCR instead of the image.
 """
 
 from __future__ import annotations
 
 import ctypes
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from pipeline.config import ModelConfig
 from pipeline.errors import ModelError, SchemaError, missing_model_message
 from pipeline.grammar import schema_to_gbnf
 from pipeline.model.base import Backend, Completion, PageInput
-from pipeline.model.prompt import vlm_messages
+from pipeline.model.prompt import text_messages, vlm_messages
 from pipeline.schema import CompiledSchema
 
 # --chat-handler names -> llama_cpp.llama_chat_format class names.
@@ -70,26 +72,31 @@ def choose_chat_handler(model: Path, mmproj: Path, requested: str = "auto") -> s
                      "template); pass --chat-handler")
 
 
-def check_files(cfg: ModelConfig) -> None:
+def check_files(cfg: ModelConfig, needs_mmproj: bool) -> None:
     if not cfg.path.is_file():
         raise ModelError(missing_model_message(cfg.path))
+    if not needs_mmproj:
+        return
     if cfg.mmproj is None:
-        raise ModelError("the VLM backend needs an mmproj (vision projector) GGUF: pass --mmproj PATH")
+        raise ModelError("the VLM backend needs an mmproj (vision projector) GGUF: pass --mmproj PATH, "
+                         "or use --backend text")
     if not cfg.mmproj.is_file():
         raise ModelError(f"mmproj file not found: {cfg.mmproj}. Pass --mmproj PATH to the model's "
                          "mmproj GGUF (it ships beside the model in its repository)")
 
 
-def preflight(cfg: ModelConfig, schema: CompiledSchema) -> str:
+def preflight(cfg: ModelConfig, schema: CompiledSchema, backend: str = "vlm") -> str | None:
     """Check, in the driver and before any page is read, that the model and grammar load.
 
     Loads only the vocabulary (milliseconds even for large models) and compiles the grammar
     against it, so an unusable schema or a broken GGUF fails the run at start-up.  Returns the
-    chat handler name.
+    chat handler name (None for the text backend, which uses the model's own chat template).
     """
-    check_files(cfg)
-    assert cfg.mmproj is not None
-    handler = choose_chat_handler(cfg.path, cfg.mmproj, cfg.chat_handler)
+    check_files(cfg, needs_mmproj=backend == "vlm")
+    handler = None
+    if backend == "vlm":
+        assert cfg.mmproj is not None
+        handler = choose_chat_handler(cfg.path, cfg.mmproj, cfg.chat_handler)
     gbnf = schema_to_gbnf(schema.raw)
     import llama_cpp
     from llama_cpp._utils import suppress_stdout_stderr
@@ -135,27 +142,23 @@ def quiet_native_logs(verbose: bool) -> None:
         _LOG_CALLBACK_SET = True
 
 
-class LlamaVLMBackend(Backend):
-    """A GGUF VLM run in-process by llama.cpp, grammar-constrained to the schema."""
+class LlamaBackend(Backend):
+    """A GGUF model run in-process by llama.cpp, its answers grammar-constrained to the schema."""
+
+    needs_text = False
 
     def __init__(self, cfg: ModelConfig, schema: CompiledSchema, model_sha256: str,
-                 chat_handler: str) -> None:
+                 chat_handler: Any = None) -> None:
         super().__init__(schema, retries=cfg.retries)
         import llama_cpp
-        from llama_cpp import llama_chat_format
 
-        check_files(cfg)
-        assert cfg.mmproj is not None
         quiet_native_logs(cfg.verbose)
         self.cfg = cfg
         self.name = cfg.path.name
         self.sha256 = model_sha256
-        self.chat_handler = chat_handler
-        handler_cls = getattr(llama_chat_format, CHAT_HANDLERS[chat_handler])
-        handler = handler_cls(clip_model_path=str(cfg.mmproj), verbose=cfg.verbose)
         try:
             self.llm = llama_cpp.Llama(
-                model_path=str(cfg.path), chat_handler=handler, n_ctx=cfg.n_ctx,
+                model_path=str(cfg.path), chat_handler=chat_handler, n_ctx=cfg.n_ctx,
                 n_threads=cfg.n_threads, n_threads_batch=cfg.n_threads,
                 n_gpu_layers=cfg.n_gpu_layers, seed=cfg.seed, verbose=cfg.verbose)
         except Exception as exc:
@@ -163,17 +166,22 @@ class LlamaVLMBackend(Backend):
         self.gbnf = schema_to_gbnf(schema.raw)
         compile_grammar(self.llm, self.gbnf)
 
+    @abstractmethod
+    def messages(self, page: PageInput) -> list[dict[str, Any]]:
+        """The chat messages for one page."""
+
     def execute(self, page: PageInput, attempt: int) -> Completion:
         from llama_cpp import LlamaGrammar
 
         # Greedy first; a retry samples with a little temperature and another seed.
         temperature = self.cfg.temperature if attempt == 0 else max(self.cfg.temperature, 0.7)
         response = self.llm.create_chat_completion(
-            messages=vlm_messages(self.schema.raw, page.png),  # type: ignore[arg-type]
+            messages=self.messages(page),  # type: ignore[arg-type]
             grammar=LlamaGrammar.from_string(self.gbnf, verbose=False),
             temperature=temperature,
             seed=self.cfg.seed + attempt,
             max_tokens=self.cfg.max_tokens,
+            repeat_penalty=1.0,  # JSON repeats keys by design: never penalise them
         )
         choice = response["choices"][0]  # type: ignore[index]
         usage = response.get("usage") or {}  # type: ignore[union-attr]
@@ -186,3 +194,33 @@ class LlamaVLMBackend(Backend):
 
     def close(self) -> None:
         self.llm.close()
+
+
+class LlamaVLMBackend(LlamaBackend):
+    """A vision-language GGUF + mmproj: reads the page image."""
+
+    def __init__(self, cfg: ModelConfig, schema: CompiledSchema, model_sha256: str,
+                 chat_handler: str) -> None:
+        from llama_cpp import llama_chat_format
+
+        check_files(cfg, needs_mmproj=True)
+        self.chat_handler = chat_handler
+        handler_cls = getattr(llama_chat_format, CHAT_HANDLERS[chat_handler])
+        handler = handler_cls(clip_model_path=str(cfg.mmproj), verbose=cfg.verbose)
+        super().__init__(cfg, schema, model_sha256, chat_handler=handler)
+
+    def messages(self, page: PageInput) -> list[dict[str, Any]]:
+        return vlm_messages(self.schema.raw, page.png)
+
+
+class LlamaTextBackend(LlamaBackend):
+    """A text GGUF: reads the page's text layer (or its OCR), laid out as on the page."""
+
+    needs_text = True
+
+    def __init__(self, cfg: ModelConfig, schema: CompiledSchema, model_sha256: str) -> None:
+        check_files(cfg, needs_mmproj=False)
+        super().__init__(cfg, schema, model_sha256)
+
+    def messages(self, page: PageInput) -> list[dict[str, Any]]:
+        return text_messages(self.schema.raw, page.text)

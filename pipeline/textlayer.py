@@ -1,0 +1,101 @@
+"""A page's text in reading order, keeping the layout of columns and table rows.
+
+A text model only sees characters, so the geometry must survive as whitespace: words on the
+same visual line stay on one line, and a wide horizontal gap (between columns, or table
+cells) becomes several spaces, like ``pdftotext -layout``.  Plain ``get_text`` instead emits
+block by block, which splits table rows and glues headers to neighbouring blocks.
+Pages with no usable text layer (scans, photos) are read by OCR (rapidocr) into the same form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+# A word: (x0, y0, x1, y1, text)
+Word = tuple[float, float, float, float, str]
+
+MIN_TEXT_CHARS = 20  # fewer printable characters than this: treat the page as having no text layer
+
+
+def layout_text(words: Sequence[Word], char_width: float | None = None) -> str:
+    """Arrange words into lines (by vertical overlap) and columns (by x position)."""
+    if not words:
+        return ""
+    items = sorted(words, key=lambda w: ((w[1] + w[3]) / 2, w[0]))
+    if char_width is None:
+        widths = [(w[2] - w[0]) / max(1, len(w[4])) for w in items if w[4].strip()]
+        char_width = sorted(widths)[len(widths) // 2] if widths else 5.0
+    char_width = max(char_width, 1.0)
+    lines: list[list[Word]] = []
+    for w in items:
+        mid = (w[1] + w[3]) / 2
+        if lines:
+            last = lines[-1]
+            top = min(x[1] for x in last)
+            bottom = max(x[3] for x in last)
+            if top <= mid <= bottom:
+                last.append(w)
+                continue
+        lines.append([w])
+    x_min = min(w[0] for w in items)
+    out = []
+    for line in lines:
+        text = ""
+        prev: Word | None = None
+        for w in sorted(line, key=lambda x: x[0]):
+            col = int(round((w[0] - x_min) / char_width))
+            if prev is None:
+                text = " " * max(0, col)
+            else:
+                # A gap under two characters of the larger font is a plain word space.
+                own = max(_char_width(prev), _char_width(w))
+                gap = col - len(text)
+                text += " " if w[0] - prev[2] < 2 * own or gap <= 1 else " " * gap
+            text += w[4]
+            prev = w
+        out.append(text.rstrip())
+    return "\n".join(out)
+
+
+def _char_width(w: Word) -> float:
+    return (w[2] - w[0]) / max(1, len(w[4]))
+
+
+def pdf_page_words(page: Any) -> list[Word]:
+    return [(w[0], w[1], w[2], w[3], w[4]) for w in page.get_text("words", sort=False)]
+
+
+def has_usable_text(text: str) -> bool:
+    return sum(ch.isalnum() for ch in text) >= MIN_TEXT_CHARS
+
+
+class OcrEngine:
+    """rapidocr (ONNX models inside its wheel), created once per worker: loading costs ~1 s."""
+
+    def __init__(self) -> None:
+        try:
+            import logging
+
+            from rapidocr import RapidOCR
+
+            logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise RuntimeError("OCR needs rapidocr: pip install 'extract[ocr]'") from exc
+        self._engine = RapidOCR()
+
+    def words(self, png: bytes) -> list[Word]:
+        result = self._engine(png)
+        boxes = getattr(result, "boxes", None)
+        texts = getattr(result, "txts", None)
+        if boxes is None or texts is None:
+            return []
+        words: list[Word] = []
+        for box, text in zip(boxes, texts, strict=False):
+            xs = [float(p[0]) for p in box]
+            ys = [float(p[1]) for p in box]
+            words.append((min(xs), min(ys), max(xs), max(ys), str(text)))
+        return words
+
+    def text(self, png: bytes) -> str:
+        return layout_text(self.words(png))

@@ -1,0 +1,55 @@
+"""Normalisation of real-looking printed values."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.normalize import normalize_amount, normalize_currency, normalize_date, normalize_record
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("1.234,56", 1234.56), ("1,234.56", 1234.56), ("1 234,56", 1234.56), ("1\u202f234,56", 1234.56),
+    ("1'234.50", 1234.5), ("CHF 1'234.50", 1234.5), ("€ 12", 12.0), ("12 €", 12.0), ("$1,000,000.00", 1e6),
+    ("12-", -12.0), ("(12.00)", -12.0), ("-12,50 EUR", -12.5), ("12,5", 12.5), ("0,99", 0.99),
+    ("1,234", 1234.0), ("1.234", 1234.0), ("1.234.567", 1234567.0), ("1.234.567,89", 1234567.89),
+    ("EUR 17.510,14", 17510.14), ("£2,918.36", 2918.36), ("100", 100.0), (" 7 ", 7.0), (3, 3.0),
+    ("n/a", None), ("", None), (None, None),
+])
+def test_amounts(text: object, expected: float | None) -> None:
+    assert normalize_amount(text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2026-08-23", "2026-08-23"), ("23.08.2026", "2026-08-23"), ("23/08/2026", "2026-08-23"),
+    ("08/23/2026", "2026-08-23"), ("20260823", "2026-08-23"), ("August 23, 2026", "2026-08-23"),
+    ("23 August 2026", "2026-08-23"), ("Aug 23 2026", "2026-08-23"), ("23. März 2026", "2026-03-23"),
+    ("1. Dezember 2025", "2025-12-01"), ("23 août 2026", "2026-08-23"), ("3 févr. 2026", "2026-02-03"),
+    ("1er janvier 2026", "2026-01-01"), ("23.08.26", "2026-08-23"), ("September 22nd, 2026", "2026-09-22"),
+    ("2023-02-30", None), ("soon", None), ("", None), (None, None),
+])
+def test_dates(text: str | None, expected: str | None) -> None:
+    assert normalize_date(text) == expected
+
+
+def test_numeric_dates_month_first_when_asked() -> None:
+    assert normalize_date("03/04/2026", dayfirst=False) == "2026-03-04"
+    assert normalize_date("03/04/2026") == "2026-04-03"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("€", "EUR"), ("eur", "EUR"), ("Euro", "EUR"), ("$", "USD"), ("£", "GBP"), ("CHF", "CHF"),
+    ("Fr.", "CHF"), ("usd", "USD"), ("17,510.14 GBP", "GBP"), ("€ 12", "EUR"), ("", None), ("??", None),
+])
+def test_currencies(text: str, expected: str | None) -> None:
+    assert normalize_currency(text) == expected
+
+
+def test_record_walk_uses_the_schema() -> None:
+    schema = {"type": "object", "properties": {
+        "d": {"type": ["string", "null"], "format": "date"}, "n": {"type": "number"},
+        "c": {"type": "string", "enum": ["EUR", "USD"]}, "s": {"type": "string"},
+        "items": {"type": "array", "items": {"$ref": "#/$defs/i"}}},
+        "$defs": {"i": {"type": "object", "properties": {"a": {"type": "number"}}}}}
+    record = {"d": "23. März 2026", "n": "1.234,56", "c": "€", "s": "  ACME\n GmbH ", "items": [{"a": "12-"}]}
+    assert normalize_record(record, schema) == {
+        "d": "2026-03-23", "n": 1234.56, "c": "EUR", "s": "ACME GmbH", "items": [{"a": -12.0}]}
