@@ -42,7 +42,7 @@ demo: $(STAMP) data/samples/invoice-001-classic.pdf $(TINY)/tiny-llama.gguf
 	@echo ""
 	@echo "NOTE: the demo model is a tiny RANDOM-WEIGHT VLM: it exercises the real pipeline"
 	@echo "(render -> llama.cpp VLM -> grammar -> validation -> Parquet) but its values are noise."
-	@echo "Parquet: $(DEMO_OUT)/records.parquet   manifest: $(DEMO_OUT)/manifest.json"
+	@echo "documents: $(DEMO_OUT)/documents.parquet  pages: $(DEMO_OUT)/pages.parquet   manifest: $(DEMO_OUT)/manifest.json"
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline tests benchmarks

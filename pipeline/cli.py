@@ -40,7 +40,7 @@ def main() -> None:
               help="JSON Schema (2020-12) of one record, e.g. schemas/invoice.json.")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--output", "-o", required=True, type=click.Path(path_type=Path),
-              help="Output folder: records.parquet and manifest.json are written there.")
+              help="Output folder: documents.parquet, pages.parquet and manifest.json are written there.")
 @click.option("--model", "model_path", envvar=_ENV_MODEL, type=click.Path(path_type=Path),
               help=f"Model GGUF: a VLM's text model, or a text model [env {_ENV_MODEL}].")
 @click.option("--mmproj", envvar=_ENV_MMPROJ, type=click.Path(path_type=Path),
@@ -112,27 +112,31 @@ def run(schema_path: Path, inputs: tuple[Path, ...], output: Path, model_path: P
 
     out = Console()
     table = Table(title=f"run {summary.run_id}", show_header=False)
-    for key, value in (("pages", summary.pages), ("ok", summary.ok), ("errors", summary.errors),
+    docs = summary.documents
+    for key, value in (("documents", f"{sum(docs.values())} ({docs['ok']} ok, {docs['partial']} partial, "
+                                     f"{docs['error']} error)"),
+                       ("pages", f"{summary.pages} ({summary.ok} ok, {summary.errors} errors)"),
                        ("files", summary.files), ("time", f"{summary.seconds:.1f} s"),
                        ("speed", f"{summary.pages_per_second:.2f} pages/s"),
-                       ("records", summary.records_path), ("manifest", summary.manifest_path)):
+                       ("documents table", summary.documents_path), ("pages table", summary.pages_path),
+                       ("manifest", summary.manifest_path)):
         table.add_row(key, str(value))
     out.print(table)
 
 
 @main.command()
 @click.argument("output", type=click.Path(path_type=Path))
+@click.option("--table", "which", type=click.Choice(["documents", "pages"]), default="documents",
+              show_default=True, help="Which table of the run to show.")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1), help="Rows to show.")
 @click.option("--columns", default="source_path,page_number,status,invoice_number,issue_date,"
-              "currency,total_amount,error", show_default=True,
+              "currency,total_amount,line_items,error", show_default=True,
               help="Comma-separated columns (missing ones are skipped).")
-def show(output: Path, limit: int, columns: str) -> None:
+def show(output: Path, which: str, limit: int, columns: str) -> None:
     """Print the first records of a run's OUTPUT folder as a table."""
     import pyarrow.parquet as pq
 
-    from pipeline.sink import RECORDS_FILE
-
-    path = output / RECORDS_FILE if output.is_dir() else output
+    path = output / f"{which}.parquet" if output.is_dir() else output
     if not path.is_file():
         raise ExtractError(f"no records found at {path}; run 'extract run ... --output {output}' first")
     table = pq.read_table(path)
@@ -151,6 +155,8 @@ def show(output: Path, limit: int, columns: str) -> None:
 def _cell(value: Any, column: str) -> str:
     if value is None:
         return "-"
+    if isinstance(value, list):
+        return f"{len(value)} items"
     text = os.path.basename(str(value)) if column == "source_path" else str(value)
     return text if len(text) <= 40 else text[:37] + "..."
 

@@ -19,12 +19,22 @@ from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any
 
+from pipeline.assemble import DocumentAssembler
 from pipeline.config import RunConfig, cpu_count
 from pipeline.errors import ExtractError
 from pipeline.model.llama import preflight
 from pipeline.render import RenderError, page_count
 from pipeline.schema import CompiledSchema
-from pipeline.sink import MANIFEST_FILE, ParquetSink, ensure_writable, write_json_atomic
+from pipeline.sink import (
+    DOCUMENTS_FILE,
+    MANIFEST_FILE,
+    PAGES_FILE,
+    ParquetSink,
+    documents_schema,
+    ensure_writable,
+    pages_schema,
+    write_json_atomic,
+)
 from pipeline.sources import SourceFile, discover, file_sha256
 from pipeline.worker import PageWorker
 
@@ -34,12 +44,14 @@ Progress = Callable[[dict[str, Any], int], None]
 @dataclass(frozen=True)
 class RunSummary:
     run_id: str
-    records_path: str
+    documents_path: str
+    pages_path: str
     manifest_path: str
     files: int
     pages: int
     ok: int
     errors: int
+    documents: dict[str, int]
     seconds: float
 
     @property
@@ -109,22 +121,20 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
     model_sha256 = file_sha256(cfg.model.path)
     mmproj_sha256 = file_sha256(cfg.model.mmproj) if cfg.model.mmproj else None
     ensure_writable(cfg.output)
-    sink = ParquetSink(cfg.output, schema.raw)
     stamp = {"run_id": cfg.run_id, "model_name": cfg.model.path.name, "model_sha256": model_sha256,
              "prompt_version": cfg.prompt_version, "schema_sha256": schema.sha256}
+    pages_sink = ParquetSink(cfg.output / PAGES_FILE, pages_schema(schema.raw))
+    docs_sink = ParquetSink(cfg.output / DOCUMENTS_FILE, documents_schema(schema.raw))
+    assembler = DocumentAssembler(schema, stamp, pages_sink, docs_sink)
     total = len(tasks) + len(open_errors)
-    counts = {"ok": 0, "error": 0}
     latencies: list[float] = []
 
     def accept(row: dict[str, Any]) -> None:
-        record = json.loads(row["record_json"]) if row.get("record_json") else {}
-        full = {**record, **row, **stamp, "created_at": datetime.now(timezone.utc)}
-        sink.add(full)
-        counts[row["status"]] += 1
+        page = assembler.add(row)
         if row.get("latency_ms"):
             latencies.append(float(row["latency_ms"]))
         if progress:
-            progress(full, total)
+            progress(page, total)
 
     started_ray = False
     try:
@@ -134,9 +144,12 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
             started_ray = ensure_ray(cfg)
             for row in _stream(cfg, tasks, schema, model_sha256, chat_handler):
                 accept(row)
-        records_path = sink.close()
+        assembler.finish()
+        pages_path = pages_sink.close()
+        documents_path = docs_sink.close()
     except BaseException as exc:
-        sink.abort()
+        pages_sink.abort()
+        docs_sink.abort()
         if isinstance(exc, (ExtractError, KeyboardInterrupt)):
             raise
         raise ExtractError(f"run failed: {' '.join(str(exc).split())[:300]}") from exc
@@ -146,8 +159,9 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
 
             ray.shutdown()
     seconds = time.perf_counter() - started
-    summary = RunSummary(cfg.run_id, str(records_path), str(cfg.output / MANIFEST_FILE), len(files),
-                         total, counts["ok"], counts["error"], round(seconds, 3))
+    summary = RunSummary(cfg.run_id, str(documents_path), str(pages_path), str(cfg.output / MANIFEST_FILE),
+                         len(files), total, assembler.page_counts["ok"], assembler.page_counts["error"],
+                         dict(assembler.document_counts), round(seconds, 3))
     write_json_atomic(cfg.output / MANIFEST_FILE, _manifest(
         cfg, schema, summary, started_at, chat_handler, model_sha256, mmproj_sha256, latencies))
     return summary
@@ -189,10 +203,10 @@ def _manifest(cfg: RunConfig, schema: CompiledSchema, summary: RunSummary, start
                   "mmproj": str(cfg.model.mmproj) if cfg.model.mmproj else None,
                   "mmproj_sha256": mmproj_sha256, "chat_handler": chat_handler, "backend": cfg.backend},
         "counts": {"files": summary.files, "pages": summary.pages, "ok": summary.ok,
-                   "error": summary.errors},
+                   "error": summary.errors, "documents": summary.documents},
         "timings": {"seconds": summary.seconds, "pages_per_second": round(summary.pages_per_second, 4),
                     "mean_page_latency_ms": round(sum(latencies) / len(latencies), 2) if latencies else None},
-        "outputs": {"records": summary.records_path},
+        "outputs": {"documents": summary.documents_path, "pages": summary.pages_path},
         "versions": _versions(),
     }
 

@@ -1,5 +1,8 @@
 """Parquet output: typed record columns + provenance, written atomically, plus a manifest.
 
+Two tables: ``documents.parquet`` (one merged record per document: what analysts query) and
+``pages.parquet`` (every page's own extraction, status and latency: the audit trail).
+
 Rows stream into a ``ParquetWriter`` in row groups, so memory does not grow with the number
 of pages.  The file is written under a temporary name and renamed when complete: a reader
 (or a crashed run) never sees half a file.  The run manifest (config, counts, versions,
@@ -19,10 +22,11 @@ import pyarrow.parquet as pq
 from pipeline.arrow import record_fields, to_arrow_value
 from pipeline.errors import OutputError, SchemaError
 
-RECORDS_FILE = "records.parquet"
+DOCUMENTS_FILE = "documents.parquet"
+PAGES_FILE = "pages.parquet"
 MANIFEST_FILE = "manifest.json"
 
-PROVENANCE_FIELDS = [
+PAGE_PROVENANCE = [
     pa.field("run_id", pa.string(), nullable=False),
     pa.field("source_path", pa.string(), nullable=False),
     pa.field("source_sha256", pa.string(), nullable=False),
@@ -39,18 +43,44 @@ PROVENANCE_FIELDS = [
     pa.field("prompt_tokens", pa.int32()),
     pa.field("completion_tokens", pa.int32()),
     pa.field("raw_output", pa.string()),
+    pa.field("text_source", pa.string()),
+    pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+]
+
+DOCUMENT_PROVENANCE = [
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("source_path", pa.string(), nullable=False),
+    pa.field("source_sha256", pa.string(), nullable=False),
+    pa.field("page_count", pa.int32()),
+    pa.field("pages_ok", pa.int32()),
+    pa.field("pages_error", pa.int32()),
+    pa.field("model_name", pa.string(), nullable=False),
+    pa.field("model_sha256", pa.string(), nullable=False),
+    pa.field("prompt_version", pa.string(), nullable=False),
+    pa.field("schema_sha256", pa.string(), nullable=False),
+    pa.field("status", pa.string(), nullable=False),
+    pa.field("error", pa.string()),
+    pa.field("latency_ms", pa.float64()),
     pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
 ]
 
 
-def output_schema(json_schema: dict[str, Any]) -> pa.Schema:
+def _with_provenance(json_schema: dict[str, Any], provenance: list[pa.Field]) -> pa.Schema:
     """Record columns first (what analysts query), provenance after."""
     fields = record_fields(json_schema)
-    taken = {f.name for f in PROVENANCE_FIELDS}
+    taken = {f.name for f in provenance}
     clash = [f.name for f in fields if f.name in taken]
     if clash:
         raise SchemaError(f"schema property '{clash[0]}' collides with a provenance column; rename it")
-    return pa.schema(fields + PROVENANCE_FIELDS)
+    return pa.schema(fields + provenance)
+
+
+def pages_schema(json_schema: dict[str, Any]) -> pa.Schema:
+    return _with_provenance(json_schema, PAGE_PROVENANCE)
+
+
+def documents_schema(json_schema: dict[str, Any]) -> pa.Schema:
+    return _with_provenance(json_schema, DOCUMENT_PROVENANCE)
 
 
 def ensure_writable(output: Path) -> None:
@@ -71,12 +101,12 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
 
 
 class ParquetSink:
-    """Streams rows into ``OUTPUT/records.parquet`` (atomically replaced on close)."""
+    """Streams rows into one Parquet file (atomically put in place on close)."""
 
-    def __init__(self, output: Path, json_schema: dict[str, Any], row_group_size: int = 64) -> None:
-        self.schema = output_schema(json_schema)
-        self.path = output / RECORDS_FILE
-        self.tmp = output / f".{RECORDS_FILE}.tmp-{os.getpid()}"
+    def __init__(self, path: Path, schema: pa.Schema, row_group_size: int = 64) -> None:
+        self.schema = schema
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         self.row_group_size = row_group_size
         self._buffer: list[dict[str, Any]] = []
         self._writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")

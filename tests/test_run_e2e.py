@@ -60,7 +60,7 @@ def _expected_pages(inputs: Path) -> set[tuple[str, int]]:
 
 def test_every_page_exactly_once_with_provenance(run_output: tuple[Path, Path]) -> None:
     inputs, out = run_output
-    table = pq.read_table(out / "records.parquet")
+    table = pq.read_table(out / "pages.parquet")
     rows = table.to_pylist()
     ok_keys = [(r["source_path"], r["page_number"]) for r in rows if r["page_number"] is not None]
     assert len(ok_keys) == len(set(ok_keys)), "a page was written twice"
@@ -78,11 +78,31 @@ def test_every_page_exactly_once_with_provenance(run_output: tuple[Path, Path]) 
         assert r["status"] in ("ok", "error")
         if r["status"] == "ok":
             assert r["error"] is None and r["latency_ms"] > 0 and r["page_count"] >= 1
+            assert r["text_source"] == "image"
+
+
+def test_one_document_row_per_file(run_output: tuple[Path, Path]) -> None:
+    inputs, out = run_output
+    docs = pq.read_table(out / "documents.parquet").to_pylist()
+    sources = [d["source_path"] for d in docs]
+    expected = {str(f.resolve()) for f in inputs.iterdir() if f.suffix in (".pdf", ".png", ".tiff")}
+    assert sorted(sources) == sorted(expected)
+    by_name = {Path(d["source_path"]).name: d for d in docs}
+    assert by_name["broken.pdf"]["status"] == "error" and by_name["broken.pdf"]["pages_ok"] == 0
+    multipage = by_name["multipage-001.pdf"]
+    assert multipage["page_count"] == 2 and multipage["pages_ok"] + multipage["pages_error"] == 2
+    assert by_name["two-frames.tiff"]["page_count"] == 2
+    compiled = load_schema(INVOICE_SCHEMA)
+    fields = list(compiled.raw["properties"])
+    for d in docs:
+        if d["status"] == "ok":
+            record = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in d.items() if k in fields}
+            assert compiled.errors(record) == []
 
 
 def test_ok_records_are_typed_and_valid(run_output: tuple[Path, Path]) -> None:
     _, out = run_output
-    table = pq.read_table(out / "records.parquet")
+    table = pq.read_table(out / "pages.parquet")
     schema = table.schema
     assert schema.field("issue_date").type == pa.date32()
     assert schema.field("total_amount").type == pa.float64()
@@ -102,7 +122,7 @@ def test_duckdb_reads_typed_columns(run_output: tuple[Path, Path]) -> None:
     _, out = run_output
     con = duckdb.connect()
     types = dict(con.execute(
-        f"select column_name, column_type from (describe select * from read_parquet('{out}/records.parquet'))"
+        f"select column_name, column_type from (describe select * from read_parquet('{out}/pages.parquet'))"
     ).fetchall())
     assert types["issue_date"] == "DATE"
     assert types["total_amount"] == "DOUBLE"
@@ -110,18 +130,19 @@ def test_duckdb_reads_typed_columns(run_output: tuple[Path, Path]) -> None:
     assert types["created_at"] == "TIMESTAMP WITH TIME ZONE"
     n_ok, n_err = con.execute(
         f"select count(*) filter (status = 'ok'), count(*) filter (status = 'error') "
-        f"from read_parquet('{out}/records.parquet')").fetchone()
+        f"from read_parquet('{out}/pages.parquet')").fetchone()
     assert n_err == 1 and n_ok >= 8
     seller_names = con.execute(
-        f"select seller.name from read_parquet('{out}/records.parquet') where status = 'ok'").fetchall()
+        f"select seller.name from read_parquet('{out}/pages.parquet') where status = 'ok'").fetchall()
     assert all(isinstance(name, (str, type(None))) for (name,) in seller_names)
 
 
 def test_manifest_matches_the_parquet(run_output: tuple[Path, Path]) -> None:
     _, out = run_output
     manifest = json.loads((out / "manifest.json").read_text())
-    rows = pq.read_table(out / "records.parquet").num_rows
+    rows = pq.read_table(out / "pages.parquet").num_rows
     assert manifest["counts"]["pages"] == rows
+    assert sum(manifest["counts"]["documents"].values()) == pq.read_table(out / "documents.parquet").num_rows
     assert manifest["counts"]["ok"] + manifest["counts"]["error"] == rows
     assert manifest["counts"]["error"] == 1
     assert manifest["model"]["chat_handler"] == "mtmd"
@@ -135,5 +156,5 @@ def test_show_prints_records(run_output: tuple[Path, Path]) -> None:
     _, out = run_output
     result = CliRunner().invoke(main, ["show", str(out), "--limit", "3"])
     assert result.exit_code == 0, result.output
-    rows = pq.read_table(out / "records.parquet").num_rows
+    rows = pq.read_table(out / "documents.parquet").num_rows
     assert "status" in result.output and f"({rows} rows)" in result.output

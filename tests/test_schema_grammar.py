@@ -12,7 +12,7 @@ from pipeline.arrow import record_fields, to_arrow_value
 from pipeline.errors import SchemaError
 from pipeline.grammar import schema_to_gbnf, split_type_lists
 from pipeline.schema import compile_schema, load_schema
-from pipeline.sink import output_schema
+from pipeline.sink import documents_schema, pages_schema
 
 from .conftest import INVOICE_SCHEMA
 
@@ -91,5 +91,6 @@ def test_arrow_types_for_other_shapes() -> None:
 
 
 def test_provenance_name_clash_is_refused() -> None:
-    with pytest.raises(SchemaError, match="'status' collides"):
-        output_schema({"type": "object", "properties": {"status": {"type": "string"}}})
+    for make in (pages_schema, documents_schema):
+        with pytest.raises(SchemaError, match="'status' collides"):
+            make({"type": "object", "properties": {"status": {"type": "string"}}})

@@ -1,0 +1,74 @@
+"""Streaming assembly of page results into the pages and documents tables.
+
+Page rows arrive from the workers in any order.  Each is written to ``pages`` at once; it is
+also held until every page of its document has arrived, then the document's pages are merged
+into one ``documents`` row and released.  Memory is bounded by the documents in flight, not
+by the run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import datetime, timezone
+from typing import Any
+
+from pipeline.merge import merge_pages
+from pipeline.schema import CompiledSchema
+from pipeline.sink import ParquetSink
+
+
+class DocumentAssembler:
+    def __init__(self, schema: CompiledSchema, stamp: dict[str, Any], pages: ParquetSink,
+                 documents: ParquetSink) -> None:
+        self.schema = schema
+        self.stamp = stamp
+        self.pages = pages
+        self.documents = documents
+        self._waiting: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        self.page_counts = {"ok": 0, "error": 0}
+        self.document_counts = {"ok": 0, "partial": 0, "error": 0}
+
+    def add(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Write one page row; emit its document when complete. Returns the full page row."""
+        record = json.loads(row["record_json"]) if row.get("record_json") else None
+        now = datetime.now(timezone.utc)
+        page = {**(record or {}), **row, **self.stamp, "created_at": now, "_record": record}
+        self.pages.add(page)
+        self.page_counts[row["status"]] += 1
+        key = (row["source_path"], row["source_sha256"])
+        self._waiting[key].append(page)
+        expected = row.get("page_count") or 1
+        if row.get("page_number") is None or len(self._waiting[key]) >= expected:
+            self._emit(key)
+        return page
+
+    def finish(self) -> None:
+        """Emit documents still waiting (only if a page never came back: none should)."""
+        for key in list(self._waiting):
+            self._emit(key)
+
+    def _emit(self, key: tuple[str, str]) -> None:
+        pages = sorted(self._waiting.pop(key), key=lambda p: p.get("page_number") or 0)
+        ok = [p for p in pages if p["status"] == "ok"]
+        errors = [p for p in pages if p["status"] != "ok"]
+        first = pages[0]
+        document: dict[str, Any] = {
+            **self.stamp, "source_path": key[0], "source_sha256": key[1],
+            "page_count": first.get("page_count"), "pages_ok": len(ok), "pages_error": len(errors),
+            "latency_ms": round(sum(p.get("latency_ms") or 0.0 for p in pages), 2),
+            "created_at": datetime.now(timezone.utc),
+            "error": "; ".join(f"page {p.get('page_number')}: {p.get('error')}" for p in errors)[:1000] or None,
+        }
+        status = "ok" if not errors else ("partial" if ok else "error")
+        if ok:
+            merged = merge_pages([p["_record"] for p in ok], self.schema.raw)
+            problems = self.schema.errors(merged)
+            if problems:
+                status = "error"
+                document["error"] = f"merge_invalid: {'; '.join(problems[:3])}"
+            else:
+                document.update(merged)
+        document["status"] = status
+        self.documents.add(document)
+        self.document_counts[status] += 1
