@@ -44,12 +44,10 @@ def merge_value(values: list[Any], node: dict[str, Any], root: dict[str, Any]) -
     if _is_type(node, "array"):
         merged: list[Any] = []
         for page_items in values:
-            for i, item in enumerate(page_items or []):
-                if _header_row(item):
-                    continue
-                if i == 0 and merged and merged[-1] == item:
-                    continue  # carried over across the page break
-                merged.append(item)
+            rows = [item for item in (page_items or []) if not _header_row(item)]
+            if rows and merged and merged[-1] == rows[0]:
+                rows = rows[1:]  # carried over across the page break
+            merged.extend(rows)
         return merged
     if _is_type(node, "object") and "properties" in node:
         present = [v for v in values if isinstance(v, dict)]
