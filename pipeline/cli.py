@@ -161,6 +161,40 @@ def _cell(value: Any, column: str) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+@main.command("eval")
+@click.option("--truth", "truth_path", required=True, type=click.Path(path_type=Path),
+              help="Folder of ground-truth NAME.json files (matched to source files NAME.*).")
+@click.argument("output", type=click.Path(path_type=Path))
+@click.option("--json", "json_path", type=click.Path(path_type=Path),
+              help="Where to write the report as JSON [default: OUTPUT/eval.json].")
+def eval_command(truth_path: Path, output: Path, json_path: Path | None) -> None:
+    """Field-level precision, recall and F1 of OUTPUT's documents against ground truth."""
+    import json
+
+    from pipeline.eval import evaluate
+
+    report = evaluate(truth_path, output)
+    data = report.to_json()
+    table = Table(title=f"{output}: {report.documents} documents ({report.documents_missing} missing)")
+    for column in ("field", "precision", "recall", "F1", "tp", "fp", "fn"):
+        table.add_column(column, justify="left" if column == "field" else "right")
+    for name, counts in [*sorted(report.fields.items()), ("OVERALL", report.overall)]:
+        table.add_row(name, f"{counts.precision:.3f}", f"{counts.recall:.3f}", f"{counts.f1:.3f}",
+                      str(counts.tp), str(counts.fp), str(counts.fn), style="bold" if name == "OVERALL" else None)
+    console = Console() if Console().is_terminal else Console(width=160)
+    console.print(table)
+    speed = data["pages_per_second"]
+    cost = data["api_cost_per_page_usd"]
+    console.print(f"pages/s: {speed if speed is not None else 'n/a'}   "
+                  f"API cost per page: {f'${cost:.5f}' if cost is not None else 'n/a (local only)'}")
+    target = json_path or output / "eval.json"
+    try:
+        target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    console.print(f"report: {target}")
+
+
 @main.group()
 def models() -> None:
     """Manage models."""

@@ -1,0 +1,183 @@
+"""Field-level precision, recall and F1 of a run's documents against ground truth.
+
+Truth is a folder of ``NAME.json`` files (the schema's shape), matched to documents whose
+source file is ``NAME.*``.  Values are compared after normalisation: numbers within 0.01,
+dates as ISO, strings case- and whitespace-insensitively.  Nested objects are scored field by
+field (``seller.name``); arrays of objects (line items) are first paired by the best
+assignment (fewest disagreeing fields), then scored field by field, unpaired rows counting as
+misses or false positives.  A wrong value counts as both a false positive and a false negative.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import InputError
+from pipeline.normalize import clean_text, normalize_amount, normalize_date
+
+
+@dataclass
+class Counts:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+@dataclass
+class EvalReport:
+    fields: dict[str, Counts] = field(default_factory=lambda: defaultdict(Counts))
+    documents: int = 0
+    documents_missing: int = 0
+    pages: int = 0
+    seconds: float | None = None
+    api_cost_usd: float | None = None
+
+    @property
+    def overall(self) -> Counts:
+        total = Counts()
+        for c in self.fields.values():
+            total.tp, total.fp, total.fn = total.tp + c.tp, total.fp + c.fp, total.fn + c.fn
+        return total
+
+    def to_json(self) -> dict[str, Any]:
+        def row(c: Counts) -> dict[str, Any]:
+            return {"tp": c.tp, "fp": c.fp, "fn": c.fn, "precision": round(c.precision, 4),
+                    "recall": round(c.recall, 4), "f1": round(c.f1, 4)}
+
+        pages_per_s = self.pages / self.seconds if self.seconds else None
+        return {
+            "documents": self.documents, "documents_missing": self.documents_missing, "pages": self.pages,
+            "overall": row(self.overall), "fields": {k: row(v) for k, v in sorted(self.fields.items())},
+            "pages_per_second": round(pages_per_s, 4) if pages_per_s else None,
+            "api_cost_per_page_usd": (self.api_cost_usd / self.pages) if self.api_cost_usd and self.pages else None,
+        }
+
+
+def same(a: Any, b: Any, path: str = "") -> bool:
+    """Equal after normalisation: dates (fields named *date*) as ISO, numbers within 0.01, text folded."""
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, date) or isinstance(b, date) or "date" in path.rsplit(".", 1)[-1]:
+        return normalize_date(a) is not None and normalize_date(a) == normalize_date(b)
+    if isinstance(a, (int, float)) or isinstance(b, (int, float)):
+        x, y = normalize_amount(a), normalize_amount(b)
+        return x is not None and y is not None and abs(x - y) <= 0.01
+    return _fold(a) == _fold(b)
+
+
+def _fold(value: Any) -> str:
+    return re.sub(r"[\s.,;:]+$", "", clean_text(str(value)).casefold())
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+def score_value(pred: Any, truth: Any, path: str, report: EvalReport) -> None:
+    if isinstance(truth, dict) or isinstance(pred, dict):
+        t, p = truth if isinstance(truth, dict) else {}, pred if isinstance(pred, dict) else {}
+        for key in sorted(set(t) | set(p)):
+            score_value(p.get(key), t.get(key), f"{path}.{key}", report)
+        return
+    if isinstance(truth, list) or isinstance(pred, list):
+        _score_rows(pred if isinstance(pred, list) else [], truth if isinstance(truth, list) else [], path, report)
+        return
+    counts = report.fields[path]
+    if _empty(pred) and _empty(truth):
+        return
+    if _empty(pred):
+        counts.fn += 1
+    elif _empty(truth):
+        counts.fp += 1
+    elif same(pred, truth, path):
+        counts.tp += 1
+    else:
+        counts.fp += 1
+        counts.fn += 1
+
+
+def _disagreements(p: Any, t: Any) -> int:
+    if isinstance(p, dict) and isinstance(t, dict):
+        return sum(0 if same(p.get(k), t.get(k), k) else 1 for k in set(p) | set(t))
+    return 0 if same(p, t) else 1
+
+
+def _score_rows(pred: list[Any], truth: list[Any], path: str, report: EvalReport) -> None:
+    from scipy.optimize import linear_sum_assignment
+
+    pairs: list[tuple[Any, Any]] = []
+    if pred and truth:
+        cost = [[_disagreements(p, t) for t in truth] for p in pred]
+        rows, cols = linear_sum_assignment(cost)
+        pairs = [(pred[r], truth[c]) for r, c in zip(rows, cols, strict=True)]
+        used_p, used_t = set(rows.tolist()), set(cols.tolist())
+    else:
+        used_p, used_t = set(), set()
+    pairs += [(p, None) for i, p in enumerate(pred) if i not in used_p]
+    pairs += [(None, t) for i, t in enumerate(truth) if i not in used_t]
+    for p, t in pairs:
+        score_value(p, t, path, report)
+
+
+def load_truth(truth: Path) -> dict[str, dict[str, Any]]:
+    files = [truth] if truth.is_file() else sorted(truth.glob("*.json"))
+    if not files:
+        raise InputError(f"no ground-truth JSON files found at {truth}")
+    out = {}
+    for f in files:
+        try:
+            out[f.stem] = json.loads(f.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"ground truth {f} is not valid JSON: {exc}") from None
+    return out
+
+
+def evaluate(truth_path: Path, output: Path) -> EvalReport:
+    import pyarrow.parquet as pq
+
+    from pipeline.sink import DOCUMENTS_FILE, MANIFEST_FILE
+
+    documents_file = output / DOCUMENTS_FILE
+    if not documents_file.is_file():
+        raise InputError(f"no documents table at {documents_file}; run 'extract run ... --output {output}' first")
+    truth = load_truth(truth_path)
+    docs = pq.read_table(documents_file).to_pylist()
+    by_stem = {Path(d["source_path"]).stem: d for d in docs}
+    report = EvalReport()
+    schema_fields: list[str] | None = None
+    for stem, expected in truth.items():
+        doc = by_stem.get(stem)
+        report.documents += 1
+        if schema_fields is None:
+            schema_fields = list(expected)
+        predicted = {k: doc.get(k) for k in expected} if doc and doc["status"] != "error" else {}
+        if not predicted:
+            report.documents_missing += 1
+        score_value(predicted, expected, "$", report)
+    report.fields = defaultdict(Counts, {k.removeprefix("$."): v for k, v in report.fields.items()})
+    manifest_file = output / MANIFEST_FILE
+    if manifest_file.is_file():
+        manifest = json.loads(manifest_file.read_text())
+        report.pages = int(manifest["counts"]["pages"])
+        report.seconds = float(manifest["timings"]["seconds"])
+        report.api_cost_usd = manifest.get("adjudication", {}).get("cost_usd")
+    return report

@@ -1,0 +1,89 @@
+"""Scoring a documents table against ground truth."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import main
+from pipeline.eval import EvalReport, evaluate, same, score_value
+from pipeline.schema import load_schema
+from pipeline.sink import DOCUMENTS_FILE, ParquetSink, documents_schema
+
+from .conftest import INVOICE_SCHEMA
+
+TRUTH = {
+    "invoice_number": "INV-1", "issue_date": "2026-03-23", "due_date": None,
+    "seller": {"name": "ACME GmbH", "vat_id": "DE1", "address": "Road 1"},
+    "buyer": {"name": "Buyer SA", "vat_id": None, "address": "Rue 2"},
+    "currency": "EUR", "net_amount": 10.0, "tax_amount": 1.9, "total_amount": 11.9,
+    "line_items": [{"description": "a", "quantity": 1.0, "unit_price": 4.0, "amount": 4.0},
+                   {"description": "b", "quantity": 2.0, "unit_price": 3.0, "amount": 6.0}],
+}
+
+
+def test_same_normalises() -> None:
+    assert same("23. März 2026", "2026-03-23", "issue_date")
+    assert same(17510.14, "17.510,14 €") and same(1.0, 1.004) and not same(1.0, 1.02)
+    assert same("ACME  GmbH.", "acme gmbh") and not same("ACME", None)
+
+
+def test_line_items_are_paired_by_best_assignment() -> None:
+    report = EvalReport()
+    pred = dict(TRUTH, line_items=list(reversed(TRUTH["line_items"])))
+    score_value(pred, TRUTH, "$", report)
+    assert report.overall.fp == 0 and report.overall.fn == 0
+
+
+def test_wrong_missing_and_extra_values() -> None:
+    report = EvalReport()
+    pred = json.loads(json.dumps(TRUTH))
+    pred["invoice_number"] = "INV-2"  # wrong: fp + fn
+    pred["currency"] = None  # missing: fn
+    pred["due_date"] = "2026-04-01"  # extra: fp
+    pred["line_items"] = pred["line_items"][:1]  # one row missing: 4 fn
+    score_value(pred, TRUTH, "$", report)
+    f = report.fields
+    assert (f["$.invoice_number"].fp, f["$.invoice_number"].fn) == (1, 1)
+    assert f["$.currency"].fn == 1 and f["$.due_date"].fp == 1
+    assert sum(f[f"$.line_items.{k}"].fn for k in ("description", "quantity", "unit_price", "amount")) == 4
+    assert 0 < report.overall.f1 < 1
+
+
+def _write_documents(out: Path, records: dict[str, dict]) -> None:
+    schema = load_schema(INVOICE_SCHEMA)
+    sink = ParquetSink(out / DOCUMENTS_FILE, documents_schema(schema.raw))
+    for stem, record in records.items():
+        sink.add({**record, "run_id": "r", "source_path": f"/in/{stem}.pdf", "source_sha256": "0" * 64,
+                  "model_name": "m", "model_sha256": "0" * 64, "prompt_version": "p", "schema_sha256": "s",
+                  "status": "ok", "created_at": __import__("datetime").datetime.now()})
+    sink.close()
+
+
+def test_evaluate_and_cli(tmp_path: Path) -> None:
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    (truth / "a.json").write_text(json.dumps(TRUTH))
+    (truth / "b.json").write_text(json.dumps(TRUTH))
+    out = tmp_path / "out"
+    out.mkdir()
+    _write_documents(out, {"a": TRUTH})  # b is missing from the output
+    report = evaluate(truth, out)
+    assert report.documents == 2 and report.documents_missing == 1
+    assert report.overall.precision == 1.0 and report.overall.recall == pytest.approx(0.5)
+    result = CliRunner().invoke(main, ["eval", "--truth", str(truth), str(out)])
+    assert result.exit_code == 0, result.output
+    assert "OVERALL" in result.output and "line_items.amount" in result.output
+    data = json.loads((out / "eval.json").read_text())
+    assert data["overall"]["recall"] == 0.5 and data["documents_missing"] == 1
+    assert date.fromisoformat(TRUTH["issue_date"])
+
+
+def test_eval_without_a_run_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "t.json").write_text("{}")
+    result = CliRunner().invoke(main, ["eval", "--truth", str(tmp_path), str(tmp_path / "nothing")])
+    assert result.exit_code == 2 and "no documents table" in result.output
