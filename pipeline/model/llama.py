@@ -18,6 +18,7 @@ from pipeline.errors import ModelError, SchemaError, missing_model_message
 from pipeline.grammar import schema_to_gbnf
 from pipeline.model.base import Backend, Completion, PageInput
 from pipeline.model.prompt import text_messages, vlm_messages
+from pipeline.model.sampling import make_llama_class
 from pipeline.schema import CompiledSchema
 
 # --chat-handler names -> llama_cpp.llama_chat_format class names.
@@ -150,14 +151,13 @@ class LlamaBackend(Backend):
     def __init__(self, cfg: ModelConfig, schema: CompiledSchema, model_sha256: str,
                  chat_handler: Any = None) -> None:
         super().__init__(schema, retries=cfg.retries)
-        import llama_cpp
-
         quiet_native_logs(cfg.verbose)
         self.cfg = cfg
         self.name = cfg.path.name
         self.sha256 = model_sha256
+        llama_class = make_llama_class()  # grammar checked on the chosen token first: see sampling.py
         try:
-            self.llm = llama_cpp.Llama(
+            self.llm = llama_class(
                 model_path=str(cfg.path), chat_handler=chat_handler, n_ctx=cfg.n_ctx,
                 n_threads=cfg.n_threads, n_threads_batch=cfg.n_threads,
                 n_gpu_layers=cfg.n_gpu_layers, seed=cfg.seed, verbose=cfg.verbose)

@@ -1,0 +1,113 @@
+"""Grammar-constrained sampling that checks the grammar on the chosen token first.
+
+llama-cpp-python's sampler chain runs the grammar over *every* vocabulary entry at every step;
+with a 150k-token vocabulary that costs more than the model itself on small models.  llama.cpp's
+own tools do it the other way round: pick a token from the raw logits, ask the grammar about
+that one token, and only when it is rejected mask the whole vocabulary and pick again.  For
+greedy decoding the result is identical (the best valid token either is the argmax or is found
+by the full pass); for temperature sampling it is exact rejection sampling (a valid first draw
+has probability p(t), a rejected one is redrawn from the masked distribution, so P(t) is
+proportional to p(t) over valid tokens).  Repetition penalties are not applied: extraction runs
+with ``repeat_penalty=1`` because JSON repeats keys by design.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import numpy as np
+
+_TOKEN_DATA = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
+
+
+class GrammarFirstSampler:
+    """Duck-types llama-cpp-python's ``LlamaSampler`` (``sample(ctx, idx)``, ``close()``)."""
+
+    def __init__(self, vocab: Any, n_vocab: int, gbnf: str, temperature: float, seed: int,
+                 top_k: int = 40, top_p: float = 0.95, min_p: float = 0.05) -> None:
+        import llama_cpp
+
+        self._lib = llama_cpp
+        self.grammar = llama_cpp.llama_sampler_init_grammar(vocab, gbnf.encode("utf-8"), b"root")
+        if not self.grammar:
+            raise ValueError("grammar does not compile")
+        self.n_vocab = n_vocab
+        self.temperature = temperature
+        self.top_k, self.top_p, self.min_p = top_k, top_p, min_p
+        self.rng = np.random.default_rng(seed)
+        self._one = np.zeros(1, dtype=_TOKEN_DATA)
+        self._all = np.zeros(n_vocab, dtype=_TOKEN_DATA)
+        self._all["id"] = np.arange(n_vocab, dtype=np.intc)
+        self.fast_hits = 0
+        self.full_passes = 0
+
+    def _apply(self, data: np.ndarray) -> None:
+        array = self._lib.llama_token_data_array(
+            data=data.ctypes.data_as(self._lib.llama_token_data_p), size=len(data), selected=-1, sorted=False)
+        self._lib.llama_sampler_apply(self.grammar, ctypes.byref(array))
+
+    def _allowed(self, token: int) -> bool:
+        self._one["id"][0] = token
+        self._one["logit"][0] = 0.0
+        self._apply(self._one)
+        return bool(np.isfinite(self._one["logit"][0]))
+
+    def _pick(self, logits: np.ndarray) -> int:
+        if self.temperature <= 0:
+            return int(np.argmax(logits))
+        scaled = logits.astype(np.float64) / self.temperature
+        finite = np.isfinite(scaled)
+        if not finite.any():
+            return int(np.argmax(logits))
+        order = np.argsort(-np.where(finite, scaled, -np.inf))[: self.top_k]
+        order = order[np.isfinite(scaled[order])]
+        probs = np.exp(scaled[order] - scaled[order[0]])
+        probs /= probs.sum()
+        keep = probs >= self.min_p * probs[0]
+        cumulative = np.cumsum(probs)
+        keep &= np.concatenate(([True], cumulative[:-1] < self.top_p))
+        order, probs = order[keep], probs[keep] / probs[keep].sum()
+        return int(self.rng.choice(order, p=probs))
+
+    def sample(self, ctx: Any, idx: int) -> int:
+        pointer = self._lib.llama_get_logits_ith(ctx.ctx, idx)
+        logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
+        token = self._pick(logits)
+        if self._allowed(token):
+            self.fast_hits += 1
+        else:
+            self.full_passes += 1
+            self._all["logit"] = logits
+            self._all["p"] = 0.0
+            self._apply(self._all)
+            masked = self._all["logit"].copy()
+            if not np.isfinite(masked).any():
+                raise RuntimeError("the grammar allows no token here")
+            token = self._pick(masked)
+        self._lib.llama_sampler_accept(self.grammar, token)
+        return token
+
+    def close(self) -> None:
+        if self.grammar:
+            self._lib.llama_sampler_free(self.grammar)
+            self.grammar = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def make_llama_class() -> Any:
+    """A ``Llama`` whose grammar-constrained generations use ``GrammarFirstSampler``."""
+    import llama_cpp
+
+    class FastGrammarLlama(llama_cpp.Llama):  # type: ignore[misc]
+        def _init_sampler(self, **kwargs: Any) -> Any:  # type: ignore[override]  # keywords only upstream
+            grammar = kwargs.get("grammar")
+            if grammar is None:
+                return super()._init_sampler(**kwargs)
+            return GrammarFirstSampler(self._model.vocab, self._n_vocab, grammar._grammar,
+                                       kwargs.get("temp", 0.8), self._seed, top_k=kwargs.get("top_k", 40),
+                                       top_p=kwargs.get("top_p", 0.95), min_p=kwargs.get("min_p", 0.05))
+
+    return FastGrammarLlama
