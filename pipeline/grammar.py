@@ -80,6 +80,54 @@ def split_type_lists(schema: Any) -> Any:
     return rest
 
 
+# What the model may write where the schema wants a number: the amount as printed
+# ("1.234,56 €", "(12.00)", "CHF 1'234.50"); it is normalised to a number afterwards.
+AMOUNT_PATTERN = r"^[-+(€$£A-Za-z. ]{0,6}[0-9][0-9.,' ]{0,24}[-)€$£A-Za-z. ]{0,6}$"
+INTEGER_PATTERN = r"^-?[0-9]{1,15}$"
+
+
+def copy_mode_schema(schema: Any) -> Any:
+    """The schema the model answers in: values copied as printed, typed by normalisation later.
+
+    Small models copy text well and convert formats badly ("14.04.2025" forced into an ISO
+    grammar becomes "1404-04-20").  So numbers become strings of amount characters, and
+    *nullable* dates and enums become short free strings; ``normalize_record`` then turns them
+    into numbers, ISO dates and enum members (or null) before validation against the real
+    schema.  Non-nullable dates and enums keep their strict grammar: a value that could not be
+    normalised would have nowhere to go.
+    """
+    if isinstance(schema, list):
+        return [copy_mode_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    for key in ("properties", "$defs"):
+        if key in out:
+            out[key] = {k: copy_mode_schema(v) for k, v in out[key].items()}
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), dict):
+            out[key] = copy_mode_schema(out[key])
+    if "anyOf" in out:
+        out["anyOf"] = copy_mode_schema(out["anyOf"])
+    types = out.get("type")
+    type_list = types if isinstance(types, list) else [types]
+    nullable = "null" in type_list or None in (out.get("enum") or [])
+    if "number" in type_list or "integer" in type_list:
+        pattern = INTEGER_PATTERN if "number" not in type_list else AMOUNT_PATTERN
+        rest = [t for t in type_list if t not in ("number", "integer", "string")]
+        out["type"] = ["string", *rest] if rest else "string"
+        out["pattern"] = pattern
+        out.pop("enum", None)
+    elif nullable and out.get("format") in ("date", "date-time") and "string" in type_list:
+        out.pop("format")
+        out["maxLength"] = min(int(out.get("maxLength", 40)), 40)
+    elif nullable and "enum" in out and all(isinstance(v, str) or v is None for v in out["enum"]):
+        out.pop("enum")
+        out["type"] = ["string", "null"]
+        out["maxLength"] = 24
+    return out
+
+
 def _is_type(value: Any, t: str) -> bool:
     checks = {
         "null": value is None,

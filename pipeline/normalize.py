@@ -93,12 +93,15 @@ def normalize_amount(value: Any) -> float | None:
         decimal = "" if thousands or digits.count(mark) > 1 else mark
     else:
         decimal = ""
-    if decimal:
-        other = "," if decimal == "." else "."
-        whole, _, frac = digits.replace(other, "").rpartition(decimal)
-        number = float(f"{whole or 0}.{frac or 0}")
-    else:
-        number = float(digits.replace(".", "").replace(",", ""))
+    try:
+        if decimal:
+            other = "," if decimal == "." else "."
+            whole, _, frac = digits.replace(other, "").rpartition(decimal)
+            number = float(f"{whole.replace(decimal, '') or 0}.{frac or 0}")
+        else:
+            number = float(digits.replace(".", "").replace(",", ""))
+    except ValueError:
+        return None
     return -number if negative else number
 
 
@@ -157,31 +160,77 @@ def _worded_date(text: str) -> str | None:
     return None
 
 
-def normalize_record(value: Any, schema: dict[str, Any], root: dict[str, Any] | None = None) -> Any:
-    """Walk a record with its schema: trim strings, ISO dates, numbers from strings, currency codes."""
+_DMY = re.compile(r"^\s*(\d{1,2})[./\-](\d{1,2})[./\-](\d{2,4})\s*$")
+
+
+def infer_dayfirst(dates: list[str]) -> bool:
+    """One document prints all its dates in one order: a first number > 12 means day first."""
+    for text in dates:
+        m = _DMY.match(text)
+        if m and int(m.group(1)) > 12:
+            return True
+        if m and int(m.group(2)) > 12:
+            return False
+    return True
+
+
+def normalize_record(value: Any, schema: dict[str, Any], root: dict[str, Any] | None = None,
+                     dayfirst: bool | None = None) -> Any:
+    """Walk a record with its (real) schema: amounts to numbers, dates to ISO, enum members, trimmed text.
+
+    A value that cannot be normalised becomes null where the schema allows null, and is left
+    as it was otherwise (validation then reports it).
+    """
     root = root or schema
+    if dayfirst is None:
+        dayfirst = infer_dayfirst(_date_strings(value, schema, root))
+    schema = _resolve(schema, root)
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        return {k: normalize_record(v, props.get(k, {}), root, dayfirst) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalize_record(v, schema.get("items", {}), root, dayfirst) for v in value]
+    if not isinstance(value, str):
+        return value
+    types = schema.get("type")
+    types = types if isinstance(types, list) else [types]
+    enum = schema.get("enum")
+    nullable = "null" in types or (enum is not None and None in enum)
+    fallback = None if nullable else value
+    if "number" in types or "integer" in types:
+        amount = normalize_amount(value)
+        if amount is None:
+            return fallback
+        if "number" not in types:
+            return int(amount) if amount.is_integer() else fallback
+        return amount
+    if schema.get("format") == "date":
+        return normalize_date(value, dayfirst) or fallback
+    if enum:
+        if value in enum:
+            return value
+        folded = {str(v).casefold(): v for v in enum if v is not None}
+        if clean_text(value).casefold() in folded:
+            return folded[clean_text(value).casefold()]
+        code = normalize_currency(value)
+        return code if code in enum else fallback
+    return clean_text(value)
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     while "$ref" in schema:
         target: Any = root
         for part in schema["$ref"].lstrip("#/").split("/"):
             target = target[part]
         schema = target
+    return schema
+
+
+def _date_strings(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> list[str]:
+    schema = _resolve(schema, root)
     if isinstance(value, dict):
         props = schema.get("properties", {})
-        return {k: normalize_record(v, props.get(k, {}), root) for k, v in value.items()}
+        return [d for k, v in value.items() for d in _date_strings(v, props.get(k, {}), root)]
     if isinstance(value, list):
-        return [normalize_record(v, schema.get("items", {}), root) for v in value]
-    if not isinstance(value, str):
-        return value
-    types = schema.get("type")
-    types = types if isinstance(types, list) else [types]
-    if schema.get("format") == "date":
-        return normalize_date(value) or clean_text(value)
-    if ("number" in types or "integer" in types) and "string" not in types:
-        amount = normalize_amount(value)
-        return amount if amount is not None else value
-    enum = schema.get("enum") or []
-    if enum and value not in enum:
-        code = normalize_currency(value)
-        if code in enum:
-            return code
-    return clean_text(value)
+        return [d for v in value for d in _date_strings(v, schema.get("items", {}), root)]
+    return [value] if isinstance(value, str) and schema.get("format") == "date" else []

@@ -54,12 +54,14 @@ def read_page(backend: Backend, task: dict[str, Any], dpi: int, max_pixels: int,
 def process_page(backend: Backend, task: dict[str, Any], dpi: int, max_pixels: int,
                  ocr: LazyOcr | None = None) -> dict[str, Any]:
     row: dict[str, Any] = {k: task[k] for k in TASK_KEYS}
+    failed = {"status": "error", "record_json": None, "raw_output": None, "attempts": 0, "latency_ms": 0.0,
+              "prompt_tokens": 0, "completion_tokens": 0, "text_source": None}
     try:
         page, source = read_page(backend, task, dpi, max_pixels, ocr or LazyOcr())
     except RenderError as exc:
-        row.update(status="error", error=f"render_error: {exc}", record_json=None, raw_output=None,
-                   attempts=0, latency_ms=0.0, prompt_tokens=0, completion_tokens=0, text_source=None)
-        return row
+        return {**row, **failed, "error": f"render_error: {exc}"}
+    except Exception as exc:  # never let one page kill the worker and the run
+        return {**row, **failed, "error": f"internal_error: {type(exc).__name__}: {exc}"[:300]}
     result = backend.extract(page)
     row.update(
         status=result.status,

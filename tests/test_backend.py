@@ -50,10 +50,17 @@ def test_invalid_json_is_retried_then_ok() -> None:
 
 
 def test_schema_invalid_after_retries_is_an_error_with_reason() -> None:
-    result = ScriptedBackend(['{"n": "three"}', '{"d": "2023-02-30", "n": 1}']).extract(PAGE)
+    result = ScriptedBackend(['{"n": "three"}', '{"d": "2024-01-01", "n": 1.5}']).extract(PAGE)
     assert result.status == "error" and result.record is None
-    assert result.error is not None and result.error.startswith("schema_invalid") and "$.d" in result.error
-    assert result.raw_output == '{"d": "2023-02-30", "n": 1}'
+    assert result.error is not None and result.error.startswith("schema_invalid") and "$.n" in result.error
+    assert result.raw_output == '{"d": "2024-01-01", "n": 1.5}'
+
+
+def test_printed_values_are_normalised_before_validation() -> None:
+    result = ScriptedBackend(['{"n": "1.234", "d": "31.12.2025"}']).extract(PAGE)
+    assert result.status == "ok" and result.record == {"n": 1234, "d": "2025-12-31"}
+    result = ScriptedBackend(['{"n": "7", "d": "2023-02-30"}']).extract(PAGE)  # impossible date -> null
+    assert result.status == "ok" and result.record == {"n": 7, "d": None}
 
 
 def test_non_object_answer_is_an_error() -> None:

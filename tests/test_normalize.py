@@ -13,7 +13,7 @@ from pipeline.normalize import normalize_amount, normalize_currency, normalize_d
     ("12-", -12.0), ("(12.00)", -12.0), ("-12,50 EUR", -12.5), ("12,5", 12.5), ("0,99", 0.99),
     ("1,234", 1234.0), ("1.234", 1234.0), ("1.234.567", 1234567.0), ("1.234.567,89", 1234567.89),
     ("EUR 17.510,14", 17510.14), ("£2,918.36", 2918.36), ("100", 100.0), (" 7 ", 7.0), (3, 3.0),
-    ("n/a", None), ("", None), (None, None),
+    ("n/a", None), ("", None), (None, None), ("315.50, 1577.50", 315501577.5),
 ])
 def test_amounts(text: object, expected: float | None) -> None:
     assert normalize_amount(text) == expected
@@ -53,3 +53,16 @@ def test_record_walk_uses_the_schema() -> None:
     record = {"d": "23. März 2026", "n": "1.234,56", "c": "€", "s": "  ACME\n GmbH ", "items": [{"a": "12-"}]}
     assert normalize_record(record, schema) == {
         "d": "2026-03-23", "n": 1234.56, "c": "EUR", "s": "ACME GmbH", "items": [{"a": -12.0}]}
+
+
+def test_copy_mode_values_become_typed() -> None:
+    schema = {"type": "object", "properties": {
+        "issue": {"type": ["string", "null"], "format": "date"}, "due": {"type": ["string", "null"], "format": "date"},
+        "total": {"type": ["number", "null"]}, "qty": {"type": "integer"},
+        "currency": {"type": ["string", "null"], "enum": ["EUR", "CHF", None]}}}
+    record = {"issue": "04/03/2026", "due": "04/18/2026", "total": "1'234.50 CHF", "qty": "12", "currency": "Fr."}
+    # "04/18/2026" can only be month-first, so the whole document is read month-first
+    assert normalize_record(record, schema) == {
+        "issue": "2026-04-03", "due": "2026-04-18", "total": 1234.5, "qty": 12, "currency": "CHF"}
+    odd = {"issue": "soon", "due": None, "total": "n/a", "qty": "3", "currency": "Kr"}
+    assert normalize_record(odd, schema) == {"issue": None, "due": None, "total": None, "qty": 3, "currency": None}

@@ -94,3 +94,18 @@ def test_provenance_name_clash_is_refused() -> None:
     for make in (pages_schema, documents_schema):
         with pytest.raises(SchemaError, match="'status' collides"):
             make({"type": "object", "properties": {"status": {"type": "string"}}})
+
+
+def test_copy_mode_schema_lets_the_model_copy_printed_values() -> None:
+    from pipeline.grammar import AMOUNT_PATTERN, copy_mode_schema
+
+    raw = json.loads(INVOICE_SCHEMA.read_text())
+    copy = copy_mode_schema(raw)
+    props = copy["properties"]
+    assert props["total_amount"]["type"] == ["string", "null"] and props["total_amount"]["pattern"] == AMOUNT_PATTERN
+    assert "format" not in props["issue_date"] and props["issue_date"]["maxLength"] == 40
+    assert "enum" not in props["currency"] and props["currency"]["type"] == ["string", "null"]
+    assert copy["$defs"]["line_item"]["properties"]["quantity"]["pattern"] == AMOUNT_PATTERN
+    strict = copy_mode_schema({"type": "object", "properties": {"d": {"type": "string", "format": "date"}}})
+    assert strict["properties"]["d"]["format"] == "date"  # not nullable: keeps the strict grammar
+    assert schema_to_gbnf(copy)  # still converts

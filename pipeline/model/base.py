@@ -83,7 +83,10 @@ class Backend(ABC):
             raw = completion.text
             prompt_tokens += completion.prompt_tokens
             completion_tokens += completion.completion_tokens
-            record, problem = self._check(completion)
+            try:
+                record, problem = self._check(completion)
+            except Exception as exc:  # a bug in normalisation must cost a page, not the run
+                record, problem = None, f"normalize_error: {type(exc).__name__}: {exc}"[:300]
             if record is not None:
                 return ModelResult("ok", record, None, raw, attempts,
                                    _ms(started), prompt_tokens, completion_tokens)

@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline.config import ModelConfig
 from pipeline.errors import ModelError, SchemaError, missing_model_message
-from pipeline.grammar import schema_to_gbnf
+from pipeline.grammar import copy_mode_schema, schema_to_gbnf
 from pipeline.model.base import Backend, Completion, PageInput
 from pipeline.model.prompt import text_messages, vlm_messages
 from pipeline.model.sampling import make_llama_class
@@ -98,7 +98,7 @@ def preflight(cfg: ModelConfig, schema: CompiledSchema, backend: str = "vlm") ->
     if backend == "vlm":
         assert cfg.mmproj is not None
         handler = choose_chat_handler(cfg.path, cfg.mmproj, cfg.chat_handler)
-    gbnf = schema_to_gbnf(schema.raw)
+    gbnf = schema_to_gbnf(copy_mode_schema(schema.raw))
     import llama_cpp
     from llama_cpp._utils import suppress_stdout_stderr
 
@@ -163,7 +163,8 @@ class LlamaBackend(Backend):
                 n_gpu_layers=cfg.n_gpu_layers, seed=cfg.seed, verbose=cfg.verbose)
         except Exception as exc:
             raise ModelError(f"cannot load model {cfg.path}: {' '.join(str(exc).split())[:200]}") from None
-        self.gbnf = schema_to_gbnf(schema.raw)
+        self.answer_schema = copy_mode_schema(schema.raw)
+        self.gbnf = schema_to_gbnf(self.answer_schema)
         compile_grammar(self.llm, self.gbnf)
 
     @abstractmethod
@@ -210,7 +211,7 @@ class LlamaVLMBackend(LlamaBackend):
         super().__init__(cfg, schema, model_sha256, chat_handler=handler)
 
     def messages(self, page: PageInput) -> list[dict[str, Any]]:
-        return vlm_messages(self.schema.raw, page.png)
+        return vlm_messages(self.answer_schema, page.png)
 
 
 class LlamaTextBackend(LlamaBackend):
@@ -223,4 +224,4 @@ class LlamaTextBackend(LlamaBackend):
         super().__init__(cfg, schema, model_sha256)
 
     def messages(self, page: PageInput) -> list[dict[str, Any]]:
-        return text_messages(self.schema.raw, page.text)
+        return text_messages(self.answer_schema, page.text)
