@@ -15,29 +15,14 @@ from typing import Any
 
 import pyarrow as pa
 
+from pipeline.schema import resolve_ref
+
 _PRIMITIVES = {
     "string": pa.string(),
     "number": pa.float64(),
     "integer": pa.int64(),
     "boolean": pa.bool_(),
 }
-
-
-class _Resolver:
-    def __init__(self, root: dict[str, Any]) -> None:
-        self.root = root
-
-    def resolve(self, node: dict[str, Any]) -> dict[str, Any]:
-        seen = 0
-        while "$ref" in node:
-            target: Any = self.root
-            for part in node["$ref"].lstrip("#/").split("/"):
-                target = target[part.replace("~1", "/").replace("~0", "~")]
-            node = target
-            seen += 1
-            if seen > 32:
-                raise ValueError("recursive $ref cannot be mapped to Arrow")
-        return node
 
 
 def _non_null_types(node: dict[str, Any]) -> list[Any]:
@@ -73,21 +58,17 @@ def _json_type(value: Any) -> str:
 
 
 def arrow_type(node: dict[str, Any], root: dict[str, Any]) -> pa.DataType:
-    return _arrow_type(node, _Resolver(root))
-
-
-def _arrow_type(node: dict[str, Any], r: _Resolver) -> pa.DataType:
-    node = r.resolve(node)
-    options = [r.resolve(o) for o in _non_null_types(node)]
+    node = resolve_ref(node, root)
+    options = [resolve_ref(o, root) for o in _non_null_types(node)]
     if len(options) != 1:
         return pa.string()  # JSON text
     node = options[0]
     t = node.get("type")
     if t == "object":
         props = node.get("properties", {})
-        return pa.struct([pa.field(k, _arrow_type(v, r)) for k, v in props.items()])
+        return pa.struct([pa.field(k, arrow_type(v, root)) for k, v in props.items()])
     if t == "array":
-        return pa.list_(_arrow_type(node.get("items", {}), r))
+        return pa.list_(arrow_type(node.get("items", {}), root))
     if t == "string" and node.get("format") == "date":
         return pa.date32()
     if t == "string" and node.get("format") == "date-time":
@@ -99,8 +80,7 @@ def _arrow_type(node: dict[str, Any], r: _Resolver) -> pa.DataType:
 
 def record_fields(schema: dict[str, Any]) -> list[pa.Field]:
     """One Arrow field per top-level property of the schema."""
-    r = _Resolver(schema)
-    return [pa.field(name, _arrow_type(sub, r)) for name, sub in schema["properties"].items()]
+    return [pa.field(name, arrow_type(sub, schema)) for name, sub in schema["properties"].items()]
 
 
 def to_arrow_value(value: Any, dtype: pa.DataType) -> Any:

@@ -22,6 +22,13 @@ from pipeline.config import ModelConfig, build_config, cpu_count, default_thread
 from pipeline.errors import ConfigError, ExtractError, OutputError
 
 _ENV_MODEL = "EXTRACT_MODEL"
+
+
+def _console() -> Console:
+    """stdout console; wide when piped, so tables in logs are not folded to 80 columns."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
 _ENV_MMPROJ = "EXTRACT_MMPROJ"
 
 
@@ -150,10 +157,7 @@ def show(output: Path, which: str, limit: int, columns: str) -> None:
         view.add_column(c, overflow="fold")
     for row in table.slice(0, limit).select(wanted).to_pylist():
         view.add_row(*(_cell(row[c], c) for c in wanted))
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)
-    console.print(view)
+    _console().print(view)
 
 
 def _cell(value: Any, column: str) -> str:
@@ -185,7 +189,7 @@ def eval_command(truth_path: Path, output: Path, json_path: Path | None) -> None
     for name, counts in [*sorted(report.fields.items()), ("OVERALL", report.overall)]:
         table.add_row(name, f"{counts.precision:.3f}", f"{counts.recall:.3f}", f"{counts.f1:.3f}",
                       str(counts.tp), str(counts.fp), str(counts.fn), style="bold" if name == "OVERALL" else None)
-    console = Console() if Console().is_terminal else Console(width=160)
+    console = _console()
     console.print(table)
     speed = data["pages_per_second"]
     cost = data["api_cost_per_page_usd"]
@@ -217,7 +221,7 @@ def models_list() -> None:
         where = (f"hf: {source.repo}" if hasattr(source, "repo")
                  else f"pypi: {source.packages[0]}..{source.packages[-1]}")  # type: ignore[union-attr]
         table.add_row(name, spec.kind, "yes" if installed(name) else "-", where)
-    (Console() if Console().is_terminal else Console(width=160)).print(table)
+    _console().print(table)
 
 
 @models.command("pull")

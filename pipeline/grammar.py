@@ -41,22 +41,25 @@ _TYPE_KEYWORDS = {
 }
 
 
-def split_type_lists(schema: Any) -> Any:
-    """Rewrite ``{"type": [a, b], ...}`` as ``anyOf`` branches that keep their own keywords."""
-    if isinstance(schema, list):
-        return [split_type_lists(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: (split_type_lists(v) if k in ("properties", "$defs") else v)
-           for k, v in schema.items()}
+def _map_children(schema: dict[str, Any], fn: Any) -> dict[str, Any]:
+    """A copy of ``schema`` with ``fn`` applied to each direct subschema."""
+    out = dict(schema)
     for key in ("properties", "$defs"):
         if key in out:
-            out[key] = {name: split_type_lists(sub) for name, sub in out[key].items()}
+            out[key] = {name: fn(sub) for name, sub in out[key].items()}
     for key in ("items", "additionalProperties"):
         if isinstance(out.get(key), dict):
-            out[key] = split_type_lists(out[key])
+            out[key] = fn(out[key])
     if "anyOf" in out:
-        out["anyOf"] = split_type_lists(out["anyOf"])
+        out["anyOf"] = [fn(sub) for sub in out["anyOf"]]
+    return out
+
+
+def split_type_lists(schema: Any) -> Any:
+    """Rewrite ``{"type": [a, b], ...}`` as ``anyOf`` branches that keep their own keywords."""
+    if not isinstance(schema, dict):
+        return schema
+    out = _map_children(schema, split_type_lists)
     types = out.get("type")
     if not isinstance(types, list):
         return out
@@ -96,19 +99,9 @@ def copy_mode_schema(schema: Any) -> Any:
     schema.  Non-nullable dates and enums keep their strict grammar: a value that could not be
     normalised would have nowhere to go.
     """
-    if isinstance(schema, list):
-        return [copy_mode_schema(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    out = dict(schema)
-    for key in ("properties", "$defs"):
-        if key in out:
-            out[key] = {k: copy_mode_schema(v) for k, v in out[key].items()}
-    for key in ("items", "additionalProperties"):
-        if isinstance(out.get(key), dict):
-            out[key] = copy_mode_schema(out[key])
-    if "anyOf" in out:
-        out["anyOf"] = copy_mode_schema(out["anyOf"])
+    out = _map_children(schema, copy_mode_schema)
     types = out.get("type")
     type_list = types if isinstance(types, list) else [types]
     nullable = "null" in type_list or None in (out.get("enum") or [])

@@ -11,14 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in node:
-        target: Any = root
-        for part in node["$ref"].lstrip("#/").split("/"):
-            target = target[part]
-        node = target
-    return node
+from pipeline.schema import resolve_ref
 
 
 def _is_type(node: dict[str, Any], name: str) -> bool:
@@ -37,7 +30,7 @@ def _header_row(item: Any) -> bool:
 
 
 def merge_value(values: list[Any], node: dict[str, Any], root: dict[str, Any]) -> Any:
-    node = _resolve(node, root)
+    node = resolve_ref(node, root)
     mode = node.get("x-merge")
     if mode == "last":
         return next((v for v in reversed(values) if v not in (None, "")), None)

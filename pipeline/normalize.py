@@ -13,6 +13,8 @@ import unicodedata
 from datetime import date
 from typing import Any
 
+from pipeline.schema import resolve_ref
+
 MONTHS = {
     # English
     "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7,
@@ -184,7 +186,7 @@ def normalize_record(value: Any, schema: dict[str, Any], root: dict[str, Any] | 
     root = root or schema
     if dayfirst is None:
         dayfirst = infer_dayfirst(_date_strings(value, schema, root))
-    schema = _resolve(schema, root)
+    schema = resolve_ref(schema, root)
     if isinstance(value, dict):
         props = schema.get("properties", {})
         return {k: normalize_record(v, props.get(k, {}), root, dayfirst) for k, v in value.items()}
@@ -217,17 +219,8 @@ def normalize_record(value: Any, schema: dict[str, Any], root: dict[str, Any] | 
     return clean_text(value)
 
 
-def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in schema:
-        target: Any = root
-        for part in schema["$ref"].lstrip("#/").split("/"):
-            target = target[part]
-        schema = target
-    return schema
-
-
 def _date_strings(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> list[str]:
-    schema = _resolve(schema, root)
+    schema = resolve_ref(schema, root)
     if isinstance(value, dict):
         props = schema.get("properties", {})
         return [d for k, v in value.items() for d in _date_strings(v, props.get(k, {}), root)]

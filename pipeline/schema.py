@@ -107,6 +107,18 @@ def check_enforceable(schema: dict[str, Any], origin: str) -> None:
             raise SchemaError(f"schema {origin}: object at {where} needs 'properties'")
 
 
+def resolve_ref(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """Follow local ``$ref`` pointers (``#/$defs/party``) to the subschema they name."""
+    for _ in range(64):
+        if "$ref" not in node:
+            return node
+        target: Any = root
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = target
+    raise SchemaError("$ref chain too deep (recursive schema?)")
+
+
 def _walk(node: Any, where: str) -> Any:
     """Yield (json path, subschema) for every subschema."""
     if not isinstance(node, dict):

@@ -26,42 +26,43 @@ DOCUMENTS_FILE = "documents.parquet"
 PAGES_FILE = "pages.parquet"
 MANIFEST_FILE = "manifest.json"
 
-PAGE_PROVENANCE = [
+_SOURCE = [
     pa.field("run_id", pa.string(), nullable=False),
     pa.field("source_path", pa.string(), nullable=False),
     pa.field("source_sha256", pa.string(), nullable=False),
-    pa.field("page_number", pa.int32()),
-    pa.field("page_count", pa.int32()),
+]
+_MODEL = [
     pa.field("model_name", pa.string(), nullable=False),
     pa.field("model_sha256", pa.string(), nullable=False),
     pa.field("prompt_version", pa.string(), nullable=False),
     pa.field("schema_sha256", pa.string(), nullable=False),
     pa.field("status", pa.string(), nullable=False),
     pa.field("error", pa.string()),
+]
+_CREATED = pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False)
+
+PAGE_PROVENANCE = [
+    *_SOURCE,
+    pa.field("page_number", pa.int32()),
+    pa.field("page_count", pa.int32()),
+    *_MODEL,
     pa.field("attempts", pa.int32()),
     pa.field("latency_ms", pa.float64()),
     pa.field("prompt_tokens", pa.int32()),
     pa.field("completion_tokens", pa.int32()),
     pa.field("raw_output", pa.string()),
     pa.field("text_source", pa.string()),
-    pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    _CREATED,
 ]
 
 DOCUMENT_PROVENANCE = [
-    pa.field("run_id", pa.string(), nullable=False),
-    pa.field("source_path", pa.string(), nullable=False),
-    pa.field("source_sha256", pa.string(), nullable=False),
+    *_SOURCE,
     pa.field("page_count", pa.int32()),
     pa.field("pages_ok", pa.int32()),
     pa.field("pages_error", pa.int32()),
-    pa.field("model_name", pa.string(), nullable=False),
-    pa.field("model_sha256", pa.string(), nullable=False),
-    pa.field("prompt_version", pa.string(), nullable=False),
-    pa.field("schema_sha256", pa.string(), nullable=False),
-    pa.field("status", pa.string(), nullable=False),
-    pa.field("error", pa.string()),
+    *_MODEL,
     pa.field("latency_ms", pa.float64()),
-    pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    _CREATED,
 ]
 
 
