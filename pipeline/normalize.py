@@ -183,7 +183,10 @@ def normalize_record(value: Any, schema: dict[str, Any], root: dict[str, Any] | 
     A value that cannot be normalised becomes null where the schema allows null, and is left
     as it was otherwise (validation then reports it).
     """
-    root = root or schema
+    if root is None:
+        root = schema
+        normalized = normalize_record(value, schema, root, infer_dayfirst(_date_strings(value, schema, root)))
+        return _infer_currency(value, normalized, schema)
     if dayfirst is None:
         dayfirst = infer_dayfirst(_date_strings(value, schema, root))
     schema = resolve_ref(schema, root)
@@ -217,6 +220,25 @@ def normalize_record(value: Any, schema: dict[str, Any], root: dict[str, Any] | 
         code = normalize_currency(value)
         return code if code in enum else fallback
     return clean_text(value)
+
+
+def _infer_currency(raw: Any, normalized: Any, schema: dict[str, Any]) -> Any:
+    """Fill a null ``"x-normalize": "currency"`` property from the amounts as printed ("1.234,56 CHF")."""
+    if not isinstance(raw, dict) or not isinstance(normalized, dict):
+        return normalized
+    for name, sub in schema.get("properties", {}).items():
+        if sub.get("x-normalize") != "currency" or normalized.get(name) is not None:
+            continue
+        allowed = sub.get("enum")
+        for other, other_schema in schema["properties"].items():
+            printed = raw.get(other)
+            types = other_schema.get("type")
+            if isinstance(printed, str) and "number" in (types if isinstance(types, list) else [types]):
+                code = normalize_currency(printed) if re.search(r"[^\d\s.,'()+-]", printed) else None
+                if code and (allowed is None or code in allowed):
+                    normalized = {**normalized, name: code}
+                    break
+    return normalized
 
 
 def _date_strings(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> list[str]:

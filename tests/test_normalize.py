@@ -66,3 +66,12 @@ def test_copy_mode_values_become_typed() -> None:
         "issue": "2026-04-03", "due": "2026-04-18", "total": 1234.5, "qty": 12, "currency": "CHF"}
     odd = {"issue": "soon", "due": None, "total": "n/a", "qty": "3", "currency": "Kr"}
     assert normalize_record(odd, schema) == {"issue": None, "due": None, "total": None, "qty": 3, "currency": None}
+
+
+def test_missing_currency_is_read_from_printed_amounts() -> None:
+    schema = {"type": "object", "properties": {
+        "currency": {"type": ["string", "null"], "enum": ["EUR", "CHF", None], "x-normalize": "currency"},
+        "total": {"type": ["number", "null"]}}}
+    assert normalize_record({"currency": "GB4217", "total": "11.551,44 CHF"}, schema) == {
+        "currency": "CHF", "total": 11551.44}
+    assert normalize_record({"currency": None, "total": "12.00"}, schema) == {"currency": None, "total": 12.0}

@@ -1,0 +1,160 @@
+"""Pipeline performance against llama.cpp itself, measured in one run (not a test).
+
+1. overhead: the same Llama calls on pre-rendered pages in a plain loop vs the full
+   ``execute_run`` on the same pages, model and threads -> ratio of pages/s (target >= 0.95);
+2. scaling: 1 worker x 1 thread, 1 x 2 and 2 x 1 on this machine -> speed-up over 1 x 1;
+3. memory: USS/PSS of each worker with 1 and 2 workers (text weights are mmap-shared);
+4. render: PyMuPDF pages/s at 150 and 200 dpi;
+5. start-up: ``extract run`` on 10 pages with the tiny VLM, wall time including Ray start.
+
+Prints a table and writes ``benchmarks/results/perf.json``.
+
+    python benchmarks/perf.py [--model qwen2.5-coder-0.5b] [--pages 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from pipeline import models
+from pipeline.config import ModelConfig, build_config
+from pipeline.devtools.samples import many_pages_pdf
+from pipeline.devtools.tiny_vlm import make_tiny_vlm
+from pipeline.model.base import PageInput
+from pipeline.model.llama import LlamaTextBackend
+from pipeline.render import page_text, render_page
+from pipeline.runner import execute_run
+from pipeline.schema import load_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "schemas" / "invoice.json"
+
+
+def worker_memory() -> list[dict[str, float]]:
+    out = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if "PageWorker" in " ".join(proc.info["cmdline"] or []):
+                full = proc.memory_full_info()
+                out.append({"uss_mib": full.uss / 2**20, "pss_mib": full.pss / 2**20, "rss_mib": full.rss / 2**20})
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return out
+
+
+def pipeline_run(pdf: Path, model: Path, workers: int, threads: int, out: Path) -> dict[str, Any]:
+    cfg = build_config(schema_path=SCHEMA, inputs=(pdf,), output=out, workers=workers, backend="text",
+                       model=ModelConfig(path=model, n_threads=threads, max_tokens=1024))
+    memory: list[list[dict[str, float]]] = []
+    first = [0.0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            mem = worker_memory()
+            if len(mem) == workers:
+                memory.append(mem)
+            time.sleep(1.0)
+
+    def on_row(row: Any, total: int) -> None:
+        if not first[0]:
+            first[0] = time.perf_counter()
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    started = time.perf_counter()
+    summary = execute_run(cfg, load_schema(SCHEMA), progress=on_row)
+    stop.set()
+    thread.join()
+    wall = time.perf_counter() - started
+    # steady state: from the first finished page to the last (excludes Ray and model start-up)
+    steady = (time.perf_counter() - first[0]) if first[0] else wall
+    peak = max(memory, key=lambda m: sum(w["pss_mib"] for w in m)) if memory else []
+    return {"workers": workers, "threads": threads, "pages": summary.pages, "wall_s": round(wall, 2),
+            "pages_per_s": round(summary.pages / wall, 4),
+            "steady_pages_per_s": round((summary.pages - 1) / steady, 4) if summary.pages > 1 else None,
+            "memory": peak}
+
+
+def plain_loop(pdf: Path, model: Path, threads: int, pages: int) -> dict[str, Any]:
+    """llama.cpp alone: same backend calls on texts read beforehand, no Ray, no Parquet."""
+    schema = load_schema(SCHEMA)
+    texts = [page_text(pdf, n) for n in range(1, pages + 1)]
+    backend = LlamaTextBackend(ModelConfig(path=model, n_threads=threads, max_tokens=1024), schema, "0" * 64)
+    backend.extract(PageInput(str(pdf), 1, b"", texts[0]))  # warm-up, like the first page of a run
+    started = time.perf_counter()
+    for n, text in enumerate(texts, start=1):
+        backend.extract(PageInput(str(pdf), n, b"", text))
+    seconds = time.perf_counter() - started
+    backend.close()
+    return {"pages": pages, "seconds": round(seconds, 2), "pages_per_s": round(pages / seconds, 4)}
+
+
+def render_speed(pdf: Path, pages: int) -> dict[str, float]:
+    out = {}
+    for dpi in (150, 200):
+        started = time.perf_counter()
+        for n in range(1, pages + 1):
+            render_page(pdf, n, dpi, 4_000_000)
+        out[f"{dpi}dpi_pages_per_s"] = round(pages / (time.perf_counter() - started), 2)
+    return out
+
+
+def startup(tmp: Path) -> float:
+    tiny = make_tiny_vlm(tmp / "tiny")
+    pdf = many_pages_pdf(tmp / "ten" / "ten.pdf", 10)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--schema", str(SCHEMA), str(pdf), "-o",
+                    str(tmp / "startup-out"), "--model", str(tiny.model), "--mmproj", str(tiny.mmproj),
+                    "--max-tokens", "1024"], check=True, capture_output=True)
+    return round(time.perf_counter() - started, 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="qwen2.5-coder-0.5b")
+    parser.add_argument("--pages", type=int, default=8)
+    args = parser.parse_args()
+    model = models.model_path(args.model)
+    results: dict[str, Any] = {"model": args.model, "cores": psutil.cpu_count(logical=False) or psutil.cpu_count()}
+    with tempfile.TemporaryDirectory() as t:
+        tmp = Path(t)
+        pdf = many_pages_pdf(tmp / "in" / "pages.pdf", args.pages)
+        results["render"] = render_speed(pdf, args.pages)
+        results["startup_10_pages_tiny_s"] = startup(tmp)
+        results["plain_1x2"] = plain_loop(pdf, model, 2, args.pages)
+        runs = {}
+        for workers, threads in ((1, 2), (1, 1), (2, 1)):
+            runs[f"{workers}x{threads}"] = pipeline_run(pdf, model, workers, threads, tmp / f"out-{workers}x{threads}")
+            print(f"pipeline {workers}x{threads}: {runs[f'{workers}x{threads}']}", flush=True)
+        results["pipeline"] = runs
+    plain = results["plain_1x2"]["pages_per_s"]
+    steady_1x2 = runs["1x2"]["steady_pages_per_s"] or runs["1x2"]["pages_per_s"]
+    results["overhead_ratio"] = round(steady_1x2 / plain, 3)
+    base = runs["1x1"]["steady_pages_per_s"] or runs["1x1"]["pages_per_s"]
+    results["scaling_2x1_over_1x1"] = round((runs["2x1"]["steady_pages_per_s"] or 0) / base, 3)
+    results["scaling_1x2_over_1x1"] = round(steady_1x2 / base, 3)
+    print(json.dumps(results, indent=2))
+    print(f"\noverhead ratio (pipeline 1x2 steady / plain llama.cpp 1x2): {results['overhead_ratio']} (target >= 0.95)")
+    print(f"scaling 2x1 / 1x1: {results['scaling_2x1_over_1x1']} (target >= 1.85); 1x2 / 1x1: "
+          f"{results['scaling_1x2_over_1x1']}")
+    print(f"render: {results['render']}; start-up (10 pages, tiny VLM, incl. Ray): "
+          f"{results['startup_10_pages_tiny_s']} s (target < 15)")
+    target = ROOT / "benchmarks" / "results" / "perf.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main()
