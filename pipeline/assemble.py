@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pipeline.merge import merge_pages
+from pipeline.rules import check_rules, rule_failures
 from pipeline.schema import CompiledSchema
 from pipeline.sink import ParquetSink
 
@@ -25,6 +26,7 @@ class DocumentAssembler:
         self.stamp = stamp
         self.pages = pages
         self.documents = documents
+        self.rules = check_rules(schema.raw)
         self._waiting: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         self.page_counts = {"ok": 0, "error": 0}
         self.document_counts = {"ok": 0, "partial": 0, "error": 0}
@@ -69,6 +71,7 @@ class DocumentAssembler:
                 document["error"] = f"merge_invalid: {'; '.join(problems[:3])}"
             else:
                 document.update(merged)
+                document["rule_failures"] = rule_failures(self.rules, merged)
         document["status"] = status
         self.documents.add(document)
         self.document_counts[status] += 1

@@ -76,6 +76,9 @@ def compile_schema(raw: Any, origin: str = "<schema>") -> CompiledSchema:
     if raw.get("type") != "object" or not isinstance(raw.get("properties"), dict):
         raise SchemaError(f"schema {origin} must describe an object with 'properties' at its root")
     check_enforceable(raw, origin)
+    from pipeline.rules import check_rules
+
+    check_rules(raw)
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"))
     validator = Draft202012Validator(raw, format_checker=FormatChecker())
     return CompiledSchema(raw=raw, sha256=hashlib.sha256(canonical.encode()).hexdigest(),

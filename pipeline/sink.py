@@ -61,6 +61,7 @@ DOCUMENT_PROVENANCE = [
     pa.field("pages_ok", pa.int32()),
     pa.field("pages_error", pa.int32()),
     *_MODEL,
+    pa.field("rule_failures", pa.list_(pa.string())),
     pa.field("latency_ms", pa.float64()),
     _CREATED,
 ]

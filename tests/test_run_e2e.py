@@ -88,6 +88,7 @@ def test_one_document_row_per_file(run_output: tuple[Path, Path]) -> None:
     expected = {str(f.resolve()) for f in inputs.iterdir() if f.suffix in (".pdf", ".png", ".tiff")}
     assert sorted(sources) == sorted(expected)
     by_name = {Path(d["source_path"]).name: d for d in docs}
+    assert all(isinstance(d["rule_failures"], list) for d in docs if d["status"] == "ok")
     assert by_name["broken.pdf"]["status"] == "error" and by_name["broken.pdf"]["pages_ok"] == 0
     multipage = by_name["multipage-001.pdf"]
     assert multipage["page_count"] == 2 and multipage["pages_ok"] + multipage["pages_error"] == 2

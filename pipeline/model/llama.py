@@ -165,6 +165,8 @@ class LlamaBackend(Backend):
             raise ModelError(f"cannot load model {cfg.path}: {' '.join(str(exc).split())[:200]}") from None
         self.answer_schema = copy_mode_schema(schema.raw)
         self.gbnf = schema_to_gbnf(self.answer_schema)
+        # What the model reads: the answer schema without ids and rules (tokens it does not need).
+        self.prompt_schema = {k: v for k, v in self.answer_schema.items() if k not in ("$schema", "$id", "x-rules")}
         compile_grammar(self.llm, self.gbnf)
 
     @abstractmethod
@@ -211,7 +213,7 @@ class LlamaVLMBackend(LlamaBackend):
         super().__init__(cfg, schema, model_sha256, chat_handler=handler)
 
     def messages(self, page: PageInput) -> list[dict[str, Any]]:
-        return vlm_messages(self.answer_schema, page.png)
+        return vlm_messages(self.prompt_schema, page.png)
 
 
 class LlamaTextBackend(LlamaBackend):
@@ -224,4 +226,4 @@ class LlamaTextBackend(LlamaBackend):
         super().__init__(cfg, schema, model_sha256)
 
     def messages(self, page: PageInput) -> list[dict[str, Any]]:
-        return text_messages(self.answer_schema, page.text)
+        return text_messages(self.prompt_schema, page.text)

@@ -1,0 +1,51 @@
+"""Business rules from the schema's x-rules block."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.errors import SchemaError
+from pipeline.rules import check_rules, rule_failures
+
+from .conftest import INVOICE_SCHEMA
+
+RULES = check_rules(json.loads(INVOICE_SCHEMA.read_text()))
+GOOD = {
+    "issue_date": "2026-01-01", "due_date": "2026-01-31", "currency": "EUR",
+    "net_amount": 10.0, "tax_amount": 1.9, "total_amount": 11.9,
+    "line_items": [{"quantity": 2.0, "unit_price": 3.0, "amount": 6.0},
+                   {"quantity": 1.0, "unit_price": 4.0, "amount": 4.0}],
+}
+
+
+def test_a_consistent_invoice_breaks_no_rule() -> None:
+    assert rule_failures(RULES, GOOD) == []
+
+
+@pytest.mark.parametrize("change, broken", [
+    ({"net_amount": 11.0, "total_amount": 12.9}, "lines_sum_to_net"),
+    ({"tax_amount": 2.9}, "net_plus_tax_is_total"),
+    ({"line_items": [{"quantity": 2.0, "unit_price": 3.0, "amount": 7.0},
+                     {"quantity": 1.0, "unit_price": 3.0, "amount": 3.0}]}, "quantity_times_price_is_amount"),
+    ({"due_date": "2025-12-01"}, "due_not_before_issue"),
+    ({"currency": "XXX"}, "currency_is_iso4217"),
+])
+def test_each_rule_is_reported_by_name(change: dict, broken: str) -> None:
+    assert broken in rule_failures(RULES, {**GOOD, **change})
+
+
+def test_missing_inputs_skip_a_rule_and_lines_may_sum_to_the_total() -> None:
+    assert rule_failures(RULES, {**GOOD, "tax_amount": None, "due_date": None, "currency": None}) == []
+    no_tax = {**GOOD, "net_amount": None, "tax_amount": None, "total_amount": 10.0}
+    assert rule_failures(RULES, no_tax) == []
+
+
+def test_malformed_rules_are_refused() -> None:
+    with pytest.raises(SchemaError, match="kind"):
+        check_rules({"x-rules": [{"name": "x", "kind": "median"}]})
+    with pytest.raises(SchemaError, match="lacks"):
+        check_rules({"x-rules": [{"name": "x", "kind": "add", "fields": ["a"]}]})
+    with pytest.raises(SchemaError, match="twice"):
+        check_rules({"x-rules": [{"name": "x", "kind": "in", "field": "a", "values": []}] * 2})
