@@ -1,0 +1,44 @@
+"""Field-by-field consensus of K samples."""
+
+from __future__ import annotations
+
+from pipeline.consensus import consensus, vote
+
+
+def _rec(total: float | None, number: str, items: list[tuple[str, float]]) -> dict:
+    return {"invoice_number": number, "total_amount": total, "seller": {"name": "ACME", "vat_id": None},
+            "line_items": [{"description": d, "amount": a} for d, a in items]}
+
+
+def test_unanimous_samples_have_full_confidence() -> None:
+    sample = _rec(11.9, "INV-1", [("a", 4.0), ("b", 6.0)])
+    result = consensus([sample, dict(sample), dict(sample)])
+    assert result.record == sample
+    assert result.disputed == [] and result.min_confidence == 1.0 and result.mean_confidence == 1.0
+
+
+def test_majority_wins_and_the_field_is_disputed() -> None:
+    result = consensus([_rec(11.9, "INV-1", []), _rec(11.9, "INV-7", []), _rec(12.0, "INV-1", [])])
+    assert result.record["invoice_number"] == "INV-1" and result.record["total_amount"] == 11.9
+    assert result.confidence["invoice_number"] == 2 / 3 and result.confidence["total_amount"] == 2 / 3
+    assert result.confidence["seller.name"] == 1.0
+    assert result.disputed == ["invoice_number", "total_amount"]
+    assert result.min_confidence == 2 / 3
+
+
+def test_values_are_compared_after_normalisation_and_ties_go_to_greedy() -> None:
+    assert vote([11.9, 11.899, 12.5], "total")[1] == 2 / 3  # within 0.01
+    assert vote(["ACME GmbH", "acme gmbh."], "name") == ("ACME GmbH", 1.0)
+    assert vote(["first", "second"], "x") == ("first", 0.5)
+
+
+def test_line_items_are_aligned_before_voting() -> None:
+    greedy = _rec(10.0, "I", [("a", 4.0), ("b", 6.0)])
+    shuffled = _rec(10.0, "I", [("b", 6.0), ("a", 4.0)])
+    missing_row = _rec(10.0, "I", [("a", 4.0)])
+    result = consensus([greedy, shuffled, missing_row])
+    assert [r["description"] for r in result.record["line_items"]] == ["a", "b"]
+    assert result.confidence["line_items[0].amount"] == 1.0
+    assert result.confidence["line_items[1].amount"] == 2 / 3
+    assert result.confidence["line_items.length"] == 2 / 3
+    assert "line_items.length" in result.disputed
