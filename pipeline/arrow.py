@@ -87,6 +87,8 @@ def to_arrow_value(value: Any, dtype: pa.DataType) -> Any:
     """Convert a validated JSON value to what pyarrow expects for ``dtype``."""
     if value is None:
         return None
+    if pa.types.is_map(dtype):
+        return list(value.items())
     if pa.types.is_struct(dtype):
         return {f.name: to_arrow_value(value.get(f.name), f.type) for f in dtype}
     if pa.types.is_list(dtype):

@@ -34,8 +34,12 @@ class DocumentAssembler:
     def add(self, row: dict[str, Any]) -> dict[str, Any]:
         """Write one page row; emit its document when complete. Returns the full page row."""
         record = json.loads(row["record_json"]) if row.get("record_json") else None
+        confidence = json.loads(row["confidence_json"]) if row.get("confidence_json") else {}
+        disputed = sorted(p for p, c in confidence.items() if c < 1.0)
         now = datetime.now(timezone.utc)
-        page = {**(record or {}), **row, **self.stamp, "created_at": now, "_record": record}
+        page = {**(record or {}), **row, **self.stamp, "created_at": now, "_record": record,
+                "field_confidence": confidence or None, "disputed_fields": disputed,
+                "needs_review": row["status"] != "ok" or bool(disputed)}
         self.pages.add(page)
         self.page_counts[row["status"]] += 1
         key = (row["source_path"], row["source_sha256"])
@@ -72,6 +76,24 @@ class DocumentAssembler:
             else:
                 document.update(merged)
                 document["rule_failures"] = rule_failures(self.rules, merged)
+        document.update(_confidence(ok, len(pages) > 1))
+        document["needs_review"] = status != "ok" or bool(document["disputed_fields"] or
+                                                          document.get("rule_failures"))
         document["status"] = status
         self.documents.add(document)
         self.document_counts[status] += 1
+
+
+def _confidence(pages: list[dict[str, Any]], multi: bool) -> dict[str, Any]:
+    """Document-level sampling figures: worst and mean page agreement, disputed fields (page-tagged)."""
+    scored = [p for p in pages if p.get("agreement") is not None]
+    disputed = [f"p{p['page_number']}:{f}" if multi else f for p in pages for f in p.get("disputed_fields") or []]
+    confidence = {(f"p{p['page_number']}:{k}" if multi else k): v for p in pages
+                  for k, v in (p.get("field_confidence") or {}).items()}
+    return {
+        "samples": max((p.get("samples") or 0 for p in pages), default=0),
+        "agreement": round(sum(p["agreement"] for p in scored) / len(scored), 4) if scored else None,
+        "min_confidence": min((p["min_confidence"] for p in scored), default=None),
+        "field_confidence": confidence or None,
+        "disputed_fields": disputed,
+    }

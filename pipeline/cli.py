@@ -75,12 +75,15 @@ def main() -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Sampling seed.")
 @click.option("--retries", default=1, show_default=True, type=click.IntRange(0, 5),
               help="Extra attempts for a page whose answer is not valid.")
+@click.option("--samples", default=1, show_default=True, type=click.IntRange(1, 9),
+              help="Answers per page (greedy, then a temperature ladder), voted field by field; "
+                   "disagreements are flagged in disputed_fields / needs_review.")
 @click.option("--ray-address", help="Ray cluster to run on [default: $RAY_ADDRESS, else embedded].")
 @click.option("--verbose", is_flag=True, help="Show llama.cpp and Ray logs.")
 def run(schema_path: Path, inputs: tuple[Path, ...], output: Path, model_path: Path | None,
         mmproj: Path | None, backend: str, chat_handler: str, workers: int, threads: int | None, dpi: int,
         max_pixels: int, limit: int | None, n_ctx: int, max_tokens: int, n_gpu_layers: int,
-        seed: int, retries: int, ray_address: str | None, verbose: bool) -> None:
+        seed: int, retries: int, samples: int, ray_address: str | None, verbose: bool) -> None:
     """Extract records from INPUTS (PDF/PNG/JPEG/TIFF files or folders) into OUTPUT."""
     from pipeline.runner import execute_run
     from pipeline.schema import load_schema
@@ -101,7 +104,7 @@ def run(schema_path: Path, inputs: tuple[Path, ...], output: Path, model_path: P
                   f"{cpu_count()} cores; llama.cpp threads busy-wait, so expect a slowdown")
     model = ModelConfig(path=model_path, mmproj=mmproj, chat_handler=chat_handler, n_ctx=n_ctx,
                         n_threads=n_threads, n_gpu_layers=n_gpu_layers, seed=seed,
-                        max_tokens=max_tokens, retries=retries, verbose=verbose)
+                        max_tokens=max_tokens, retries=retries, samples=samples, verbose=verbose)
     cfg = build_config(schema_path=schema_path, inputs=inputs, output=output, model=model, backend=backend,
                        workers=workers, dpi=dpi, max_pixels=max_pixels, limit=limit,
                        ray_address=ray_address)

@@ -50,6 +50,7 @@ class ModelConfig(_Strict):
     max_tokens: int = Field(2048, ge=16)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     retries: int = Field(1, ge=0, le=5)
+    samples: int = Field(1, ge=1, le=9)
     verbose: bool = False
 
 

@@ -39,6 +39,14 @@ _MODEL = [
     pa.field("status", pa.string(), nullable=False),
     pa.field("error", pa.string()),
 ]
+_CONFIDENCE = [
+    pa.field("samples", pa.int32()),
+    pa.field("agreement", pa.float64()),
+    pa.field("min_confidence", pa.float64()),
+    pa.field("field_confidence", pa.map_(pa.string(), pa.float64())),
+    pa.field("disputed_fields", pa.list_(pa.string())),
+    pa.field("needs_review", pa.bool_()),
+]
 _CREATED = pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False)
 
 PAGE_PROVENANCE = [
@@ -52,6 +60,7 @@ PAGE_PROVENANCE = [
     pa.field("completion_tokens", pa.int32()),
     pa.field("raw_output", pa.string()),
     pa.field("text_source", pa.string()),
+    *_CONFIDENCE,
     _CREATED,
 ]
 
@@ -62,6 +71,7 @@ DOCUMENT_PROVENANCE = [
     pa.field("pages_error", pa.int32()),
     *_MODEL,
     pa.field("rule_failures", pa.list_(pa.string())),
+    *_CONFIDENCE,
     pa.field("latency_ms", pa.float64()),
     _CREATED,
 ]

@@ -55,7 +55,8 @@ def process_page(backend: Backend, task: dict[str, Any], dpi: int, max_pixels: i
                  ocr: LazyOcr | None = None) -> dict[str, Any]:
     row: dict[str, Any] = {k: task[k] for k in TASK_KEYS}
     failed = {"status": "error", "record_json": None, "raw_output": None, "attempts": 0, "latency_ms": 0.0,
-              "prompt_tokens": 0, "completion_tokens": 0, "text_source": None}
+              "prompt_tokens": 0, "completion_tokens": 0, "text_source": None, "samples": 0,
+              "agreement": None, "min_confidence": None, "confidence_json": None}
     try:
         page, source = read_page(backend, task, dpi, max_pixels, ocr or LazyOcr())
     except RenderError as exc:
@@ -73,6 +74,11 @@ def process_page(backend: Backend, task: dict[str, Any], dpi: int, max_pixels: i
         prompt_tokens=result.prompt_tokens,
         completion_tokens=result.completion_tokens,
         text_source=source,
+        samples=result.samples,
+        agreement=result.agreement,
+        min_confidence=result.min_confidence,
+        # JSON through Ray: per-page dicts with varying keys do not make one Arrow type
+        confidence_json=json.dumps(result.field_confidence) if result.field_confidence else None,
     )
     return row
 

@@ -87,3 +87,21 @@ def test_unrenderable_page_is_an_error_row_without_model_call(tmp_path: Path) ->
     row = process_page(backend, task, dpi=72, max_pixels=100_000)
     assert row["status"] == "error" and row["error"].startswith("render_error")
     assert backend.calls == []
+
+
+def test_samples_are_voted_field_by_field() -> None:
+    backend = ScriptedBackend(['{"n": 1, "d": "2024-01-01"}', '{"n": 2, "d": "2024-01-01"}',
+                               '{"n": 1, "d": "2024-01-02"}'], retries=0)
+    backend.samples = 3
+    result = backend.extract(PAGE)
+    assert backend.calls == [0, 1, 2]
+    assert result.status == "ok" and result.record == {"n": 1, "d": "2024-01-01"} and result.samples == 3
+    assert result.field_confidence == {"n": 2 / 3, "d": 2 / 3}
+    assert result.disputed == ["d", "n"] and result.min_confidence == round(2 / 3, 4)
+
+
+def test_invalid_samples_are_dropped_and_retried() -> None:
+    backend = ScriptedBackend(['{"n": 1}', 'oops', '{"n": 1}'], retries=1)
+    backend.samples = 2
+    result = backend.extract(PAGE)
+    assert result.samples == 2 and result.attempts == 3 and result.agreement == 1.0

@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pipeline.consensus import consensus
 from pipeline.normalize import normalize_record
 from pipeline.schema import CompiledSchema
 
@@ -47,7 +48,14 @@ class ModelResult:
     latency_ms: float
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    notes: list[str] = field(default_factory=list)
+    samples: int = 0  # valid samples the record was voted from
+    field_confidence: dict[str, float] = field(default_factory=dict)
+    agreement: float | None = None  # mean field confidence (None with a single sample)
+    min_confidence: float | None = None
+
+    @property
+    def disputed(self) -> list[str]:
+        return sorted(p for p, c in self.field_confidence.items() if c < 1.0)
 
 
 class Backend(ABC):
@@ -56,31 +64,37 @@ class Backend(ABC):
     name: str
     sha256: str
 
-    def __init__(self, schema: CompiledSchema, retries: int = 1) -> None:
+    def __init__(self, schema: CompiledSchema, retries: int = 1, samples: int = 1) -> None:
         self.schema = schema
         self.retries = retries
+        self.samples = samples
 
     @abstractmethod
     def execute(self, page: PageInput, attempt: int) -> Completion:
-        """Return the model's raw answer for ``page``; ``attempt`` varies the seed on retries.
+        """Return the model's raw answer for ``page``.
+
+        ``attempt`` 0 is the greedy answer; later attempts (more samples, retries) sample with a
+        rising temperature and another seed.
 
         May raise: any exception becomes an error result in ``extract``.
         """
 
     def extract(self, page: PageInput) -> ModelResult:
+        """Up to ``samples`` valid answers (plus ``retries`` spare attempts), voted field by field."""
         started = time.perf_counter()
         prompt_tokens = completion_tokens = 0
         problem = "no attempt made"
         raw: str | None = None
+        valid: list[dict[str, Any]] = []
         attempts = 0
-        for attempt in range(self.retries + 1):
-            attempts = attempt + 1
+        while len(valid) < self.samples and attempts < self.samples + self.retries:
+            attempt, attempts = attempts, attempts + 1
             try:
                 completion = self.execute(page, attempt)
             except Exception as exc:  # a backend failure is a page error, not a dead run
                 problem = f"model_error: {' '.join(str(exc).split())[:300] or type(exc).__name__}"
                 continue
-            raw = completion.text
+            raw = raw if valid else completion.text  # keep the answer the record comes from
             prompt_tokens += completion.prompt_tokens
             completion_tokens += completion.completion_tokens
             try:
@@ -88,10 +102,20 @@ class Backend(ABC):
             except Exception as exc:  # a bug in normalisation must cost a page, not the run
                 record, problem = None, f"normalize_error: {type(exc).__name__}: {exc}"[:300]
             if record is not None:
-                return ModelResult("ok", record, None, raw, attempts,
-                                   _ms(started), prompt_tokens, completion_tokens)
-        return ModelResult("error", None, problem, raw, attempts,
-                           _ms(started), prompt_tokens, completion_tokens)
+                valid.append(record)
+        if not valid:
+            return ModelResult("error", None, problem, raw, attempts,
+                               _ms(started), prompt_tokens, completion_tokens)
+        result = ModelResult("ok", valid[0], None, raw, attempts, _ms(started), prompt_tokens,
+                             completion_tokens, samples=len(valid))
+        if len(valid) > 1:
+            voted = consensus(valid)
+            if not self.schema.errors(voted.record):
+                result.record = voted.record
+            result.field_confidence = voted.confidence
+            result.agreement = round(voted.mean_confidence, 4)
+            result.min_confidence = round(voted.min_confidence, 4)
+        return result
 
     def _check(self, completion: Completion) -> tuple[dict[str, Any] | None, str]:
         try:

@@ -150,7 +150,7 @@ class LlamaBackend(Backend):
 
     def __init__(self, cfg: ModelConfig, schema: CompiledSchema, model_sha256: str,
                  chat_handler: Any = None) -> None:
-        super().__init__(schema, retries=cfg.retries)
+        super().__init__(schema, retries=cfg.retries, samples=cfg.samples)
         quiet_native_logs(cfg.verbose)
         self.cfg = cfg
         self.name = cfg.path.name
@@ -176,8 +176,8 @@ class LlamaBackend(Backend):
     def execute(self, page: PageInput, attempt: int) -> Completion:
         from llama_cpp import LlamaGrammar
 
-        # Greedy first; a retry samples with a little temperature and another seed.
-        temperature = self.cfg.temperature if attempt == 0 else max(self.cfg.temperature, 0.7)
+        # Greedy first; further samples and retries climb a temperature ladder (0.3, 0.6, 0.9, 1.0).
+        temperature = self.cfg.temperature if attempt == 0 else max(self.cfg.temperature, min(1.0, 0.3 * attempt))
         response = self.llm.create_chat_completion(
             messages=self.messages(page),  # type: ignore[arg-type]
             grammar=LlamaGrammar.from_string(self.gbnf, verbose=False),
