@@ -1,0 +1,1 @@
+"""API adjudication of the pages the local model is unsure about (disputed fields, broken rules)."""

@@ -1,0 +1,188 @@
+"""Adjudication through the real anthropic and openai SDKs against loopback servers."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.adjudicate.api import AnthropicAdjudicator, OpenAIAdjudicator
+from pipeline.adjudicate.base import AdjudicationRequest, Budget, ResponseCache, cost_usd
+from pipeline.schema import load_schema
+
+from .conftest import INVOICE_SCHEMA
+
+SCHEMA = load_schema(INVOICE_SCHEMA)
+SECRET = "sk-ant-test-secret-0123456789"
+GOOD = {"invoice_number": "INV-1", "issue_date": "2026-01-02", "due_date": None,
+        "seller": {"name": "ACME", "vat_id": None, "address": None},
+        "buyer": {"name": "Buyer", "vat_id": None, "address": None}, "currency": "EUR",
+        "net_amount": 10.0, "tax_amount": 1.9, "total_amount": 11.9, "line_items": []}
+BAD = {**GOOD, "currency": "DOLLARS", "line_items": "none"}
+
+
+class Script:
+    """What the fake server answers, in order: a status, a tool input, a delay, or raw bytes."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []
+
+
+def _message(tool_input: Any) -> dict[str, Any]:
+    return {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-opus-4-7",
+            "content": [{"type": "tool_use", "id": "toolu_1", "name": "record", "input": tool_input}],
+            "stop_reason": "tool_use", "stop_sequence": None,
+            "usage": {"input_tokens": 2000, "output_tokens": 300}}
+
+
+@pytest.fixture()
+def anthropic_server() -> Iterator[tuple[str, Script]]:
+    script = Script()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            script.requests.append({"path": self.path, "body": body, "key": self.headers.get("x-api-key")
+                                    or (self.headers.get("authorization") or "").removeprefix("Bearer ")})
+            kind, value = script.steps.pop(0) if script.steps else ("tool", GOOD)
+            if kind == "sleep":
+                time.sleep(value)
+                kind, value = "tool", GOOD
+            if kind == "status":
+                payload = json.dumps({"type": "error", "error": {"type": "overloaded_error", "message": "busy"}})
+                self.send_response(value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("retry-after-ms", "10")
+                self.end_headers()
+                self.wfile.write(payload.encode())
+                return
+            data = value if kind == "raw" else json.dumps(_message(value)).encode()
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client timed out first: that is the point of the test
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", script
+    finally:
+        server.shutdown()
+
+
+def _request(candidates: list[dict[str, Any]] | None = None) -> AdjudicationRequest:
+    return AdjudicationRequest("a" * 64, b"\x89PNG fake", "Invoice INV-1 total 11,90 EUR", SCHEMA.raw,
+                               candidates or [GOOD, {**GOOD, "total_amount": 12.0}], ["total_amount"], [])
+
+
+def _claude(url: str, tmp_path: Path, budget: float | None = None, **kw: Any) -> AnthropicAdjudicator:
+    return AnthropicAdjudicator(SCHEMA, "claude-opus-4-7", Budget(budget), ResponseCache(tmp_path / "cache"),
+                                base_url=url, max_retries=kw.pop("max_retries", 3), timeout_s=kw.pop("timeout", 5),
+                                **kw)
+
+
+def test_retries_429_and_500_then_answers_through_the_tool(anthropic_server: tuple[str, Script], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    url, script = anthropic_server
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    script.steps = [("status", 429), ("status", 500), ("tool", GOOD)]
+    result = _claude(url, tmp_path).adjudicate(_request())
+    assert result.adjudicated and result.record == GOOD and result.reason == "adjudicated"
+    assert len(script.requests) == 3  # the SDK retried twice with backoff
+    sent = script.requests[-1]["body"]
+    assert sent["tool_choice"] == {"type": "tool", "name": "record"}
+    assert sent["tools"][0]["input_schema"]["properties"].keys() == SCHEMA.raw["properties"].keys()
+    assert sent["messages"][0]["content"][0]["type"] == "image"
+    assert (result.input_tokens, result.output_tokens) == (2000, 300)
+    assert result.cost_usd == pytest.approx(cost_usd("claude-opus-4-7", 2000, 300)) == pytest.approx(0.0175)
+    assert script.requests[-1]["key"] == SECRET
+    assert SECRET not in json.dumps([p.read_text() for p in (tmp_path / "cache").glob("*.json")])
+
+
+def test_schema_invalid_answer_is_retried_once_then_kept_local(anthropic_server: tuple[str, Script],
+                                                               tmp_path: Path) -> None:
+    url, script = anthropic_server
+    script.steps = [("tool", BAD), ("tool", GOOD)]
+    result = _claude(url, tmp_path).adjudicate(_request())
+    assert result.adjudicated and result.calls == 2
+    script.steps = [("tool", BAD), ("raw", b"{not json")]
+    result = _claude(url, tmp_path).adjudicate(_request([GOOD]))
+    assert not result.adjudicated and result.record is None
+    assert result.reason.startswith(("invalid_answer", "api_error"))
+
+
+def test_timeout_keeps_the_local_answer(anthropic_server: tuple[str, Script], tmp_path: Path) -> None:
+    url, script = anthropic_server
+    script.steps = [("sleep", 2.0), ("sleep", 2.0)]
+    result = _claude(url, tmp_path, max_retries=1, timeout=0.5).adjudicate(_request())
+    assert not result.adjudicated and result.reason.startswith("api_error: APITimeoutError")
+
+
+def test_budget_stops_calls_exactly_at_the_cap(anthropic_server: tuple[str, Script], tmp_path: Path) -> None:
+    url, script = anthropic_server
+    claude = _claude(url, tmp_path)
+    worst = claude.worst_case_usd(_request())
+    actual = cost_usd("claude-opus-4-7", 2000, 300)  # what each answer of the server costs
+    # room for exactly three calls: after three, the worst case of a fourth no longer fits
+    claude.budget = Budget(3 * actual + worst - 1e-6)
+    results = [claude.adjudicate(_request([GOOD, {**GOOD, "net_amount": float(i)}])) for i in range(5)]
+    assert [r.adjudicated for r in results] == [True, True, True, False, False]
+    assert [r.reason for r in results[3:]] == ["budget_exhausted", "budget_exhausted"]
+    assert len(script.requests) == 3  # no request is sent once the cap is reached
+    assert claude.budget.spent == pytest.approx(3 * actual)
+    assert claude.budget.limit is not None and claude.budget.spent <= claude.budget.limit
+
+
+def test_cache_means_a_rerun_never_pays_twice(anthropic_server: tuple[str, Script], tmp_path: Path) -> None:
+    url, script = anthropic_server
+    first = _claude(url, tmp_path).adjudicate(_request())
+    again = _claude(url, tmp_path).adjudicate(_request())
+    assert first.adjudicated and again.cached and again.cost_usd == 0.0 and again.record == first.record
+    assert len(script.requests) == 1
+
+
+def test_openai_compatible_path_against_a_loopback_server(tmp_path: Path) -> None:
+    seen: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            seen.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            data = json.dumps({"id": "c1", "object": "chat.completion", "created": 0, "model": "local",
+                               "choices": [{"index": 0, "finish_reason": "stop",
+                                            "message": {"role": "assistant", "content": json.dumps(GOOD)}}],
+                               "usage": {"prompt_tokens": 900, "completion_tokens": 120, "total_tokens": 1020}})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        adjudicator = OpenAIAdjudicator(SCHEMA, "local", base_url=f"http://127.0.0.1:{server.server_address[1]}/v1",
+                                        send_image=False, response_format="json_object")
+        result = adjudicator.adjudicate(_request())
+    finally:
+        server.shutdown()
+    assert result.adjudicated and result.record == GOOD and (result.input_tokens, result.output_tokens) == (900, 120)
+    assert result.cost_usd == 0.0  # a local model costs nothing
+    assert seen[0]["response_format"]["type"] == "json_object" and "schema" in seen[0]["response_format"]
+    assert isinstance(seen[0]["messages"][1]["content"], str)  # no image for a text-only server
