@@ -30,6 +30,8 @@ class DocumentAssembler:
         self._waiting: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         self.page_counts = {"ok": 0, "error": 0}
         self.document_counts = {"ok": 0, "partial": 0, "error": 0}
+        self.api: dict[str, float] = {"pages_adjudicated": 0, "api_input_tokens": 0, "api_output_tokens": 0,
+                                      "api_cost_usd": 0.0}
 
     def add(self, row: dict[str, Any]) -> dict[str, Any]:
         """Write one page row; emit its document when complete. Returns the full page row."""
@@ -39,9 +41,12 @@ class DocumentAssembler:
         now = datetime.now(timezone.utc)
         page = {**(record or {}), **row, **self.stamp, "created_at": now, "_record": record,
                 "field_confidence": confidence or None, "disputed_fields": disputed,
-                "needs_review": row["status"] != "ok" or bool(disputed)}
+                "needs_review": row["status"] != "ok" or (bool(disputed) and not row.get("adjudicated"))}
         self.pages.add(page)
         self.page_counts[row["status"]] += 1
+        for column in ("api_input_tokens", "api_output_tokens", "api_cost_usd"):
+            self.api[column] += row.get(column) or 0
+        self.api["pages_adjudicated"] += bool(row.get("adjudicated"))
         key = (row["source_path"], row["source_sha256"])
         self._waiting[key].append(page)
         expected = row.get("page_count") or 1
@@ -77,8 +82,18 @@ class DocumentAssembler:
                 document.update(merged)
                 document["rule_failures"] = rule_failures(self.rules, merged)
         document.update(_confidence(ok, len(pages) > 1))
-        document["needs_review"] = status != "ok" or bool(document["disputed_fields"] or
-                                                          document.get("rule_failures"))
+        adjudicated = [p for p in pages if p.get("adjudicated")]
+        document.update(
+            adjudicated=bool(adjudicated),
+            adjudicator_model=next((p["adjudicator_model"] for p in pages if p.get("adjudicator_model")), None),
+            adjudication_reason="; ".join(f"p{p['page_number']}: {p['adjudication_reason']}" for p in pages
+                                          if p.get("adjudication_reason")) or None,
+            api_input_tokens=sum(p.get("api_input_tokens") or 0 for p in pages),
+            api_output_tokens=sum(p.get("api_output_tokens") or 0 for p in pages),
+            api_cost_usd=round(sum(p.get("api_cost_usd") or 0.0 for p in pages), 6),
+        )
+        document["needs_review"] = status != "ok" or any(p.get("needs_review") for p in pages) or (
+            bool(document.get("rule_failures")) and len(adjudicated) < len(pages))
         document["status"] = status
         self.documents.add(document)
         self.document_counts[status] += 1

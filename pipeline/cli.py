@@ -7,6 +7,7 @@ count in the summary.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pipeline import __version__
-from pipeline.config import ModelConfig, build_config, cpu_count, default_threads
+from pipeline.config import AdjudicationConfig, ModelConfig, build_config, cpu_count, default_threads
 from pipeline.errors import ConfigError, ExtractError, OutputError
 
 _ENV_MODEL = "EXTRACT_MODEL"
@@ -78,12 +79,24 @@ def main() -> None:
 @click.option("--samples", default=1, show_default=True, type=click.IntRange(1, 9),
               help="Answers per page (greedy, then a temperature ladder), voted field by field; "
                    "disagreements are flagged in disputed_fields / needs_review.")
+@click.option("--adjudicator", type=click.Choice(["none", "anthropic", "openai"]), default="none",
+              show_default=True, help="API model for disputed pages, broken rules and failed pages "
+                                      "(keys from ANTHROPIC_API_KEY / OPENAI_API_KEY).")
+@click.option("--adjudicator-model", default="claude-opus-4-7", show_default=True, help="Adjudicator model name.")
+@click.option("--adjudicator-url", help="Base URL of the adjudicator API (an OpenAI-compatible server, a proxy).")
+@click.option("--budget-usd", type=click.FloatRange(0), help="Hard cap on API spending for this run.")
+@click.option("--no-api", is_flag=True, help="Local only: never call an adjudicator.")
+@click.option("--api-cache", type=click.Path(path_type=Path),
+              help="Adjudication response cache [default: ~/.cache/extract/adjudication].")
 @click.option("--ray-address", help="Ray cluster to run on [default: $RAY_ADDRESS, else embedded].")
 @click.option("--verbose", is_flag=True, help="Show llama.cpp and Ray logs.")
 def run(schema_path: Path, inputs: tuple[Path, ...], output: Path, model_path: Path | None,
         mmproj: Path | None, backend: str, chat_handler: str, workers: int, threads: int | None, dpi: int,
         max_pixels: int, limit: int | None, n_ctx: int, max_tokens: int, n_gpu_layers: int,
-        seed: int, retries: int, samples: int, ray_address: str | None, verbose: bool) -> None:
+        seed: int, retries: int, samples: int, adjudicator: str, adjudicator_model: str,
+        adjudicator_url: str | None, budget_usd: float | None, no_api: bool, api_cache: Path | None,
+        ray_address: str | None,
+        verbose: bool) -> None:
     """Extract records from INPUTS (PDF/PNG/JPEG/TIFF files or folders) into OUTPUT."""
     from pipeline.runner import execute_run
     from pipeline.schema import load_schema
@@ -107,7 +120,9 @@ def run(schema_path: Path, inputs: tuple[Path, ...], output: Path, model_path: P
                         max_tokens=max_tokens, retries=retries, samples=samples, verbose=verbose)
     cfg = build_config(schema_path=schema_path, inputs=inputs, output=output, model=model, backend=backend,
                        workers=workers, dpi=dpi, max_pixels=max_pixels, limit=limit,
-                       ray_address=ray_address)
+                       ray_address=ray_address, adjudication=AdjudicationConfig(
+                           provider="none" if no_api else adjudicator, model=adjudicator_model,
+                           base_url=adjudicator_url, budget_usd=budget_usd, cache_dir=api_cache))
     if output.exists() and not output.is_dir():
         raise OutputError(f"output {output} exists and is not a folder")
 
@@ -127,8 +142,12 @@ def run(schema_path: Path, inputs: tuple[Path, ...], output: Path, model_path: P
     out = Console()
     table = Table(title=f"run {summary.run_id}", show_header=False)
     docs = summary.documents
-    for key, value in (("documents", f"{sum(docs.values())} ({docs['ok']} ok, {docs['partial']} partial, "
-                                     f"{docs['error']} error)"),
+    manifest = json.loads(Path(summary.manifest_path).read_text())
+    api = manifest.get("adjudication", {})
+    adjudication = (f"{api['pages_adjudicated']} pages, ${api['cost_usd']:.4f}" if api.get("provider") != "none"
+                    else "off (local only)")
+    documents = f"{sum(docs.values())} ({docs['ok']} ok, {docs['partial']} partial, {docs['error']} error)"
+    for key, value in (("documents", documents), ("adjudication", adjudication),
                        ("pages", f"{summary.pages} ({summary.ok} ok, {summary.errors} errors)"),
                        ("files", summary.files), ("time", f"{summary.seconds:.1f} s"),
                        ("speed", f"{summary.pages_per_second:.2f} pages/s"),
@@ -180,7 +199,6 @@ def _cell(value: Any, column: str) -> str:
               help="Where to write the report as JSON [default: OUTPUT/eval.json].")
 def eval_command(truth_path: Path, output: Path, json_path: Path | None) -> None:
     """Field-level precision, recall and F1 of OUTPUT's documents against ground truth."""
-    import json
 
     from pipeline.eval import evaluate
 

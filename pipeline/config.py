@@ -54,6 +54,21 @@ class ModelConfig(_Strict):
     verbose: bool = False
 
 
+class AdjudicationConfig(_Strict):
+    """Which API model settles the pages the local model is unsure about, and the spending cap."""
+
+    provider: Literal["none", "anthropic", "openai"] = "none"
+    model: str = "claude-opus-4-7"
+    base_url: str | None = None
+    budget_usd: float | None = Field(None, ge=0)
+    cache_dir: Path | None = None
+    send_image: bool = True
+    response_format: Literal["json_schema", "json_object"] = "json_schema"
+    max_output_tokens: int = Field(4096, ge=256)
+    max_retries: int = Field(3, ge=0, le=10)
+    timeout_s: float = Field(120.0, gt=0)
+
+
 class RunConfig(_Strict):
     """Everything that decides what a run reads, how it extracts, and where it writes."""
 
@@ -67,6 +82,7 @@ class RunConfig(_Strict):
     max_pixels: int = Field(4_000_000, ge=10_000)
     limit: int | None = Field(None, ge=1)
     ray_address: str | None = None
+    adjudication: AdjudicationConfig = AdjudicationConfig()
     run_id: str = Field(default_factory=new_run_id)
     prompt_version: str = PROMPT_VERSION
 

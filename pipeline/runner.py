@@ -118,6 +118,11 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
     files = discover(cfg.inputs)
     tasks, open_errors = plan_pages(files, cfg.limit)
     chat_handler = preflight(cfg.model, schema, cfg.backend)
+    if cfg.adjudication.provider != "none":  # a missing API key fails here, before any page
+        from pipeline.adjudicate.base import Budget
+        from pipeline.adjudicate.setup import make_adjudicator
+
+        make_adjudicator(cfg.adjudication, schema, Budget(cfg.adjudication.budget_usd))
     model_sha256 = file_sha256(cfg.model.path)
     mmproj_sha256 = file_sha256(cfg.model.mmproj) if cfg.model.mmproj else None
     ensure_writable(cfg.output)
@@ -142,7 +147,12 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
             accept(row)
         if tasks:
             started_ray = ensure_ray(cfg)
-            for row in _stream(cfg, tasks, schema, model_sha256, chat_handler):
+            keeper = None
+            if cfg.adjudication.provider != "none":
+                from pipeline.adjudicate.setup import start_budget_keeper
+
+                keeper = start_budget_keeper(cfg.adjudication.budget_usd)
+            for row in _stream(cfg, tasks, schema, model_sha256, chat_handler, keeper):
                 accept(row)
         assembler.finish()
         pages_path = pages_sink.close()
@@ -162,20 +172,28 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
     summary = RunSummary(cfg.run_id, str(documents_path), str(pages_path), str(cfg.output / MANIFEST_FILE),
                          len(files), total, assembler.page_counts["ok"], assembler.page_counts["error"],
                          dict(assembler.document_counts), round(seconds, 3))
-    write_json_atomic(cfg.output / MANIFEST_FILE, _manifest(
-        cfg, schema, summary, started_at, chat_handler, model_sha256, mmproj_sha256, latencies))
+    manifest = _manifest(cfg, schema, summary, started_at, chat_handler, model_sha256, mmproj_sha256, latencies)
+    api = assembler.api
+    manifest["adjudication"] = {
+        "provider": cfg.adjudication.provider, "model": cfg.adjudication.model,
+        "budget_usd": cfg.adjudication.budget_usd, "pages_adjudicated": int(api["pages_adjudicated"]),
+        "rate": round(api["pages_adjudicated"] / summary.pages, 4) if summary.pages else 0.0,
+        "input_tokens": int(api["api_input_tokens"]), "output_tokens": int(api["api_output_tokens"]),
+        "cost_usd": round(api["api_cost_usd"], 6)}
+    write_json_atomic(cfg.output / MANIFEST_FILE, manifest)
     return summary
 
 
 def _stream(cfg: RunConfig, tasks: list[dict[str, Any]], schema: CompiledSchema, model_sha256: str,
-            chat_handler: str | None) -> Any:
+            chat_handler: str | None, budget_keeper: Any = None) -> Any:
     import ray
 
     pages = ray.data.from_items(tasks, override_num_blocks=max(1, min(len(tasks), 64)))
     results = pages.map_batches(
         PageWorker,
         fn_constructor_kwargs={"config_json": cfg.model_dump_json(), "schema_raw": schema.raw,
-                               "model_sha256": model_sha256, "chat_handler": chat_handler},
+                               "model_sha256": model_sha256, "chat_handler": chat_handler,
+                               "budget_keeper": budget_keeper},
         # At most 2 pages queued per actor: pages take seconds, so deep queues only unbalance the tail.
         compute=ray.data.ActorPoolStrategy(size=cfg.workers, max_tasks_in_flight_per_actor=2),
         batch_size=1,

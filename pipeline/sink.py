@@ -47,6 +47,14 @@ _CONFIDENCE = [
     pa.field("disputed_fields", pa.list_(pa.string())),
     pa.field("needs_review", pa.bool_()),
 ]
+_ADJUDICATION = [
+    pa.field("adjudicated", pa.bool_()),
+    pa.field("adjudicator_model", pa.string()),
+    pa.field("adjudication_reason", pa.string()),
+    pa.field("api_input_tokens", pa.int64()),
+    pa.field("api_output_tokens", pa.int64()),
+    pa.field("api_cost_usd", pa.float64()),
+]
 _CREATED = pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False)
 
 PAGE_PROVENANCE = [
@@ -61,6 +69,7 @@ PAGE_PROVENANCE = [
     pa.field("raw_output", pa.string()),
     pa.field("text_source", pa.string()),
     *_CONFIDENCE,
+    *_ADJUDICATION,
     _CREATED,
 ]
 
@@ -72,6 +81,7 @@ DOCUMENT_PROVENANCE = [
     *_MODEL,
     pa.field("rule_failures", pa.list_(pa.string())),
     *_CONFIDENCE,
+    *_ADJUDICATION,
     pa.field("latency_ms", pa.float64()),
     _CREATED,
 ]

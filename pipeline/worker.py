@@ -12,9 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipeline.adjudicate.base import AdjudicationRequest, Adjudicator
 from pipeline.config import RunConfig
-from pipeline.model.base import Backend, PageInput
+from pipeline.model.base import Backend, ModelResult, PageInput
 from pipeline.render import RenderError, page_text, render_page
+from pipeline.rules import check_rules, rule_failures
 from pipeline.schema import compile_schema
 from pipeline.textlayer import OcrEngine, has_usable_text
 
@@ -51,12 +53,41 @@ def read_page(backend: Backend, task: dict[str, Any], dpi: int, max_pixels: int,
     return PageInput(str(path), number, rendered.png, rendered.text), "image"
 
 
+NOT_ADJUDICATED: dict[str, Any] = {"adjudicated": False, "adjudicator_model": None, "adjudication_reason": None,
+                                   "api_input_tokens": 0, "api_output_tokens": 0, "api_cost_usd": 0.0}
+
+
+def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]], task: dict[str, Any],
+                    page: PageInput, result: ModelResult) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Send the page to the API when the local answer is unsure; returns (columns, record to keep)."""
+    if adjudicator is None:
+        return dict(NOT_ADJUDICATED), result.record
+    # Page-level rules only for single-page documents: a page of a longer invoice need not add up.
+    failures = rule_failures(rules, result.record) if result.record and task["page_count"] == 1 else []
+    why = (["local_error"] if result.status != "ok" else []) + \
+          ([f"disputed: {','.join(result.disputed[:12])}"] if result.disputed else []) + \
+          ([f"rules: {','.join(failures)}"] if failures else [])
+    if not why:
+        return dict(NOT_ADJUDICATED), result.record
+    request = AdjudicationRequest(
+        page_sha256=f"{task['source_sha256']}:{task['page_number']}", png=page.png, text=page.text,
+        schema=adjudicator.schema.raw, candidates=result.candidates, disputed=result.disputed,
+        rule_failures=failures)
+    outcome = adjudicator.adjudicate(request)
+    columns = {"adjudicated": outcome.adjudicated, "adjudicator_model": adjudicator.model,
+               "adjudication_reason": f"{'; '.join(why)} -> {outcome.reason}",
+               "api_input_tokens": outcome.input_tokens, "api_output_tokens": outcome.output_tokens,
+               "api_cost_usd": round(outcome.cost_usd, 6)}
+    return columns, (outcome.record if outcome.adjudicated else result.record)
+
+
 def process_page(backend: Backend, task: dict[str, Any], dpi: int, max_pixels: int,
-                 ocr: LazyOcr | None = None) -> dict[str, Any]:
+                 ocr: LazyOcr | None = None, adjudicator: Adjudicator | None = None,
+                 rules: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     row: dict[str, Any] = {k: task[k] for k in TASK_KEYS}
     failed = {"status": "error", "record_json": None, "raw_output": None, "attempts": 0, "latency_ms": 0.0,
               "prompt_tokens": 0, "completion_tokens": 0, "text_source": None, "samples": 0,
-              "agreement": None, "min_confidence": None, "confidence_json": None}
+              "agreement": None, "min_confidence": None, "confidence_json": None, **NOT_ADJUDICATED}
     try:
         page, source = read_page(backend, task, dpi, max_pixels, ocr or LazyOcr())
     except RenderError as exc:
@@ -64,10 +95,13 @@ def process_page(backend: Backend, task: dict[str, Any], dpi: int, max_pixels: i
     except Exception as exc:  # never let one page kill the worker and the run
         return {**row, **failed, "error": f"internal_error: {type(exc).__name__}: {exc}"[:300]}
     result = backend.extract(page)
+    adjudication, record = adjudicate_page(adjudicator, rules or [], task, page, result)
+    status, error = (result.status, result.error) if not adjudication["adjudicated"] else ("ok", None)
     row.update(
-        status=result.status,
-        error=result.error,
-        record_json=json.dumps(result.record, ensure_ascii=False) if result.record is not None else None,
+        **adjudication,
+        status=status,
+        error=error,
+        record_json=json.dumps(record, ensure_ascii=False) if record is not None else None,
         raw_output=result.raw_output,
         attempts=result.attempts,
         latency_ms=result.latency_ms,
@@ -98,16 +132,23 @@ class PageWorker:
     """Ray Data actor UDF: one model per actor, one row per page."""
 
     def __init__(self, config_json: str, schema_raw: dict[str, Any], model_sha256: str,
-                 chat_handler: str | None) -> None:
+                 chat_handler: str | None, budget_keeper: Any = None) -> None:
+        from pipeline.adjudicate.setup import RemoteBudget, make_adjudicator
+
         self.cfg = RunConfig.model_validate_json(config_json)
         self.backend = make_backend(self.cfg, schema_raw, model_sha256, chat_handler)
         self.ocr = LazyOcr()
+        adj = self.cfg.adjudication
+        self.adjudicator = make_adjudicator(adj, self.backend.schema, RemoteBudget(budget_keeper, adj.budget_usd)) \
+            if budget_keeper is not None else None
+        self.rules = check_rules(schema_raw)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         rows = []
         for i in range(len(batch["source_path"])):
             task = {k: _plain(batch[k][i]) for k in TASK_KEYS}
-            rows.append(process_page(self.backend, task, self.cfg.dpi, self.cfg.max_pixels, self.ocr))
+            rows.append(process_page(self.backend, task, self.cfg.dpi, self.cfg.max_pixels, self.ocr,
+                                     self.adjudicator, self.rules))
         return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
 
 

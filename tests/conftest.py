@@ -36,3 +36,6 @@ def ray_local() -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+from .fake_anthropic import anthropic_server  # noqa: E402,F401  (fixture shared by the adjudication tests)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -17,71 +15,11 @@ from pipeline.adjudicate.base import AdjudicationRequest, Budget, ResponseCache,
 from pipeline.schema import load_schema
 
 from .conftest import INVOICE_SCHEMA
+from .fake_anthropic import GOOD, Script
 
 SCHEMA = load_schema(INVOICE_SCHEMA)
 SECRET = "sk-ant-test-secret-0123456789"
-GOOD = {"invoice_number": "INV-1", "issue_date": "2026-01-02", "due_date": None,
-        "seller": {"name": "ACME", "vat_id": None, "address": None},
-        "buyer": {"name": "Buyer", "vat_id": None, "address": None}, "currency": "EUR",
-        "net_amount": 10.0, "tax_amount": 1.9, "total_amount": 11.9, "line_items": []}
 BAD = {**GOOD, "currency": "DOLLARS", "line_items": "none"}
-
-
-class Script:
-    """What the fake server answers, in order: a status, a tool input, a delay, or raw bytes."""
-
-    def __init__(self) -> None:
-        self.steps: list[tuple[str, Any]] = []
-        self.requests: list[dict[str, Any]] = []
-
-
-def _message(tool_input: Any) -> dict[str, Any]:
-    return {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-opus-4-7",
-            "content": [{"type": "tool_use", "id": "toolu_1", "name": "record", "input": tool_input}],
-            "stop_reason": "tool_use", "stop_sequence": None,
-            "usage": {"input_tokens": 2000, "output_tokens": 300}}
-
-
-@pytest.fixture()
-def anthropic_server() -> Iterator[tuple[str, Script]]:
-    script = Script()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            script.requests.append({"path": self.path, "body": body, "key": self.headers.get("x-api-key")
-                                    or (self.headers.get("authorization") or "").removeprefix("Bearer ")})
-            kind, value = script.steps.pop(0) if script.steps else ("tool", GOOD)
-            if kind == "sleep":
-                time.sleep(value)
-                kind, value = "tool", GOOD
-            if kind == "status":
-                payload = json.dumps({"type": "error", "error": {"type": "overloaded_error", "message": "busy"}})
-                self.send_response(value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("retry-after-ms", "10")
-                self.end_headers()
-                self.wfile.write(payload.encode())
-                return
-            data = value if kind == "raw" else json.dumps(_message(value)).encode()
-            try:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client timed out first: that is the point of the test
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", script
-    finally:
-        server.shutdown()
 
 
 def _request(candidates: list[dict[str, Any]] | None = None) -> AdjudicationRequest:

@@ -52,6 +52,7 @@ class ModelResult:
     field_confidence: dict[str, float] = field(default_factory=dict)
     agreement: float | None = None  # mean field confidence (None with a single sample)
     min_confidence: float | None = None
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # the valid samples, greedy first
 
     @property
     def disputed(self) -> list[str]:
@@ -107,7 +108,7 @@ class Backend(ABC):
             return ModelResult("error", None, problem, raw, attempts,
                                _ms(started), prompt_tokens, completion_tokens)
         result = ModelResult("ok", valid[0], None, raw, attempts, _ms(started), prompt_tokens,
-                             completion_tokens, samples=len(valid))
+                             completion_tokens, samples=len(valid), candidates=valid)
         if len(valid) > 1:
             voted = consensus(valid)
             if not self.schema.errors(voted.record):

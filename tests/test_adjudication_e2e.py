@@ -1,0 +1,66 @@
+"""Disputed pages go to the (loopback) Anthropic API under a budget; the rest stays local."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from pipeline.adjudicate.base import cost_usd
+from pipeline.cli import main
+from pipeline.devtools.tiny_vlm import TinyVLM
+
+from .conftest import INVOICE_SCHEMA
+from .fake_anthropic import GOOD, Script
+
+
+def test_sampling_then_budgeted_adjudication(tmp_path: Path, sample_dir: Path, tiny_vlm: TinyVLM, ray_local: None,
+                                             anthropic_server: tuple[str, Script],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    url, script = anthropic_server
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-e2e-secret")
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("invoice-001-classic.pdf", "invoice-002-modern.pdf", "invoice-003-compact.pdf",
+                 "photo-001.png"):
+        shutil.copy(sample_dir / name, inputs / name)
+    per_call = cost_usd("claude-opus-4-7", 2000, 300)
+    out = tmp_path / "out"
+    args = ["run", "--schema", str(INVOICE_SCHEMA), str(inputs), "-o", str(out), "--model", str(tiny_vlm.model),
+            "--mmproj", str(tiny_vlm.mmproj), "--samples", "5", "--max-tokens", "1024", "--workers", "2",
+            "--threads", "1", "--adjudicator", "anthropic", "--adjudicator-url", url,
+            "--api-cache", str(tmp_path / "cache")]
+    # a call's worst case is ~0.115 USD and an answer costs 0.0175: 0.12 allows exactly one call
+    result = CliRunner().invoke(main, [*args, "--budget-usd", "0.12"])
+    assert result.exit_code == 0, result.output
+    pages = pq.read_table(out / "pages.parquet").to_pylist()
+    sent = [p for p in pages if p["adjudication_reason"]]
+    assert sent, "the tiny model's samples should disagree somewhere"
+    adjudicated = [p for p in pages if p["adjudicated"]]
+    assert len(adjudicated) == 1 and len(script.requests) == 1
+    page = adjudicated[0]
+    assert page["invoice_number"] == GOOD["invoice_number"] and page["total_amount"] == GOOD["total_amount"]
+    assert page["adjudicator_model"] == "claude-opus-4-7" and page["api_cost_usd"] == pytest.approx(per_call)
+    assert (page["api_input_tokens"], page["api_output_tokens"]) == (2000, 300)
+    assert page["needs_review"] is False
+    refused = [p for p in sent if not p["adjudicated"]]
+    assert all(p["adjudication_reason"].endswith("budget_exhausted") and p["needs_review"] for p in refused)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["adjudication"]["pages_adjudicated"] == 1
+    assert manifest["adjudication"]["cost_usd"] == pytest.approx(per_call)
+    assert manifest["adjudication"]["cost_usd"] <= 0.12
+    assert "sk-ant-e2e-secret" not in json.dumps(manifest)
+    docs = pq.read_table(out / "documents.parquet").to_pylist()
+    assert sum(d["adjudicated"] for d in docs) == 1
+    assert sum(d["api_cost_usd"] for d in docs) == pytest.approx(per_call)
+
+    # a rerun with the cache pays nothing for the page already adjudicated
+    result = CliRunner().invoke(main, [*args, "--budget-usd", "0.12", "-o", str(tmp_path / "out2")])
+    assert result.exit_code == 0, result.output
+    again = pq.read_table(tmp_path / "out2" / "pages.parquet").to_pylist()
+    cached = [p for p in again if p["adjudication_reason"] and p["adjudication_reason"].endswith("cached")]
+    assert len(cached) == 1 and cached[0]["api_cost_usd"] == 0.0
