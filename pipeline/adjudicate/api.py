@@ -33,9 +33,6 @@ def _key(env: str, base_url: str | None) -> str:
 class AnthropicAdjudicator(Adjudicator):
     """Claude through the Messages API, answering through a tool whose input schema is ours."""
 
-    base_url: str | None = None
-    timeout_s: float = 120.0
-    max_retries: int = 3
     api_key_env: str = "ANTHROPIC_API_KEY"
 
     def __post_init__(self) -> None:
@@ -67,9 +64,6 @@ class AnthropicAdjudicator(Adjudicator):
 class OpenAIAdjudicator(Adjudicator):
     """Any OpenAI-compatible Chat Completions server (OpenAI, vLLM, llama.cpp server, Ollama)."""
 
-    base_url: str | None = None
-    timeout_s: float = 120.0
-    max_retries: int = 3
     api_key_env: str = "OPENAI_API_KEY"
     send_image: bool = True
     # "json_schema" (OpenAI, vLLM) or "json_object" with a schema (llama-cpp-python's server)

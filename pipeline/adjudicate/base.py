@@ -140,6 +140,9 @@ class Adjudicator(ABC):
     budget: Budget = field(default_factory=lambda: Budget(None))
     cache: ResponseCache = field(default_factory=lambda: ResponseCache(None))
     max_output_tokens: int = 4096
+    base_url: str | None = None  # None: the provider's public endpoint
+    timeout_s: float = 120.0
+    max_retries: int = 3  # the SDK's own retries of 429, 5xx and timeouts, with backoff
 
     @abstractmethod
     def call(self, request: AdjudicationRequest) -> Answer:
