@@ -1,9 +1,9 @@
-"""Streaming assembly of page results into the pages and documents tables.
+"""Streaming assembly of page results into documents.
 
-Page rows arrive from the workers in any order.  Each is written to ``pages`` at once; it is
-also held until every page of its document has arrived, then the document's pages are merged
-into one ``documents`` row and released.  Memory is bounded by the documents in flight, not
-by the run.
+Page rows arrive from the workers in any order.  Each is held until every page of its
+document has arrived; then the pages are merged into one document row and handed, with the
+page rows, to the part writer, which commits whole documents only.  Memory is bounded by the
+documents in flight and one part, not by the run.
 """
 
 from __future__ import annotations
@@ -16,16 +16,14 @@ from typing import Any
 from pipeline.merge import merge_pages
 from pipeline.rules import check_rules, rule_failures
 from pipeline.schema import CompiledSchema
-from pipeline.sink import ParquetSink
+from pipeline.sink import PartWriter
 
 
 class DocumentAssembler:
-    def __init__(self, schema: CompiledSchema, stamp: dict[str, Any], pages: ParquetSink,
-                 documents: ParquetSink) -> None:
+    def __init__(self, schema: CompiledSchema, stamp: dict[str, Any], writer: PartWriter) -> None:
         self.schema = schema
         self.stamp = stamp
-        self.pages = pages
-        self.documents = documents
+        self.writer = writer
         self.rules = check_rules(schema.raw)
         self._waiting: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
         self.page_counts = {"ok": 0, "error": 0}
@@ -34,7 +32,7 @@ class DocumentAssembler:
                                       "api_cost_usd": 0.0}
 
     def add(self, row: dict[str, Any]) -> dict[str, Any]:
-        """Write one page row; emit its document when complete. Returns the full page row."""
+        """Take one page row; emit its document when complete. Returns the full page row."""
         record = json.loads(row["record_json"]) if row.get("record_json") else None
         confidence = json.loads(row["confidence_json"]) if row.get("confidence_json") else {}
         disputed = sorted(p for p, c in confidence.items() if c < 1.0)
@@ -42,7 +40,6 @@ class DocumentAssembler:
         page = {**(record or {}), **row, **self.stamp, "created_at": now, "_record": record,
                 "field_confidence": confidence or None, "disputed_fields": disputed,
                 "needs_review": row["status"] != "ok" or (bool(disputed) and not row.get("adjudicated"))}
-        self.pages.add(page)
         self.page_counts[row["status"]] += 1
         for column in ("api_input_tokens", "api_output_tokens", "api_cost_usd"):
             self.api[column] += row.get(column) or 0
@@ -95,7 +92,7 @@ class DocumentAssembler:
         document["needs_review"] = status != "ok" or any(p.get("needs_review") for p in pages) or (
             bool(document.get("rule_failures")) and len(adjudicated) < len(pages))
         document["status"] = status
-        self.documents.add(document)
+        self.writer.add_document(document, pages)
         self.document_counts[status] += 1
 
 

@@ -19,8 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pipeline import __version__
-from pipeline.config import AdjudicationConfig, ModelConfig, build_config, cpu_count, default_threads
-from pipeline.errors import ConfigError, ExtractError, OutputError
+from pipeline.config import RunOptions, cpu_count, options
+from pipeline.errors import ExtractError, OutputError
 
 _ENV_MODEL = "EXTRACT_MODEL"
 
@@ -48,7 +48,7 @@ def main() -> None:
               help="JSON Schema (2020-12) of one record, e.g. schemas/invoice.json.")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--output", "-o", required=True, type=click.Path(path_type=Path),
-              help="Output folder: documents.parquet, pages.parquet and manifest.json are written there.")
+              help="Output root: documents/, pages/, errors/ (Hive-partitioned Parquet), _runs/ manifests, _state/.")
 @click.option("--model", "model_path", envvar=_ENV_MODEL, type=click.Path(path_type=Path),
               help=f"Model GGUF, or the name of an installed model ('extract models list') [env {_ENV_MODEL}].")
 @click.option("--mmproj", envvar=_ENV_MMPROJ, type=click.Path(path_type=Path),
@@ -76,7 +76,7 @@ def main() -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Sampling seed.")
 @click.option("--retries", default=1, show_default=True, type=click.IntRange(0, 5),
               help="Extra attempts for a page whose answer is not valid.")
-@click.option("--samples", default=1, show_default=True, type=click.IntRange(1, 9),
+@click.option("--samples", default=3, show_default=True, type=click.IntRange(1, 9),
               help="Answers per page (greedy, then a temperature ladder), voted field by field; "
                    "disagreements are flagged in disputed_fields / needs_review.")
 @click.option("--adjudicator", type=click.Choice(["none", "anthropic", "openai"]), default="none",
@@ -89,42 +89,40 @@ def main() -> None:
 @click.option("--api-cache", type=click.Path(path_type=Path),
               help="Adjudication response cache [default: ~/.cache/extract/adjudication].")
 @click.option("--ray-address", help="Ray cluster to run on [default: $RAY_ADDRESS, else embedded].")
+@click.option("--force", is_flag=True, help="Redo every document, even those already done with these settings.")
+@click.option("--retry-errors", is_flag=True, help="Redo documents that ended in error in earlier runs.")
+@click.option("--max-error-rate", type=click.FloatRange(0, 1),
+              help="Exit with code 1 when more than this share of pages fail (e.g. 0.05).")
+@click.option("--commit-every", "commit_documents", default=32, show_default=True, type=click.IntRange(1),
+              help="Documents per committed part (a crash redoes at most one part).")
 @click.option("--verbose", is_flag=True, help="Show llama.cpp and Ray logs.")
-def run(schema_path: Path, inputs: tuple[Path, ...], output: Path, model_path: Path | None,
-        mmproj: Path | None, backend: str, chat_handler: str, workers: int, threads: int | None, dpi: int,
-        max_pixels: int, limit: int | None, n_ctx: int, max_tokens: int, n_gpu_layers: int,
-        seed: int, retries: int, samples: int, adjudicator: str, adjudicator_model: str,
-        adjudicator_url: str | None, budget_usd: float | None, no_api: bool, api_cache: Path | None,
-        ray_address: str | None,
-        verbose: bool) -> None:
-    """Extract records from INPUTS (PDF/PNG/JPEG/TIFF files or folders) into OUTPUT."""
+def run(**values: Any) -> None:
+    """Extract records from INPUTS (PDF/PNG/JPEG/TIFF files, folders or globs) into OUTPUT.
+
+    Incremental: documents already in OUTPUT with the same settings are skipped (by content
+    hash), so running it again over a growing folder does only the new files.
+    """
+    values["schema"] = values.pop("schema_path")
+    model_path = values.pop("model_path")
+    values["model"] = str(model_path) if model_path else None
+    values["mmproj"] = str(values["mmproj"]) if values.get("mmproj") else None
+    values["inputs"] = [str(i) for i in values["inputs"]]
+    _execute(options(values))
+
+
+def _execute(opts: RunOptions, base: Path | None = None) -> None:
+    """Shared by ``extract run`` and ``extract jobs run``: the same machinery, the same output."""
     from pipeline.runner import execute_run
     from pipeline.schema import load_schema
 
     err = Console(stderr=True)
-    if model_path is None:
-        raise ConfigError(
-            f"no model given: pass --model PATH (or set {_ENV_MODEL}); for a tiny test model run "
-            "'extract models make-tiny models/tiny'")
-    from pipeline.models import resolve
-
-    model_path = resolve(model_path, "model")
-    mmproj = resolve(mmproj, "mmproj") if mmproj is not None else None
-    schema = load_schema(schema_path)
-    n_threads = threads or default_threads(workers)
-    if workers * n_threads > cpu_count() and not ray_address:
-        err.print(f"[yellow]warning:[/] {workers} workers x {n_threads} threads exceeds "
+    cfg = opts.to_run_config(base)
+    schema = load_schema(cfg.schema_path)
+    if cfg.workers * cfg.model.n_threads > cpu_count() and not cfg.ray_address:
+        err.print(f"[yellow]warning:[/] {cfg.workers} workers x {cfg.model.n_threads} threads exceeds "
                   f"{cpu_count()} cores; llama.cpp threads busy-wait, so expect a slowdown")
-    model = ModelConfig(path=model_path, mmproj=mmproj, chat_handler=chat_handler, n_ctx=n_ctx,
-                        n_threads=n_threads, n_gpu_layers=n_gpu_layers, seed=seed,
-                        max_tokens=max_tokens, retries=retries, samples=samples, verbose=verbose)
-    cfg = build_config(schema_path=schema_path, inputs=inputs, output=output, model=model, backend=backend,
-                       workers=workers, dpi=dpi, max_pixels=max_pixels, limit=limit,
-                       ray_address=ray_address, adjudication=AdjudicationConfig(
-                           provider="none" if no_api else adjudicator, model=adjudicator_model,
-                           base_url=adjudicator_url, budget_usd=budget_usd, cache_dir=api_cache))
-    if output.exists() and not output.is_dir():
-        raise OutputError(f"output {output} exists and is not a folder")
+    if cfg.output.exists() and not cfg.output.is_dir():
+        raise OutputError(f"output {cfg.output} exists and is not a folder")
 
     columns = (TextColumn("[bold]extract"), BarColumn(), MofNCompleteColumn(),
                TextColumn("pages"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
@@ -147,19 +145,33 @@ def run(schema_path: Path, inputs: tuple[Path, ...], output: Path, model_path: P
     adjudication = (f"{api['pages_adjudicated']} pages, ${api['cost_usd']:.4f}" if api.get("provider") != "none"
                     else "off (local only)")
     documents = f"{sum(docs.values())} ({docs['ok']} ok, {docs['partial']} partial, {docs['error']} error)"
+    skipped = summary.skipped
     for key, value in (("documents", documents), ("adjudication", adjudication),
                        ("pages", f"{summary.pages} ({summary.ok} ok, {summary.errors} errors)"),
+                       ("skipped", f"{skipped['done']} done before, {skipped['errors_kept']} earlier errors, "
+                                   f"{skipped['duplicate']} duplicate files"),
                        ("files", summary.files), ("time", f"{summary.seconds:.1f} s"),
                        ("speed", f"{summary.pages_per_second:.2f} pages/s"),
-                       ("documents table", summary.documents_path), ("pages table", summary.pages_path),
+                       ("output", f"{summary.output}/{{documents,pages,errors}}/run_date=*/"),
                        ("manifest", summary.manifest_path)):
         table.add_row(key, str(value))
     out.print(table)
+    if summary.repaired.get("parts_dropped") or summary.repaired.get("lock_taken_over"):
+        err.print(f"recovered from an interrupted run: {summary.repaired}")
+    failed = cfg.max_error_rate is not None and summary.error_rate > cfg.max_error_rate
+    # One line for cron logs.
+    click.echo(f"extract: job={cfg.job or '-'} run={summary.run_id} status={'FAILED' if failed else 'ok'} "
+               f"pages={summary.pages} ok={summary.ok} errors={summary.errors} "
+               f"error_rate={summary.error_rate:.3f} skipped={sum(skipped.values())} "
+               f"documents={sum(docs.values())} cost_usd={summary.api_cost_usd:.4f} seconds={summary.seconds:.1f}")
+    if failed:
+        err.print(f"[red]error rate {summary.error_rate:.1%} is above the threshold {cfg.max_error_rate:.1%}[/]")
+        sys.exit(1)
 
 
 @main.command()
 @click.argument("output", type=click.Path(path_type=Path))
-@click.option("--table", "which", type=click.Choice(["documents", "pages"]), default="documents",
+@click.option("--table", "which", type=click.Choice(["documents", "pages", "errors"]), default="documents",
               show_default=True, help="Which table of the run to show.")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1), help="Rows to show.")
 @click.option("--columns", default="source_path,page_number,status,invoice_number,issue_date,"
@@ -167,14 +179,11 @@ def run(schema_path: Path, inputs: tuple[Path, ...], output: Path, model_path: P
               help="Comma-separated columns (missing ones are skipped).")
 def show(output: Path, which: str, limit: int, columns: str) -> None:
     """Print the first records of a run's OUTPUT folder as a table."""
-    import pyarrow.parquet as pq
+    from pipeline.dataset import read_table
 
-    path = output / f"{which}.parquet" if output.is_dir() else output
-    if not path.is_file():
-        raise ExtractError(f"no records found at {path}; run 'extract run ... --output {output}' first")
-    table = pq.read_table(path)
+    table = read_table(output, which)
     wanted = [c for c in columns.split(",") if c in table.column_names]
-    view = Table(title=f"{path} ({table.num_rows} rows)")
+    view = Table(title=f"{output}/{which} ({table.num_rows} rows)")
     for c in wanted:
         view.add_column(c, overflow="fold")
     for row in table.slice(0, limit).select(wanted).to_pylist():
@@ -222,6 +231,68 @@ def eval_command(truth_path: Path, output: Path, json_path: Path | None) -> None
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
     console.print(f"report: {target}")
+
+
+@main.group()
+def jobs() -> None:
+    """Nightly jobs: jobs/NAME.toml files with the options of 'extract run' [env EXTRACT_JOBS_DIR]."""
+
+
+@jobs.command("list")
+def jobs_list() -> None:
+    """The jobs in the jobs folder, with their inputs and output."""
+    from pipeline.jobs import jobs_dir, list_jobs
+
+    table = Table(title=f"jobs ({jobs_dir()})")
+    for column in ("name", "inputs", "output", "model", "problem"):
+        table.add_column(column, overflow="fold")
+    for job in list_jobs():
+        if isinstance(job, tuple):
+            table.add_row(job[0].stem, "", "", "", job[1])
+        else:
+            table.add_row(job.name, ", ".join(job.options.inputs), str(job.output), job.options.model or "-", "")
+    _console().print(table)
+
+
+@jobs.command("run")
+@click.argument("name")
+@click.option("--force", is_flag=True, default=None, help="Redo every document.")
+@click.option("--retry-errors", is_flag=True, default=None, help="Redo documents that ended in error.")
+@click.option("--limit", type=click.IntRange(1), help="Process at most this many pages (whole documents).")
+def jobs_run(name: str, force: bool | None, retry_errors: bool | None, limit: int | None) -> None:
+    """Run job NAME (jobs/NAME.toml, or a path to a .toml file).
+
+    Exit code 0: all ok; 1: error rate above the job's max_error_rate; 2: usage or config error.
+    """
+    from pipeline.jobs import load_job
+
+    job = load_job(name, force=force or None, retry_errors=retry_errors or None, limit=limit)
+    _execute(job.options, job.base)
+
+
+@jobs.command("status")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def jobs_status(name: str, as_json: bool) -> None:
+    """What job NAME's output holds, its last run, and whether it is running now."""
+    from pipeline.jobs import job_status, load_job
+
+    status = job_status(load_job(name))
+    if as_json:
+        click.echo(json.dumps(status, indent=2, default=str))
+        return
+    table = Table(title=f"job {status['job']}", show_header=False)
+    last = status["last_run"]
+    running = status["running"]
+    table.add_row("output", status["output"])
+    table.add_row("documents done", ", ".join(f"{n} {s}" for s, n in sorted(status["documents"].items())) or "none")
+    table.add_row("runs", str(status.get("runs", 0)))
+    table.add_row("last run", "-" if not last else
+                  f"{last['run_id']} finished {last['finished_at']}: {last['counts']['pages']} pages, "
+                  f"{last['counts']['error']} errors, {last['seconds']:.0f} s")
+    table.add_row("running now", "no" if not running else
+                  f"run {running.get('run_id')} (pid {running.get('pid')} on {running.get('host')})")
+    _console().print(table)
 
 
 @main.group()

@@ -1,12 +1,16 @@
 """The one typed configuration of a run.
 
-The CLI (and later job files) build a ``RunConfig``; the driver serialises it to JSON and every
-Ray worker rebuilds the same object, so there is exactly one definition of every setting and
-an unknown or misspelt key is an error, never silently ignored.
+``extract run``'s options and a job file's keys are the same flat ``RunOptions`` (so a job
+file is validated exactly like the command line, and an unknown key is an error with its
+name); ``RunOptions.to_run_config()`` turns them into the nested ``RunConfig`` that the driver
+serialises to JSON and every Ray worker rebuilds.  One definition of every setting.
 """
 
 from __future__ import annotations
 
+import glob
+import hashlib
+import json
 import os
 import uuid
 from datetime import datetime, timezone
@@ -50,7 +54,7 @@ class ModelConfig(_Strict):
     max_tokens: int = Field(2048, ge=16)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     retries: int = Field(1, ge=0, le=5)
-    samples: int = Field(1, ge=1, le=9)
+    samples: int = Field(3, ge=1, le=9)
     verbose: bool = False
 
 
@@ -85,6 +89,30 @@ class RunConfig(_Strict):
     adjudication: AdjudicationConfig = AdjudicationConfig()
     run_id: str = Field(default_factory=new_run_id)
     prompt_version: str = PROMPT_VERSION
+    job: str | None = None
+    force: bool = False
+    retry_errors: bool = False
+    max_error_rate: float | None = Field(None, ge=0, le=1)
+    commit_documents: int = Field(32, ge=1)
+    commit_seconds: float = Field(120.0, gt=0)
+    max_page_crashes: int = Field(2, ge=1, le=10)
+
+    def settings_key(self, schema_sha256: str, model_sha256: str, mmproj_sha256: str | None) -> str:
+        """Hash of everything that changes a document's result: a change means redo it.
+
+        Workers, threads, budgets and paths do not change what the model answers; the model
+        files, schema, prompt, rendering and sampling settings do.
+        """
+        m = self.model
+        a = self.adjudication
+        relevant = {
+            "schema": schema_sha256, "model": model_sha256, "mmproj": mmproj_sha256,
+            "prompt": self.prompt_version, "backend": self.backend, "dpi": self.dpi,
+            "max_pixels": self.max_pixels, "chat_handler": m.chat_handler, "n_ctx": m.n_ctx,
+            "seed": m.seed, "max_tokens": m.max_tokens, "temperature": m.temperature, "retries": m.retries,
+            "samples": m.samples, "adjudicator": [a.provider, a.model if a.provider != "none" else None],
+        }
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:32]
 
     @model_validator(mode="before")
     @classmethod
@@ -110,6 +138,107 @@ def default_threads(workers: int, cores: int | None = None) -> int:
     """
     cores = cores or cpu_count()
     return max(1, cores // max(1, workers))
+
+
+class RunOptions(_Strict):
+    """The flat settings of ``extract run`` and of a job file (``jobs/NAME.toml``).
+
+    Relative paths in a job file are relative to the job file's folder, so a job runs the
+    same from cron as from a shell.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str | None = None
+    inputs: list[str] = Field(min_length=1)
+    schema_path: Path = Field(alias="schema")
+    output: Path
+    model: str | None = None
+    mmproj: str | None = None
+    backend: Literal["auto", "vlm", "text"] = "auto"
+    chat_handler: str = "auto"
+    workers: int = Field(1, ge=1)
+    threads: int | None = Field(None, ge=1)
+    dpi: int = Field(150, ge=36, le=600)
+    max_pixels: int = Field(4_000_000, ge=10_000)
+    limit: int | None = Field(None, ge=1)
+    n_ctx: int = Field(8192, ge=512)
+    max_tokens: int = Field(2048, ge=16)
+    n_gpu_layers: int = Field(0, ge=-1)
+    seed: int = 0
+    retries: int = Field(1, ge=0, le=5)
+    samples: int = Field(3, ge=1, le=9)
+    adjudicator: Literal["none", "anthropic", "openai"] = "none"
+    adjudicator_model: str = "claude-opus-4-7"
+    adjudicator_url: str | None = None
+    budget_usd: float | None = Field(None, ge=0)
+    no_api: bool = False
+    api_cache: Path | None = None
+    ray_address: str | None = None
+    max_error_rate: float | None = Field(None, ge=0, le=1)
+    commit_documents: int = Field(32, ge=1)
+    commit_seconds: float = Field(120.0, gt=0)
+    force: bool = False
+    retry_errors: bool = False
+    verbose: bool = False
+
+    def to_run_config(self, base: Path | None = None) -> RunConfig:
+        from pipeline.models import REGISTRY, resolve
+
+        def here(p: Path | str) -> Path:
+            p = Path(p).expanduser()
+            return p if base is None or p.is_absolute() else base / p
+
+        def locate(value: str, role: str) -> Path | None:
+            """A path (relative to the job file), or the name of an installed model."""
+            return resolve(value, role) if value in REGISTRY and not here(value).exists() else here(value)
+
+        if self.model is None:
+            raise ConfigError("no model given: pass --model PATH (or set EXTRACT_MODEL), or a model name from "
+                              "'extract models list' "
+                              "(for a tiny test model run 'extract models make-tiny models/tiny')")
+        model_path = locate(self.model, "model")
+        assert model_path is not None
+        mmproj = locate(self.mmproj, "mmproj") if self.mmproj else None
+        n_threads = self.threads or default_threads(self.workers)
+        model = ModelConfig(path=model_path, mmproj=mmproj, chat_handler=self.chat_handler, n_ctx=self.n_ctx,
+                            n_threads=n_threads, n_gpu_layers=self.n_gpu_layers, seed=self.seed,
+                            max_tokens=self.max_tokens, retries=self.retries, samples=self.samples,
+                            verbose=self.verbose)
+        adjudication = AdjudicationConfig(
+            provider="none" if self.no_api else self.adjudicator, model=self.adjudicator_model,
+            base_url=self.adjudicator_url, budget_usd=self.budget_usd,
+            cache_dir=here(self.api_cache) if self.api_cache else None)
+        return build_config(
+            schema_path=here(self.schema_path), inputs=expand_inputs([str(here(i)) for i in self.inputs]),
+            output=here(self.output), model=model, backend=self.backend, workers=self.workers, dpi=self.dpi,
+            max_pixels=self.max_pixels, limit=self.limit, ray_address=self.ray_address,
+            adjudication=adjudication, job=self.name, force=self.force, retry_errors=self.retry_errors,
+            max_error_rate=self.max_error_rate, commit_documents=self.commit_documents,
+            commit_seconds=self.commit_seconds)
+
+
+def expand_inputs(inputs: list[str]) -> tuple[Path, ...]:
+    """Globs (``/srv/in/**/*.pdf``) expand here; a glob matching nothing is kept, to be reported."""
+    out: list[Path] = []
+    for item in inputs:
+        if glob.has_magic(item):
+            matches = sorted(glob.glob(item, recursive=True))
+            out.extend(Path(m) for m in matches) if matches else out.append(Path(item))
+        else:
+            out.append(Path(item))
+    return tuple(out)
+
+
+def options(values: dict[str, Any]) -> RunOptions:
+    """Validate flat options (CLI or job file) into RunOptions, naming the offending key."""
+    try:
+        return RunOptions.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "options"
+        msg = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
+        raise ConfigError(f"invalid setting {where}: {msg}") from None
 
 
 def build_config(**values: object) -> RunConfig:

@@ -152,15 +152,10 @@ def load_truth(truth: Path) -> dict[str, dict[str, Any]]:
 
 
 def evaluate(truth_path: Path, output: Path) -> EvalReport:
-    import pyarrow.parquet as pq
+    from pipeline.dataset import manifests, read_table
 
-    from pipeline.sink import DOCUMENTS_FILE, MANIFEST_FILE
-
-    documents_file = output / DOCUMENTS_FILE
-    if not documents_file.is_file():
-        raise InputError(f"no documents table at {documents_file}; run 'extract run ... --output {output}' first")
     truth = load_truth(truth_path)
-    docs = pq.read_table(documents_file).to_pylist()
+    docs = read_table(output, "documents").to_pylist()
     by_stem = {Path(d["source_path"]).stem: d for d in docs}
     report = EvalReport()
     schema_fields: list[str] | None = None
@@ -174,10 +169,10 @@ def evaluate(truth_path: Path, output: Path) -> EvalReport:
             report.documents_missing += 1
         score_value(predicted, expected, "$", report)
     report.fields = defaultdict(Counts, {k.removeprefix("$."): v for k, v in report.fields.items()})
-    manifest_file = output / MANIFEST_FILE
-    if manifest_file.is_file():
-        manifest = json.loads(manifest_file.read_text())
-        report.pages = int(manifest["counts"]["pages"])
-        report.seconds = float(manifest["timings"]["seconds"])
-        report.api_cost_usd = manifest.get("adjudication", {}).get("cost_usd")
+    runs = [m for m in manifests(output) if m["counts"]["pages"]]
+    if runs:  # speed and cost over the runs that did work (an incremental rerun does none)
+        report.pages = sum(int(m["counts"]["pages"]) for m in runs)
+        report.seconds = sum(float(m["timings"]["seconds"]) for m in runs)
+        costs = [m.get("adjudication", {}).get("cost_usd") for m in runs]
+        report.api_cost_usd = sum(c for c in costs if c is not None) if any(c is not None for c in costs) else None
     return report

@@ -97,11 +97,14 @@ def copy_mode_schema(schema: Any) -> Any:
     *nullable* dates and enums become short free strings; ``normalize_record`` then turns them
     into numbers, ISO dates and enum members (or null) before validation against the real
     schema.  Non-nullable dates and enums keep their strict grammar: a value that could not be
-    normalised would have nowhere to go.
+    normalised would have nowhere to go.  Branches of an ``anyOf`` stay strict too:
+    normalisation cannot tell which branch a copied string was meant for.
     """
     if not isinstance(schema, dict):
         return schema
-    out = _map_children(schema, copy_mode_schema)
+    out = _map_children({k: v for k, v in schema.items() if k != "anyOf"}, copy_mode_schema)
+    if "anyOf" in schema:
+        out["anyOf"] = schema["anyOf"]
     types = out.get("type")
     type_list = types if isinstance(types, list) else [types]
     nullable = "null" in type_list or None in (out.get("enum") or [])

@@ -195,8 +195,8 @@ def normalize_record(value: Any, schema: dict[str, Any], root: dict[str, Any] | 
         return {k: normalize_record(v, props.get(k, {}), root, dayfirst) for k, v in value.items()}
     if isinstance(value, list):
         return [normalize_record(v, schema.get("items", {}), root, dayfirst) for v in value]
-    if not isinstance(value, str):
-        return value
+    if not isinstance(value, str) or ("const" in schema and value == schema["const"]):
+        return value  # a constant is what it is, whitespace included
     types = schema.get("type")
     types = types if isinstance(types, list) else [types]
     enum = schema.get("enum")

@@ -1,9 +1,12 @@
-"""The driver: check everything, plan pages, stream them through Ray, write the output.
+"""The driver: check everything, plan the work that is not done yet, stream it through Ray.
 
 Order matters: the schema, inputs, model and output folder are all checked before Ray starts
-or a page is read, so a mistake costs seconds, not a night.  Pages then stream through a
-Ray Data pipeline (page list -> actor pool of ``workers`` llama.cpp workers -> driver) and
-each result row goes straight to the Parquet sink, so memory stays flat however many pages.
+or a page is read, so a mistake costs seconds, not a night.  Then, holding the output root's
+lock, the driver repairs what a killed run left half-done, skips documents already done with
+the same settings (by content hash: a renamed or copied file is not redone), and streams the
+rest through a Ray Data pipeline (page list -> actor pool of ``workers`` llama.cpp workers ->
+driver).  Finished documents are committed in small parts (see ``pipeline.state``), so memory
+stays flat however many pages and a crash costs at most one part.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from pipeline.assemble import DocumentAssembler
@@ -25,18 +29,10 @@ from pipeline.errors import ExtractError
 from pipeline.model.llama import preflight
 from pipeline.render import RenderError, page_count
 from pipeline.schema import CompiledSchema
-from pipeline.sink import (
-    DOCUMENTS_FILE,
-    MANIFEST_FILE,
-    PAGES_FILE,
-    ParquetSink,
-    documents_schema,
-    ensure_writable,
-    pages_schema,
-    write_json_atomic,
-)
+from pipeline.sink import PartWriter, documents_schema, ensure_writable, pages_schema, repair, write_json_atomic
 from pipeline.sources import SourceFile, discover, file_sha256
-from pipeline.worker import PageWorker
+from pipeline.state import RUNS_DIR, TABLES, Done, RunLock, StateStore, source_key
+from pipeline.worker import CrashCounter, PageWorker
 
 Progress = Callable[[dict[str, Any], int], None]
 
@@ -44,23 +40,59 @@ Progress = Callable[[dict[str, Any], int], None]
 @dataclass(frozen=True)
 class RunSummary:
     run_id: str
-    documents_path: str
-    pages_path: str
+    output: str
     manifest_path: str
     files: int
     pages: int
     ok: int
     errors: int
     documents: dict[str, int]
+    skipped: dict[str, int]
+    repaired: dict[str, int]
     seconds: float
+    api_cost_usd: float = 0.0
 
     @property
     def pages_per_second(self) -> float:
         return self.pages / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.pages if self.pages else 0.0
+
+
+def select_work(files: list[SourceFile], done: dict[str, Done], settings: str, force: bool,
+                retry_errors: bool) -> tuple[list[SourceFile], dict[str, int]]:
+    """Files still to do, and why the others are skipped.
+
+    Done means: same content hash, same result-changing settings, and not an error that the
+    user asked to retry.  A second path with the same bytes (a copy) is the same document.
+    """
+    todo: list[SourceFile] = []
+    skipped = {"done": 0, "duplicate": 0, "errors_kept": 0}
+    seen: set[str] = set()
+    for f in files:
+        key = source_key({"source_sha256": f.sha256, "source_path": str(f.path)})
+        if key in seen:
+            skipped["duplicate"] += 1
+            continue
+        seen.add(key)
+        prior = done.get(key)
+        if prior is None or force or prior.work_key != settings:
+            todo.append(f)
+        elif prior.status == "ok" or (prior.status != "ok" and not retry_errors):
+            skipped["done" if prior.status == "ok" else "errors_kept"] += 1
+        else:
+            todo.append(f)
+    return todo, skipped
+
 
 def plan_pages(files: list[SourceFile], limit: int | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Page tasks for the workers, and error rows for files that cannot even be opened."""
+    """Page tasks for the workers, and error rows for files that cannot even be opened.
+
+    ``limit`` counts pages but never splits a document: a half-done document could not be
+    committed, so the document that reaches the limit is the last one taken.
+    """
     tasks: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     for f in files:
@@ -75,10 +107,7 @@ def plan_pages(files: list[SourceFile], limit: int | None) -> tuple[list[dict[st
             errors.append({**base, "page_number": None, "page_count": None, "status": "error",
                            "error": f"open_error: {exc}", "attempts": 0})
             continue
-        for n in range(1, count + 1):
-            if limit is not None and len(tasks) + len(errors) >= limit:
-                break
-            tasks.append({**base, "page_number": n, "page_count": count})
+        tasks.extend({**base, "page_number": n, "page_count": count} for n in range(1, count + 1))
     return tasks, errors
 
 
@@ -116,7 +145,6 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc)
     files = discover(cfg.inputs)
-    tasks, open_errors = plan_pages(files, cfg.limit)
     chat_handler = preflight(cfg.model, schema, cfg.backend)
     if cfg.adjudication.provider != "none":  # a missing API key fails here, before any page
         from pipeline.adjudicate.base import Budget
@@ -126,11 +154,50 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
     model_sha256 = file_sha256(cfg.model.path)
     mmproj_sha256 = file_sha256(cfg.model.mmproj) if cfg.model.mmproj else None
     ensure_writable(cfg.output)
-    stamp = {"run_id": cfg.run_id, "model_name": cfg.model.path.name, "model_sha256": model_sha256,
-             "prompt_version": cfg.prompt_version, "schema_sha256": schema.sha256}
-    pages_sink = ParquetSink(cfg.output / PAGES_FILE, pages_schema(schema.raw))
-    docs_sink = ParquetSink(cfg.output / DOCUMENTS_FILE, documents_schema(schema.raw))
-    assembler = DocumentAssembler(schema, stamp, pages_sink, docs_sink)
+    lock = RunLock(cfg.output)
+    lock.acquire(cfg.run_id)
+    store = StateStore(cfg.output)
+    try:
+        store.check_schema(schema.sha256, schema.path, cfg.force)
+        repaired = repair(cfg.output, store)
+        settings = cfg.settings_key(schema.sha256, model_sha256, mmproj_sha256)
+        todo, skipped = select_work(files, store.done(), settings, cfg.force, cfg.retry_errors)
+        tasks, open_errors = plan_pages(todo, cfg.limit)
+        stamp = {"run_id": cfg.run_id, "model_name": cfg.model.path.name, "model_sha256": model_sha256,
+                 "prompt_version": cfg.prompt_version, "schema_sha256": schema.sha256, "work_key": settings}
+        writer = PartWriter(cfg.output, cfg.run_id, datetime.now().date().isoformat(),
+                            {"documents": documents_schema(schema.raw), "pages": pages_schema(schema.raw)},
+                            store, cfg.commit_documents, cfg.commit_seconds)
+        assembler = DocumentAssembler(schema, stamp, writer)
+        latencies = _process(cfg, schema, tasks, open_errors, assembler, model_sha256, chat_handler, progress)
+        seconds = time.perf_counter() - started
+        api = assembler.api
+        summary = RunSummary(cfg.run_id, str(cfg.output), str(cfg.output / RUNS_DIR / f"{cfg.run_id}.json"),
+                             len(files), len(tasks) + len(open_errors), assembler.page_counts["ok"],
+                             assembler.page_counts["error"], dict(assembler.document_counts), skipped,
+                             {**repaired, "lock_taken_over": int(lock.previous is not None)}, round(seconds, 3),
+                             round(api["api_cost_usd"], 6))
+        manifest = _manifest(cfg, schema, summary, started_at, chat_handler, model_sha256, mmproj_sha256,
+                             latencies)
+        manifest["state"] = {"settings_key": settings, "parts": writer.parts, "documents_done": store.counts(),
+                             "previous_lock_holder": lock.previous}
+        manifest["adjudication"] = {
+            "provider": cfg.adjudication.provider, "model": cfg.adjudication.model,
+            "budget_usd": cfg.adjudication.budget_usd, "pages_adjudicated": int(api["pages_adjudicated"]),
+            "rate": round(api["pages_adjudicated"] / summary.pages, 4) if summary.pages else 0.0,
+            "input_tokens": int(api["api_input_tokens"]), "output_tokens": int(api["api_output_tokens"]),
+            "cost_usd": round(api["api_cost_usd"], 6)}
+        write_json_atomic(Path(summary.manifest_path), manifest)
+        return summary
+    finally:
+        store.close()
+        lock.release()
+
+
+def _process(cfg: RunConfig, schema: CompiledSchema, tasks: list[dict[str, Any]],
+             open_errors: list[dict[str, Any]], assembler: DocumentAssembler, model_sha256: str,
+             chat_handler: str | None, progress: Progress | None) -> list[float]:
+    """Stream the pages through the workers into the assembler; commit what is finished."""
     total = len(tasks) + len(open_errors)
     latencies: list[float] = []
 
@@ -146,20 +213,21 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
         for row in open_errors:
             accept(row)
         if tasks:
+            import ray
+
             started_ray = ensure_ray(cfg)
             keeper = None
             if cfg.adjudication.provider != "none":
                 from pipeline.adjudicate.setup import start_budget_keeper
 
                 keeper = start_budget_keeper(cfg.adjudication.budget_usd)
-            for row in _stream(cfg, tasks, schema, model_sha256, chat_handler, keeper):
+            crash_counter = ray.remote(num_cpus=0)(CrashCounter).remote()  # type: ignore[attr-defined]
+            for row in _stream(cfg, tasks, schema, model_sha256, chat_handler, keeper, crash_counter):
                 accept(row)
         assembler.finish()
-        pages_path = pages_sink.close()
-        documents_path = docs_sink.close()
+        assembler.writer.flush()
     except BaseException as exc:
-        pages_sink.abort()
-        docs_sink.abort()
+        # Committed parts stay (they are done); the documents in flight are redone next run.
         if isinstance(exc, (ExtractError, KeyboardInterrupt)):
             raise
         raise ExtractError(f"run failed: {' '.join(str(exc).split())[:300]}") from exc
@@ -168,24 +236,11 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
             import ray
 
             ray.shutdown()
-    seconds = time.perf_counter() - started
-    summary = RunSummary(cfg.run_id, str(documents_path), str(pages_path), str(cfg.output / MANIFEST_FILE),
-                         len(files), total, assembler.page_counts["ok"], assembler.page_counts["error"],
-                         dict(assembler.document_counts), round(seconds, 3))
-    manifest = _manifest(cfg, schema, summary, started_at, chat_handler, model_sha256, mmproj_sha256, latencies)
-    api = assembler.api
-    manifest["adjudication"] = {
-        "provider": cfg.adjudication.provider, "model": cfg.adjudication.model,
-        "budget_usd": cfg.adjudication.budget_usd, "pages_adjudicated": int(api["pages_adjudicated"]),
-        "rate": round(api["pages_adjudicated"] / summary.pages, 4) if summary.pages else 0.0,
-        "input_tokens": int(api["api_input_tokens"]), "output_tokens": int(api["api_output_tokens"]),
-        "cost_usd": round(api["api_cost_usd"], 6)}
-    write_json_atomic(cfg.output / MANIFEST_FILE, manifest)
-    return summary
+    return latencies
 
 
 def _stream(cfg: RunConfig, tasks: list[dict[str, Any]], schema: CompiledSchema, model_sha256: str,
-            chat_handler: str | None, budget_keeper: Any = None) -> Any:
+            chat_handler: str | None, budget_keeper: Any = None, crash_counter: Any = None) -> Any:
     import ray
 
     pages = ray.data.from_items(tasks, override_num_blocks=max(1, min(len(tasks), 64)))
@@ -193,7 +248,7 @@ def _stream(cfg: RunConfig, tasks: list[dict[str, Any]], schema: CompiledSchema,
         PageWorker,
         fn_constructor_kwargs={"config_json": cfg.model_dump_json(), "schema_raw": schema.raw,
                                "model_sha256": model_sha256, "chat_handler": chat_handler,
-                               "budget_keeper": budget_keeper},
+                               "budget_keeper": budget_keeper, "crash_counter": crash_counter},
         # At most 2 pages queued per actor: pages take seconds, so deep queues only unbalance the tail.
         compute=ray.data.ActorPoolStrategy(size=cfg.workers, max_tasks_in_flight_per_actor=2),
         batch_size=1,
@@ -221,11 +276,15 @@ def _manifest(cfg: RunConfig, schema: CompiledSchema, summary: RunSummary, start
         "model": {"path": str(cfg.model.path), "sha256": model_sha256,
                   "mmproj": str(cfg.model.mmproj) if cfg.model.mmproj else None,
                   "mmproj_sha256": mmproj_sha256, "chat_handler": chat_handler, "backend": cfg.backend},
+        "job": cfg.job,
         "counts": {"files": summary.files, "pages": summary.pages, "ok": summary.ok,
-                   "error": summary.errors, "documents": summary.documents},
+                   "error": summary.errors, "documents": summary.documents,
+                   "error_rate": round(summary.error_rate, 4)},
         "timings": {"seconds": summary.seconds, "pages_per_second": round(summary.pages_per_second, 4),
                     "mean_page_latency_ms": round(sum(latencies) / len(latencies), 2) if latencies else None},
-        "outputs": {"documents": summary.documents_path, "pages": summary.pages_path},
+        "skipped": summary.skipped,
+        "repaired": summary.repaired,
+        "outputs": {t: str(cfg.output / t) for t in TABLES},
         "versions": _versions(),
     }
 

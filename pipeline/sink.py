@@ -1,18 +1,21 @@
-"""Parquet output: typed record columns + provenance, written atomically, plus a manifest.
+"""Parquet output: typed record columns + provenance, in a Hive-partitioned dataset.
 
-Two tables: ``documents.parquet`` (one merged record per document: what analysts query) and
-``pages.parquet`` (every page's own extraction, status and latency: the audit trail).
+Three tables under the output root, each ``TABLE/run_date=YYYY-MM-DD/part-<run>-<n>.parquet``:
+``documents`` (one merged record per document: what analysts query), ``pages`` (every page's
+own extraction, status and latency: the audit trail) and ``errors`` (every failed page or
+unreadable file with its reason).  Every part file of a table has the same Arrow schema, so
+``read_parquet('OUT/documents/**/*.parquet', hive_partitioning=true)`` gives typed columns.
 
-Rows stream into a ``ParquetWriter`` in row groups, so memory does not grow with the number
-of pages.  The file is written under a temporary name and renamed when complete: a reader
-(or a crashed run) never sees half a file.  The run manifest (config, counts, versions,
-timings) is written the same way beside it.
+A part holds whole documents and is written under a temporary name and renamed: a reader
+never sees half a file.  Which parts count, and the order that makes a crash harmless, is
+``pipeline.state``'s business; this module only writes and rewrites files.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +24,7 @@ import pyarrow.parquet as pq
 
 from pipeline.arrow import record_fields, to_arrow_value
 from pipeline.errors import OutputError, SchemaError
-
-DOCUMENTS_FILE = "documents.parquet"
-PAGES_FILE = "pages.parquet"
-MANIFEST_FILE = "manifest.json"
+from pipeline.state import TABLES, StateStore, source_key
 
 _SOURCE = [
     pa.field("run_id", pa.string(), nullable=False),
@@ -117,43 +117,141 @@ def ensure_writable(output: Path) -> None:
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str), encoding="utf-8")
     os.replace(tmp, path)
 
 
-class ParquetSink:
-    """Streams rows into one Parquet file (atomically put in place on close)."""
+def write_parquet_atomic(path: Path, table: pa.Table) -> None:
+    """Temp name, fsync, rename, fsync the folder: after this returns the file is durable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp, compression="zstd")
+    with tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
-    def __init__(self, path: Path, schema: pa.Schema, row_group_size: int = 64) -> None:
-        self.schema = schema
-        self.path = path
-        self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        self.row_group_size = row_group_size
-        self._buffer: list[dict[str, Any]] = []
-        self._writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
-        self.rows_written = 0
 
-    def add(self, row: dict[str, Any]) -> None:
-        self._buffer.append({f.name: to_arrow_value(row.get(f.name), f.type) for f in self.schema})
-        if len(self._buffer) >= self.row_group_size:
-            self._flush()
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
-    def _flush(self) -> None:
-        if self._buffer:
-            self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=self.schema))
-            self.rows_written += len(self._buffer)
-            self._buffer = []
 
-    def close(self) -> Path:
-        self._flush()
-        self._writer.close()
-        os.replace(self.tmp, self.path)
-        return self.path
+def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_pylist([{f.name: to_arrow_value(row.get(f.name), f.type) for f in schema}
+                                 for row in rows], schema=schema)
 
-    def abort(self) -> None:
-        """Drop the partial file: an interrupted run leaves no half-written output behind."""
-        try:
-            self._writer.close()
-        finally:
-            self.tmp.unlink(missing_ok=True)
+
+def error_rows(pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The errors table: one row per failed page or unreadable file, with its reason."""
+    return [{k: p.get(k) for k in ERRORS_SCHEMA.names} for p in pages if p.get("status") != "ok"]
+
+
+ERRORS_SCHEMA = pa.schema([
+    *_SOURCE,
+    pa.field("page_number", pa.int32()),
+    pa.field("page_count", pa.int32()),
+    pa.field("model_name", pa.string(), nullable=False),
+    pa.field("error", pa.string()),
+    pa.field("attempts", pa.int32()),
+    _CREATED,
+])
+
+
+class PartWriter:
+    """Buffers finished documents and commits them as parts, by count or by age.
+
+    Small, frequent parts bound what a crash can cost (at most one part's documents are
+    redone); the age limit matters for slow models, where 32 documents may take an hour.
+    """
+
+    def __init__(self, root: Path, run_id: str, run_date: str, schemas: dict[str, pa.Schema],
+                 store: StateStore, commit_documents: int = 32, commit_seconds: float = 120.0) -> None:
+        self.root = root
+        self.run_id = run_id
+        self.run_date = run_date
+        self.schemas = {**schemas, "errors": ERRORS_SCHEMA}
+        self.store = store
+        self.commit_documents = commit_documents
+        self.commit_seconds = commit_seconds
+        self._docs: list[dict[str, Any]] = []
+        self._rows: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
+        self._oldest: float | None = None
+        self._seq = 0
+        self.parts: list[str] = []
+
+    def add_document(self, document: dict[str, Any], pages: list[dict[str, Any]]) -> None:
+        self._docs.append(document)
+        self._rows["documents"].append(document)
+        self._rows["pages"].extend(pages)
+        self._rows["errors"].extend(error_rows(pages))
+        self._oldest = self._oldest or time.monotonic()
+        if len(self._docs) >= self.commit_documents or time.monotonic() - self._oldest >= self.commit_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._docs:
+            return
+        self._seq += 1
+        part_id = f"{self.run_id}-{self._seq:05d}"
+        files = {t: f"{t}/run_date={self.run_date}/part-{part_id}.parquet" for t in TABLES if self._rows[t]}
+        tables = {t: rows_to_table(self._rows[t], self.schemas[t]) for t in files}  # fail before registering
+        self.store.register_part(part_id, self.run_id, sorted(files.values()))
+        for name, rel in files.items():
+            write_parquet_atomic(self.root / rel, tables[name])
+        stale = self.store.commit_part(part_id, self.run_id, self._docs)
+        self.parts.append(part_id)
+        self._docs = []
+        self._rows = {t: [] for t in TABLES}
+        self._oldest = None
+        if stale:
+            finish_rewrites(self.root, self.store)
+
+
+def repair(root: Path, store: StateStore) -> dict[str, int]:
+    """Undo what a killed run left half-done; safe to run any number of times."""
+    dropped = 0
+    for part_id, files in store.pending_parts():  # written (maybe) but never marked done
+        for rel in files:
+            (root / rel).unlink(missing_ok=True)
+        store.drop_part(part_id)
+        dropped += 1
+    temps = 0
+    for table in TABLES:
+        for tmp in (root / table).glob("**/.part-*.tmp-*"):
+            tmp.unlink(missing_ok=True)
+            temps += 1
+    rewritten = finish_rewrites(root, store)
+    return {"parts_dropped": dropped, "temp_files_removed": temps, "parts_rewritten": rewritten}
+
+
+def finish_rewrites(root: Path, store: StateStore) -> int:
+    """Rewrite parts holding superseded documents with only their live rows (idempotent)."""
+    done = 0
+    for part_id, files in store.rewrites():
+        live = store.current_keys(part_id)
+        kept = []
+        for rel in files:
+            path = root / rel
+            if not path.is_file():
+                continue
+            table = pq.read_table(path, partitioning=None)
+            keys = [source_key(r) for r in table.select(["source_path", "source_sha256"]).to_pylist()]
+            mask = pa.array([k in live for k in keys], pa.bool_())
+            if all(mask.to_pylist()):
+                kept.append(rel)
+                continue
+            filtered = table.filter(mask)
+            if filtered.num_rows:
+                write_parquet_atomic(path, filtered)
+                kept.append(rel)
+            else:
+                path.unlink()
+        store.finish_rewrite(part_id, kept)
+        done += 1
+    return done

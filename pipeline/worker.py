@@ -9,6 +9,7 @@ Whatever happens to a page, it comes back as exactly one row with ``status`` ok 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from pipeline.schema import compile_schema
 from pipeline.textlayer import OcrEngine, has_usable_text
 
 TASK_KEYS = ("source_path", "source_sha256", "page_number", "page_count")
+FAULT_CRASH_ENV = "EXTRACT_FAULT_CRASH_ON"
 
 
 class LazyOcr:
@@ -81,19 +83,24 @@ def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]]
     return columns, (outcome.record if outcome.adjudicated else result.record)
 
 
+def error_row(task: dict[str, Any], error: str) -> dict[str, Any]:
+    """The row of a page that produced no answer: same columns as a real one, and the reason."""
+    return {**{k: task[k] for k in TASK_KEYS}, "status": "error", "error": error, "record_json": None,
+            "raw_output": None, "attempts": 0, "latency_ms": 0.0, "prompt_tokens": 0, "completion_tokens": 0,
+            "text_source": None, "samples": 0, "agreement": None, "min_confidence": None,
+            "confidence_json": None, **NOT_ADJUDICATED}
+
+
 def process_page(backend: Backend, task: dict[str, Any], dpi: int, max_pixels: int,
                  ocr: LazyOcr | None = None, adjudicator: Adjudicator | None = None,
                  rules: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     row: dict[str, Any] = {k: task[k] for k in TASK_KEYS}
-    failed = {"status": "error", "record_json": None, "raw_output": None, "attempts": 0, "latency_ms": 0.0,
-              "prompt_tokens": 0, "completion_tokens": 0, "text_source": None, "samples": 0,
-              "agreement": None, "min_confidence": None, "confidence_json": None, **NOT_ADJUDICATED}
     try:
         page, source = read_page(backend, task, dpi, max_pixels, ocr or LazyOcr())
     except RenderError as exc:
-        return {**row, **failed, "error": f"render_error: {exc}"}
+        return error_row(task, f"render_error: {exc}")
     except Exception as exc:  # never let one page kill the worker and the run
-        return {**row, **failed, "error": f"internal_error: {type(exc).__name__}: {exc}"[:300]}
+        return error_row(task, f"internal_error: {type(exc).__name__}: {exc}"[:300])
     result = backend.extract(page)
     adjudication, record = adjudicate_page(adjudicator, rules or [], task, page, result)
     status, error = (result.status, result.error) if not adjudication["adjudicated"] else ("ok", None)
@@ -132,8 +139,10 @@ class PageWorker:
     """Ray Data actor UDF: one model per actor, one row per page."""
 
     def __init__(self, config_json: str, schema_raw: dict[str, Any], model_sha256: str,
-                 chat_handler: str | None, budget_keeper: Any = None) -> None:
+                 chat_handler: str | None, budget_keeper: Any = None, crash_counter: Any = None) -> None:
         from pipeline.adjudicate.setup import RemoteBudget, make_adjudicator
+
+        self.crash_counter = crash_counter
 
         self.cfg = RunConfig.model_validate_json(config_json)
         self.backend = make_backend(self.cfg, schema_raw, model_sha256, chat_handler)
@@ -147,9 +156,45 @@ class PageWorker:
         rows = []
         for i in range(len(batch["source_path"])):
             task = {k: _plain(batch[k][i]) for k in TASK_KEYS}
+            quarantined = self._quarantined(task)
+            if quarantined:
+                rows.append(quarantined)
+                continue
             rows.append(process_page(self.backend, task, self.cfg.dpi, self.cfg.max_pixels, self.ocr,
                                      self.adjudicator, self.rules))
         return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
+
+
+    def _quarantined(self, task: dict[str, Any]) -> dict[str, Any] | None:
+        """An error row for a page that already killed its worker too often, else None.
+
+        Ray restarts a dead actor and retries its task, so a page that crashes llama.cpp
+        (or the renderer) would loop forever; the counter outlives the actors and turns the
+        page into an error row after ``max_page_crashes`` tries.
+        """
+        if self.crash_counter is None:
+            return None
+        import ray
+
+        key = f"{task['source_sha256']}:{task['page_number']}"
+        starts = ray.get(self.crash_counter.start.remote(key))
+        if starts > self.cfg.max_page_crashes:
+            return error_row(task, f"quarantined: the worker died {starts - 1} times on this page")
+        crash_on = os.environ.get(FAULT_CRASH_ENV)  # test aid: simulate a page that kills llama.cpp
+        if crash_on and crash_on in task["source_path"]:
+            os._exit(70)
+        return None
+
+
+class CrashCounter:
+    """Ray actor (driver-owned, survives worker deaths): how often each page was started."""
+
+    def __init__(self) -> None:
+        self.starts: dict[str, int] = {}
+
+    def start(self, key: str) -> int:
+        self.starts[key] = self.starts.get(key, 0) + 1
+        return self.starts[key]
 
 
 def _plain(value: Any) -> Any:

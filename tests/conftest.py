@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from pipeline.devtools.samples import generate
 from pipeline.devtools.tiny_vlm import TinyVLM, make_tiny_vlm
 
 ROOT = Path(__file__).resolve().parents[1]
 INVOICE_SCHEMA = ROOT / "schemas" / "invoice.json"
+
+# CI is derandomized (the same examples every run: a red build means a change broke something);
+# HYPOTHESIS_PROFILE=explore searches fresh examples, to be run by hand now and then.
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False, max_examples=300)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

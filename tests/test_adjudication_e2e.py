@@ -6,12 +6,12 @@ import json
 import shutil
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
 from pipeline.adjudicate.base import cost_usd
 from pipeline.cli import main
+from pipeline.dataset import manifests, read_table
 from pipeline.devtools.tiny_vlm import TinyVLM
 
 from .conftest import INVOICE_SCHEMA
@@ -37,7 +37,7 @@ def test_sampling_then_budgeted_adjudication(tmp_path: Path, sample_dir: Path, t
     # a call's worst case is ~0.115 USD and an answer costs 0.0175: 0.12 allows exactly one call
     result = CliRunner().invoke(main, [*args, "--budget-usd", "0.12"])
     assert result.exit_code == 0, result.output
-    pages = pq.read_table(out / "pages.parquet").to_pylist()
+    pages = read_table(out, "pages").to_pylist()
     sent = [p for p in pages if p["adjudication_reason"]]
     assert sent, "the tiny model's samples should disagree somewhere"
     adjudicated = [p for p in pages if p["adjudicated"]]
@@ -49,18 +49,18 @@ def test_sampling_then_budgeted_adjudication(tmp_path: Path, sample_dir: Path, t
     assert page["needs_review"] is False
     refused = [p for p in sent if not p["adjudicated"]]
     assert all(p["adjudication_reason"].endswith("budget_exhausted") and p["needs_review"] for p in refused)
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = manifests(out)[-1]
     assert manifest["adjudication"]["pages_adjudicated"] == 1
     assert manifest["adjudication"]["cost_usd"] == pytest.approx(per_call)
     assert manifest["adjudication"]["cost_usd"] <= 0.12
     assert "sk-ant-e2e-secret" not in json.dumps(manifest)
-    docs = pq.read_table(out / "documents.parquet").to_pylist()
+    docs = read_table(out, "documents").to_pylist()
     assert sum(d["adjudicated"] for d in docs) == 1
     assert sum(d["api_cost_usd"] for d in docs) == pytest.approx(per_call)
 
     # a rerun with the cache pays nothing for the page already adjudicated
     result = CliRunner().invoke(main, [*args, "--budget-usd", "0.12", "-o", str(tmp_path / "out2")])
     assert result.exit_code == 0, result.output
-    again = pq.read_table(tmp_path / "out2" / "pages.parquet").to_pylist()
+    again = read_table(tmp_path / "out2", "pages").to_pylist()
     cached = [p for p in again if p["adjudication_reason"] and p["adjudication_reason"].endswith("cached")]
     assert len(cached) == 1 and cached[0]["api_cost_usd"] == 0.0

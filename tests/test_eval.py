@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from pipeline.cli import main
 from pipeline.eval import EvalReport, evaluate, same, score_value
 from pipeline.schema import load_schema
-from pipeline.sink import DOCUMENTS_FILE, ParquetSink, documents_schema
+from pipeline.sink import documents_schema, rows_to_table, write_parquet_atomic
 
 from .conftest import INVOICE_SCHEMA
 
@@ -56,12 +56,11 @@ def test_wrong_missing_and_extra_values() -> None:
 
 def _write_documents(out: Path, records: dict[str, dict]) -> None:
     schema = load_schema(INVOICE_SCHEMA)
-    sink = ParquetSink(out / DOCUMENTS_FILE, documents_schema(schema.raw))
-    for stem, record in records.items():
-        sink.add({**record, "run_id": "r", "source_path": f"/in/{stem}.pdf", "source_sha256": "0" * 64,
-                  "model_name": "m", "model_sha256": "0" * 64, "prompt_version": "p", "schema_sha256": "s",
-                  "status": "ok", "created_at": __import__("datetime").datetime.now()})
-    sink.close()
+    rows = [{**record, "run_id": "r", "source_path": f"/in/{stem}.pdf", "source_sha256": "0" * 64,
+             "model_name": "m", "model_sha256": "0" * 64, "prompt_version": "p", "schema_sha256": "s",
+             "status": "ok", "created_at": __import__("datetime").datetime.now()} for stem, record in records.items()]
+    write_parquet_atomic(out / "documents" / "run_date=2026-01-01" / "part-r-00001.parquet",
+                         rows_to_table(rows, documents_schema(schema.raw)))
 
 
 def test_evaluate_and_cli(tmp_path: Path) -> None:
@@ -86,4 +85,4 @@ def test_evaluate_and_cli(tmp_path: Path) -> None:
 def test_eval_without_a_run_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "t.json").write_text("{}")
     result = CliRunner().invoke(main, ["eval", "--truth", str(tmp_path), str(tmp_path / "nothing")])
-    assert result.exit_code == 2 and "no documents table" in result.output
+    assert result.exit_code == 2 and "no documents found" in result.output

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
 from pipeline.cli import main
+from pipeline.dataset import manifests, read_table
 from pipeline.devtools.tiny_vlm import TinyVLM
 from pipeline.schema import load_schema
 
@@ -60,7 +60,7 @@ def _expected_pages(inputs: Path) -> set[tuple[str, int]]:
 
 def test_every_page_exactly_once_with_provenance(run_output: tuple[Path, Path]) -> None:
     inputs, out = run_output
-    table = pq.read_table(out / "pages.parquet")
+    table = read_table(out, "pages")
     rows = table.to_pylist()
     ok_keys = [(r["source_path"], r["page_number"]) for r in rows if r["page_number"] is not None]
     assert len(ok_keys) == len(set(ok_keys)), "a page was written twice"
@@ -83,7 +83,7 @@ def test_every_page_exactly_once_with_provenance(run_output: tuple[Path, Path]) 
 
 def test_one_document_row_per_file(run_output: tuple[Path, Path]) -> None:
     inputs, out = run_output
-    docs = pq.read_table(out / "documents.parquet").to_pylist()
+    docs = read_table(out, "documents").to_pylist()
     sources = [d["source_path"] for d in docs]
     expected = {str(f.resolve()) for f in inputs.iterdir() if f.suffix in (".pdf", ".png", ".tiff")}
     assert sorted(sources) == sorted(expected)
@@ -103,7 +103,7 @@ def test_one_document_row_per_file(run_output: tuple[Path, Path]) -> None:
 
 def test_ok_records_are_typed_and_valid(run_output: tuple[Path, Path]) -> None:
     _, out = run_output
-    table = pq.read_table(out / "pages.parquet")
+    table = read_table(out, "pages")
     schema = table.schema
     assert schema.field("issue_date").type == pa.date32()
     assert schema.field("total_amount").type == pa.float64()
@@ -119,11 +119,15 @@ def test_ok_records_are_typed_and_valid(run_output: tuple[Path, Path]) -> None:
         assert compiled.errors(record) == [], record
 
 
+def _pages(out: Path) -> str:
+    return f"read_parquet('{out}/pages/**/*.parquet', hive_partitioning=true)"
+
+
 def test_duckdb_reads_typed_columns(run_output: tuple[Path, Path]) -> None:
     _, out = run_output
     con = duckdb.connect()
     types = dict(con.execute(
-        f"select column_name, column_type from (describe select * from read_parquet('{out}/pages.parquet'))"
+        f"select column_name, column_type from (describe select * from {_pages(out)})"
     ).fetchall())
     assert types["issue_date"] == "DATE"
     assert types["total_amount"] == "DOUBLE"
@@ -131,31 +135,31 @@ def test_duckdb_reads_typed_columns(run_output: tuple[Path, Path]) -> None:
     assert types["created_at"] == "TIMESTAMP WITH TIME ZONE"
     n_ok, n_err = con.execute(
         f"select count(*) filter (status = 'ok'), count(*) filter (status = 'error') "
-        f"from read_parquet('{out}/pages.parquet')").fetchone()
+        f"from {_pages(out)}").fetchone()
     assert n_err == 1 and n_ok >= 8
     seller_names = con.execute(
-        f"select seller.name from read_parquet('{out}/pages.parquet') where status = 'ok'").fetchall()
+        f"select seller.name from {_pages(out)} where status = 'ok'").fetchall()
     assert all(isinstance(name, (str, type(None))) for (name,) in seller_names)
 
 
 def test_manifest_matches_the_parquet(run_output: tuple[Path, Path]) -> None:
     _, out = run_output
-    manifest = json.loads((out / "manifest.json").read_text())
-    rows = pq.read_table(out / "pages.parquet").num_rows
+    manifest = manifests(out)[-1]
+    rows = read_table(out, "pages").num_rows
     assert manifest["counts"]["pages"] == rows
-    assert sum(manifest["counts"]["documents"].values()) == pq.read_table(out / "documents.parquet").num_rows
+    assert sum(manifest["counts"]["documents"].values()) == read_table(out, "documents").num_rows
     assert manifest["counts"]["ok"] + manifest["counts"]["error"] == rows
     assert manifest["counts"]["error"] == 1
     assert manifest["model"]["chat_handler"] == "mtmd"
     assert len(manifest["model"]["sha256"]) == 64
     assert manifest["config"]["workers"] == 2
     assert manifest["versions"]["llama_cpp_python"] != "not installed"
-    assert not list(out.glob(".*tmp*")), "temporary files left behind"
+    assert not list(out.glob("**/.*tmp*")), "temporary files left behind"
 
 
 def test_show_prints_records(run_output: tuple[Path, Path]) -> None:
     _, out = run_output
     result = CliRunner().invoke(main, ["show", str(out), "--limit", "3"])
     assert result.exit_code == 0, result.output
-    rows = pq.read_table(out / "documents.parquet").num_rows
+    rows = read_table(out, "documents").num_rows
     assert "status" in result.output and f"({rows} rows)" in result.output

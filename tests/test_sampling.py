@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from pipeline.cli import main
+from pipeline.dataset import read_table
 from pipeline.devtools.tiny_vlm import TinyVLM
 
 from .conftest import INVOICE_SCHEMA
@@ -25,7 +25,7 @@ def test_three_samples_per_page(tmp_path: Path, sample_dir: Path, tiny_vlm: Tiny
         "run", "--schema", str(INVOICE_SCHEMA), str(inputs), "-o", str(out), "--model", str(tiny_vlm.model),
         "--mmproj", str(tiny_vlm.mmproj), "--samples", "3", "--max-tokens", "1024"])
     assert result.exit_code == 0, result.output
-    pages = pq.read_table(out / "pages.parquet")
+    pages = read_table(out, "pages")
     assert pages.schema.field("field_confidence").type == pa.map_(pa.string(), pa.float64())
     for page in pages.to_pylist():
         assert page["status"] == "ok" and page["samples"] == 3
@@ -34,7 +34,7 @@ def test_three_samples_per_page(tmp_path: Path, sample_dir: Path, tiny_vlm: Tiny
         assert page["disputed_fields"] == sorted(k for k, c in confidence.items() if c < 1)
         assert page["needs_review"] == bool(page["disputed_fields"])
         assert 0 < page["min_confidence"] <= page["agreement"] <= 1
-    docs = {Path(d["source_path"]).name: d for d in pq.read_table(out / "documents.parquet").to_pylist()}
+    docs = {Path(d["source_path"]).name: d for d in read_table(out, "documents").to_pylist()}
     multi = docs["multipage-001.pdf"]
     assert multi["samples"] == 3
     assert all(f.startswith(("p1:", "p2:")) for f in multi["disputed_fields"])

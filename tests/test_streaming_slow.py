@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import psutil
-import pyarrow.parquet as pq
 import pytest
 
 from pipeline.config import ModelConfig, build_config
+from pipeline.dataset import read_table
 from pipeline.devtools.samples import many_pages_pdf
 from pipeline.devtools.tiny_vlm import TinyVLM
 from pipeline.runner import execute_run
@@ -30,7 +30,7 @@ def test_200_pages_stream_through(tmp_path: Path, tiny_vlm: TinyVLM, ray_local: 
 
     summary = execute_run(cfg, load_schema(INVOICE_SCHEMA), progress=on_row)
     assert summary.pages == 200 and summary.ok + summary.errors == 200
-    table = pq.read_table(tmp_path / "out" / "pages.parquet", columns=["page_number", "status"])
+    table = read_table(tmp_path / "out", "pages", columns=["page_number", "status"])
     assert sorted(table.column("page_number").to_pylist()) == list(range(1, 201))
     # Loose bound (not a benchmark): results are streamed to Parquet, not collected.
     assert rss[200] - rss[50] < 64 * 1024 * 1024

@@ -5,12 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
 from pipeline import models
 from pipeline.cli import main
+from pipeline.dataset import manifests, read_table
 from pipeline.devtools.tiny_vlm import TinyVLM
 from pipeline.eval import evaluate
 
@@ -28,7 +28,7 @@ def test_text_layer_for_pdfs_and_ocr_for_scans(tmp_path: Path, sample_dir: Path,
         "run", "--schema", str(INVOICE_SCHEMA), str(inputs), "-o", str(out), "--model", str(tiny_vlm.model),
         "--backend", "text", "--max-tokens", "1024"])
     assert result.exit_code == 0, result.output
-    pages = {Path(r["source_path"]).name: r for r in pq.read_table(out / "pages.parquet").to_pylist()}
+    pages = {Path(r["source_path"]).name: r for r in read_table(out, "pages").to_pylist()}
     assert pages["invoice-001-classic.pdf"]["text_source"] == "layer"
     assert pages["scanned-001.pdf"]["text_source"] == "ocr"
     assert pages["photo-001.png"]["text_source"] == "ocr"
@@ -42,9 +42,8 @@ def test_auto_backend_is_text_without_mmproj(tmp_path: Path, sample_dir: Path, t
         "run", "--schema", str(INVOICE_SCHEMA), str(sample_dir / "invoice-002-modern.pdf"), "-o", str(out),
         "--model", str(tiny_vlm.model), "--max-tokens", "1024"])
     assert result.exit_code == 0, result.output
-    import json
 
-    assert json.loads((out / "manifest.json").read_text())["model"]["backend"] == "text"
+    assert manifests(out)[-1]["model"]["backend"] == "text"
 
 
 @pytest.mark.realmodel
