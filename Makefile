@@ -47,13 +47,14 @@ $(TINY)/tiny-llama.gguf: | $(STAMP)
 
 demo: $(MODELS_STAMP) data/samples/invoice-001-classic.pdf
 	$(BIN)/extract run --schema schemas/invoice.json data/samples --output $(DEMO_OUT) \
-		--model qwen2.5-coder-1.5b --backend text
+		--model qwen2.5-coder-1.5b --backend text --samples 1
 	$(BIN)/extract show $(DEMO_OUT)
 	$(BIN)/extract eval --truth data/samples $(DEMO_OUT)
 	@echo ""
 	@echo "Real values: Qwen2.5-Coder-1.5B (text backend: PDF text layer, OCR for the scan and the PNG),"
 	@echo "scored against the ground truth in data/samples/*.json."
-	@echo "documents: $(DEMO_OUT)/documents.parquet  pages: $(DEMO_OUT)/pages.parquet  manifest: $(DEMO_OUT)/manifest.json"
+	@echo "tables: $(DEMO_OUT)/{documents,pages,errors}/run_date=*/  manifests: $(DEMO_OUT)/_runs/"
+	@echo "(incremental: running it again skips the documents already done; rm -rf $(DEMO_OUT) to redo them)"
 
 demo-vlm: $(STAMP) data/samples/invoice-001-classic.pdf $(TINY)/tiny-llama.gguf
 	$(BIN)/extract run --schema schemas/invoice.json data/samples --output out/demo-vlm \
@@ -62,7 +63,7 @@ demo-vlm: $(STAMP) data/samples/invoice-001-classic.pdf $(TINY)/tiny-llama.gguf
 	@echo ""
 	@echo "NOTE: this model is a tiny RANDOM-WEIGHT VLM: it exercises the real VLM pipeline"
 	@echo "(render -> llama.cpp mtmd -> grammar -> validation -> Parquet) but its values are noise."
-	@echo "documents: out/demo-vlm/documents.parquet  pages: out/demo-vlm/pages.parquet"
+	@echo "tables: out/demo-vlm/{documents,pages,errors}/run_date=*/"
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline tests benchmarks

@@ -130,10 +130,17 @@ def ensure_ray(cfg: RunConfig) -> bool:
         os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     address = cfg.ray_address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, log_to_driver=cfg.model.verbose, logging_level=level)
+        try:
+            ray.init(address=address, log_to_driver=cfg.model.verbose, logging_level=level)
+        except ConnectionError as exc:
+            hint = "" if os.environ.get("RAY_AUTH_MODE") else (
+                "; a cluster started with 'ray start' (Ray >= 2.59) uses token authentication: "
+                "set RAY_AUTH_MODE=token here too")
+            raise ExtractError(f"cannot connect to the Ray cluster at {address}: {exc}{hint}") from None
     else:
+        # address="local": always a new embedded Ray, even if 'ray start' left a cluster on this machine.
         cpus = max(cpu_count(), cfg.workers * cfg.model.n_threads)
-        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=cfg.model.verbose,
+        ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=cfg.model.verbose,
                  logging_level=level)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False

@@ -39,7 +39,7 @@ def ray_local() -> Iterator[None]:
     """One embedded Ray for the whole session (starting Ray costs seconds)."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield
     finally:

@@ -122,16 +122,20 @@ def test_on_a_two_node_ray_cluster(tiny_vlm: TinyVLM, many_inputs: Path, tmp_pat
     port = str(6000 + os.getpid() % 1000)
     common = ["--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--block", "--disable-usage-stats"]
     ray_bin = str(Path(sys.executable).with_name("ray"))
+    auth = {**os.environ, "RAY_AUTH_MODE": "token"}  # Ray >= 2.59: 'ray start' clusters use token auth
     head = subprocess.Popen([ray_bin, "start", "--head", "--port", port, "--include-dashboard", "false",
-                             *common], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                             *common], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env=auth)
     node = None
     try:
         time.sleep(8)
         node = subprocess.Popen([ray_bin, "start", "--address", f"127.0.0.1:{port}", *common],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                                env=auth)
         time.sleep(8)
         out = tmp_path / "out"
-        done = _run(_cmd(tiny_vlm, many_inputs, out, "--ray-address", f"127.0.0.1:{port}"))
+        done = _run(_cmd(tiny_vlm, many_inputs, out, "--ray-address", f"127.0.0.1:{port}"),
+                    env={"RAY_AUTH_MODE": "token"})
         assert done.returncode == 0, done.stderr[-3000:]
         _check_exactly_once(many_inputs, out)
         assert manifests(out)[-1]["config"]["ray_address"] == f"127.0.0.1:{port}"

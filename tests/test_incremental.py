@@ -185,3 +185,13 @@ max_error_rate = 0.0
     data = json.loads(status.output)
     assert data["documents"] == {"ok": 3} and data["running"] is None
     assert data["last_run"]["counts"]["pages"] == 4
+
+
+def test_the_example_job_file_validates() -> None:
+    from pipeline.jobs import load_job
+
+    from .conftest import ROOT
+
+    job = load_job(str(ROOT / "jobs" / "invoices-nightly.toml"))
+    assert job.name == "invoices-nightly" and job.options.max_error_rate == 0.05
+    assert (job.base / job.options.schema_path).resolve() == INVOICE_SCHEMA.resolve()
