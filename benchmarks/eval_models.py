@@ -40,9 +40,10 @@ def _rss_total() -> int:
     return total
 
 
-def run_one(name: str, evalset: Path, out: Path, workers: int) -> dict[str, object]:
+def run_one(name: str, evalset: Path, out: Path, workers: int, samples: int = 1) -> dict[str, object]:
     threads = max(1, cpu_count() // workers)
-    model = ModelConfig(path=models.model_path(name), n_threads=threads, n_ctx=8192, max_tokens=2048)
+    model = ModelConfig(path=models.model_path(name), n_threads=threads, n_ctx=8192, max_tokens=2048,
+                        samples=samples)
     cfg = build_config(schema_path=ROOT / "schemas" / "invoice.json", inputs=(evalset,), output=out,
                        model=model, workers=workers, backend="text")
     peak = [0]
@@ -62,7 +63,7 @@ def run_one(name: str, evalset: Path, out: Path, workers: int) -> dict[str, obje
     thread.join()
     report = evaluate(evalset, out).to_json()
     return {"model": name, "sha256": models.installed(name)["files"]["model"]["sha256"],  # type: ignore[index]
-            "workers": workers, "threads": threads, "pages": summary.pages, "pages_ok": summary.ok,
+            "workers": workers, "threads": threads, "samples": samples, "pages": summary.pages, "pages_ok": summary.ok,
             "documents": report["documents"], "seconds": round(seconds, 1),
             "pages_per_s": round(summary.pages / seconds, 3), "peak_rss_mib": round(peak[0] / 2**20),
             "f1": report["overall"]["f1"], "precision": report["overall"]["precision"],
@@ -74,6 +75,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"])
     parser.add_argument("--per-locale", type=int, default=15)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--samples", type=int, default=1, help="answers per page (the README table used 1)")
     parser.add_argument("--evalset", type=Path, help="use this eval set folder instead of generating one")
     args = parser.parse_args()
     results = []
@@ -82,7 +84,7 @@ def main() -> None:
         if not args.evalset:
             generate_evalset(evalset, per_locale=args.per_locale)
         for name in args.models:
-            results.append(run_one(name, evalset, Path(tmp) / f"out-{name}", args.workers))
+            results.append(run_one(name, evalset, Path(tmp) / f"out-{name}", args.workers, args.samples))
             r = results[-1]
             print(f"{name}: F1 {r['f1']:.3f} (P {r['precision']:.3f}, R {r['recall']:.3f})  "
                   f"{r['pages_per_s']} pages/s  peak RSS {r['peak_rss_mib']} MiB  "

@@ -48,7 +48,7 @@ def main() -> None:
         tiny = make_tiny_vlm(work / "model")
         pdf = many_pages_pdf(work / "in" / "many.pdf", args.pages)
         model = ModelConfig(path=tiny.model, mmproj=tiny.mmproj, n_threads=default_threads(args.workers),
-                            max_tokens=1024)
+                            max_tokens=1024, samples=1)
         cfg = build_config(schema_path=ROOT / "schemas" / "invoice.json", inputs=(pdf,), output=work / "out",
                            model=model, workers=args.workers)
         me = psutil.Process()

@@ -54,7 +54,7 @@ def worker_memory() -> list[dict[str, float]]:
 
 def pipeline_run(pdf: Path, model: Path, workers: int, threads: int, out: Path) -> dict[str, Any]:
     cfg = build_config(schema_path=SCHEMA, inputs=(pdf,), output=out, workers=workers, backend="text",
-                       model=ModelConfig(path=model, n_threads=threads, max_tokens=1024))
+                       model=ModelConfig(path=model, n_threads=threads, max_tokens=1024, samples=1))
     memory: list[list[dict[str, float]]] = []
     first = [0.0]
     stop = threading.Event()
@@ -90,7 +90,8 @@ def plain_loop(pdf: Path, model: Path, threads: int, pages: int) -> dict[str, An
     """llama.cpp alone: same backend calls on texts read beforehand, no Ray, no Parquet."""
     schema = load_schema(SCHEMA)
     texts = [page_text(pdf, n) for n in range(1, pages + 1)]
-    backend = LlamaTextBackend(ModelConfig(path=model, n_threads=threads, max_tokens=1024), schema, "0" * 64)
+    backend = LlamaTextBackend(ModelConfig(path=model, n_threads=threads, max_tokens=1024, samples=1), schema,
+                               "0" * 64)
     backend.extract(PageInput(str(pdf), 1, b"", texts[0]))  # warm-up, like the first page of a run
     started = time.perf_counter()
     for n, text in enumerate(texts, start=1):
@@ -116,7 +117,7 @@ def startup(tmp: Path) -> float:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--schema", str(SCHEMA), str(pdf), "-o",
                     str(tmp / "startup-out"), "--model", str(tiny.model), "--mmproj", str(tiny.mmproj),
-                    "--max-tokens", "1024"], check=True, capture_output=True)
+                    "--max-tokens", "1024", "--samples", "1"], check=True, capture_output=True)
     return round(time.perf_counter() - started, 2)
 
 

@@ -165,7 +165,7 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
     lock.acquire(cfg.run_id)
     store = StateStore(cfg.output)
     try:
-        store.check_schema(schema.sha256, schema.path, cfg.force)
+        store.check_schema(schema.sha256, schema.path)
         repaired = repair(cfg.output, store)
         settings = cfg.settings_key(schema.sha256, model_sha256, mmproj_sha256)
         todo, skipped = select_work(files, store.done(), settings, cfg.force, cfg.retry_errors)

@@ -105,15 +105,15 @@ class StateStore:
 
     # -- what an output root holds ------------------------------------------------------------
 
-    def check_schema(self, schema_sha256: str, schema_path: str, force: bool) -> None:
+    def check_schema(self, schema_sha256: str, schema_path: str) -> None:
         """One output root holds one schema's records: mixed Parquet schemas break every query."""
         row = self.db.execute("select value from meta where key = 'schema_sha256'").fetchone()
         if row and row[0] != schema_sha256:
             count = self.db.execute("select count(*) from documents").fetchone()[0]
-            if count and not force:
+            if count:
                 raise OutputError(
                     f"output {self.root} holds {count} documents extracted with another schema; "
-                    f"use a new --output for {schema_path} (or --force to redo everything with it)")
+                    f"use a new --output for {schema_path}")
         with self.transaction() as tx:
             tx.execute("insert or replace into meta values ('schema_sha256', ?)", (schema_sha256,))
 

@@ -195,3 +195,16 @@ def test_the_example_job_file_validates() -> None:
     job = load_job(str(ROOT / "jobs" / "invoices-nightly.toml"))
     assert job.name == "invoices-nightly" and job.options.max_error_rate == 0.05
     assert (job.base / job.options.schema_path).resolve() == INVOICE_SCHEMA.resolve()
+
+
+def test_one_output_root_holds_one_schema(tmp_path: Path) -> None:
+    from pipeline.errors import OutputError
+
+    store = StateStore(tmp_path / "out")
+    store.check_schema("schema-a", "a.json")
+    store.register_part("r-1", "r", [])
+    store.commit_part("r-1", "r", [{"source_sha256": "f" * 64, "source_path": "/x.pdf", "work_key": "k",
+                                    "status": "ok"}])
+    store.check_schema("schema-a", "a.json")  # same schema: fine
+    with pytest.raises(OutputError, match="another schema; use a new --output for b.json"):
+        store.check_schema("schema-b", "b.json")
