@@ -84,6 +84,13 @@ def main() -> None:
                                       "(keys from ANTHROPIC_API_KEY / OPENAI_API_KEY).")
 @click.option("--adjudicator-model", default="claude-opus-4-7", show_default=True, help="Adjudicator model name.")
 @click.option("--adjudicator-url", help="Base URL of the adjudicator API (an OpenAI-compatible server, a proxy).")
+@click.option("--adjudicate", type=click.Choice(["disputed", "always"]), default="disputed", show_default=True,
+              help="Which pages go to the adjudicator: the hard ones, or every page (the all-API baseline).")
+@click.option("--adjudicate-mode", type=click.Choice(["sync", "batch"]), default="sync", show_default=True,
+              help="sync: call the API page by page; batch: one Anthropic Message Batch after the local pass "
+                   "(half price, for nightly jobs).")
+@click.option("--batch-poll-s", default=60.0, show_default=True, type=click.FloatRange(min=0.01),
+              help="Seconds between checks of a Message Batch.")
 @click.option("--budget-usd", type=click.FloatRange(0), help="Hard cap on API spending for this run.")
 @click.option("--no-api", is_flag=True, help="Local only: never call an adjudicator.")
 @click.option("--api-cache", type=click.Path(path_type=Path),

@@ -63,6 +63,14 @@ class AdjudicationConfig(_Strict):
 
     provider: Literal["none", "anthropic", "openai"] = "none"
     model: str = "claude-opus-4-7"
+    # "disputed": only pages whose samples disagree, that break a rule or failed locally;
+    # "always": every page (the all-API baseline, or to build ground truth).
+    when: Literal["disputed", "always"] = "disputed"
+    # "sync": each worker calls the API as it goes; "batch": one Anthropic Message Batch at the
+    # end of the local pass (half price; results within 24 h, usually minutes).
+    mode: Literal["sync", "batch"] = "sync"
+    batch_poll_s: float = Field(60.0, gt=0)
+    batch_timeout_s: float = Field(24 * 3600.0, gt=0)
     base_url: str | None = None
     budget_usd: float | None = Field(None, ge=0)
     cache_dir: Path | None = None
@@ -110,7 +118,7 @@ class RunConfig(_Strict):
             "prompt": self.prompt_version, "backend": self.backend, "dpi": self.dpi,
             "max_pixels": self.max_pixels, "chat_handler": m.chat_handler, "n_ctx": m.n_ctx,
             "seed": m.seed, "max_tokens": m.max_tokens, "temperature": m.temperature, "retries": m.retries,
-            "samples": m.samples, "adjudicator": [a.provider, a.model if a.provider != "none" else None],
+            "samples": m.samples, "adjudicator": [a.provider, a.model, a.when] if a.provider != "none" else None,
         }
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -171,6 +179,9 @@ class RunOptions(_Strict):
     adjudicator: Literal["none", "anthropic", "openai"] = "none"
     adjudicator_model: str = "claude-opus-4-7"
     adjudicator_url: str | None = None
+    adjudicate: Literal["disputed", "always"] = "disputed"
+    adjudicate_mode: Literal["sync", "batch"] = "sync"
+    batch_poll_s: float = Field(60.0, gt=0)
     budget_usd: float | None = Field(None, ge=0)
     no_api: bool = False
     api_cache: Path | None = None
@@ -193,6 +204,8 @@ class RunOptions(_Strict):
             """A path (relative to the job file), or the name of an installed model."""
             return resolve(value, role) if value in REGISTRY and not here(value).exists() else here(value)
 
+        if self.adjudicate_mode == "batch" and self.adjudicator != "anthropic" and not self.no_api:
+            raise ConfigError("--adjudicate-mode batch needs --adjudicator anthropic (Message Batches API)")
         if self.model is None:
             raise ConfigError("no model given: pass --model PATH (or set EXTRACT_MODEL), or a model name from "
                               "'extract models list' "
@@ -207,7 +220,8 @@ class RunOptions(_Strict):
                             verbose=self.verbose)
         adjudication = AdjudicationConfig(
             provider="none" if self.no_api else self.adjudicator, model=self.adjudicator_model,
-            base_url=self.adjudicator_url, budget_usd=self.budget_usd,
+            base_url=self.adjudicator_url, when=self.adjudicate, mode=self.adjudicate_mode,
+            batch_poll_s=self.batch_poll_s, budget_usd=self.budget_usd,
             cache_dir=here(self.api_cache) if self.api_cache else None)
         return build_config(
             schema_path=here(self.schema_path), inputs=expand_inputs([str(here(i)) for i in self.inputs]),

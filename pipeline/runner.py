@@ -31,7 +31,7 @@ from pipeline.render import RenderError, page_count
 from pipeline.schema import CompiledSchema
 from pipeline.sink import PartWriter, documents_schema, ensure_writable, pages_schema, repair, write_json_atomic
 from pipeline.sources import SourceFile, discover, file_sha256
-from pipeline.state import RUNS_DIR, TABLES, Done, RunLock, StateStore, source_key
+from pipeline.state import RUNS_DIR, STATE_DIR, TABLES, Done, RunLock, StateStore, source_key
 from pipeline.worker import CrashCounter, PageWorker
 
 Progress = Callable[[dict[str, Any], int], None]
@@ -215,6 +215,17 @@ def _process(cfg: RunConfig, schema: CompiledSchema, tasks: list[dict[str, Any]]
         if progress:
             progress(page, total)
 
+    batch = _batch_runner(cfg, schema)
+    held: dict[str, dict[str, Any]] = {}  # batch mode: pages waiting for the Message Batch
+
+    def take(row: Any) -> None:
+        row = dict(row)
+        request = row.pop("batch_request", None)
+        if batch is not None and request:
+            held[batch.add(json.loads(request))] = row
+        else:
+            accept(row)
+
     started_ray = False
     try:
         for row in open_errors:
@@ -230,7 +241,10 @@ def _process(cfg: RunConfig, schema: CompiledSchema, tasks: list[dict[str, Any]]
                 keeper = start_budget_keeper(cfg.adjudication.budget_usd)
             crash_counter = ray.remote(num_cpus=0)(CrashCounter).remote()  # type: ignore[attr-defined]
             for row in _stream(cfg, tasks, schema, model_sha256, chat_handler, keeper, crash_counter):
-                accept(row)
+                take(row)
+        if batch is not None:
+            for custom_id, result in batch.run().items():
+                accept(_apply_batch_result(held.pop(custom_id), result))
         assembler.finish()
         assembler.writer.flush()
     except BaseException as exc:
@@ -244,6 +258,33 @@ def _process(cfg: RunConfig, schema: CompiledSchema, tasks: list[dict[str, Any]]
 
             ray.shutdown()
     return latencies
+
+
+def _batch_runner(cfg: RunConfig, schema: CompiledSchema) -> Any:
+    """Batch mode's driver side, after fetching batches a killed run left behind into the cache."""
+    adj = cfg.adjudication
+    if adj.provider != "anthropic" or adj.mode != "batch":
+        return None
+    from pipeline.adjudicate.api import AnthropicAdjudicator
+    from pipeline.adjudicate.base import Budget
+    from pipeline.adjudicate.batch import BatchRunner, recover
+    from pipeline.adjudicate.setup import make_adjudicator
+
+    deferred: Any = make_adjudicator(adj, schema, Budget(adj.budget_usd))
+    inner: AnthropicAdjudicator = deferred.inner
+    recover(inner, cfg.output / STATE_DIR)
+    return BatchRunner(inner, cfg.output / STATE_DIR, cfg.run_id, adj.batch_poll_s, adj.batch_timeout_s)
+
+
+def _apply_batch_result(row: dict[str, Any], result: Any) -> dict[str, Any]:
+    """A held page row, completed with its Message Batch answer (or its reason for having none)."""
+    why = (row.get("adjudication_reason") or "").rsplit(" -> ", 1)[0]
+    row.update(adjudicated=result.adjudicated, adjudication_reason=f"{why} -> {result.reason}",
+               api_input_tokens=result.input_tokens, api_output_tokens=result.output_tokens,
+               api_cost_usd=round(result.cost_usd, 6))
+    if result.adjudicated:
+        row.update(status="ok", error=None, record_json=json.dumps(result.record, ensure_ascii=False))
+    return row
 
 
 def _stream(cfg: RunConfig, tasks: list[dict[str, Any]], schema: CompiledSchema, model_sha256: str,

@@ -56,11 +56,13 @@ def read_page(backend: Backend, task: dict[str, Any], dpi: int, max_pixels: int,
 
 
 NOT_ADJUDICATED: dict[str, Any] = {"adjudicated": False, "adjudicator_model": None, "adjudication_reason": None,
-                                   "api_input_tokens": 0, "api_output_tokens": 0, "api_cost_usd": 0.0}
+                                   "api_input_tokens": 0, "api_output_tokens": 0, "api_cost_usd": 0.0,
+                                   "batch_request": None}
 
 
 def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]], task: dict[str, Any],
-                    page: PageInput, result: ModelResult) -> tuple[dict[str, Any], dict[str, Any] | None]:
+                    page: PageInput, result: ModelResult,
+                    always: bool = False) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Send the page to the API when the local answer is unsure; returns (columns, record to keep)."""
     if adjudicator is None:
         return dict(NOT_ADJUDICATED), result.record
@@ -69,6 +71,8 @@ def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]]
     why = (["local_error"] if result.status != "ok" else []) + \
           ([f"disputed: {','.join(result.disputed[:12])}"] if result.disputed else []) + \
           ([f"rules: {','.join(failures)}"] if failures else [])
+    if not why and always:
+        why = ["always"]
     if not why:
         return dict(NOT_ADJUDICATED), result.record
     request = AdjudicationRequest(
@@ -79,7 +83,9 @@ def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]]
     columns = {"adjudicated": outcome.adjudicated, "adjudicator_model": adjudicator.model,
                "adjudication_reason": f"{'; '.join(why)} -> {outcome.reason}",
                "api_input_tokens": outcome.input_tokens, "api_output_tokens": outcome.output_tokens,
-               "api_cost_usd": round(outcome.cost_usd, 6)}
+               "api_cost_usd": round(outcome.cost_usd, 6),
+               # batch mode: the driver sends it with the others after the local pass
+               "batch_request": json.dumps(outcome.deferred) if outcome.deferred else None}
     return columns, (outcome.record if outcome.adjudicated else result.record)
 
 
@@ -93,7 +99,7 @@ def error_row(task: dict[str, Any], error: str) -> dict[str, Any]:
 
 def process_page(backend: Backend, task: dict[str, Any], dpi: int, max_pixels: int,
                  ocr: LazyOcr | None = None, adjudicator: Adjudicator | None = None,
-                 rules: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                 rules: list[dict[str, Any]] | None = None, adjudicate_always: bool = False) -> dict[str, Any]:
     row: dict[str, Any] = {k: task[k] for k in TASK_KEYS}
     try:
         page, source = read_page(backend, task, dpi, max_pixels, ocr or LazyOcr())
@@ -102,7 +108,7 @@ def process_page(backend: Backend, task: dict[str, Any], dpi: int, max_pixels: i
     except Exception as exc:  # never let one page kill the worker and the run
         return error_row(task, f"internal_error: {type(exc).__name__}: {exc}"[:300])
     result = backend.extract(page)
-    adjudication, record = adjudicate_page(adjudicator, rules or [], task, page, result)
+    adjudication, record = adjudicate_page(adjudicator, rules or [], task, page, result, adjudicate_always)
     status, error = (result.status, result.error) if not adjudication["adjudicated"] else ("ok", None)
     row.update(
         **adjudication,
@@ -161,7 +167,7 @@ class PageWorker:
                 rows.append(quarantined)
                 continue
             rows.append(process_page(self.backend, task, self.cfg.dpi, self.cfg.max_pixels, self.ocr,
-                                     self.adjudicator, self.rules))
+                                     self.adjudicator, self.rules, self.cfg.adjudication.when == "always"))
         return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
 
 

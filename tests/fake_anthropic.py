@@ -24,6 +24,8 @@ class Script:
     def __init__(self) -> None:
         self.steps: list[tuple[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
+        self.batches: dict[str, dict[str, Any]] = {}  # Message Batches: id -> requests, polls
+        self.polls_until_ended = 2
 
 
 def _message(tool_input: Any) -> dict[str, Any]:
@@ -38,10 +40,51 @@ def serve() -> Iterator[tuple[str, Script]]:
     script = Script()
 
     class Handler(BaseHTTPRequestHandler):
+        def _json(self, payload: Any, content_type: str = "application/json") -> None:
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _batch(self, batch_id: str) -> dict[str, Any]:
+            batch = script.batches[batch_id]
+            ended = batch["polls"] >= script.polls_until_ended
+            host = f"http://127.0.0.1:{self.server.server_address[1]}"
+            return {"id": batch_id, "type": "message_batch", "processing_status": "ended" if ended else "in_progress",
+                    "created_at": "2026-11-25T02:00:00Z", "expires_at": "2026-11-26T02:00:00Z",
+                    "ended_at": "2026-11-25T02:10:00Z" if ended else None, "archived_at": None,
+                    "cancel_initiated_at": None,
+                    "request_counts": {"processing": 0 if ended else len(batch["requests"]), "succeeded": 0,
+                                       "errored": 0, "canceled": 0, "expired": 0},
+                    "results_url": f"{host}/v1/messages/batches/{batch_id}/results" if ended else None}
+
+        def do_GET(self) -> None:  # noqa: N802
+            parts = self.path.split("?")[0].strip("/").split("/")  # v1 messages batches ID [results]
+            batch_id = parts[3]
+            if parts[-1] == "results":
+                lines = []
+                for request in script.batches[batch_id]["requests"]:
+                    kind, value = script.steps.pop(0) if script.steps else ("tool", GOOD)
+                    result = ({"type": "errored", "error": {"type": "error", "error": {
+                        "type": "api_error", "message": "boom"}}} if kind == "errored"
+                        else {"type": "succeeded", "message": _message(value)})
+                    lines.append(json.dumps({"custom_id": request["custom_id"], "result": result}))
+                self._json(("\n".join(lines) + "\n").encode(), "application/binary")
+                return
+            script.batches[batch_id]["polls"] += 1
+            self._json(self._batch(batch_id))
+
         def do_POST(self) -> None:  # noqa: N802
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             script.requests.append({"path": self.path, "body": body, "key": self.headers.get("x-api-key")
                                     or (self.headers.get("authorization") or "").removeprefix("Bearer ")})
+            if self.path.split("?")[0].rstrip("/").endswith("/messages/batches"):
+                batch_id = f"msgbatch_{len(script.batches) + 1:04d}"
+                script.batches[batch_id] = {"requests": body["requests"], "polls": 0}
+                self._json(self._batch(batch_id))
+                return
             kind, value = script.steps.pop(0) if script.steps else ("tool", GOOD)
             if kind == "sleep":
                 time.sleep(value)

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +9,7 @@ import pytest
 from pipeline import models
 from pipeline.adjudicate.api import OpenAIAdjudicator
 from pipeline.adjudicate.base import AdjudicationRequest
+from pipeline.devtools.llama_server import llama_server as serve
 from pipeline.schema import load_schema
 
 from .conftest import INVOICE_SCHEMA
@@ -33,28 +29,8 @@ Cordless drill                    2        100,00 €       200,00 €
 def llama_server() -> Iterator[str]:
     if models.installed("qwen2.5-coder-0.5b") is None:
         pytest.skip("qwen2.5-coder-0.5b not installed: 'extract models pull qwen2.5-coder-0.5b'")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model",
-                             str(models.model_path("qwen2.5-coder-0.5b")), "--host", "127.0.0.1", "--port", str(port),
-                             "--n_ctx", "4096", "--n_threads", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{base}/models", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("llama_cpp.server did not start")
+    with serve(models.model_path("qwen2.5-coder-0.5b"), n_threads=2, n_ctx=4096) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.mark.realmodel

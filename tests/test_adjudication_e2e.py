@@ -64,3 +64,11 @@ def test_sampling_then_budgeted_adjudication(tmp_path: Path, sample_dir: Path, t
     again = read_table(tmp_path / "out2", "pages").to_pylist()
     cached = [p for p in again if p["adjudication_reason"] and p["adjudication_reason"].endswith("cached")]
     assert len(cached) == 1 and cached[0]["api_cost_usd"] == 0.0
+
+    # --adjudicate always: every page goes to the API (the all-API baseline of the benchmark)
+    result = CliRunner().invoke(main, [*args, "--samples", "1", "--adjudicate", "always", "-o", str(tmp_path / "all")])
+    assert result.exit_code == 0, result.output
+    every = read_table(tmp_path / "all", "pages").to_pylist()
+    assert all(p["adjudicated"] for p in every) and len(every) == 4
+    assert all("always" in p["adjudication_reason"] or "disputed" in p["adjudication_reason"]
+               or "rules" in p["adjudication_reason"] for p in every)

@@ -41,23 +41,32 @@ class AnthropicAdjudicator(Adjudicator):
         self._client = anthropic.Anthropic(api_key=_key(self.api_key_env, self.base_url), base_url=self.base_url,
                                            timeout=self.timeout_s, max_retries=self.max_retries)
 
-    def call(self, request: AdjudicationRequest) -> Answer:
+    @property
+    def client(self) -> Any:
+        return self._client
+
+    def params(self, request: AdjudicationRequest) -> dict[str, Any]:
+        """The Messages API request body (also one request of a Message Batch)."""
         content: list[dict[str, Any]] = []
         if request.png:
             content.append({"type": "image", "source": {"type": "base64", "media_type": "image/png",
                                                           "data": base64.b64encode(request.png).decode()}})
         content.append({"type": "text", "text": request.user_text()})
-        client: Any = self._client
-        message = client.messages.create(
-            model=self.model, max_tokens=self.max_output_tokens, system=SYSTEM,
-            messages=[{"role": "user", "content": content}],
-            tools=[{"name": "record", "description": "The correct record for this page.",
-                    "input_schema": _wire_schema(request.schema)}],
-            tool_choice={"type": "tool", "name": "record"},
-        )
+        return {"model": self.model, "max_tokens": self.max_output_tokens, "system": SYSTEM,
+                "messages": [{"role": "user", "content": content}],
+                "tools": [{"name": "record", "description": "The correct record for this page.",
+                           "input_schema": _wire_schema(request.schema)}],
+                "tool_choice": {"type": "tool", "name": "record"}}
+
+    @staticmethod
+    def answer(message: Any) -> Answer:
+        """The tool input of a Messages API response (or its text, to be reported as invalid)."""
         tool = next((b for b in message.content if getattr(b, "type", "") == "tool_use"), None)
         value: Any = tool.input if tool is not None else "".join(getattr(b, "text", "") for b in message.content)
         return Answer(value, int(message.usage.input_tokens), int(message.usage.output_tokens))
+
+    def call(self, request: AdjudicationRequest) -> Answer:
+        return self.answer(self.client.messages.create(**self.params(request)))
 
 
 @dataclass

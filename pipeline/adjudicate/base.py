@@ -76,6 +76,7 @@ class AdjudicationResult:
     cost_usd: float = 0.0
     cached: bool = False
     calls: int = 0
+    deferred: dict[str, Any] | None = None  # batch mode: the request, sent later by the driver
 
 
 @dataclass

@@ -66,6 +66,11 @@ def make_adjudicator(cfg: AdjudicationConfig, schema: CompiledSchema, budget: Bu
     cache = ResponseCache(cfg.cache_dir or default_cache_dir())
     common: dict[str, Any] = {"budget": budget, "cache": cache, "max_output_tokens": cfg.max_output_tokens,
                               "base_url": cfg.base_url, "max_retries": cfg.max_retries, "timeout_s": cfg.timeout_s}
+    if cfg.provider == "anthropic" and cfg.mode == "batch":
+        from pipeline.adjudicate.batch import DeferredAdjudicator
+
+        return DeferredAdjudicator(schema, cfg.model, inner=AnthropicAdjudicator(schema, cfg.model, **common),
+                                   **common)
     if cfg.provider == "anthropic":
         return AnthropicAdjudicator(schema, cfg.model, **common)
     return OpenAIAdjudicator(schema, cfg.model, send_image=cfg.send_image, response_format=cfg.response_format,

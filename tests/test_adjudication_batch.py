@@ -1,0 +1,112 @@
+"""Batch mode: hard pages go to one Message Batch (loopback Messages API) after the local pass."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.adjudicate.api import AnthropicAdjudicator
+from pipeline.adjudicate.base import ResponseCache, cost_usd
+from pipeline.adjudicate.batch import recover
+from pipeline.cli import main
+from pipeline.dataset import manifests, read_table
+from pipeline.devtools.tiny_vlm import TinyVLM
+from pipeline.schema import load_schema
+
+from .conftest import INVOICE_SCHEMA
+from .fake_anthropic import GOOD, Script
+
+
+@pytest.fixture()
+def four_pages(tmp_path: Path, sample_dir: Path) -> Path:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("invoice-001-classic.pdf", "invoice-002-modern.pdf", "invoice-003-compact.pdf", "photo-001.png"):
+        shutil.copy(sample_dir / name, inputs / name)
+    return inputs
+
+
+def _args(tiny_vlm: TinyVLM, inputs: Path, out: Path, url: str, cache: Path) -> list[str]:
+    return ["run", "--schema", str(INVOICE_SCHEMA), str(inputs), "-o", str(out), "--model", str(tiny_vlm.model),
+            "--mmproj", str(tiny_vlm.mmproj), "--samples", "1", "--max-tokens", "512", "--workers", "2",
+            "--threads", "1", "--adjudicator", "anthropic", "--adjudicator-url", url, "--adjudicate", "always",
+            "--adjudicate-mode", "batch", "--batch-poll-s", "0.05", "--api-cache", str(cache)]
+
+
+def test_one_batch_after_the_local_pass(tmp_path: Path, four_pages: Path, tiny_vlm: TinyVLM, ray_local: None,
+                                        anthropic_server: tuple[str, Script],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    url, script = anthropic_server
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-batch-secret")
+    script.steps = [("errored", None)]  # the first result of the batch fails; the others succeed
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, _args(tiny_vlm, four_pages, out, url, tmp_path / "cache"))
+    assert result.exit_code == 0, result.output
+    assert len(script.batches) == 1 and script.polls_until_ended == 2
+    assert [r["path"].split("?")[0] for r in script.requests] == ["/v1/messages/batches"]  # no page-by-page calls
+    sent = script.requests[0]["body"]["requests"]
+    assert len(sent) == 4 and all(r["params"]["tool_choice"] == {"type": "tool", "name": "record"} for r in sent)
+    assert len({r["custom_id"] for r in sent}) == 4
+    pages = read_table(out, "pages").to_pylist()
+    assert len(pages) == 4
+    done = [p for p in pages if p["adjudicated"]]
+    failed = [p for p in pages if not p["adjudicated"]]
+    assert len(done) == 3 and len(failed) == 1
+    assert failed[0]["adjudication_reason"] == "always -> batch_errored"
+    assert failed[0]["api_cost_usd"] == 0.0 and failed[0]["status"] == "ok"  # the local answer is kept
+    half = cost_usd("claude-opus-4-7", 2000, 300) / 2
+    for p in done:
+        assert p["adjudication_reason"] == "always -> adjudicated (batch)"
+        assert p["invoice_number"] == GOOD["invoice_number"] and p["api_cost_usd"] == pytest.approx(half)
+    manifest = manifests(out)[-1]
+    assert manifest["adjudication"]["pages_adjudicated"] == 3
+    assert manifest["adjudication"]["cost_usd"] == pytest.approx(3 * half)
+    assert "sk-ant-batch-secret" not in json.dumps(manifest)
+    assert read_table(out, "documents").num_rows == 4
+    assert not list((out / "_state" / "batches").iterdir()), "batch bookkeeping left behind"
+
+    # a rerun (new output, same cache) answers 3 pages from the cache and batches only the failed one
+    again = CliRunner().invoke(main, _args(tiny_vlm, four_pages, tmp_path / "out2", url, tmp_path / "cache"))
+    assert again.exit_code == 0, again.output
+    assert len(script.batches) == 2 and len(script.batches["msgbatch_0002"]["requests"]) == 1
+    reasons = sorted(p["adjudication_reason"] for p in read_table(tmp_path / "out2", "pages").to_pylist())
+    assert reasons == ["always -> adjudicated (batch)"] + ["always -> cached"] * 3
+
+
+def test_batch_respects_the_budget(tmp_path: Path, four_pages: Path, tiny_vlm: TinyVLM, ray_local: None,
+                                   anthropic_server: tuple[str, Script],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    url, script = anthropic_server
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    out = tmp_path / "out"
+    # worst case per request ~0.115 USD at full price, half in a batch: 0.12 covers two requests
+    result = CliRunner().invoke(main, [*_args(tiny_vlm, four_pages, out, url, tmp_path / "cache"),
+                                       "--budget-usd", "0.12"])
+    assert result.exit_code == 0, result.output
+    assert len(script.batches["msgbatch_0001"]["requests"]) == 2
+    reasons = sorted(p["adjudication_reason"] for p in read_table(out, "pages").to_pylist())
+    assert reasons == ["always -> adjudicated (batch)"] * 2 + ["always -> budget_exhausted"] * 2
+    assert manifests(out)[-1]["adjudication"]["cost_usd"] <= 0.12
+
+
+def test_a_killed_runs_batch_is_recovered_into_the_cache(tmp_path: Path, anthropic_server: tuple[str, Script],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    url, script = anthropic_server
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    script.polls_until_ended = 0
+    adj = AnthropicAdjudicator(load_schema(INVOICE_SCHEMA), "claude-opus-4-7", base_url=url,
+                               cache=ResponseCache(tmp_path / "cache"))
+    batch = adj.client.messages.batches.create(requests=[{"custom_id": "p000000-abc", "params": {
+        "model": "claude-opus-4-7", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}}])
+    state = tmp_path / "out" / "_state"
+    (state / "batches").mkdir(parents=True)
+    (state / "batches" / f"{batch.id}.batch.json").write_text(json.dumps(
+        {"batch_id": batch.id, "run_id": "killed", "keys": {"p000000-abc": "cachekey1"}}))
+    (state / "batches" / "killed.requests.jsonl").write_text("{}\n")
+    assert recover(adj, state) == [batch.id]
+    assert adj.cache.get("cachekey1")["record"]["invoice_number"] == GOOD["invoice_number"]  # type: ignore[index]
+    assert not list((state / "batches").iterdir())
