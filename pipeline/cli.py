@@ -58,8 +58,8 @@ def main() -> None:
                    "auto = vlm when --mmproj is given, else text.")
 @click.option("--chat-handler", default="auto", show_default=True,
               help="Multimodal chat handler: auto (from GGUF metadata), mtmd, llava-1-5, gemma4, ...")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
-              help="Ray actors, each loading the model once.")
+@click.option("--workers", type=click.IntRange(1),
+              help="Ray actors, each loading the model once [default: one per core, up to 8; 1 with a GPU].")
 @click.option("--threads", type=click.IntRange(1),
               help="llama.cpp threads per worker [default: cores / workers].")
 @click.option("--dpi", default=150, show_default=True, type=click.IntRange(36, 600),
