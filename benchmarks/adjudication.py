@@ -18,12 +18,13 @@ Prints F1 of each, the F1 ratio (target >= 0.98), the share of pages adjudicated
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _results import write_results
 
 from pipeline import models
 from pipeline.config import AdjudicationConfig, ModelConfig, build_config
@@ -94,10 +95,7 @@ def main() -> None:
         print(f"{name:<12}{r['f1']:>7.3f}{r['adjudication_rate']:>12.0%} {tokens(r):>12}{r['seconds']:>9}")
     print(f"\nF1 ratio {result['f1_ratio']} (target >= 0.98), pages adjudicated {result['share_adjudicated']:.0%} "
           f"(target <= 20%), adjudicator token ratio {result['token_ratio']}")
-    target = ROOT / "benchmarks" / "results" / "adjudication.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {target}")
+    write_results("adjudication", result)
 
 
 if __name__ == "__main__":

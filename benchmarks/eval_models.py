@@ -10,7 +10,6 @@ workers), and writes the numbers to ``benchmarks/results/eval_models.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import tempfile
 import threading
@@ -18,6 +17,7 @@ import time
 from pathlib import Path
 
 import psutil
+from _results import write_results
 
 from pipeline import models
 from pipeline.config import ModelConfig, build_config, cpu_count
@@ -95,11 +95,8 @@ def main() -> None:
     print("\nper-field F1:")
     for field in results[0]["fields"]:  # type: ignore[union-attr]
         print(f"  {field:<26}" + "".join(f"{r['fields'][field]:>8.3f}" for r in results))  # type: ignore[index]
-    target = ROOT / "benchmarks" / "results" / "eval_models.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps({"machine": {"cpu": platform.processor() or platform.machine(),
-                                              "cores": cpu_count()}, "results": results}, indent=2) + "\n")
-    print(f"\nwrote {target}")
+    write_results("eval_models", {"machine": {"cpu": platform.processor() or platform.machine(),
+                                              "cores": cpu_count()}, "results": results})
 
 
 if __name__ == "__main__":

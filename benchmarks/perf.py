@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from _results import write_results
 
 from pipeline import models
 from pipeline.config import ModelConfig, build_config
@@ -152,10 +153,7 @@ def main() -> None:
           f"{results['scaling_1x2_over_1x1']}")
     print(f"render: {results['render']}; start-up (10 pages, tiny VLM, incl. Ray): "
           f"{results['startup_10_pages_tiny_s']} s (target < 15)")
-    target = ROOT / "benchmarks" / "results" / "perf.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {target}")
+    write_results("perf", results)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pipeline.errors import ExtractError, OutputError
 _ENV_MODEL = "EXTRACT_MODEL"
 
 
-def _console() -> Console:
+def wide_console() -> Console:
     """stdout console; wide when piped, so tables in logs are not folded to 80 columns."""
     console = Console()
     return console if console.is_terminal else Console(width=160)
@@ -114,10 +114,10 @@ def run(**values: Any) -> None:
     values["model"] = str(model_path) if model_path else None
     values["mmproj"] = str(values["mmproj"]) if values.get("mmproj") else None
     values["inputs"] = [str(i) for i in values["inputs"]]
-    _execute(options(values))
+    run_options(options(values))
 
 
-def _execute(opts: RunOptions, base: Path | None = None) -> None:
+def run_options(opts: RunOptions, base: Path | None = None) -> None:
     """Shared by ``extract run`` and ``extract jobs run``: the same machinery, the same output."""
     from pipeline.runner import execute_run
     from pipeline.schema import load_schema
@@ -195,7 +195,7 @@ def show(output: Path, which: str, limit: int, columns: str) -> None:
         view.add_column(c, overflow="fold")
     for row in table.slice(0, limit).select(wanted).to_pylist():
         view.add_row(*(_cell(row[c], c) for c in wanted))
-    _console().print(view)
+    wide_console().print(view)
 
 
 def _cell(value: Any, column: str) -> str:
@@ -226,7 +226,7 @@ def eval_command(truth_path: Path, output: Path, json_path: Path | None) -> None
     for name, counts in [*sorted(report.fields.items()), ("OVERALL", report.overall)]:
         table.add_row(name, f"{counts.precision:.3f}", f"{counts.recall:.3f}", f"{counts.f1:.3f}",
                       str(counts.tp), str(counts.fp), str(counts.fn), style="bold" if name == "OVERALL" else None)
-    console = _console()
+    console = wide_console()
     console.print(table)
     speed = data["pages_per_second"]
     cost = data["api_cost_per_page_usd"]
@@ -238,68 +238,6 @@ def eval_command(truth_path: Path, output: Path, json_path: Path | None) -> None
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
     console.print(f"report: {target}")
-
-
-@main.group()
-def jobs() -> None:
-    """Nightly jobs: jobs/NAME.toml files with the options of 'extract run' [env EXTRACT_JOBS_DIR]."""
-
-
-@jobs.command("list")
-def jobs_list() -> None:
-    """The jobs in the jobs folder, with their inputs and output."""
-    from pipeline.jobs import jobs_dir, list_jobs
-
-    table = Table(title=f"jobs ({jobs_dir()})")
-    for column in ("name", "inputs", "output", "model", "problem"):
-        table.add_column(column, overflow="fold")
-    for job in list_jobs():
-        if isinstance(job, tuple):
-            table.add_row(job[0].stem, "", "", "", job[1])
-        else:
-            table.add_row(job.name, ", ".join(job.options.inputs), str(job.output), job.options.model or "-", "")
-    _console().print(table)
-
-
-@jobs.command("run")
-@click.argument("name")
-@click.option("--force", is_flag=True, default=None, help="Redo every document.")
-@click.option("--retry-errors", is_flag=True, default=None, help="Redo documents that ended in error.")
-@click.option("--limit", type=click.IntRange(1), help="Process at most this many pages (whole documents).")
-def jobs_run(name: str, force: bool | None, retry_errors: bool | None, limit: int | None) -> None:
-    """Run job NAME (jobs/NAME.toml, or a path to a .toml file).
-
-    Exit code 0: all ok; 1: error rate above the job's max_error_rate; 2: usage or config error.
-    """
-    from pipeline.jobs import load_job
-
-    job = load_job(name, force=force or None, retry_errors=retry_errors or None, limit=limit)
-    _execute(job.options, job.base)
-
-
-@jobs.command("status")
-@click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def jobs_status(name: str, as_json: bool) -> None:
-    """What job NAME's output holds, its last run, and whether it is running now."""
-    from pipeline.jobs import job_status, load_job
-
-    status = job_status(load_job(name))
-    if as_json:
-        click.echo(json.dumps(status, indent=2, default=str))
-        return
-    table = Table(title=f"job {status['job']}", show_header=False)
-    last = status["last_run"]
-    running = status["running"]
-    table.add_row("output", status["output"])
-    table.add_row("documents done", ", ".join(f"{n} {s}" for s, n in sorted(status["documents"].items())) or "none")
-    table.add_row("runs", str(status.get("runs", 0)))
-    table.add_row("last run", "-" if not last else
-                  f"{last['run_id']} finished {last['finished_at']}: {last['counts']['pages']} pages, "
-                  f"{last['counts']['error']} errors, {last['seconds']:.0f} s")
-    table.add_row("running now", "no" if not running else
-                  f"run {running.get('run_id')} (pid {running.get('pid')} on {running.get('host')})")
-    _console().print(table)
 
 
 @main.group()
@@ -320,7 +258,7 @@ def models_list() -> None:
         where = (f"hf: {source.repo}" if hasattr(source, "repo")
                  else f"pypi: {source.packages[0]}..{source.packages[-1]}")  # type: ignore[union-attr]
         table.add_row(name, spec.kind, "yes" if installed(name) else "-", where)
-    _console().print(table)
+    wide_console().print(table)
 
 
 @models.command("pull")
@@ -396,6 +334,10 @@ def generate_samples(directory: Path, seed: int, count: int) -> None:
     written = generate(directory, seed=seed, count=count)
     click.echo(f"wrote {len(written)} documents to {directory}")
 
+
+from pipeline.cli_jobs import jobs  # noqa: E402  (the group uses run_options and wide_console above)
+
+main.add_command(jobs)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

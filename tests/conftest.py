@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +33,16 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("samples")
     generate(directory, seed=11, count=3)
     return directory
+
+
+@pytest.fixture()
+def four_pages(tmp_path: Path, sample_dir: Path) -> Path:
+    """Three single-page PDF invoices and a PNG, in a folder of their own."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("invoice-001-classic.pdf", "invoice-002-modern.pdf", "invoice-003-compact.pdf", "photo-001.png"):
+        shutil.copy(sample_dir / name, inputs / name)
+    return inputs
 
 
 @pytest.fixture(scope="session")

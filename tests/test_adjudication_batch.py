@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,15 +18,6 @@ from pipeline.schema import load_schema
 
 from .conftest import INVOICE_SCHEMA
 from .fake_anthropic import GOOD, Script
-
-
-@pytest.fixture()
-def four_pages(tmp_path: Path, sample_dir: Path) -> Path:
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for name in ("invoice-001-classic.pdf", "invoice-002-modern.pdf", "invoice-003-compact.pdf", "photo-001.png"):
-        shutil.copy(sample_dir / name, inputs / name)
-    return inputs
 
 
 def _args(tiny_vlm: TinyVLM, inputs: Path, out: Path, url: str, cache: Path) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,16 +17,12 @@ from .conftest import INVOICE_SCHEMA
 from .fake_anthropic import GOOD, Script
 
 
-def test_sampling_then_budgeted_adjudication(tmp_path: Path, sample_dir: Path, tiny_vlm: TinyVLM, ray_local: None,
+def test_sampling_then_budgeted_adjudication(tmp_path: Path, four_pages: Path, tiny_vlm: TinyVLM, ray_local: None,
                                              anthropic_server: tuple[str, Script],
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     url, script = anthropic_server
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-e2e-secret")
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for name in ("invoice-001-classic.pdf", "invoice-002-modern.pdf", "invoice-003-compact.pdf",
-                 "photo-001.png"):
-        shutil.copy(sample_dir / name, inputs / name)
+    inputs = four_pages
     per_call = cost_usd("claude-opus-4-7", 2000, 300)
     out = tmp_path / "out"
     args = ["run", "--schema", str(INVOICE_SCHEMA), str(inputs), "-o", str(out), "--model", str(tiny_vlm.model),

@@ -153,12 +153,19 @@ class Adjudicator(ABC):
         estimate_in = len(SYSTEM + request.user_text()) // 3 + (IMAGE_TOKENS_ESTIMATE if request.png else 0)
         return cost_usd(self.model, estimate_in, self.max_output_tokens)
 
+    def cached(self, key: str) -> AdjudicationResult | None:
+        """The answer a previous run paid for, free of charge now."""
+        hit = self.cache.get(key)
+        if hit is None:
+            return None
+        return AdjudicationResult(True, hit["record"], "cached", self.model, hit["input_tokens"],
+                                  hit["output_tokens"], 0.0, cached=True)
+
     def adjudicate(self, request: AdjudicationRequest) -> AdjudicationResult:
         key = request.cache_key(self.model)
-        hit = self.cache.get(key)
+        hit = self.cached(key)
         if hit is not None:
-            return AdjudicationResult(True, hit["record"], "cached", self.model, hit["input_tokens"],
-                                      hit["output_tokens"], 0.0, cached=True)
+            return hit
         result = AdjudicationResult(False, None, "", self.model)
         for _ in range(2):  # a garbage or schema-invalid answer is retried once
             worst = self.worst_case_usd(request)

@@ -39,10 +39,9 @@ class DeferredAdjudicator(Adjudicator):
 
     def adjudicate(self, request: AdjudicationRequest) -> AdjudicationResult:
         key = request.cache_key(self.model)
-        hit = self.cache.get(key)
+        hit = self.cached(key)
         if hit is not None:
-            return AdjudicationResult(True, hit["record"], "cached", self.model, hit["input_tokens"],
-                                      hit["output_tokens"], 0.0, cached=True)
+            return hit
         assert self.inner is not None
         params = self.inner.params(request)
         worst = self.worst_case_usd(request) * BATCH_DISCOUNT
