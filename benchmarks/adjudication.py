@@ -40,10 +40,12 @@ SCHEMA = ROOT / "schemas" / "invoice.json"
 
 
 def run(evalset: Path, out: Path, worker: str, samples: int, adjudicator: str, base_url: str,
-        when: str) -> dict[str, Any]:
+        when: str, below: float = 1.0) -> dict[str, Any]:
     # One worker thread and one server thread: the two cores, never oversubscribed.
     model = ModelConfig(path=models.model_path(worker), n_threads=1, n_ctx=8192, max_tokens=2048, samples=samples)
+    # llama-cpp-python's server takes a schema through "json_object", not "json_schema"; text model: no image
     adjudication = AdjudicationConfig(provider="openai", model=adjudicator, base_url=base_url, when=when,
+                                      below=below, response_format="json_object", send_image=False,
                                       cache_dir=out.parent / f"cache-{out.name}", timeout_s=1800, max_retries=1)
     cfg = build_config(schema_path=SCHEMA, inputs=(evalset,), output=out, model=model, workers=1, backend="text",
                        adjudication=adjudication)
@@ -64,6 +66,8 @@ def main() -> None:
     parser.add_argument("--worker", default="qwen2.5-coder-0.5b")
     parser.add_argument("--adjudicator", default="qwen2.5-coder-1.5b")
     parser.add_argument("--samples", type=int, default=3)
+    parser.add_argument("--below", type=float, default=0.6,
+                        help="adjudicate fields whose sample agreement is below this (0.6 with 3 samples: no majority)")
     parser.add_argument("--per-locale", type=int, default=5, help="single-page invoices per language")
     parser.add_argument("--evalset", type=Path, help="use this eval set folder instead of generating one")
     args = parser.parse_args()
@@ -74,7 +78,7 @@ def main() -> None:
             generate_evalset(evalset, per_locale=args.per_locale)
         with llama_server(models.model_path(args.adjudicator), n_threads=1, n_ctx=8192) as base_url:
             selective = run(evalset, tmp / "selective", args.worker, args.samples, args.adjudicator, base_url,
-                            "disputed")
+                            "disputed", args.below)
             print("selective:", selective, flush=True)
             everything = run(evalset, tmp / "all", args.worker, 1, args.adjudicator, base_url, "always")
             print("all:", everything, flush=True)
@@ -82,7 +86,7 @@ def main() -> None:
     result = {
         "machine": {"cpu": platform.processor() or platform.machine()},
         "worker": {"model": args.worker, "sha256": models.installed(args.worker)["files"]["model"]["sha256"],  # type: ignore[index]
-                   "samples": args.samples},
+                   "samples": args.samples, "adjudicate_below": args.below},
         "adjudicator": {"model": args.adjudicator,
                         "sha256": models.installed(args.adjudicator)["files"]["model"]["sha256"]},  # type: ignore[index]
         "selective": selective, "all": everything,

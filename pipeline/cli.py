@@ -86,6 +86,9 @@ def main() -> None:
 @click.option("--adjudicator-url", help="Base URL of the adjudicator API (an OpenAI-compatible server, a proxy).")
 @click.option("--adjudicate", type=click.Choice(["disputed", "always"]), default="disputed", show_default=True,
               help="Which pages go to the adjudicator: the hard ones, or every page (the all-API baseline).")
+@click.option("--adjudicate-below", default=1.0, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+              help="A page is unsure when a field's agreement among the samples is below this "
+                   "(1.0: any disagreement; 0.6 with 3 samples: no majority).")
 @click.option("--adjudicate-mode", type=click.Choice(["sync", "batch"]), default="sync", show_default=True,
               help="sync: call the API page by page; batch: one Anthropic Message Batch after the local pass "
                    "(half price, for nightly jobs).")

@@ -66,6 +66,7 @@ class AdjudicationConfig(_Strict):
     # "disputed": only pages whose samples disagree, that break a rule or failed locally;
     # "always": every page (the all-API baseline, or to build ground truth).
     when: Literal["disputed", "always"] = "disputed"
+    below: float = Field(1.0, gt=0, le=1)  # a field is unsure when its sample agreement is below this
     # "sync": each worker calls the API as it goes; "batch": one Anthropic Message Batch at the
     # end of the local pass (half price; results within 24 h, usually minutes).
     mode: Literal["sync", "batch"] = "sync"
@@ -118,7 +119,8 @@ class RunConfig(_Strict):
             "prompt": self.prompt_version, "backend": self.backend, "dpi": self.dpi,
             "max_pixels": self.max_pixels, "chat_handler": m.chat_handler, "n_ctx": m.n_ctx,
             "seed": m.seed, "max_tokens": m.max_tokens, "temperature": m.temperature, "retries": m.retries,
-            "samples": m.samples, "adjudicator": [a.provider, a.model, a.when] if a.provider != "none" else None,
+            "samples": m.samples,
+            "adjudicator": [a.provider, a.model, a.when, a.below] if a.provider != "none" else None,
         }
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -197,6 +199,7 @@ class RunOptions(_Strict):
     adjudicator_url: str | None = None
     adjudicate: Literal["disputed", "always"] = "disputed"
     adjudicate_mode: Literal["sync", "batch"] = "sync"
+    adjudicate_below: float = Field(1.0, gt=0, le=1)
     batch_poll_s: float = Field(60.0, gt=0)
     budget_usd: float | None = Field(None, ge=0)
     no_api: bool = False
@@ -237,7 +240,8 @@ class RunOptions(_Strict):
                             verbose=self.verbose)
         adjudication = AdjudicationConfig(
             provider="none" if self.no_api else self.adjudicator, model=self.adjudicator_model,
-            base_url=self.adjudicator_url, when=self.adjudicate, mode=self.adjudicate_mode,
+            base_url=self.adjudicator_url, when=self.adjudicate, below=self.adjudicate_below,
+            mode=self.adjudicate_mode,
             batch_poll_s=self.batch_poll_s, budget_usd=self.budget_usd,
             cache_dir=here(self.api_cache) if self.api_cache else None)
         return build_config(

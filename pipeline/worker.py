@@ -61,15 +61,20 @@ NOT_ADJUDICATED: dict[str, Any] = {"adjudicated": False, "adjudicator_model": No
 
 
 def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]], task: dict[str, Any],
-                    page: PageInput, result: ModelResult,
-                    always: bool = False) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Send the page to the API when the local answer is unsure; returns (columns, record to keep)."""
+                    page: PageInput, result: ModelResult, always: bool = False,
+                    below: float = 1.0) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Send the page to the API when the local answer is unsure; returns (columns, record to keep).
+
+    Unsure: the local model failed, a field's agreement among the samples is below ``below``
+    (1.0: any disagreement), or a business rule fails.
+    """
     if adjudicator is None:
         return dict(NOT_ADJUDICATED), result.record
     # Page-level rules only for single-page documents: a page of a longer invoice need not add up.
     failures = rule_failures(rules, result.record) if result.record and task["page_count"] == 1 else []
+    unsure = sorted(p for p, c in result.field_confidence.items() if c < below)
     why = (["local_error"] if result.status != "ok" else []) + \
-          ([f"disputed: {','.join(result.disputed[:12])}"] if result.disputed else []) + \
+          ([f"disputed: {','.join(unsure[:12])}"] if unsure else []) + \
           ([f"rules: {','.join(failures)}"] if failures else [])
     if not why and always:
         why = ["always"]
@@ -99,7 +104,8 @@ def error_row(task: dict[str, Any], error: str) -> dict[str, Any]:
 
 def process_page(backend: Backend, task: dict[str, Any], dpi: int, max_pixels: int,
                  ocr: LazyOcr | None = None, adjudicator: Adjudicator | None = None,
-                 rules: list[dict[str, Any]] | None = None, adjudicate_always: bool = False) -> dict[str, Any]:
+                 rules: list[dict[str, Any]] | None = None, adjudicate_always: bool = False,
+                 adjudicate_below: float = 1.0) -> dict[str, Any]:
     row: dict[str, Any] = {k: task[k] for k in TASK_KEYS}
     try:
         page, source = read_page(backend, task, dpi, max_pixels, ocr or LazyOcr())
@@ -108,7 +114,8 @@ def process_page(backend: Backend, task: dict[str, Any], dpi: int, max_pixels: i
     except Exception as exc:  # never let one page kill the worker and the run
         return error_row(task, f"internal_error: {type(exc).__name__}: {exc}"[:300])
     result = backend.extract(page)
-    adjudication, record = adjudicate_page(adjudicator, rules or [], task, page, result, adjudicate_always)
+    adjudication, record = adjudicate_page(adjudicator, rules or [], task, page, result, adjudicate_always,
+                                           adjudicate_below)
     status, error = (result.status, result.error) if not adjudication["adjudicated"] else ("ok", None)
     row.update(
         **adjudication,
@@ -167,7 +174,8 @@ class PageWorker:
                 rows.append(quarantined)
                 continue
             rows.append(process_page(self.backend, task, self.cfg.dpi, self.cfg.max_pixels, self.ocr,
-                                     self.adjudicator, self.rules, self.cfg.adjudication.when == "always"))
+                                     self.adjudicator, self.rules, self.cfg.adjudication.when == "always",
+                                     self.cfg.adjudication.below))
         return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
 
 

@@ -124,3 +124,32 @@ def test_openai_compatible_path_against_a_loopback_server(tmp_path: Path) -> Non
     assert result.cost_usd == 0.0  # a local model costs nothing
     assert seen[0]["response_format"]["type"] == "json_object" and "schema" in seen[0]["response_format"]
     assert isinstance(seen[0]["messages"][1]["content"], str)  # no image for a text-only server
+
+
+def test_which_pages_go_to_the_adjudicator(anthropic_server: tuple[str, Script], tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.model.base import ModelResult, PageInput
+    from pipeline.worker import adjudicate_page
+
+    url, script = anthropic_server
+    claude = _claude(url, tmp_path)
+    task = {"source_sha256": "b" * 64, "page_number": 1, "page_count": 2}  # page of a longer document: no rules
+    page = PageInput("x.pdf", 1, b"", "text")
+
+    def result(confidence: dict[str, float]) -> ModelResult:
+        return ModelResult("ok", dict(GOOD), None, "{}", 1, 1.0, samples=3, field_confidence=confidence,
+                           candidates=[GOOD])
+
+    # one of three samples disagrees on a field (2/3 agree): unsure at the default 1.0, not below 0.6
+    split = result({"total_amount": 2 / 3, "currency": 1.0})
+    columns, _ = adjudicate_page(claude, [], task, page, split)
+    assert columns["adjudicated"] and columns["adjudication_reason"].startswith("disputed: total_amount")
+    columns, _ = adjudicate_page(claude, [], task, page, split, below=0.6)
+    assert not columns["adjudicated"] and columns["adjudication_reason"] is None
+    columns, _ = adjudicate_page(claude, [], task, page, result({"total_amount": 1 / 3}), below=0.6)
+    assert columns["adjudication_reason"] == "disputed: total_amount -> cached"  # same page and candidates
+    columns, _ = adjudicate_page(claude, [], task, page, result({"total_amount": 1.0}))
+    assert columns["adjudication_reason"] is None  # all samples agree: stays local
+    columns, _ = adjudicate_page(claude, [], task, page, result({"total_amount": 1.0}), always=True)
+    assert columns["adjudication_reason"] == "always -> cached"
+    assert len(script.requests) == 1
