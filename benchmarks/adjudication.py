@@ -41,13 +41,14 @@ SCHEMA = ROOT / "schemas" / "invoice.json"
 
 def run(evalset: Path, out: Path, worker: str, samples: int, adjudicator: str, base_url: str,
         when: str, below: float = 1.0) -> dict[str, Any]:
-    # One worker thread and one server thread: the two cores, never oversubscribed.
+    # Single-threaded processes (2 workers + the server): no OpenMP busy-waiting, so sharing the
+    # cores only time-slices; the server mostly runs while a worker waits for its answer.
     model = ModelConfig(path=models.model_path(worker), n_threads=1, n_ctx=8192, max_tokens=2048, samples=samples)
     # llama-cpp-python's server takes a schema through "json_object", not "json_schema"; text model: no image
     adjudication = AdjudicationConfig(provider="openai", model=adjudicator, base_url=base_url, when=when,
                                       below=below, response_format="json_object", send_image=False,
                                       cache_dir=out.parent / f"cache-{out.name}", timeout_s=1800, max_retries=1)
-    cfg = build_config(schema_path=SCHEMA, inputs=(evalset,), output=out, model=model, workers=1, backend="text",
+    cfg = build_config(schema_path=SCHEMA, inputs=(evalset,), output=out, model=model, workers=2, backend="text",
                        adjudication=adjudication)
     started = time.perf_counter()
     summary = execute_run(cfg, load_schema(SCHEMA))
