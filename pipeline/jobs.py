@@ -109,8 +109,10 @@ def job_status(job: Job) -> dict[str, Any]:
 
 
 def _lock_holder(path: Path) -> dict[str, Any] | None:
+    """The live holder of a run lock, or None when nobody holds it."""
     import fcntl
-    import json
+
+    from pipeline.state import read_holder
 
     if not path.is_file():
         return None
@@ -118,10 +120,6 @@ def _lock_holder(path: Path) -> dict[str, Any] | None:
         try:
             fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            try:
-                holder = json.loads(fh.read() or "{}")
-            except json.JSONDecodeError:
-                holder = {}
-            return holder if isinstance(holder, dict) else {}
+            return read_holder(fh)
         fcntl.flock(fh, fcntl.LOCK_UN)
     return None

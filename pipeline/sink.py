@@ -179,23 +179,22 @@ class PartWriter:
         self.store = store
         self.commit_documents = commit_documents
         self.commit_seconds = commit_seconds
-        self._docs: list[dict[str, Any]] = []
         self._rows: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
         self._oldest: float | None = None
         self._seq = 0
         self.parts: list[str] = []
 
     def add_document(self, document: dict[str, Any], pages: list[dict[str, Any]]) -> None:
-        self._docs.append(document)
         self._rows["documents"].append(document)
         self._rows["pages"].extend(pages)
         self._rows["errors"].extend(error_rows(pages))
         self._oldest = self._oldest or time.monotonic()
-        if len(self._docs) >= self.commit_documents or time.monotonic() - self._oldest >= self.commit_seconds:
+        full = len(self._rows["documents"]) >= self.commit_documents
+        if full or time.monotonic() - self._oldest >= self.commit_seconds:
             self.flush()
 
     def flush(self) -> None:
-        if not self._docs:
+        if not self._rows["documents"]:
             return
         self._seq += 1
         part_id = f"{self.run_id}-{self._seq:05d}"
@@ -204,9 +203,8 @@ class PartWriter:
         self.store.register_part(part_id, self.run_id, sorted(files.values()))
         for name, rel in files.items():
             write_parquet_atomic(self.root / rel, tables[name])
-        stale = self.store.commit_part(part_id, self.run_id, self._docs)
+        stale = self.store.commit_part(part_id, self.run_id, self._rows["documents"])
         self.parts.append(part_id)
-        self._docs = []
         self._rows = {t: [] for t in TABLES}
         self._oldest = None
         if stale:

@@ -193,13 +193,13 @@ class RunLock:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read_holder(fh)
+            holder = read_holder(fh)
             fh.close()
             who = (f"run {holder.get('run_id')} (pid {holder.get('pid')} on {holder.get('host')}, "
                    f"since {holder.get('since')})" if holder else "another run")
             raise OutputError(f"{who} is already writing to {self.path.parent.parent}; "
                               "refusing to run twice at once") from None
-        self.previous = _read_holder(fh) or None  # left non-empty only by a run that was killed
+        self.previous = read_holder(fh) or None  # left non-empty only by a run that was killed
         fh.seek(0)
         fh.truncate()
         fh.write(json.dumps({"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname(),
@@ -217,7 +217,7 @@ class RunLock:
             self._fh = None
 
 
-def _read_holder(fh: IO[str]) -> dict[str, Any]:
+def read_holder(fh: IO[str]) -> dict[str, Any]:
     fh.seek(0)
     try:
         value = json.loads(fh.read() or "{}")
