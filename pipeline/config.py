@@ -148,7 +148,7 @@ def default_workers(cores: int | None = None, gpu: bool = False) -> int:
     """Workers when ``--workers`` is not given: one per core (up to 8), or one for a GPU.
 
     Measured on 2 cores with Qwen2.5-Coder-0.5B (docs/performance.md): 2 workers x 1 thread
-    gave 1.56x the pages/s of 1 worker x 2 threads.  Token generation is memory-bound, so
+    gave 1.56-1.60x the pages/s of 1 worker x 2 threads.  Token generation is memory-bound, so
     independent streams scale better than more threads on one stream, and the weights are
     mmap-shared, so an extra worker costs only its own KV cache and buffers.
     """
