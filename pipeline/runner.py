@@ -23,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pipeline.adjudicate.base import AdjudicationResult
 from pipeline.assemble import DocumentAssembler
 from pipeline.config import RunConfig, cpu_count
 from pipeline.errors import ExtractError
@@ -80,7 +81,7 @@ def select_work(files: list[SourceFile], done: dict[str, Done], settings: str, f
         prior = done.get(key)
         if prior is None or force or prior.work_key != settings:
             todo.append(f)
-        elif prior.status == "ok" or (prior.status != "ok" and not retry_errors):
+        elif prior.status == "ok" or not retry_errors:
             skipped["done" if prior.status == "ok" else "errors_kept"] += 1
         else:
             todo.append(f)
@@ -153,11 +154,12 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
     started_at = datetime.now(timezone.utc)
     files = discover(cfg.inputs)
     chat_handler = preflight(cfg.model, schema, cfg.backend)
+    adjudicator = None
     if cfg.adjudication.provider != "none":  # a missing API key fails here, before any page
         from pipeline.adjudicate.base import Budget
         from pipeline.adjudicate.setup import make_adjudicator
 
-        make_adjudicator(cfg.adjudication, schema, Budget(cfg.adjudication.budget_usd))
+        adjudicator = make_adjudicator(cfg.adjudication, schema, Budget(cfg.adjudication.budget_usd))
     model_sha256 = file_sha256(cfg.model.path)
     mmproj_sha256 = file_sha256(cfg.model.mmproj) if cfg.model.mmproj else None
     ensure_writable(cfg.output)
@@ -176,7 +178,9 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
                             {"documents": documents_schema(schema.raw), "pages": pages_schema(schema.raw)},
                             store, cfg.commit_documents, cfg.commit_seconds)
         assembler = DocumentAssembler(schema, stamp, writer)
-        latencies = _process(cfg, schema, tasks, open_errors, assembler, model_sha256, chat_handler, progress)
+        batch = _batch_runner(cfg, adjudicator)
+        latencies = _process(cfg, schema, tasks, open_errors, assembler, model_sha256, chat_handler, progress,
+                             batch)
         seconds = time.perf_counter() - started
         api = assembler.api
         summary = RunSummary(cfg.run_id, str(cfg.output), str(cfg.output / RUNS_DIR / f"{cfg.run_id}.json"),
@@ -203,7 +207,7 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
 
 def _process(cfg: RunConfig, schema: CompiledSchema, tasks: list[dict[str, Any]],
              open_errors: list[dict[str, Any]], assembler: DocumentAssembler, model_sha256: str,
-             chat_handler: str | None, progress: Progress | None) -> list[float]:
+             chat_handler: str | None, progress: Progress | None, batch: Any = None) -> list[float]:
     """Stream the pages through the workers into the assembler; commit what is finished."""
     total = len(tasks) + len(open_errors)
     latencies: list[float] = []
@@ -215,7 +219,6 @@ def _process(cfg: RunConfig, schema: CompiledSchema, tasks: list[dict[str, Any]]
         if progress:
             progress(page, total)
 
-    batch = _batch_runner(cfg, schema)
     held: dict[str, dict[str, Any]] = {}  # batch mode: pages waiting for the Message Batch
 
     def take(row: Any) -> None:
@@ -243,8 +246,10 @@ def _process(cfg: RunConfig, schema: CompiledSchema, tasks: list[dict[str, Any]]
             for row in _stream(cfg, tasks, schema, model_sha256, chat_handler, keeper, crash_counter):
                 take(row)
         if batch is not None:
-            for custom_id, result in batch.run().items():
-                accept(_apply_batch_result(held.pop(custom_id), result))
+            results = batch.run()
+            missing = AdjudicationResult(False, None, "batch_no_result", cfg.adjudication.model)
+            for custom_id, row in held.items():  # every held page comes back, answered or not
+                accept(_apply_batch_result(row, results.get(custom_id, missing)))
         assembler.finish()
         assembler.writer.flush()
     except BaseException as exc:
@@ -260,20 +265,19 @@ def _process(cfg: RunConfig, schema: CompiledSchema, tasks: list[dict[str, Any]]
     return latencies
 
 
-def _batch_runner(cfg: RunConfig, schema: CompiledSchema) -> Any:
-    """Batch mode's driver side, after fetching batches a killed run left behind into the cache."""
+def _batch_runner(cfg: RunConfig, adjudicator: Any) -> Any:
+    """Batch mode's driver side, after fetching batches a killed run left behind into the cache.
+
+    ``adjudicator`` is the one built at start-up to check the API key: in batch mode a
+    ``DeferredAdjudicator`` whose inner Anthropic client sends the batch.
+    """
     adj = cfg.adjudication
     if adj.provider != "anthropic" or adj.mode != "batch":
         return None
-    from pipeline.adjudicate.api import AnthropicAdjudicator
-    from pipeline.adjudicate.base import Budget
     from pipeline.adjudicate.batch import BatchRunner, recover
-    from pipeline.adjudicate.setup import make_adjudicator
 
-    deferred: Any = make_adjudicator(adj, schema, Budget(adj.budget_usd))
-    inner: AnthropicAdjudicator = deferred.inner
-    recover(inner, cfg.output / STATE_DIR)
-    return BatchRunner(inner, cfg.output / STATE_DIR, cfg.run_id, adj.batch_poll_s, adj.batch_timeout_s)
+    recover(adjudicator.inner, cfg.output / STATE_DIR)
+    return BatchRunner(adjudicator.inner, cfg.output / STATE_DIR, cfg.run_id, adj.batch_poll_s, adj.batch_timeout_s)
 
 
 def _apply_batch_result(row: dict[str, Any], result: Any) -> dict[str, Any]:

@@ -81,6 +81,12 @@ def serve() -> Iterator[tuple[str, Script]]:
             script.requests.append({"path": self.path, "body": body, "key": self.headers.get("x-api-key")
                                     or (self.headers.get("authorization") or "").removeprefix("Bearer ")})
             if self.path.split("?")[0].rstrip("/").endswith("/messages/batches"):
+                if script.steps and script.steps[0][0] == "batch_status":  # refuse to create the batch
+                    self.send_response(script.steps.pop(0)[1])
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(b'{"type": "error", "error": {"type": "invalid_request_error", "message": "no"}}')
+                    return
                 batch_id = f"msgbatch_{len(script.batches) + 1:04d}"
                 script.batches[batch_id] = {"requests": body["requests"], "polls": 0}
                 self._json(self._batch(batch_id))

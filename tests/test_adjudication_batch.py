@@ -83,6 +83,21 @@ def test_batch_respects_the_budget(tmp_path: Path, four_pages: Path, tiny_vlm: T
     assert manifests(out)[-1]["adjudication"]["cost_usd"] <= 0.12
 
 
+def test_a_refused_batch_keeps_every_local_answer(tmp_path: Path, four_pages: Path, tiny_vlm: TinyVLM,
+                                                  ray_local: None, anthropic_server: tuple[str, Script],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    url, script = anthropic_server
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    script.steps = [("batch_status", 400)]
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, _args(tiny_vlm, four_pages, out, url, tmp_path / "cache"))
+    assert result.exit_code == 0, result.output
+    pages = read_table(out, "pages").to_pylist()
+    assert len(pages) == 4 and not any(p["adjudicated"] for p in pages)
+    assert all(p["adjudication_reason"].startswith("always -> api_error: BadRequestError") for p in pages)
+    assert manifests(out)[-1]["adjudication"]["cost_usd"] == 0.0
+
+
 def test_a_killed_runs_batch_is_recovered_into_the_cache(tmp_path: Path, anthropic_server: tuple[str, Script],
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     url, script = anthropic_server

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,12 +70,16 @@ class BatchRunner:
             fh.write(json.dumps({"custom_id": custom_id, **deferred}) + "\n")
         return custom_id
 
-    def run(self, progress: Callable[[str], None] | None = None) -> dict[str, AdjudicationResult]:
-        """Submit what fits the budget, wait for the batch, return results by custom_id."""
+    def run(self) -> dict[str, AdjudicationResult]:
+        """Submit what fits the budget, wait for the batch, return results by custom_id.
+
+        Every spooled request gets a result; when the API fails, the pages keep their local
+        answers with the reason, as in sync mode.
+        """
         results: dict[str, AdjudicationResult] = {}
         if not self._count:
             return results
-        requests, keys = [], {}
+        requests, keys, reserved = [], {}, {}
         with self._spool.open(encoding="utf-8") as fh:
             for line in fh:
                 item = json.loads(line)
@@ -84,24 +87,33 @@ class BatchRunner:
                     results[item["custom_id"]] = AdjudicationResult(False, None, "budget_exhausted", self.adj.model)
                     continue
                 requests.append({"custom_id": item["custom_id"], "params": item["params"]})
-                keys[item["custom_id"]] = (item["cache_key"], item["worst_case_usd"])
+                keys[item["custom_id"]] = item["cache_key"]
+                reserved[item["custom_id"]] = item["worst_case_usd"]
         if requests:
-            client: Any = self.adj.client
-            batch = client.messages.batches.create(requests=requests)
-            meta = self.dir / f"{batch.id}.batch.json"
-            meta.write_text(json.dumps({"batch_id": batch.id, "run_id": self.run_id,
-                                        "keys": {c: k for c, (k, _) in keys.items()}}))
-            if progress:
-                progress(f"message batch {batch.id}: {len(requests)} pages sent, waiting")
-            ended = self._wait(batch.id)
-            for custom_id in keys:  # the reservation stays: the batch may still be billed later
-                results[custom_id] = AdjudicationResult(False, None, "batch_timeout", self.adj.model)
-            if ended:
-                for custom_id, result in collect(self.adj, batch.id, {c: k for c, (k, _) in keys.items()}).items():
-                    self.adj.budget.settle(keys[custom_id][1], result.cost_usd)
-                    results[custom_id] = result
-                meta.unlink(missing_ok=True)
+            results.update(self._send(requests, keys, reserved))
         self._spool.unlink(missing_ok=True)
+        return results
+
+    def _send(self, requests: list[dict[str, Any]], keys: dict[str, str],
+              reserved: dict[str, float]) -> dict[str, AdjudicationResult]:
+        client: Any = self.adj.client
+        try:
+            batch = client.messages.batches.create(requests=requests)
+        except Exception as exc:  # noqa: BLE001 - the API failing keeps the local answers
+            for worst in reserved.values():
+                self.adj.budget.settle(worst, 0.0)
+            reason = f"api_error: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+            return {c: AdjudicationResult(False, None, reason, self.adj.model) for c in keys}
+        meta = self.dir / f"{batch.id}.batch.json"
+        meta.write_text(json.dumps({"batch_id": batch.id, "run_id": self.run_id, "keys": keys}))
+        log.info("message batch %s: %d pages sent, waiting", batch.id, len(requests))
+        # the reservation stays on a timeout: the batch may still be billed later
+        results = {c: AdjudicationResult(False, None, "batch_timeout", self.adj.model) for c in keys}
+        if self._wait(batch.id):
+            for custom_id, result in collect(self.adj, batch.id, keys).items():
+                self.adj.budget.settle(reserved[custom_id], result.cost_usd)
+                results[custom_id] = result
+            meta.unlink(missing_ok=True)
         return results
 
     def _wait(self, batch_id: str) -> bool:
