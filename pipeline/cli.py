@@ -25,6 +25,11 @@ from pipeline.errors import ExtractError, OutputError
 _ENV_MODEL = "EXTRACT_MODEL"
 
 
+def _default(name: str) -> object:
+    """A ``run`` option's default is RunOptions' (the job files' default), defined once."""
+    return RunOptions.model_fields[name].default
+
+
 def wide_console() -> Console:
     """stdout console; wide when piped, so tables in logs are not folded to 80 columns."""
     console = Console()
@@ -53,46 +58,50 @@ def main() -> None:
               help=f"Model GGUF, or the name of an installed model ('extract models list') [env {_ENV_MODEL}].")
 @click.option("--mmproj", envvar=_ENV_MMPROJ, type=click.Path(path_type=Path),
               help=f"Vision projector (mmproj) GGUF of the VLM [env {_ENV_MMPROJ}].")
-@click.option("--backend", type=click.Choice(["auto", "vlm", "text"]), default="auto", show_default=True,
+@click.option("--backend", type=click.Choice(["auto", "vlm", "text"]), default=_default("backend"), show_default=True,
               help="vlm reads page images (needs --mmproj); text reads the text layer, or OCR for scans; "
                    "auto = vlm when --mmproj is given, else text.")
-@click.option("--chat-handler", default="auto", show_default=True,
+@click.option("--chat-handler", default=_default("chat_handler"), show_default=True,
               help="Multimodal chat handler: auto (from GGUF metadata), mtmd, llava-1-5, gemma4, ...")
 @click.option("--workers", type=click.IntRange(1),
               help="Ray actors, each loading the model once [default: one per core, up to 8; 1 with a GPU].")
 @click.option("--threads", type=click.IntRange(1),
               help="llama.cpp threads per worker [default: cores / workers].")
-@click.option("--dpi", default=150, show_default=True, type=click.IntRange(36, 600),
+@click.option("--dpi", default=_default("dpi"), show_default=True, type=click.IntRange(36, 600),
               help="Rendering resolution for PDF pages.")
-@click.option("--max-pixels", default=4_000_000, show_default=True, type=click.IntRange(10_000),
+@click.option("--max-pixels", default=_default("max_pixels"), show_default=True, type=click.IntRange(10_000),
               help="Pages whose raster would exceed this many pixels are scaled down.")
 @click.option("--limit", type=click.IntRange(1), help="Process at most this many pages.")
-@click.option("--n-ctx", default=8192, show_default=True, type=click.IntRange(512),
+@click.option("--n-ctx", default=_default("n_ctx"), show_default=True, type=click.IntRange(512),
               help="llama.cpp context length (prompt + image tokens + answer).")
-@click.option("--max-tokens", default=2048, show_default=True, type=click.IntRange(16),
+@click.option("--max-tokens", default=_default("max_tokens"), show_default=True, type=click.IntRange(16),
               help="Longest answer, in tokens.")
-@click.option("--n-gpu-layers", default=0, show_default=True, type=click.IntRange(-1),
+@click.option("--n-gpu-layers", default=_default("n_gpu_layers"), show_default=True, type=click.IntRange(-1),
               help="Layers to offload to the GPU; -1 = all (needs a CUDA build of llama.cpp).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Sampling seed.")
-@click.option("--retries", default=1, show_default=True, type=click.IntRange(0, 5),
+@click.option("--seed", default=_default("seed"), show_default=True, type=int, help="Sampling seed.")
+@click.option("--retries", default=_default("retries"), show_default=True, type=click.IntRange(0, 5),
               help="Extra attempts for a page whose answer is not valid.")
-@click.option("--samples", default=3, show_default=True, type=click.IntRange(1, 9),
+@click.option("--samples", default=_default("samples"), show_default=True, type=click.IntRange(1, 9),
               help="Answers per page (greedy, then a temperature ladder), voted field by field; "
                    "disagreements are flagged in disputed_fields / needs_review.")
 @click.option("--adjudicator", type=click.Choice(["none", "anthropic", "openai"]), default="none",
               show_default=True, help="API model for disputed pages, broken rules and failed pages "
                                       "(keys from ANTHROPIC_API_KEY / OPENAI_API_KEY).")
-@click.option("--adjudicator-model", default="claude-opus-4-7", show_default=True, help="Adjudicator model name.")
+@click.option("--adjudicator-model", default=_default("adjudicator_model"), show_default=True,
+              help="Adjudicator model name.")
 @click.option("--adjudicator-url", help="Base URL of the adjudicator API (an OpenAI-compatible server, a proxy).")
-@click.option("--adjudicate", type=click.Choice(["disputed", "always"]), default="disputed", show_default=True,
+@click.option("--adjudicate", type=click.Choice(["disputed", "always"]), default=_default("adjudicate"),
+              show_default=True,
               help="Which pages go to the adjudicator: the hard ones, or every page (the all-API baseline).")
-@click.option("--adjudicate-below", default=1.0, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+@click.option("--adjudicate-below", default=_default("adjudicate_below"), show_default=True,
+              type=click.FloatRange(0, 1, min_open=True),
               help="A page is unsure when a field's agreement among the samples is below this "
                    "(1.0: any disagreement; 0.6 with 3 samples: no majority).")
-@click.option("--adjudicate-mode", type=click.Choice(["sync", "batch"]), default="sync", show_default=True,
+@click.option("--adjudicate-mode", type=click.Choice(["sync", "batch"]), default=_default("adjudicate_mode"),
+              show_default=True,
               help="sync: call the API page by page; batch: one Anthropic Message Batch after the local pass "
                    "(half price, for nightly jobs).")
-@click.option("--batch-poll-s", default=60.0, show_default=True, type=click.FloatRange(min=0.01),
+@click.option("--batch-poll-s", default=_default("batch_poll_s"), show_default=True, type=click.FloatRange(min=0.01),
               help="Seconds between checks of a Message Batch.")
 @click.option("--budget-usd", type=click.FloatRange(0), help="Hard cap on API spending for this run.")
 @click.option("--no-api", is_flag=True, help="Local only: never call an adjudicator.")
@@ -103,7 +112,8 @@ def main() -> None:
 @click.option("--retry-errors", is_flag=True, help="Redo documents that ended in error in earlier runs.")
 @click.option("--max-error-rate", type=click.FloatRange(0, 1),
               help="Exit with code 1 when more than this share of pages fail (e.g. 0.05).")
-@click.option("--commit-every", "commit_documents", default=32, show_default=True, type=click.IntRange(1),
+@click.option("--commit-every", "commit_documents", default=_default("commit_documents"), show_default=True,
+              type=click.IntRange(1),
               help="Documents per committed part (a crash redoes at most one part).")
 @click.option("--verbose", is_flag=True, help="Show llama.cpp and Ray logs.")
 def run(**values: Any) -> None:
