@@ -5,7 +5,11 @@
 2. scaling: 1 worker x 1 thread, 1 x 2 and 2 x 1 on this machine -> speed-up over 1 x 1;
 3. memory: USS/PSS of each worker with 1 and 2 workers (text weights are mmap-shared);
 4. render: PyMuPDF pages/s at 150 and 200 dpi;
-5. start-up: ``extract run`` on 10 pages with the tiny VLM, wall time including Ray start.
+5. start-up: ``extract run`` on 10 pages with the tiny VLM, wall time including Ray start;
+6. llama.cpp's own scaling: the plain loop in 2 processes x 1 thread vs 1 x 1, the ceiling the
+   pipeline's 2 x 1 is compared with (two llama.cpp processes share caches and memory bandwidth);
+7. prefix reuse: seconds per sample for the first and the later samples of a page (text: the
+   prompt is cached; VLM: later samples skip the image encoding and the prompt evaluation).
 
 Prints a table and writes ``benchmarks/results/perf.json``.
 
@@ -102,6 +106,70 @@ def plain_loop(pdf: Path, model: Path, threads: int, pages: int) -> dict[str, An
     return {"pages": pages, "seconds": round(seconds, 2), "pages_per_s": round(pages / seconds, 4)}
 
 
+def _plain_worker(pdf: str, model: str, numbers: list[int], barrier: Any, results: Any) -> None:
+    schema = load_schema(SCHEMA)
+    texts = [page_text(Path(pdf), n) for n in numbers]
+    backend = LlamaTextBackend(ModelConfig(path=Path(model), n_threads=1, max_tokens=1024, samples=1), schema,
+                               "0" * 64)
+    backend.extract(PageInput(pdf, 1, b"", texts[0]))  # warm-up
+    barrier.wait()  # both processes start their timed loops together
+    started = time.perf_counter()
+    for n, text in zip(numbers, texts, strict=True):
+        backend.extract(PageInput(pdf, n, b"", text))
+    results.put(time.perf_counter() - started)
+    backend.close()
+
+
+def plain_parallel(pdf: Path, model: Path, processes: int, pages: int) -> dict[str, Any]:
+    """llama.cpp alone in ``processes`` single-threaded processes, the pages split between them."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(processes), ctx.Queue()
+    procs = [ctx.Process(target=_plain_worker, args=(str(pdf), str(model), list(range(1 + i, pages + 1, processes)),
+                                                    barrier, results)) for i in range(processes)]
+    for proc in procs:
+        proc.start()
+    seconds = max(results.get() for _ in procs)
+    for proc in procs:
+        proc.join()
+    return {"processes": processes, "pages": pages, "seconds": round(seconds, 2),
+            "pages_per_s": round(pages / seconds, 4)}
+
+
+def prefix_reuse(pdf: Path, model: Path, tiny_dir: Path) -> dict[str, Any]:
+    """Seconds per sample: the first sample of a page evaluates the prompt, later ones reuse it."""
+    from pipeline.model.llama import LlamaVLMBackend, preflight
+
+    schema = load_schema(SCHEMA)
+    out: dict[str, Any] = {}
+    text = LlamaTextBackend(ModelConfig(path=model, n_threads=2, max_tokens=1024), schema, "0" * 64)
+    text.execute(PageInput(str(pdf), 1, b"", page_text(pdf, 1)), 0)  # warm-up: system + schema cached
+    out["text"] = _per_sample(text, PageInput(str(pdf), 2, b"", page_text(pdf, 2)))
+    text.close()
+    tiny = make_tiny_vlm(tiny_dir)
+    cfg = ModelConfig(path=tiny.model, mmproj=tiny.mmproj, n_threads=2, max_tokens=1024)
+    vlm = LlamaVLMBackend(cfg, schema, "0" * 64, preflight(cfg, schema))
+    page = PageInput(str(pdf), 1, render_page(pdf, 1, 150, 4_000_000).png, "")
+    vlm.execute(page, 0)  # warm-up
+    out["tiny_vlm_reused"] = _per_sample(vlm, page)
+    vlm._prompt = None
+    out["tiny_vlm_full"] = _per_sample(vlm, page, force_full=True)
+    vlm.close()
+    return out
+
+
+def _per_sample(backend: Any, page: PageInput, samples: int = 3, force_full: bool = False) -> dict[str, Any]:
+    seconds, prompt_tokens = [], 0
+    for attempt in range(samples):
+        if force_full:
+            backend._prompt = None
+        started = time.perf_counter()
+        prompt_tokens = backend.execute(page, attempt).prompt_tokens
+        seconds.append(round(time.perf_counter() - started, 3))
+    return {"prompt_tokens": prompt_tokens, "seconds_per_sample": seconds}
+
+
 def render_speed(pdf: Path, pages: int) -> dict[str, float]:
     out = {}
     render_page(pdf, 1, 150, 4_000_000)  # warm-up: fonts, file cache
@@ -135,7 +203,12 @@ def main() -> None:
         pdf = many_pages_pdf(tmp / "in" / "pages.pdf", args.pages)
         results["render"] = render_speed(pdf, args.pages)
         results["startup_10_pages_tiny_s"] = startup(tmp)
+        results["prefix_reuse"] = prefix_reuse(pdf, model, tmp / "tiny-prefix")
+        print("prefix reuse:", results["prefix_reuse"], flush=True)
         results["plain_1x2"] = plain_loop(pdf, model, 2, args.pages)
+        results["plain_1x1"] = plain_loop(pdf, model, 1, args.pages)
+        results["plain_2x1"] = plain_parallel(pdf, model, 2, args.pages)
+        print("plain llama.cpp:", {k: results[k] for k in ("plain_1x2", "plain_1x1", "plain_2x1")}, flush=True)
         runs = {}
         for workers, threads in ((1, 2), (1, 1), (2, 1)):
             runs[f"{workers}x{threads}"] = pipeline_run(pdf, model, workers, threads, tmp / f"out-{workers}x{threads}")
@@ -147,10 +220,14 @@ def main() -> None:
     base = runs["1x1"]["steady_pages_per_s"] or runs["1x1"]["pages_per_s"]
     results["scaling_2x1_over_1x1"] = round((runs["2x1"]["steady_pages_per_s"] or 0) / base, 3)
     results["scaling_1x2_over_1x1"] = round(steady_1x2 / base, 3)
+    results["plain_scaling_2x1_over_1x1"] = round(results["plain_2x1"]["pages_per_s"]
+                                                  / results["plain_1x1"]["pages_per_s"], 3)
     print(json.dumps(results, indent=2))
     print(f"\noverhead ratio (pipeline 1x2 steady / plain llama.cpp 1x2): {results['overhead_ratio']} (target >= 0.95)")
     print(f"scaling 2x1 / 1x1: {results['scaling_2x1_over_1x1']} (target >= 1.85); 1x2 / 1x1: "
-          f"{results['scaling_1x2_over_1x1']}")
+          f"{results['scaling_1x2_over_1x1']}; llama.cpp alone 2 processes / 1: "
+          f"{results['plain_scaling_2x1_over_1x1']}")
+    print(f"prefix reuse (seconds per sample 1, 2, 3): {results['prefix_reuse']}")
     print(f"render: {results['render']}; start-up (10 pages, tiny VLM, incl. Ray): "
           f"{results['startup_10_pages_tiny_s']} s (target < 15)")
     write_results("perf", results)

@@ -30,6 +30,21 @@ def _default(name: str) -> object:
     return RunOptions.model_fields[name].default
 
 
+class ContextSize(click.ParamType):
+    name = "auto|TOKENS"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> object:
+        if value == "auto" or isinstance(value, int):
+            return value
+        try:
+            number = int(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is neither 'auto' nor a number of tokens", param, ctx)
+        if number < 512:
+            self.fail(f"{number} is below the smallest context, 512", param, ctx)
+        return number
+
+
 def wide_console() -> Console:
     """stdout console; wide when piped, so tables in logs are not folded to 80 columns."""
     console = Console()
@@ -72,8 +87,9 @@ def main() -> None:
 @click.option("--max-pixels", default=_default("max_pixels"), show_default=True, type=click.IntRange(10_000),
               help="Pages whose raster would exceed this many pixels are scaled down.")
 @click.option("--limit", type=click.IntRange(1), help="Process at most this many pages.")
-@click.option("--n-ctx", default=_default("n_ctx"), show_default=True, type=click.IntRange(512),
-              help="llama.cpp context length (prompt + image tokens + answer).")
+@click.option("--n-ctx", default=_default("n_ctx"), show_default=True, type=ContextSize(),
+              help="llama.cpp context length per worker; 'auto' sizes it from the schema, the page "
+                   "(image tokens or a page of text) and --max-tokens.")
 @click.option("--max-tokens", default=_default("max_tokens"), show_default=True, type=click.IntRange(16),
               help="Longest answer, in tokens.")
 @click.option("--n-gpu-layers", default=_default("n_gpu_layers"), show_default=True, type=click.IntRange(-1),

@@ -36,6 +36,8 @@ def new_run_id() -> str:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{uuid.uuid4().hex[:8]}"
 
+DEFAULT_MAX_PIXELS = 4_000_000  # a page raster's pixel cap (A4 at 200 dpi is ~3.9 M)
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -47,7 +49,7 @@ class ModelConfig(_Strict):
     path: Path
     mmproj: Path | None = None
     chat_handler: str = "auto"
-    n_ctx: int = Field(8192, ge=512)
+    n_ctx: int | None = Field(None, ge=512)  # None: sized from the prompt, page and answer (model/context.py)
     n_threads: int = Field(1, ge=1)
     n_gpu_layers: int = Field(0, ge=-1)
     seed: int = 0
@@ -92,7 +94,7 @@ class RunConfig(_Strict):
     backend: Literal["vlm", "text"] = "vlm"
     workers: int = Field(1, ge=1)
     dpi: int = Field(150, ge=36, le=600)
-    max_pixels: int = Field(4_000_000, ge=10_000)
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=10_000)
     limit: int | None = Field(None, ge=1)
     ray_address: str | None = None
     adjudication: AdjudicationConfig = AdjudicationConfig()
@@ -109,15 +111,15 @@ class RunConfig(_Strict):
     def settings_key(self, schema_sha256: str, model_sha256: str, mmproj_sha256: str | None) -> str:
         """Hash of everything that changes a document's result: a change means redo it.
 
-        Workers, threads, budgets and paths do not change what the model answers; the model
-        files, schema, prompt, rendering and sampling settings do.
+        Workers, threads, context size, budgets and paths do not change what the model answers;
+        the model files, schema, prompt, rendering and sampling settings do.
         """
         m = self.model
         a = self.adjudication
         relevant = {
             "schema": schema_sha256, "model": model_sha256, "mmproj": mmproj_sha256,
             "prompt": self.prompt_version, "backend": self.backend, "dpi": self.dpi,
-            "max_pixels": self.max_pixels, "chat_handler": m.chat_handler, "n_ctx": m.n_ctx,
+            "max_pixels": self.max_pixels, "chat_handler": m.chat_handler,
             "seed": m.seed, "max_tokens": m.max_tokens, "temperature": m.temperature, "retries": m.retries,
             "samples": m.samples,
             "adjudicator": [a.provider, a.model, a.when, a.below] if a.provider != "none" else None,
@@ -186,9 +188,9 @@ class RunOptions(_Strict):
     workers: int | None = Field(None, ge=1)
     threads: int | None = Field(None, ge=1)
     dpi: int = Field(150, ge=36, le=600)
-    max_pixels: int = Field(4_000_000, ge=10_000)
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=10_000)
     limit: int | None = Field(None, ge=1)
-    n_ctx: int = Field(8192, ge=512)
+    n_ctx: int | Literal["auto"] = "auto"
     max_tokens: int = Field(2048, ge=16)
     n_gpu_layers: int = Field(0, ge=-1)
     seed: int = 0
@@ -234,7 +236,8 @@ class RunOptions(_Strict):
         mmproj = locate(self.mmproj, "mmproj") if self.mmproj else None
         workers = self.workers or default_workers(gpu=self.n_gpu_layers != 0)
         n_threads = self.threads or default_threads(workers)
-        model = ModelConfig(path=model_path, mmproj=mmproj, chat_handler=self.chat_handler, n_ctx=self.n_ctx,
+        model = ModelConfig(path=model_path, mmproj=mmproj, chat_handler=self.chat_handler,
+                            n_ctx=None if self.n_ctx == "auto" else self.n_ctx,
                             n_threads=n_threads, n_gpu_layers=self.n_gpu_layers, seed=self.seed,
                             max_tokens=self.max_tokens, retries=self.retries, samples=self.samples,
                             verbose=self.verbose)

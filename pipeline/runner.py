@@ -27,6 +27,7 @@ from pipeline.adjudicate.base import AdjudicationResult
 from pipeline.assemble import DocumentAssembler
 from pipeline.config import RunConfig, cpu_count
 from pipeline.errors import ExtractError
+from pipeline.model.context import resolve_n_ctx
 from pipeline.model.llama import preflight
 from pipeline.render import RenderError, page_count
 from pipeline.schema import CompiledSchema
@@ -154,6 +155,9 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
     started_at = datetime.now(timezone.utc)
     files = discover(cfg.inputs)
     chat_handler = preflight(cfg.model, schema, cfg.backend)
+    if cfg.model.n_ctx is None:  # sized once here, so every worker allocates the same and the manifest says it
+        n_ctx = resolve_n_ctx(cfg.model, schema.raw, cfg.backend == "vlm", cfg.max_pixels, chat_handler)
+        cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"n_ctx": n_ctx})})
     adjudicator = None
     if cfg.adjudication.provider != "none":  # a missing API key fails here, before any page
         from pipeline.adjudicate.base import Budget

@@ -144,7 +144,7 @@ def make_backend(cfg: RunConfig, schema_raw: dict[str, Any], model_sha256: str,
     schema = compile_schema(schema_raw, str(cfg.schema_path))
     if cfg.backend == "vlm":
         assert chat_handler is not None
-        return LlamaVLMBackend(cfg.model, schema, model_sha256, chat_handler)
+        return LlamaVLMBackend(cfg.model, schema, model_sha256, chat_handler, cfg.max_pixels)
     return LlamaTextBackend(cfg.model, schema, model_sha256)
 
 

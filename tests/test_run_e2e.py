@@ -14,8 +14,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from pipeline.cli import main
+from pipeline.config import ModelConfig
 from pipeline.dataset import manifests, read_table
 from pipeline.devtools.tiny_vlm import TinyVLM
+from pipeline.model.context import resolve_n_ctx
 from pipeline.schema import load_schema
 
 from .conftest import INVOICE_SCHEMA
@@ -153,6 +155,11 @@ def test_manifest_matches_the_parquet(run_output: tuple[Path, Path]) -> None:
     assert manifest["model"]["chat_handler"] == "mtmd"
     assert len(manifest["model"]["sha256"]) == 64
     assert manifest["config"]["workers"] == 2
+    # --n-ctx auto was sized once in the driver, for the tiny model, the schema and --max-tokens 1024
+    model = ModelConfig(path=Path(manifest["model"]["path"]), mmproj=Path(manifest["model"]["mmproj"]),
+                        max_tokens=1024)
+    assert manifest["config"]["model"]["n_ctx"] == resolve_n_ctx(model, load_schema(INVOICE_SCHEMA).raw, True,
+                                                                 manifest["config"]["max_pixels"], "mtmd")
     assert manifest["versions"]["llama_cpp_python"] != "not installed"
     assert not list(out.glob("**/.*tmp*")), "temporary files left behind"
 

@@ -9,15 +9,17 @@ text model reads the page's text layer or OCR instead of the image.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import ModelConfig
+from pipeline.config import DEFAULT_MAX_PIXELS, ModelConfig
 from pipeline.errors import ModelError, SchemaError, missing_model_message
 from pipeline.grammar import copy_mode_schema, schema_to_gbnf
 from pipeline.model.base import Backend, Completion, PageInput
-from pipeline.model.prompt import text_messages, vlm_messages
+from pipeline.model.context import resolve_n_ctx
+from pipeline.model.prompt import prompt_schema, text_messages, vlm_messages
 from pipeline.model.sampling import make_llama_class
 from pipeline.schema import CompiledSchema
 
@@ -149,71 +151,106 @@ class LlamaBackend(Backend):
     needs_text = False
 
     def __init__(self, cfg: ModelConfig, schema: CompiledSchema, model_sha256: str,
-                 chat_handler: Any = None) -> None:
+                 chat_handler: Any = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         super().__init__(schema, retries=cfg.retries, samples=cfg.samples)
         quiet_native_logs(cfg.verbose)
         self.cfg = cfg
         self.name = cfg.path.name
         self.sha256 = model_sha256
+        self.answer_schema = copy_mode_schema(schema.raw)
+        self.prompt_schema = prompt_schema(self.answer_schema)
+        self.n_ctx = resolve_n_ctx(cfg, schema.raw, not self.needs_text, max_pixels,
+                                   getattr(self, "chat_handler", None))
         llama_class = make_llama_class()  # grammar checked on the chosen token first: see sampling.py
         try:
             self.llm = llama_class(
-                model_path=str(cfg.path), chat_handler=chat_handler, n_ctx=cfg.n_ctx,
+                model_path=str(cfg.path), chat_handler=chat_handler, n_ctx=self.n_ctx,
                 n_threads=cfg.n_threads, n_threads_batch=cfg.n_threads,
                 n_gpu_layers=cfg.n_gpu_layers, seed=cfg.seed, verbose=cfg.verbose)
         except Exception as exc:
             raise ModelError(f"cannot load model {cfg.path}: {' '.join(str(exc).split())[:200]}") from None
-        self.answer_schema = copy_mode_schema(schema.raw)
         self.gbnf = schema_to_gbnf(self.answer_schema)
-        # What the model reads: the answer schema without ids and rules (tokens it does not need).
-        self.prompt_schema = {k: v for k, v in self.answer_schema.items() if k not in ("$schema", "$id", "x-rules")}
         compile_grammar(self.llm, self.gbnf)
 
     @abstractmethod
     def messages(self, page: PageInput) -> list[dict[str, Any]]:
         """The chat messages for one page."""
 
-    def execute(self, page: PageInput, attempt: int) -> Completion:
+    def sampling(self, attempt: int) -> dict[str, Any]:
+        """Grammar and sampling settings: greedy first, then a temperature ladder (0.3, 0.6, 0.9, 1.0)."""
         from llama_cpp import LlamaGrammar
 
-        # Greedy first; further samples and retries climb a temperature ladder (0.3, 0.6, 0.9, 1.0).
         temperature = self.cfg.temperature if attempt == 0 else max(self.cfg.temperature, min(1.0, 0.3 * attempt))
+        return {"grammar": LlamaGrammar.from_string(self.gbnf, verbose=False), "temperature": temperature,
+                "seed": self.cfg.seed + attempt, "max_tokens": self.cfg.max_tokens,
+                "repeat_penalty": 1.0}  # JSON repeats keys by design: never penalise them
+
+    def execute(self, page: PageInput, attempt: int) -> Completion:
+        # Text prompts: llama-cpp-python reuses the longest cached token prefix by itself, so the
+        # system prompt + schema are evaluated once per worker and a page's text once per page.
         response = self.llm.create_chat_completion(
-            messages=self.messages(page),  # type: ignore[arg-type]
-            grammar=LlamaGrammar.from_string(self.gbnf, verbose=False),
-            temperature=temperature,
-            seed=self.cfg.seed + attempt,
-            max_tokens=self.cfg.max_tokens,
-            repeat_penalty=1.0,  # JSON repeats keys by design: never penalise them
-        )
+            messages=self.messages(page), **self.sampling(attempt))  # type: ignore[arg-type]
         choice = response["choices"][0]  # type: ignore[index]
-        usage = response.get("usage") or {}  # type: ignore[union-attr]
-        return Completion(
-            text=choice["message"]["content"] or "",
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
-            completion_tokens=int(usage.get("completion_tokens", 0)),
-            finish_reason=choice.get("finish_reason"),
-        )
+        return _completion(choice["message"]["content"], response, choice)
 
     def close(self) -> None:
         self.llm.close()
 
 
+def _completion(text: str | None, response: Any, choice: Any) -> Completion:
+    usage = response.get("usage") or {}
+    return Completion(text=text or "", prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                      completion_tokens=int(usage.get("completion_tokens", 0)),
+                      finish_reason=choice.get("finish_reason"))
+
+
 class LlamaVLMBackend(LlamaBackend):
-    """A vision-language GGUF + mmproj: reads the page image."""
+    """A vision-language GGUF + mmproj: reads the page image.
+
+    The multimodal chat handlers clear the KV cache on every call, so each sample of a page
+    would encode the image and evaluate the whole prompt again.  The first sample goes through
+    the handler; the others continue from its evaluated prompt (image included) and only
+    decode: K samples cost one image encoding and one prompt evaluation.
+    """
 
     def __init__(self, cfg: ModelConfig, schema: CompiledSchema, model_sha256: str,
-                 chat_handler: str) -> None:
+                 chat_handler: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         from llama_cpp import llama_chat_format
 
         check_files(cfg, needs_mmproj=True)
         self.chat_handler = chat_handler
         handler_cls = getattr(llama_chat_format, CHAT_HANDLERS[chat_handler])
         handler = handler_cls(clip_model_path=str(cfg.mmproj), verbose=cfg.verbose)
-        super().__init__(cfg, schema, model_sha256, chat_handler=handler)
+        super().__init__(cfg, schema, model_sha256, chat_handler=handler, max_pixels=max_pixels)
+        self._prompt: tuple[bytes, list[int]] | None = None  # (page image digest, its prompt tokens)
 
     def messages(self, page: PageInput) -> list[dict[str, Any]]:
         return vlm_messages(self.prompt_schema, page.png)
+
+    def execute(self, page: PageInput, attempt: int) -> Completion:
+        digest = hashlib.sha256(page.png).digest()
+        if attempt > 0 and self._prompt is not None and self._prompt[0] == digest and self._rewind(self._prompt[1]):
+            response = self.llm.create_completion(prompt=self._prompt[1], **self.sampling(attempt))
+            choice = response["choices"][0]  # type: ignore[index]
+            return _completion(choice["text"], response, choice)
+        self._prompt = None
+        completion = super().execute(page, attempt)
+        # The handler evaluated the prompt into positions [0, prompt_tokens) and left their ids
+        # (image positions included) in input_ids, which is what llama's prefix match compares.
+        self._prompt = (digest, self.llm.input_ids[:completion.prompt_tokens].tolist())
+        return completion
+
+    def _rewind(self, prompt: list[int]) -> bool:
+        """Drop the last answer from the KV cache, keeping the prompt minus its last token.
+
+        llama's own prefix match then re-evaluates that one token and samples.  False when the
+        cache cannot be cut (recurrent models): then the full handler path runs again.
+        """
+        keep = len(prompt) - 1
+        if keep <= 0 or not self.llm._ctx.kv_cache_seq_rm(-1, keep, -1):
+            return False
+        self.llm.n_tokens = keep
+        return True
 
 
 class LlamaTextBackend(LlamaBackend):

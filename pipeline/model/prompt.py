@@ -23,6 +23,11 @@ SYSTEM_PROMPT = (
 )
 
 
+def prompt_schema(answer_schema: dict[str, Any]) -> dict[str, Any]:
+    """What the model reads: the answer schema without ids and rules (tokens it does not need)."""
+    return {k: v for k, v in answer_schema.items() if k not in ("$schema", "$id", "x-rules")}
+
+
 def png_data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
