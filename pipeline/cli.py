@@ -100,6 +100,9 @@ def main() -> None:
 @click.option("--samples", default=_default("samples"), show_default=True, type=click.IntRange(1, 9),
               help="Answers per page (greedy, then a temperature ladder), voted field by field; "
                    "disagreements are flagged in disputed_fields / needs_review.")
+@click.option("--dual-view/--no-dual-view", default=_default("dual_view"), show_default=True,
+              help="VLM: also read each page's text layer (or OCR) with the same model and vote that "
+                   "answer with the image samples; where the two views disagree the field is disputed.")
 @click.option("--adjudicator", type=click.Choice(["none", "anthropic", "openai"]), default="none",
               show_default=True, help="API model for disputed pages, broken rules and failed pages "
                                       "(keys from ANTHROPIC_API_KEY / OPENAI_API_KEY).")

@@ -57,6 +57,8 @@ class ModelConfig(_Strict):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     retries: int = Field(1, ge=0, le=5)
     samples: int = Field(3, ge=1, le=9)
+    # VLM only: one more answer from the page's text layer (or OCR), voted with the image samples
+    dual_view: bool = False
     verbose: bool = False
 
 
@@ -121,7 +123,7 @@ class RunConfig(_Strict):
             "prompt": self.prompt_version, "backend": self.backend, "dpi": self.dpi,
             "max_pixels": self.max_pixels, "chat_handler": m.chat_handler,
             "seed": m.seed, "max_tokens": m.max_tokens, "temperature": m.temperature, "retries": m.retries,
-            "samples": m.samples,
+            "samples": m.samples, "dual_view": m.dual_view,
             "adjudicator": [a.provider, a.model, a.when, a.below] if a.provider != "none" else None,
         }
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:32]
@@ -140,6 +142,8 @@ class RunConfig(_Strict):
     def _check_inputs(self) -> RunConfig:
         if not self.inputs:
             raise ValueError("at least one input is required")
+        if self.model.dual_view and self.backend != "vlm":
+            raise ValueError("dual view needs the VLM backend (--mmproj): the text backend has no image view")
         return self
 
 
@@ -196,6 +200,7 @@ class RunOptions(_Strict):
     seed: int = 0
     retries: int = Field(1, ge=0, le=5)
     samples: int = Field(3, ge=1, le=9)
+    dual_view: bool = False
     adjudicator: Literal["none", "anthropic", "openai"] = "none"
     adjudicator_model: str = "claude-opus-4-7"
     adjudicator_url: str | None = None
@@ -240,6 +245,7 @@ class RunOptions(_Strict):
                             n_ctx=None if self.n_ctx == "auto" else self.n_ctx,
                             n_threads=n_threads, n_gpu_layers=self.n_gpu_layers, seed=self.seed,
                             max_tokens=self.max_tokens, retries=self.retries, samples=self.samples,
+                            dual_view=self.dual_view,
                             verbose=self.verbose)
         adjudication = AdjudicationConfig(
             provider="none" if self.no_api else self.adjudicator, model=self.adjudicator_model,

@@ -39,20 +39,31 @@ class LazyOcr:
 
 def read_page(backend: Backend, task: dict[str, Any], dpi: int, max_pixels: int,
               ocr: LazyOcr) -> tuple[PageInput, str]:
-    """The model's input for a page and where its text came from (layer, ocr or image)."""
+    """The model's input for a page and where it came from: layer, ocr, image, or image+layer /
+    image+ocr for a VLM with a dual view (image+none: the page has no text to read)."""
     path, number = Path(task["source_path"]), int(task["page_number"])
     if getattr(backend, "needs_text", False):
         text = page_text(path, number)
         if has_usable_text(text):
             return PageInput(str(path), number, b"", text), "layer"
         rendered = render_page(path, number, dpi, max_pixels)
-        try:
-            text = ocr.text(rendered.png)
-        except Exception as exc:
-            raise RenderError(f"ocr failed: {' '.join(str(exc).split())[:200]}") from None
-        return PageInput(str(path), number, rendered.png, text), "ocr"
+        return PageInput(str(path), number, rendered.png, _ocr(ocr, rendered.png)), "ocr"
     rendered = render_page(path, number, dpi, max_pixels)
-    return PageInput(str(path), number, rendered.png, rendered.text), "image"
+    if not backend.dual_view:
+        return PageInput(str(path), number, rendered.png, rendered.text), "image"
+    if has_usable_text(rendered.text):
+        return PageInput(str(path), number, rendered.png, rendered.text), "image+layer"
+    text = _ocr(ocr, rendered.png)
+    if has_usable_text(text):
+        return PageInput(str(path), number, rendered.png, text), "image+ocr"
+    return PageInput(str(path), number, rendered.png, ""), "image+none"  # nothing for a text view to read
+
+
+def _ocr(ocr: LazyOcr, png: bytes) -> str:
+    try:
+        return ocr.text(png)
+    except Exception as exc:
+        raise RenderError(f"ocr failed: {' '.join(str(exc).split())[:200]}") from None
 
 
 NOT_ADJUDICATED: dict[str, Any] = {"adjudicated": False, "adjudicator_model": None, "adjudication_reason": None,

@@ -105,3 +105,37 @@ def test_invalid_samples_are_dropped_and_retried() -> None:
     backend.samples = 2
     result = backend.extract(PAGE)
     assert result.samples == 2 and result.attempts == 3 and result.agreement == 1.0
+
+
+class TwoViewBackend(ScriptedBackend):
+    """Image answers from the script, and one text-view answer."""
+
+    def __init__(self, answers: list[str | Exception], text_answer: str | Exception, samples: int) -> None:
+        super().__init__(answers, retries=0)
+        self.samples, self.dual_view, self.text_answer = samples, True, text_answer
+
+    def execute_text_view(self, page: PageInput) -> Completion:
+        self.calls.append(-1)
+        if isinstance(self.text_answer, Exception):
+            raise self.text_answer
+        return Completion(self.text_answer, prompt_tokens=7, completion_tokens=3)
+
+
+def test_dual_view_votes_the_text_answer_with_the_image_samples() -> None:
+    backend = TwoViewBackend(['{"n": 1, "d": "2024-01-01"}', '{"n": 1, "d": "2024-01-01"}'],
+                             '{"n": 1, "d": "2024-02-01"}', samples=2)
+    result = backend.extract(PAGE)
+    assert backend.calls == [0, 1, -1]  # the text view comes after the image samples
+    assert result.samples == 3 and result.record == {"n": 1, "d": "2024-01-01"}
+    assert result.field_confidence == {"n": 1.0, "d": 2 / 3} and result.disputed == ["d"]
+    assert result.prompt_tokens == 27 and result.completion_tokens == 13
+
+
+def test_dual_view_answers_when_the_image_fails_and_is_skipped_without_text() -> None:
+    backend = TwoViewBackend(["oops"], '{"n": 4}', samples=1)
+    result = backend.extract(PAGE)
+    assert result.status == "ok" and result.record == {"n": 4} and result.raw_output == '{"n": 4}'
+    failing = TwoViewBackend(["oops"], RuntimeError("boom"), samples=1).extract(PAGE)
+    assert failing.status == "error" and "text view: model_error: boom" in (failing.error or "")
+    no_text = TwoViewBackend(['{"n": 1}'], '{"n": 2}', samples=1)
+    assert no_text.extract(PageInput("x.png", 1, b"png", "")).samples == 1 and no_text.calls == [0]

@@ -68,3 +68,12 @@ def test_n_ctx_setting_is_auto_or_a_number(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["run", "--schema", str(INVOICE_SCHEMA), str(tmp_path), "-o",
                                        str(tmp_path / "o"), "--n-ctx", "100"])
     assert result.exit_code == 2 and "below the smallest context" in result.output
+
+
+def test_dual_view_context_also_fits_a_page_of_text(tiny_vlm: TinyVLM) -> None:
+    raw = load_schema(INVOICE_SCHEMA).raw
+    cfg = ModelConfig(path=tiny_vlm.model, mmproj=tiny_vlm.mmproj, max_tokens=1024)
+    image_only = resolve_n_ctx(cfg, raw, True, 4_000_000, "mtmd")
+    both = resolve_n_ctx(cfg.model_copy(update={"dual_view": True}), raw, True, 4_000_000, "mtmd")
+    # the tiny projector makes 16 image tokens; the text view's page allowance replaces them
+    assert TEXT_PAGE_TOKENS - 16 - 256 < both - image_only <= TEXT_PAGE_TOKENS - 16 + 256

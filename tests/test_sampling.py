@@ -39,3 +39,31 @@ def test_three_samples_per_page(tmp_path: Path, sample_dir: Path, tiny_vlm: Tiny
     assert multi["samples"] == 3
     assert all(f.startswith(("p1:", "p2:")) for f in multi["disputed_fields"])
     assert multi["needs_review"] == bool(multi["disputed_fields"] or multi["rule_failures"])
+
+
+def test_dual_view_reads_the_text_layer_with_the_same_vlm(tmp_path: Path, sample_dir: Path, tiny_vlm: TinyVLM,
+                                                          ray_local: None) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(sample_dir / "invoice-001-classic.pdf", inputs)
+    shutil.copy(sample_dir / "photo-001.png", inputs)  # no text layer: the text view reads its OCR
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [
+        "run", "--schema", str(INVOICE_SCHEMA), str(inputs), "-o", str(out), "--model", str(tiny_vlm.model),
+        "--mmproj", str(tiny_vlm.mmproj), "--samples", "2", "--dual-view", "--max-tokens", "1024"])
+    assert result.exit_code == 0, result.output
+    pages = {Path(p["source_path"]).name: p for p in read_table(out, "pages").to_pylist()}
+    pdf = pages["invoice-001-classic.pdf"]
+    assert pdf["text_source"] == "image+layer" and pdf["status"] == "ok"
+    assert pdf["samples"] == 3 and pdf["attempts"] == 3  # two image samples + the text view, voted
+    assert dict(pdf["field_confidence"]) and pdf["disputed_fields"] == sorted(
+        k for k, c in dict(pdf["field_confidence"]).items() if c < 1)
+    photo = pages["photo-001.png"]
+    assert photo["text_source"] == "image+ocr" and photo["samples"] == 3
+
+
+def test_dual_view_needs_the_vlm(tmp_path: Path, tiny_vlm: TinyVLM) -> None:
+    result = CliRunner().invoke(main, [
+        "run", "--schema", str(INVOICE_SCHEMA), str(tmp_path), "-o", str(tmp_path / "out"),
+        "--model", str(tiny_vlm.model), "--backend", "text", "--dual-view"])
+    assert result.exit_code == 2 and "dual view needs the VLM backend" in result.output

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -65,10 +66,11 @@ class Backend(ABC):
     name: str
     sha256: str
 
-    def __init__(self, schema: CompiledSchema, retries: int = 1, samples: int = 1) -> None:
+    def __init__(self, schema: CompiledSchema, retries: int = 1, samples: int = 1, dual_view: bool = False) -> None:
         self.schema = schema
         self.retries = retries
         self.samples = samples
+        self.dual_view = dual_view
 
     @abstractmethod
     def execute(self, page: PageInput, attempt: int) -> Completion:
@@ -80,30 +82,39 @@ class Backend(ABC):
         May raise: any exception becomes an error result in ``extract``.
         """
 
+    def execute_text_view(self, page: PageInput) -> Completion:
+        """The answer from the page's text instead of its image (``dual_view``); backends that read
+        images and can also read text override this."""
+        raise NotImplementedError(f"{type(self).__name__} has no text view")
+
     def extract(self, page: PageInput) -> ModelResult:
-        """Up to ``samples`` valid answers (plus ``retries`` spare attempts), voted field by field."""
+        """Up to ``samples`` valid answers (plus ``retries`` spare attempts), voted field by field.
+
+        With ``dual_view`` and a page that has text, one more answer is read from the text: an
+        independent way to misread the page, so where it disagrees with the image the field is
+        disputed (and it still answers when every image sample failed).
+        """
         started = time.perf_counter()
-        prompt_tokens = completion_tokens = 0
+        tokens = [0, 0]  # prompt, completion
         problem = "no attempt made"
         raw: str | None = None
         valid: list[dict[str, Any]] = []
         attempts = 0
         while len(valid) < self.samples and attempts < self.samples + self.retries:
             attempt, attempts = attempts, attempts + 1
-            try:
-                completion = self.execute(page, attempt)
-            except Exception as exc:  # a backend failure is a page error, not a dead run
-                problem = f"model_error: {' '.join(str(exc).split())[:300] or type(exc).__name__}"
-                continue
-            raw = raw if valid else completion.text  # keep the answer the record comes from
-            prompt_tokens += completion.prompt_tokens
-            completion_tokens += completion.completion_tokens
-            try:
-                record, problem = self._check(completion)
-            except Exception as exc:  # a bug in normalisation must cost a page, not the run
-                record, problem = None, f"normalize_error: {type(exc).__name__}: {exc}"[:300]
+            record, problem, text = self._attempt(tokens, self.execute, page, attempt)
+            raw = raw if valid or text is None else text  # keep the answer the record comes from
             if record is not None:
                 valid.append(record)
+        if self.dual_view and page.text.strip():
+            attempts += 1
+            record, text_problem, text = self._attempt(tokens, self.execute_text_view, page)
+            raw = raw if valid or text is None else text
+            if record is not None:
+                valid.append(record)
+            elif not valid:
+                problem = f"{problem}; text view: {text_problem}"
+        prompt_tokens, completion_tokens = tokens
         if not valid:
             return ModelResult("error", None, problem, raw, attempts,
                                _ms(started), prompt_tokens, completion_tokens)
@@ -117,6 +128,21 @@ class Backend(ABC):
             result.agreement = round(voted.mean_confidence, 4)
             result.min_confidence = round(voted.min_confidence, 4)
         return result
+
+    def _attempt(self, tokens: list[int], call: Callable[..., Completion],
+                 *args: Any) -> tuple[dict[str, Any] | None, str, str | None]:
+        """One model call, checked: (record or None, problem, raw text); never raises."""
+        try:
+            completion = call(*args)
+        except Exception as exc:  # a backend failure is a page error, not a dead run
+            return None, f"model_error: {' '.join(str(exc).split())[:300] or type(exc).__name__}", None
+        tokens[0] += completion.prompt_tokens
+        tokens[1] += completion.completion_tokens
+        try:
+            record, problem = self._check(completion)
+        except Exception as exc:  # a bug in normalisation must cost a page, not the run
+            record, problem = None, f"normalize_error: {type(exc).__name__}: {exc}"[:300]
+        return record, problem, completion.text
 
     def _check(self, completion: Completion) -> tuple[dict[str, Any] | None, str]:
         try:

@@ -5,7 +5,8 @@ fixed large number costs memory (VRAM on a GPU) in every worker for tokens no pa
 fixed small one fails pages whose image needs more.  ``auto`` adds up what one request can hold:
 the fixed prompt (system + schema, counted with the model's own tokenizer), the page (image
 tokens from the projector's metadata and ``--max-pixels``, or an allowance for a page of text)
-and the answer (``--max-tokens``); rounded up, capped at the model's training context.
+and the answer (``--max-tokens``); rounded up, capped at the model's training context.  With a
+dual view the VLM also reads the page's text, so the page allowance is the larger of the two.
 """
 
 from __future__ import annotations
@@ -56,11 +57,11 @@ def resolve_n_ctx(cfg: ModelConfig, schema_raw: dict[str, Any], image: bool, max
     if cfg.n_ctx:
         return cfg.n_ctx
     return size_context(cfg.path, cfg.mmproj if image else None, prompt_schema(copy_mode_schema(schema_raw)),
-                        cfg.max_tokens, max_pixels, chat_handler)
+                        cfg.max_tokens, max_pixels, chat_handler, text_too=cfg.dual_view)
 
 
 def size_context(model: Path, mmproj: Path | None, shown_schema: dict[str, Any], max_tokens: int,
-                 max_pixels: int, chat_handler: str | None = None) -> int:
+                 max_pixels: int, chat_handler: str | None = None, text_too: bool = False) -> int:
     """The ``auto`` context (a vocabulary-only load of the model: milliseconds)."""
     import llama_cpp
     from llama_cpp._utils import suppress_stdout_stderr
@@ -81,4 +82,6 @@ def size_context(model: Path, mmproj: Path | None, shown_schema: dict[str, Any],
     else:
         keys = ("clip.projector_type", "clip.vision.projector_type", "clip.vision.image_size", "clip.vision.patch_size")
         page = image_tokens(gguf_metadata(mmproj, keys), max_pixels, chat_handler)
+        if text_too:  # the dual view's text prompt must fit the same context
+            page = max(page, TEXT_PAGE_TOKENS)
     return auto_n_ctx(prompt, page, max_tokens, int(train) if train else None)

@@ -152,7 +152,7 @@ class LlamaBackend(Backend):
 
     def __init__(self, cfg: ModelConfig, schema: CompiledSchema, model_sha256: str,
                  chat_handler: Any = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
-        super().__init__(schema, retries=cfg.retries, samples=cfg.samples)
+        super().__init__(schema, retries=cfg.retries, samples=cfg.samples, dual_view=cfg.dual_view)
         quiet_native_logs(cfg.verbose)
         self.cfg = cfg
         self.name = cfg.path.name
@@ -239,6 +239,14 @@ class LlamaVLMBackend(LlamaBackend):
         # (image positions included) in input_ids, which is what llama's prefix match compares.
         self._prompt = (digest, self.llm.input_ids[:completion.prompt_tokens].tolist())
         return completion
+
+    def execute_text_view(self, page: PageInput) -> Completion:
+        """The same model reads the page's text layer (or OCR) with the text prompt, greedily."""
+        self._prompt = None  # this call replaces the image prompt in the KV cache
+        response = self.llm.create_chat_completion(
+            messages=text_messages(self.prompt_schema, page.text), **self.sampling(0))  # type: ignore[arg-type]
+        choice = response["choices"][0]  # type: ignore[index]
+        return _completion(choice["message"]["content"], response, choice)
 
     def _rewind(self, prompt: list[int]) -> bool:
         """Drop the last answer from the KV cache, keeping the prompt minus its last token.
