@@ -9,7 +9,10 @@
 6. llama.cpp's own scaling: the plain loop in 2 processes x 1 thread vs 1 x 1, the ceiling the
    pipeline's 2 x 1 is compared with (two llama.cpp processes share caches and memory bandwidth);
 7. prefix reuse: seconds per sample for the first and the later samples of a page (text: the
-   prompt is cached; VLM: later samples skip the image encoding and the prompt evaluation).
+   prompt is cached; VLM: later samples skip the image encoding and the prompt evaluation);
+8. image size (VLM path, tiny model: mechanics only, its answers are noise): dpi -> pixels,
+   prompt tokens and seconds per page, render included; and the image tokens that
+   ``--max-pixels`` gives a Qwen-VL style projector (computed from its patch size).
 
 Prints a table and writes ``benchmarks/results/perf.json``.
 
@@ -159,6 +162,28 @@ def prefix_reuse(pdf: Path, model: Path, tiny_dir: Path) -> dict[str, Any]:
     return out
 
 
+def image_size(pdf: Path, tiny_dir: Path) -> dict[str, Any]:
+    from pipeline.model.context import image_tokens
+    from pipeline.model.llama import LlamaVLMBackend, preflight
+
+    schema = load_schema(SCHEMA)
+    tiny = make_tiny_vlm(tiny_dir)
+    cfg = ModelConfig(path=tiny.model, mmproj=tiny.mmproj, n_threads=2, max_tokens=1024)
+    vlm = LlamaVLMBackend(cfg, schema, "0" * 64, preflight(cfg, schema))
+    vlm.execute(PageInput(str(pdf), 1, render_page(pdf, 1, 150, 4_000_000).png, ""), 0)  # warm-up
+    rows = []
+    for dpi in (100, 150, 200, 300):
+        started = time.perf_counter()
+        page = render_page(pdf, 1, dpi, 4_000_000)
+        prompt = vlm.execute(PageInput(str(pdf), 1, page.png, ""), 0).prompt_tokens
+        rows.append({"dpi": dpi, "pixels": page.width * page.height, "png_kib": round(len(page.png) / 1024, 1),
+                     "prompt_tokens": prompt, "seconds": round(time.perf_counter() - started, 3)})
+    vlm.close()
+    qwen = {"clip.projector_type": "qwen2vl_merger", "clip.vision.patch_size": 14}
+    return {"tiny_vlm": rows, "qwen_vl_image_tokens": {str(p): image_tokens(qwen, p)
+                                                       for p in (500_000, 1_000_000, 2_000_000, 4_000_000)}}
+
+
 def _per_sample(backend: Any, page: PageInput, samples: int = 3, force_full: bool = False) -> dict[str, Any]:
     seconds, prompt_tokens = [], 0
     for attempt in range(samples):
@@ -205,6 +230,8 @@ def main() -> None:
         results["startup_10_pages_tiny_s"] = startup(tmp)
         results["prefix_reuse"] = prefix_reuse(pdf, model, tmp / "tiny-prefix")
         print("prefix reuse:", results["prefix_reuse"], flush=True)
+        results["image_size"] = image_size(pdf, tmp / "tiny-size")
+        print("image size:", results["image_size"], flush=True)
         results["plain_1x2"] = plain_loop(pdf, model, 2, args.pages)
         results["plain_1x1"] = plain_loop(pdf, model, 1, args.pages)
         results["plain_2x1"] = plain_parallel(pdf, model, 2, args.pages)
