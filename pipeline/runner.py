@@ -305,13 +305,30 @@ def _stream(cfg: RunConfig, tasks: list[dict[str, Any]], schema: CompiledSchema,
         fn_constructor_kwargs={"config_json": cfg.model_dump_json(), "schema_raw": schema.raw,
                                "model_sha256": model_sha256, "chat_handler": chat_handler,
                                "budget_keeper": budget_keeper, "crash_counter": crash_counter},
-        # At most 2 pages queued per actor: pages take seconds, so deep queues only unbalance the tail.
-        compute=ray.data.ActorPoolStrategy(size=cfg.workers, max_tasks_in_flight_per_actor=2),
+        compute=_actor_pool(cfg.workers),
         batch_size=1,
         num_cpus=cfg.model.n_threads,
         num_gpus=1 if cfg.model.n_gpu_layers != 0 and _cluster_has_gpus() else None,
     )
     yield from results.iter_rows()
+
+
+CONCURRENT_PAGES = 2  # per actor: one in the model, the next one read ahead (see PageWorker)
+
+
+def _actor_pool(workers: int) -> Any:
+    """A fixed pool; each actor holds two pages at once and works on both (PageWorker's locks).
+
+    Not more: pages take seconds, so deeper queues only unbalance the tail of the run.
+    """
+    import ray
+
+    try:
+        return ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=CONCURRENT_PAGES,
+                                          max_concurrent_calls_per_actor=CONCURRENT_PAGES,
+                                          enable_true_multi_threading=True)
+    except TypeError:  # Ray Data without concurrent calls: one page at a time per actor
+        return ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=CONCURRENT_PAGES)
 
 
 def _cluster_has_gpus() -> bool:

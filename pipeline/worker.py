@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -113,18 +116,29 @@ def error_row(task: dict[str, Any], error: str) -> dict[str, Any]:
             "confidence_json": None, **NOT_ADJUDICATED}
 
 
+Section = Callable[[dict[str, Any]], AbstractContextManager[Any]]
+
+
+def _open(task: dict[str, Any]) -> AbstractContextManager[Any]:
+    return nullcontext()
+
+
 def process_page(backend: Backend, task: dict[str, Any], dpi: int, max_pixels: int,
                  ocr: LazyOcr | None = None, adjudicator: Adjudicator | None = None,
                  rules: list[dict[str, Any]] | None = None, adjudicate_always: bool = False,
-                 adjudicate_below: float = 1.0) -> dict[str, Any]:
+                 adjudicate_below: float = 1.0, reading: Section = _open, inference: Section = _open) -> dict[str, Any]:
+    """One page, start to row.  ``reading`` and ``inference`` wrap the two stages that must not
+    overlap with another page's same stage (the worker's locks); the API call is in neither."""
     row: dict[str, Any] = {k: task[k] for k in TASK_KEYS}
     try:
-        page, source = read_page(backend, task, dpi, max_pixels, ocr or LazyOcr())
+        with reading(task):
+            page, source = read_page(backend, task, dpi, max_pixels, ocr or LazyOcr())
     except RenderError as exc:
         return error_row(task, f"render_error: {exc}")
     except Exception as exc:  # never let one page kill the worker and the run
         return error_row(task, f"internal_error: {type(exc).__name__}: {exc}"[:300])
-    result = backend.extract(page)
+    with inference(task):
+        result = backend.extract(page)
     adjudication, record = adjudicate_page(adjudicator, rules or [], task, page, result, adjudicate_always,
                                            adjudicate_below)
     status, error = (result.status, result.error) if not adjudication["adjudicated"] else ("ok", None)
@@ -160,13 +174,20 @@ def make_backend(cfg: RunConfig, schema_raw: dict[str, Any], model_sha256: str,
 
 
 class PageWorker:
-    """Ray Data actor UDF: one model per actor, one row per page."""
+    """Ray Data actor UDF: one model per actor, one row per page.
+
+    Ray Data runs two calls at once in each actor (``runner.CONCURRENT_PAGES``): while one page is in
+    the model, the next one is rendered (or OCR'd) and waits, and a page waiting for the API
+    adjudicator does not hold the model.  Two locks keep reading and inference one page at a
+    time (PyMuPDF and llama.cpp are not to be used from two threads at once).
+    """
 
     def __init__(self, config_json: str, schema_raw: dict[str, Any], model_sha256: str,
                  chat_handler: str | None, budget_keeper: Any = None, crash_counter: Any = None) -> None:
         from pipeline.adjudicate.setup import RemoteBudget, make_adjudicator
 
         self.crash_counter = crash_counter
+        self._read_lock, self._model_lock = threading.Lock(), threading.Lock()
 
         self.cfg = RunConfig.model_validate_json(config_json)
         self.backend = make_backend(self.cfg, schema_raw, model_sha256, chat_handler)
@@ -186,7 +207,7 @@ class PageWorker:
                 continue
             rows.append(process_page(self.backend, task, self.cfg.dpi, self.cfg.max_pixels, self.ocr,
                                      self.adjudicator, self.rules, self.cfg.adjudication.when == "always",
-                                     self.cfg.adjudication.below))
+                                     self.cfg.adjudication.below, self._reading, self._inference))
         return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
 
 
@@ -195,31 +216,68 @@ class PageWorker:
 
         Ray restarts a dead actor and retries its task, so a page that crashes llama.cpp
         (or the renderer) would loop forever; the counter outlives the actors and turns the
-        page into an error row after ``max_page_crashes`` tries.
+        page into an error row after ``max_page_crashes`` crashes.
         """
         if self.crash_counter is None:
             return None
         import ray
 
-        key = f"{task['source_sha256']}:{task['page_number']}"
-        starts = ray.get(self.crash_counter.start.remote(key))
-        if starts > self.cfg.max_page_crashes:
-            return error_row(task, f"quarantined: the worker died {starts - 1} times on this page")
-        crash_on = os.environ.get(FAULT_CRASH_ENV)  # test aid: simulate a page that kills llama.cpp
-        if crash_on and crash_on in task["source_path"]:
-            os._exit(70)
+        crashes = ray.get(self.crash_counter.crashes.remote(_key(task)))
+        if crashes >= self.cfg.max_page_crashes:
+            return error_row(task, f"quarantined: the worker died {crashes} times on this page")
         return None
+
+    @contextmanager
+    def _reading(self, task: dict[str, Any]) -> Iterator[None]:
+        with self._read_lock, self._crash_guard(task):
+            yield
+
+    @contextmanager
+    def _inference(self, task: dict[str, Any]) -> Iterator[None]:
+        with self._model_lock, self._crash_guard(task):
+            crash_on = os.environ.get(FAULT_CRASH_ENV)  # test aid: simulate a page that kills llama.cpp
+            if crash_on and crash_on in task["source_path"]:
+                os._exit(70)
+            yield
+
+    @contextmanager
+    def _crash_guard(self, task: dict[str, Any]) -> Iterator[None]:
+        """Charge a crash to the page only while it is inside a stage: a page that was merely
+        waiting for the lock when another page killed the worker is not to blame."""
+        if self.crash_counter is None:
+            yield
+            return
+        import ray
+
+        ray.get(self.crash_counter.enter.remote(_key(task)))
+        try:
+            yield
+        finally:
+            ray.get(self.crash_counter.leave.remote(_key(task)))
+
+
+def _key(task: dict[str, Any]) -> str:
+    return f"{task['source_sha256']}:{task['page_number']}"
 
 
 class CrashCounter:
-    """Ray actor (driver-owned, survives worker deaths): how often each page was started."""
+    """Ray actor (driver-owned, survives worker deaths): stages each page entered and never left.
+
+    A stage entered and not left means the worker died inside it, so that count is the number
+    of crashes the page caused.
+    """
 
     def __init__(self) -> None:
-        self.starts: dict[str, int] = {}
+        self.open: dict[str, int] = {}
 
-    def start(self, key: str) -> int:
-        self.starts[key] = self.starts.get(key, 0) + 1
-        return self.starts[key]
+    def enter(self, key: str) -> None:
+        self.open[key] = self.open.get(key, 0) + 1
+
+    def leave(self, key: str) -> None:
+        self.open[key] -= 1
+
+    def crashes(self, key: str) -> int:
+        return self.open.get(key, 0)
 
 
 def _plain(value: Any) -> Any:
