@@ -22,6 +22,9 @@ from typing import Any
 
 from pipeline.errors import SchemaError
 
+# Kinds that compare a document's rows with its totals: they hold for a whole document only,
+# not for one page of a multi-page invoice (the others hold row by row or field by field).
+WHOLE_DOCUMENT_KINDS = frozenset({"sum", "add"})
 KINDS = {"sum": ("items", "field", "equals"), "add": ("fields", "equals"), "product": ("items", "fields", "equals"),
          "order": ("fields",), "in": ("field", "values")}
 

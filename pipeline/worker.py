@@ -20,7 +20,7 @@ from pipeline.adjudicate.base import AdjudicationRequest, Adjudicator
 from pipeline.config import RunConfig
 from pipeline.model.base import Backend, ModelResult, PageInput
 from pipeline.render import RenderError, page_text, render_page
-from pipeline.rules import check_rules, rule_failures
+from pipeline.rules import WHOLE_DOCUMENT_KINDS, check_rules, rule_failures
 from pipeline.schema import compile_schema
 from pipeline.textlayer import OcrEngine, has_usable_text
 
@@ -84,8 +84,10 @@ def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]]
     """
     if adjudicator is None:
         return dict(NOT_ADJUDICATED), result.record
-    # Page-level rules only for single-page documents: a page of a longer invoice need not add up.
-    failures = rule_failures(rules, result.record) if result.record and task["page_count"] == 1 else []
+    # A page of a longer invoice need not add up (its totals may be on another page), but its
+    # own rows, dates and codes must still hold: only sums and additions wait for the document.
+    page_rules = rules if task["page_count"] == 1 else [r for r in rules if r["kind"] not in WHOLE_DOCUMENT_KINDS]
+    failures = rule_failures(page_rules, result.record) if result.record else []
     unsure = sorted(p for p, c in result.field_confidence.items() if c < below)
     why = (["local_error"] if result.status != "ok" else []) + \
           ([f"disputed: {','.join(unsure[:12])}"] if unsure else []) + \

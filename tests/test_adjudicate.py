@@ -153,3 +153,28 @@ def test_which_pages_go_to_the_adjudicator(anthropic_server: tuple[str, Script],
     columns, _ = adjudicate_page(claude, [], task, page, result({"total_amount": 1.0}), always=True)
     assert columns["adjudication_reason"] == "always -> cached"
     assert len(script.requests) == 1
+
+
+def test_a_page_of_a_longer_invoice_is_checked_row_by_row_not_against_totals(
+        anthropic_server: tuple[str, Script], tmp_path: Path) -> None:
+    from pipeline.model.base import ModelResult, PageInput
+    from pipeline.rules import check_rules
+    from pipeline.worker import adjudicate_page
+
+    url, _ = anthropic_server
+    claude = _claude(url, tmp_path)
+    rules = check_rules(load_schema(INVOICE_SCHEMA).raw)
+    page = PageInput("x.pdf", 1, b"", "text")
+    rows = [{"description": "a", "quantity": 2.0, "unit_price": 5.0, "amount": 10.0}]
+    partial = {**GOOD, "line_items": rows, "net_amount": 999.0}  # this page's lines are not the whole net
+
+    def judge(record: dict[str, Any], page_count: int) -> str | None:
+        result = ModelResult("ok", record, None, "{}", 1, 1.0, samples=1, candidates=[record])
+        task = {"source_sha256": f"{page_count}{len(rows)}" * 32, "page_number": 1, "page_count": page_count}
+        return adjudicate_page(claude, rules, task, page, result)[0]["adjudication_reason"]
+
+    assert judge(partial, page_count=2) is None  # sums wait for the whole document
+    assert (judge(partial, page_count=1) or "").startswith("rules: lines_sum_to_net")
+    rows.append({"description": "b", "quantity": 3.0, "unit_price": 5.0, "amount": 16.0})  # 3 x 5 is not 16
+    assert (judge({**partial, "line_items": rows}, page_count=2) or "").startswith(
+        "rules: quantity_times_price_is_amount")
