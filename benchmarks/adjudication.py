@@ -100,7 +100,9 @@ def main() -> None:
         print(f"{name:<12}{r['f1']:>7.3f}{r['adjudication_rate']:>12.0%} {tokens(r):>12}{r['seconds']:>9}")
     print(f"\nF1 ratio {result['f1_ratio']} (target >= 0.98), pages adjudicated {result['share_adjudicated']:.0%} "
           f"(target <= 20%), adjudicator token ratio {result['token_ratio']}")
-    write_results("adjudication", result)
+    # the setting (0.5B worker) is adjudication.json; other workers get their own file
+    write_results("adjudication" if args.worker == parser.get_default("worker") else f"adjudication-{args.worker}",
+                  result)
 
 
 if __name__ == "__main__":
