@@ -249,11 +249,14 @@ def main() -> None:
     results["scaling_1x2_over_1x1"] = round(steady_1x2 / base, 3)
     results["plain_scaling_2x1_over_1x1"] = round(results["plain_2x1"]["pages_per_s"]
                                                   / results["plain_1x1"]["pages_per_s"], 3)
+    results["pipeline_2x1_over_plain_2x1"] = round((runs["2x1"]["steady_pages_per_s"] or 0)
+                                                   / results["plain_2x1"]["pages_per_s"], 3)
     print(json.dumps(results, indent=2))
     print(f"\noverhead ratio (pipeline 1x2 steady / plain llama.cpp 1x2): {results['overhead_ratio']} (target >= 0.95)")
     print(f"scaling 2x1 / 1x1: {results['scaling_2x1_over_1x1']} (target >= 1.85); 1x2 / 1x1: "
           f"{results['scaling_1x2_over_1x1']}; llama.cpp alone 2 processes / 1: "
-          f"{results['plain_scaling_2x1_over_1x1']}")
+          f"{results['plain_scaling_2x1_over_1x1']}; pipeline 2x1 / llama.cpp alone 2x1: "
+          f"{results['pipeline_2x1_over_plain_2x1']}")
     print(f"prefix reuse (seconds per sample 1, 2, 3): {results['prefix_reuse']}")
     print(f"render: {results['render']}; start-up (10 pages, tiny VLM, incl. Ray): "
           f"{results['startup_10_pages_tiny_s']} s (target < 15)")
