@@ -68,8 +68,7 @@ def size_context(model: Path, mmproj: Path | None, shown_schema: dict[str, Any],
 
     from pipeline.model.llama import gguf_metadata
 
-    arch = str(gguf_metadata(model, ("general.architecture",)).get("general.architecture", ""))
-    train = gguf_metadata(model, (f"{arch}.context_length",)).get(f"{arch}.context_length")
+    train = gguf_metadata(model, (), arch_keys=("context_length",)).get("context_length")
     fixed = SYSTEM_PROMPT + json.dumps(shown_schema, ensure_ascii=False, separators=(",", ":"))
     with suppress_stdout_stderr(disable=False):
         vocab = llama_cpp.Llama(str(model), vocab_only=True, verbose=False)
