@@ -317,7 +317,7 @@ CONCURRENT_PAGES = 2  # per actor: one in the model, the next one read ahead (se
 
 
 def _actor_pool(workers: int) -> Any:
-    """A fixed pool; each actor holds two pages at once and works on both (PageWorker's locks).
+    """A fixed pool; each actor holds two pages at once: one in the model, the other being read or adjudicated.
 
     Not more: pages take seconds, so deeper queues only unbalance the tail of the run.
     """
