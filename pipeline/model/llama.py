@@ -195,8 +195,10 @@ class LlamaBackend(Backend):
     def execute(self, page: PageInput, attempt: int) -> Completion:
         # Text prompts: llama-cpp-python reuses the longest cached token prefix by itself, so the
         # system prompt + schema are evaluated once per worker and a page's text once per page.
-        response = self.llm.create_chat_completion(
-            messages=self.messages(page), **self.sampling(attempt))  # type: ignore[arg-type]
+        return self.chat(self.messages(page), attempt)
+
+    def chat(self, messages: list[dict[str, Any]], attempt: int) -> Completion:
+        response = self.llm.create_chat_completion(messages=messages, **self.sampling(attempt))  # type: ignore[arg-type]
         choice = response["choices"][0]  # type: ignore[index]
         return _completion(choice["message"]["content"], response, choice)
 
@@ -250,10 +252,7 @@ class LlamaVLMBackend(LlamaBackend):
     def execute_text_view(self, page: PageInput) -> Completion:
         """The same model reads the page's text layer (or OCR) with the text prompt, greedily."""
         self._prompt = None  # this call replaces the image prompt in the KV cache
-        response = self.llm.create_chat_completion(
-            messages=text_messages(self.prompt_schema, page.text), **self.sampling(0))  # type: ignore[arg-type]
-        choice = response["choices"][0]  # type: ignore[index]
-        return _completion(choice["message"]["content"], response, choice)
+        return self.chat(text_messages(self.prompt_schema, page.text), 0)
 
     def _rewind(self, prompt: list[int]) -> bool:
         """Drop the last answer from the KV cache, keeping the prompt minus its last token.
