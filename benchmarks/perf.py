@@ -37,7 +37,7 @@ from _results import write_results
 from pipeline import models
 from pipeline.config import ModelConfig, build_config
 from pipeline.devtools.samples import many_pages_pdf
-from pipeline.devtools.tiny_vlm import make_tiny_vlm
+from pipeline.devtools.tiny_vlm import TinyVLM, make_tiny_vlm
 from pipeline.model.base import PageInput
 from pipeline.model.llama import LlamaTextBackend
 from pipeline.render import page_text, render_page
@@ -94,33 +94,36 @@ def pipeline_run(pdf: Path, model: Path, workers: int, threads: int, out: Path) 
             "memory": peak}
 
 
-def plain_loop(pdf: Path, model: Path, threads: int, pages: int) -> dict[str, Any]:
-    """llama.cpp alone: same backend calls on texts read beforehand, no Ray, no Parquet."""
-    schema = load_schema(SCHEMA)
-    texts = [page_text(pdf, n) for n in range(1, pages + 1)]
-    backend = LlamaTextBackend(ModelConfig(path=model, n_threads=threads, max_tokens=1024, samples=1), schema,
-                               "0" * 64)
-    backend.extract(PageInput(str(pdf), 1, b"", texts[0]))  # warm-up, like the first page of a run
+def _text_backend(model: Path, threads: int) -> LlamaTextBackend:
+    return LlamaTextBackend(ModelConfig(path=model, n_threads=threads, max_tokens=1024, samples=1),
+                            load_schema(SCHEMA), "0" * 64)
+
+
+def _timed_loop(pdf: Path, model: Path, threads: int, numbers: list[int], ready: Any = None) -> float:
+    """Seconds for the same backend calls on texts read beforehand, after one warm-up page
+    (like the first page of a run); ``ready`` is waited on just before the clock starts."""
+    texts = [page_text(pdf, n) for n in numbers]
+    backend = _text_backend(model, threads)
+    backend.extract(PageInput(str(pdf), numbers[0], b"", texts[0]))
+    if ready is not None:
+        ready.wait()
     started = time.perf_counter()
-    for n, text in enumerate(texts, start=1):
+    for n, text in zip(numbers, texts, strict=True):
         backend.extract(PageInput(str(pdf), n, b"", text))
     seconds = time.perf_counter() - started
     backend.close()
+    return seconds
+
+
+def plain_loop(pdf: Path, model: Path, threads: int, pages: int) -> dict[str, Any]:
+    """llama.cpp alone: no Ray, no Parquet."""
+    seconds = _timed_loop(pdf, model, threads, list(range(1, pages + 1)))
     return {"pages": pages, "seconds": round(seconds, 2), "pages_per_s": round(pages / seconds, 4)}
 
 
 def _plain_worker(pdf: str, model: str, numbers: list[int], barrier: Any, results: Any) -> None:
-    schema = load_schema(SCHEMA)
-    texts = [page_text(Path(pdf), n) for n in numbers]
-    backend = LlamaTextBackend(ModelConfig(path=Path(model), n_threads=1, max_tokens=1024, samples=1), schema,
-                               "0" * 64)
-    backend.extract(PageInput(pdf, 1, b"", texts[0]))  # warm-up
-    barrier.wait()  # both processes start their timed loops together
-    started = time.perf_counter()
-    for n, text in zip(numbers, texts, strict=True):
-        backend.extract(PageInput(pdf, n, b"", text))
-    results.put(time.perf_counter() - started)
-    backend.close()
+    # both processes start their timed loops together
+    results.put(_timed_loop(Path(pdf), Path(model), 1, numbers, ready=barrier))
 
 
 def plain_parallel(pdf: Path, model: Path, processes: int, pages: int) -> dict[str, Any]:
@@ -140,19 +143,24 @@ def plain_parallel(pdf: Path, model: Path, processes: int, pages: int) -> dict[s
             "pages_per_s": round(pages / seconds, 4)}
 
 
-def prefix_reuse(pdf: Path, model: Path, tiny_dir: Path) -> dict[str, Any]:
-    """Seconds per sample: the first sample of a page evaluates the prompt, later ones reuse it."""
+def _tiny_vlm_backend(tiny: TinyVLM) -> Any:
     from pipeline.model.llama import LlamaVLMBackend, preflight
 
     schema = load_schema(SCHEMA)
+    cfg = ModelConfig(path=tiny.model, mmproj=tiny.mmproj, n_threads=2, max_tokens=1024)
+    handler = preflight(cfg, schema)
+    assert handler is not None  # the VLM backend always names one
+    return LlamaVLMBackend(cfg, schema, "0" * 64, handler)
+
+
+def prefix_reuse(pdf: Path, model: Path, tiny: TinyVLM) -> dict[str, Any]:
+    """Seconds per sample: the first sample of a page evaluates the prompt, later ones reuse it."""
     out: dict[str, Any] = {}
-    text = LlamaTextBackend(ModelConfig(path=model, n_threads=2, max_tokens=1024), schema, "0" * 64)
+    text = _text_backend(model, 2)
     text.execute(PageInput(str(pdf), 1, b"", page_text(pdf, 1)), 0)  # warm-up: system + schema cached
     out["text"] = _per_sample(text, PageInput(str(pdf), 2, b"", page_text(pdf, 2)))
     text.close()
-    tiny = make_tiny_vlm(tiny_dir)
-    cfg = ModelConfig(path=tiny.model, mmproj=tiny.mmproj, n_threads=2, max_tokens=1024)
-    vlm = LlamaVLMBackend(cfg, schema, "0" * 64, preflight(cfg, schema))
+    vlm = _tiny_vlm_backend(tiny)
     page = PageInput(str(pdf), 1, render_page(pdf, 1, 150, 4_000_000).png, "")
     vlm.execute(page, 0)  # warm-up
     out["tiny_vlm_reused"] = _per_sample(vlm, page)
@@ -162,14 +170,10 @@ def prefix_reuse(pdf: Path, model: Path, tiny_dir: Path) -> dict[str, Any]:
     return out
 
 
-def image_size(pdf: Path, tiny_dir: Path) -> dict[str, Any]:
+def image_size(pdf: Path, tiny: TinyVLM) -> dict[str, Any]:
     from pipeline.model.context import image_tokens
-    from pipeline.model.llama import LlamaVLMBackend, preflight
 
-    schema = load_schema(SCHEMA)
-    tiny = make_tiny_vlm(tiny_dir)
-    cfg = ModelConfig(path=tiny.model, mmproj=tiny.mmproj, n_threads=2, max_tokens=1024)
-    vlm = LlamaVLMBackend(cfg, schema, "0" * 64, preflight(cfg, schema))
+    vlm = _tiny_vlm_backend(tiny)
     vlm.execute(PageInput(str(pdf), 1, render_page(pdf, 1, 150, 4_000_000).png, ""), 0)  # warm-up
     rows = []
     for dpi in (100, 150, 200, 300):
@@ -206,8 +210,7 @@ def render_speed(pdf: Path, pages: int) -> dict[str, float]:
     return out
 
 
-def startup(tmp: Path) -> float:
-    tiny = make_tiny_vlm(tmp / "tiny")
+def startup(tmp: Path, tiny: TinyVLM) -> float:
     pdf = many_pages_pdf(tmp / "ten" / "ten.pdf", 10)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--schema", str(SCHEMA), str(pdf), "-o",
@@ -227,10 +230,11 @@ def main() -> None:
         tmp = Path(t)
         pdf = many_pages_pdf(tmp / "in" / "pages.pdf", args.pages)
         results["render"] = render_speed(pdf, args.pages)
-        results["startup_10_pages_tiny_s"] = startup(tmp)
-        results["prefix_reuse"] = prefix_reuse(pdf, model, tmp / "tiny-prefix")
+        tiny = make_tiny_vlm(tmp / "tiny")
+        results["startup_10_pages_tiny_s"] = startup(tmp, tiny)
+        results["prefix_reuse"] = prefix_reuse(pdf, model, tiny)
         print("prefix reuse:", results["prefix_reuse"], flush=True)
-        results["image_size"] = image_size(pdf, tmp / "tiny-size")
+        results["image_size"] = image_size(pdf, tiny)
         print("image size:", results["image_size"], flush=True)
         results["plain_1x2"] = plain_loop(pdf, model, 2, args.pages)
         results["plain_1x1"] = plain_loop(pdf, model, 1, args.pages)
