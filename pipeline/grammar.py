@@ -13,6 +13,7 @@ import copy
 from typing import Any
 
 from pipeline.errors import SchemaError
+from pipeline.rules import in_writing_order
 
 # Any character but quote, backslash and control characters, or a JSON escape.
 _CHAR = (r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] '
@@ -87,6 +88,12 @@ def split_type_lists(schema: Any) -> Any:
 # ("1.234,56 €", "(12.00)", "CHF 1'234.50"); it is normalised to a number afterwards.
 AMOUNT_PATTERN = r"^[-+(€$£A-Za-z. ]{0,6}[0-9][0-9.,' ]{0,24}[-)€$£A-Za-z. ]{0,6}$"
 INTEGER_PATTERN = r"^-?[0-9]{1,15}$"
+
+
+def answer_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema a model answers in: values as printed (``copy_mode_schema``), totals after
+    the rows they add up (``in_writing_order``)."""
+    return copy_mode_schema(in_writing_order(schema))  # type: ignore[no-any-return]
 
 
 def copy_mode_schema(schema: Any) -> Any:

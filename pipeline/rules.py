@@ -106,6 +106,73 @@ def evaluate_rule(rule: dict[str, Any], record: dict[str, Any]) -> bool | None:
     raise SchemaError(f"unknown rule kind {kind!r}")
 
 
+def in_writing_order(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with the totals that rules add up moved right after the rows they add up.
+
+    A model writes its answer left to right.  Asked for the net amount before the line items,
+    a small model copies the first amount it meets (the first line's), and the tax from the
+    second line; asked after writing the rows out, it has just read past them to the totals, as
+    on the page.  Which fields are totals comes from the rules: the targets of ``sum`` rules and
+    every field of an ``add`` rule that involves one.  Only the answer's order changes; records,
+    columns and validation keep the schema's.
+    """
+    props = schema.get("properties")
+    rules = [r for r in schema.get("x-rules", []) if isinstance(r, dict)]
+    arrays = [r["items"] for r in rules if r.get("kind") == "sum" and r.get("items") in (props or {})]
+    if not isinstance(props, dict) or not arrays:
+        return schema
+    totals = {t for r in rules if r.get("kind") == "sum" for t in _names(r.get("equals"))}
+    for rule in rules:
+        fields = _names(rule.get("fields")) | _names(rule.get("equals"))
+        if rule.get("kind") == "add" and fields & totals:
+            totals |= fields
+    totals = {t for t in totals if t in props and t not in arrays}
+    last_array = max(list(props).index(a) for a in arrays)
+    order = [k for i, k in enumerate(props) if i <= last_array and k not in totals]
+    order += [k for k in props if k in totals] + [k for i, k in enumerate(props) if i > last_array and k not in totals]
+    out = {**schema, "properties": {k: props[k] for k in order}}
+    if isinstance(schema.get("required"), list):  # the model reads it too: the same order
+        out["required"] = sorted(schema["required"], key=lambda k: order.index(k) if k in order else len(order))
+    return out
+
+
+def drop_restated_totals(rules: list[dict[str, Any]], record: dict[str, Any]) -> dict[str, Any]:
+    """The record without trailing rows that restate its totals ("Subtotal", "VAT", "Total due"
+    read as line items), when the rows before them add up to the total as a ``sum`` rule wants.
+
+    Read from a text layout, the totals under a table look like more rows, and small models
+    copy them into the array.  Those rows break the sum (and usually quantity x price), so the
+    page would be sent for adjudication for a mistake the rules can prove and undo: the dropped
+    rows' amounts must each equal one of the totals, and without them the sum must hold.
+    """
+    for rule in rules:
+        if rule.get("kind") != "sum" or not isinstance(record.get(rule["items"]), list):
+            continue
+        rows, field = record[rule["items"]], rule["field"]
+        totals = [v for v in (_num(record.get(n)) for n in _total_fields(rules, rule)) if v is not None]
+        cut = len(rows)
+        while cut > 1 and isinstance(rows[cut - 1], dict) and \
+                any(_close(_num(rows[cut - 1].get(field)) or 0.0, t, 0.005) for t in totals if t):
+            cut -= 1
+        if cut < len(rows) and evaluate_rule(rule, record) is False and \
+                evaluate_rule(rule, {**record, rule["items"]: rows[:cut]}) is True:
+            record = {**record, rule["items"]: rows[:cut]}
+    return record
+
+
+def _total_fields(rules: list[dict[str, Any]], rule: dict[str, Any]) -> set[str]:
+    """The fields a sum rule's rows may be restating: its targets and the fields added to them."""
+    names = _names(rule["equals"])
+    for other in rules:
+        if other.get("kind") == "add" and (_names(other["fields"]) | _names(other["equals"])) & names:
+            names |= _names(other["fields"]) | _names(other["equals"])
+    return names
+
+
+def _names(value: Any) -> set[str]:
+    return set(value) if isinstance(value, list) else {value} if isinstance(value, str) else set()
+
+
 def rule_failures(rules: list[dict[str, Any]], record: dict[str, Any]) -> list[str]:
     """Names of the rules the record breaks."""
     failed = []

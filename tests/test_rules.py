@@ -49,3 +49,23 @@ def test_malformed_rules_are_refused() -> None:
         check_rules({"x-rules": [{"name": "x", "kind": "add", "fields": ["a"]}]})
     with pytest.raises(SchemaError, match="twice"):
         check_rules({"x-rules": [{"name": "x", "kind": "in", "field": "a", "values": []}] * 2})
+
+
+def test_rows_that_restate_the_totals_are_dropped_only_when_the_sum_then_holds() -> None:
+    from pipeline.rules import drop_restated_totals
+
+    restated = [{"description": "Subtotal", "quantity": 10.0, "unit_price": 10.0, "amount": 10.0},
+                {"description": "VAT", "quantity": 1.9, "unit_price": 1.9, "amount": 1.9},
+                {"description": "Total due", "quantity": 11.9, "unit_price": 11.9, "amount": 11.9}]
+    read = {**GOOD, "line_items": GOOD["line_items"] + restated}
+    assert "lines_sum_to_net" in rule_failures(RULES, read)
+    assert drop_restated_totals(RULES, read) == GOOD
+    # a wrong net: the rows cannot be proved to restate it, so nothing is dropped (adjudication decides)
+    wrong_net = {**read, "net_amount": 9.0}
+    assert drop_restated_totals(RULES, wrong_net) == wrong_net
+    # a real last line that happens to cost as much as the tax stays: the rows already add up
+    real = {**GOOD, "tax_amount": 4.0, "total_amount": 14.0}
+    assert drop_restated_totals(RULES, real) == real
+    # a one-line invoice whose line is the net is left alone
+    one = {**GOOD, "line_items": [{"amount": 10.0}]}
+    assert drop_restated_totals(RULES, one) == one

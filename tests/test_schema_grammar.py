@@ -109,3 +109,35 @@ def test_copy_mode_schema_lets_the_model_copy_printed_values() -> None:
     strict = copy_mode_schema({"type": "object", "properties": {"d": {"type": "string", "format": "date"}}})
     assert strict["properties"]["d"]["format"] == "date"  # not nullable: keeps the strict grammar
     assert schema_to_gbnf(copy)  # still converts
+
+
+def test_totals_are_written_after_the_rows_they_add_up() -> None:
+    """A small model asked for the net before the rows copies the first line's amount as the net."""
+    from pipeline.grammar import answer_schema
+    from pipeline.model.prompt import prompt_schema, text_messages
+
+    raw = json.loads(INVOICE_SCHEMA.read_text())
+    answer = answer_schema(raw)
+    assert list(answer["properties"]) == ["invoice_number", "issue_date", "due_date", "seller", "buyer", "currency",
+                                          "line_items", "net_amount", "tax_amount", "total_amount"]
+    root = next(line for line in schema_to_gbnf(answer).splitlines() if line.startswith("root ::="))
+    assert root.index("line-items-kv") < root.index("net-amount-kv") < root.index("total-amount-kv")
+    prompt = text_messages(prompt_schema(answer), "page")[1]["content"]
+    assert prompt.index('"line_items"') < prompt.index('"net_amount"')
+    # the record and its columns keep the schema's own order
+    assert list(compile_schema(raw).raw["properties"])[6] == "net_amount"
+    assert [f.name for f in record_fields(compile_schema(raw).raw)][6] == "net_amount"
+
+
+def test_writing_order_comes_from_the_rules_only() -> None:
+    from pipeline.rules import in_writing_order
+
+    def order(props: list[str], rules: list[dict]) -> list[str]:
+        return list(in_writing_order({"properties": dict.fromkeys(props, {}), "x-rules": rules})["properties"])
+
+    rows = {"kind": "sum", "items": "rows", "field": "x", "equals": ["sub", "total"]}
+    fee = {"kind": "add", "fields": ["sub", "fee"], "equals": "total"}
+    assert order(["id", "total", "fee", "sub", "rows", "note"], [rows, fee]) == \
+        ["id", "rows", "total", "fee", "sub", "note"]  # totals keep their order, right after the rows
+    assert order(["id", "total", "rows"], []) == ["id", "total", "rows"]  # no rules: the schema's order
+    assert order(["a", "b", "c"], [{"kind": "add", "fields": ["a", "b"], "equals": "c"}]) == ["a", "b", "c"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import ModelConfig
-from pipeline.grammar import copy_mode_schema
+from pipeline.grammar import answer_schema
 from pipeline.model.prompt import SYSTEM_PROMPT, prompt_schema
 
 TEXT_PAGE_TOKENS = 3072  # a dense A4 page of text is 1,000-2,000 tokens
@@ -56,7 +56,7 @@ def resolve_n_ctx(cfg: ModelConfig, schema_raw: dict[str, Any], image: bool, max
     """``cfg.n_ctx`` if set, else the ``auto`` size for this model, schema and page size."""
     if cfg.n_ctx:
         return cfg.n_ctx
-    return size_context(cfg.path, cfg.mmproj if image else None, prompt_schema(copy_mode_schema(schema_raw)),
+    return size_context(cfg.path, cfg.mmproj if image else None, prompt_schema(answer_schema(schema_raw)),
                         cfg.max_tokens, max_pixels, chat_handler, text_too=cfg.dual_view)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pipeline.config import DEFAULT_MAX_PIXELS, ModelConfig
 from pipeline.errors import ModelError, SchemaError, missing_model_message
-from pipeline.grammar import copy_mode_schema, schema_to_gbnf
+from pipeline.grammar import answer_schema, schema_to_gbnf
 from pipeline.model.base import Backend, Completion, PageInput
 from pipeline.model.context import resolve_n_ctx
 from pipeline.model.prompt import prompt_schema, text_messages, vlm_messages
@@ -107,7 +107,7 @@ def preflight(cfg: ModelConfig, schema: CompiledSchema, backend: str = "vlm") ->
     if backend == "vlm":
         assert cfg.mmproj is not None
         handler = choose_chat_handler(cfg.path, cfg.mmproj, cfg.chat_handler)
-    gbnf = schema_to_gbnf(copy_mode_schema(schema.raw))
+    gbnf = schema_to_gbnf(answer_schema(schema.raw))
     import llama_cpp
     from llama_cpp._utils import suppress_stdout_stderr
 
@@ -164,7 +164,7 @@ class LlamaBackend(Backend):
         self.cfg = cfg
         self.name = cfg.path.name
         self.sha256 = model_sha256
-        self.answer_schema = copy_mode_schema(schema.raw)
+        self.answer_schema = answer_schema(schema.raw)
         self.prompt_schema = prompt_schema(self.answer_schema)
         self.n_ctx = resolve_n_ctx(cfg, schema.raw, not self.needs_text, max_pixels,
                                    getattr(self, "chat_handler", None))
