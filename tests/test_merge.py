@@ -44,3 +44,27 @@ def test_single_page_is_unchanged() -> None:
     merged = merge_pages([page], SCHEMA)
     assert merged["invoice_number"] == "X" and merged["line_items"] == [_item("a")]
     assert merged["buyer"] is None and merged["total_amount"] == 2.0
+
+
+def test_totals_read_as_rows_on_the_last_page_are_dropped_from_the_document() -> None:
+    """Page by page the rows cannot add up; the merged document proves which rows restate totals."""
+    from pipeline.assemble import DocumentAssembler
+    from pipeline.schema import load_schema
+
+    class Writer:
+        def add_document(self, document: dict, pages: list) -> None:
+            self.document = document
+
+    party = {"name": None, "vat_id": None, "address": None}
+    page1 = _page(invoice_number="INV-1", seller=party, buyer=party, line_items=[_item("a"), _item("b")])
+    page2 = _page(seller=party, buyer=party, net_amount=6.0, tax_amount=1.2, total_amount=7.2,
+                  line_items=[_item("c"), _item("Subtotal", 6.0, 6.0, 6.0), _item("VAT", None, None, 1.2),
+                              _item("Total", None, None, 7.2)])
+    writer = Writer()
+    assembler = DocumentAssembler(load_schema(INVOICE_SCHEMA), {}, writer)  # type: ignore[arg-type]
+    for number, record in ((2, page2), (1, page1)):
+        assembler.add({"record_json": json.dumps(record), "status": "ok", "source_path": "inv.pdf",
+                       "source_sha256": "0" * 64, "page_count": 2, "page_number": number, "latency_ms": 1.0})
+    assert writer.document["error"] is None, writer.document["error"]
+    assert [i["description"] for i in writer.document["line_items"]] == ["a", "b", "c"]
+    assert writer.document["rule_failures"] == [] and writer.document["status"] == "ok"
