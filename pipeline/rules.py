@@ -138,25 +138,33 @@ def in_writing_order(schema: dict[str, Any]) -> dict[str, Any]:
 
 def drop_restated_totals(rules: list[dict[str, Any]], record: dict[str, Any]) -> dict[str, Any]:
     """The record without trailing rows that restate its totals ("Subtotal", "VAT", "Total due"
-    read as line items), when the rows before them add up to the total as a ``sum`` rule wants.
+    read as line items), where the record itself proves that is what they are.
 
-    Read from a text layout, the totals under a table look like more rows, and small models
-    copy them into the array.  Those rows break the sum (and usually quantity x price), so the
-    page would be sent for adjudication for a mistake the rules can prove and undo: the dropped
-    rows' amounts must each equal one of the totals, and without them the sum must hold.
+    Read from a text layout, the totals under a table look like more rows, and models copy
+    them into the array.  Those rows break the sum, so the page would be sent for adjudication
+    for a mistake the record can prove and undo.  Trailing rows are dropped only if the ``sum``
+    rule fails with them and either (a) each equals one of the totals and without them the sum
+    holds, or (b) the first of them equals the sum of the rows above it (the page's own subtotal)
+    and each of the others equals one of the totals.  In case (b) the total fields may still be
+    wrong; the rules go on saying so, and adjudication decides.
     """
     for rule in rules:
-        if rule.get("kind") != "sum" or not isinstance(record.get(rule["items"]), list):
+        if rule.get("kind") != "sum" or not isinstance(record.get(rule["items"]), list) or \
+                evaluate_rule(rule, record) is not False:
             continue
         rows, field = record[rule["items"]], rule["field"]
-        totals = [v for v in (_num(record.get(n)) for n in _total_fields(rules, rule)) if v is not None]
+        amounts = [_num(r.get(field)) if isinstance(r, dict) else None for r in rows]
+        totals = [v for v in (_num(record.get(n)) for n in _total_fields(rules, rule)) if v]
         cut = len(rows)
-        while cut > 1 and isinstance(rows[cut - 1], dict) and \
-                any(_close(_num(rows[cut - 1].get(field)) or 0.0, t, 0.005) for t in totals if t):
+        while cut > 1 and any(_close(amounts[cut - 1] or 0.0, t, 0.005) for t in totals):
             cut -= 1
-        if cut < len(rows) and evaluate_rule(rule, record) is False and \
-                evaluate_rule(rule, {**record, rule["items"]: rows[:cut]}) is True:
+        subtotal, above = amounts[cut - 1], amounts[:cut - 1]
+        if cut > 1 and subtotal is not None and None not in above and \
+                _close(subtotal, sum(a for a in above if a is not None), max(0.02, 0.005 * len(above))):
+            cut -= 1  # (b): a printed subtotal of the rows above it
             record = {**record, rule["items"]: rows[:cut]}
+        elif cut < len(rows) and evaluate_rule(rule, {**record, rule["items"]: rows[:cut]}) is True:
+            record = {**record, rule["items"]: rows[:cut]}  # (a)
     return record
 
 

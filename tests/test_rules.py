@@ -51,7 +51,7 @@ def test_malformed_rules_are_refused() -> None:
         check_rules({"x-rules": [{"name": "x", "kind": "in", "field": "a", "values": []}] * 2})
 
 
-def test_rows_that_restate_the_totals_are_dropped_only_when_the_sum_then_holds() -> None:
+def test_rows_that_restate_the_totals_are_dropped_only_when_the_record_proves_it() -> None:
     from pipeline.rules import drop_restated_totals
 
     restated = [{"description": "Subtotal", "quantity": 10.0, "unit_price": 10.0, "amount": 10.0},
@@ -60,12 +60,17 @@ def test_rows_that_restate_the_totals_are_dropped_only_when_the_sum_then_holds()
     read = {**GOOD, "line_items": GOOD["line_items"] + restated}
     assert "lines_sum_to_net" in rule_failures(RULES, read)
     assert drop_restated_totals(RULES, read) == GOOD
-    # a wrong net: the rows cannot be proved to restate it, so nothing is dropped (adjudication decides)
-    wrong_net = {**read, "net_amount": 9.0}
-    assert drop_restated_totals(RULES, wrong_net) == wrong_net
+    # no subtotal line and a wrong net: nothing proves what the last rows are, so they stay
+    unproved = {**GOOD, "net_amount": 9.0, "line_items": GOOD["line_items"] + restated[1:]}
+    assert drop_restated_totals(RULES, unproved) == unproved
     # a real last line that happens to cost as much as the tax stays: the rows already add up
     real = {**GOOD, "tax_amount": 4.0, "total_amount": 14.0}
     assert drop_restated_totals(RULES, real) == real
+    # the page's own subtotal proves the cut even when the model then took the net from a line:
+    # the rows are mended, the wrong net is left for the rules to report
+    misread = {**read, "net_amount": 6.0}
+    mended = drop_restated_totals(RULES, misread)
+    assert mended["line_items"] == GOOD["line_items"] and "lines_sum_to_net" in rule_failures(RULES, mended)
     # a one-line invoice whose line is the net is left alone
     one = {**GOOD, "line_items": [{"amount": 10.0}]}
     assert drop_restated_totals(RULES, one) == one
