@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pipeline.merge import merge_pages
-from pipeline.rules import check_rules, drop_restated_totals, rule_failures
+from pipeline.rules import check_rules, rule_failures
 from pipeline.schema import CompiledSchema
 from pipeline.sink import PartWriter
 
@@ -71,7 +71,7 @@ class DocumentAssembler:
         status = "ok" if not errors else ("partial" if ok else "error")
         if ok:
             # the last page's totals read as rows only show once the rows of all pages are together
-            merged = drop_restated_totals(self.rules, merge_pages([p["_record"] for p in ok], self.schema.raw))
+            merged = self.schema.mend(merge_pages([p["_record"] for p in ok], self.schema.raw))
             problems = self.schema.errors(merged)
             if problems:
                 status = "error"

@@ -51,6 +51,14 @@ class CompiledSchema:
         problems.extend(f"{p}: number is not finite" for p in _non_finite(value, "$"))
         return problems
 
+    def mend(self, record: dict[str, Any]) -> dict[str, Any]:
+        """``record`` without the rows the rules prove to be restated totals (``rules.py``), as
+        long as it still validates (a ``minItems`` must not turn a good answer into a bad one)."""
+        from pipeline.rules import drop_restated_totals
+
+        mended = drop_restated_totals(self.raw.get("x-rules", []), record)
+        return mended if mended is record or not self.errors(mended) else record
+
 
 def load_schema(path: str | Path) -> CompiledSchema:
     """Read, check and compile the schema at ``path``; raise ``SchemaError`` with one line."""

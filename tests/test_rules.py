@@ -74,3 +74,17 @@ def test_rows_that_restate_the_totals_are_dropped_only_when_the_record_proves_it
     # a one-line invoice whose line is the net is left alone
     one = {**GOOD, "line_items": [{"amount": 10.0}]}
     assert drop_restated_totals(RULES, one) == one
+
+
+def test_a_mended_record_must_still_validate() -> None:
+    from pipeline.schema import compile_schema
+
+    raw = json.loads(INVOICE_SCHEMA.read_text())
+    rows = [{"description": d, "quantity": None, "unit_price": None, "amount": a}
+            for d, a in (("a", 6.0), ("b", 4.0), ("Subtotal", 10.0), ("VAT", 1.9), ("Total", 11.9))]
+    party = {"name": None, "vat_id": None, "address": None}
+    record = {**dict.fromkeys(raw["properties"]), "seller": party, "buyer": party, "net_amount": 10.0,
+              "tax_amount": 1.9, "total_amount": 11.9, "line_items": rows}
+    assert len(compile_schema(raw).mend(record)["line_items"]) == 2
+    raw["properties"]["line_items"]["minItems"] = 3
+    assert compile_schema(raw).mend(record) is record  # two rows would not validate: keep the answer

@@ -18,7 +18,6 @@ from typing import Any, Literal
 
 from pipeline.consensus import consensus
 from pipeline.normalize import normalize_record
-from pipeline.rules import check_rules, drop_restated_totals
 from pipeline.schema import CompiledSchema
 
 
@@ -72,7 +71,6 @@ class Backend(ABC):
         self.retries = retries
         self.samples = samples
         self.dual_view = dual_view
-        self.rules = check_rules(schema.raw)
 
     @abstractmethod
     def execute(self, page: PageInput, attempt: int) -> Completion:
@@ -154,7 +152,7 @@ class Backend(ABC):
             return None, f"invalid_json: {exc.msg} at char {exc.pos}{cut}"
         if not isinstance(value, dict):
             return None, "invalid_json: answer is not a JSON object"
-        value = drop_restated_totals(self.rules, normalize_record(value, self.schema.raw))
+        value = self.schema.mend(normalize_record(value, self.schema.raw))
         problems = self.schema.errors(value)
         if problems:
             return None, f"schema_invalid: {'; '.join(problems[:3])}"
