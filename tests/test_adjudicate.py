@@ -178,3 +178,13 @@ def test_a_page_of_a_longer_invoice_is_checked_row_by_row_not_against_totals(
     rows.append({"description": "b", "quantity": 3.0, "unit_price": 5.0, "amount": 16.0})  # 3 x 5 is not 16
     assert (judge({**partial, "line_items": rows}, page_count=2) or "").startswith(
         "rules: quantity_times_price_is_amount")
+
+
+def test_identical_samples_are_sent_once_with_their_count() -> None:
+    request = _request([GOOD, GOOD, {**GOOD, "total_amount": 12.0}])
+    assert request.distinct_candidates() == [{"samples": 2, "answer": GOOD},
+                                             {"samples": 1, "answer": {**GOOD, "total_amount": 12.0}}]
+    text = request.user_text()
+    assert "3 local samples, 2 different" in text
+    sent = text.split("how many gave each):\n", 1)[1].split("\n\nDisputed fields", 1)[0]
+    assert json.loads(sent) == request.distinct_candidates()  # GOOD goes to the adjudicator once

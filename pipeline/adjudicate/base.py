@@ -52,9 +52,24 @@ class AdjudicationRequest:
     disputed: list[str]
     rule_failures: list[str]
 
+    def distinct_candidates(self) -> list[dict[str, Any]]:
+        """Each different answer once, with how many samples gave it.
+
+        Samples often agree on everything and still break a rule; sending three copies of one
+        answer triples the candidates' input tokens (paid per token) and tells the adjudicator
+        nothing the count does not.
+        """
+        counted: dict[str, dict[str, Any]] = {}
+        for candidate in self.candidates:
+            key = json.dumps(candidate, sort_keys=True, default=str)
+            counted.setdefault(key, {"samples": 0, "answer": candidate})["samples"] += 1
+        return list(counted.values())
+
     def user_text(self) -> str:
+        distinct = self.distinct_candidates()
         return (f"JSON Schema:\n{json.dumps(self.schema, separators=(',', ':'))}\n\n"
-                f"Candidate answers:\n{json.dumps(self.candidates, ensure_ascii=False)}\n\n"
+                f"Candidate answers ({len(self.candidates)} local samples, {len(distinct)} different; "
+                f"'samples' says how many gave each):\n{json.dumps(distinct, ensure_ascii=False)}\n\n"
                 f"Disputed fields: {', '.join(self.disputed) or 'none'}\n"
                 f"Broken rules: {', '.join(self.rule_failures) or 'none'}\n\n"
                 f"Page text layer (may be empty for scans):\n<<<PAGE\n{self.text}\nPAGE>>>")
