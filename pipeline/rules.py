@@ -145,8 +145,8 @@ def drop_restated_totals(rules: list[dict[str, Any]], record: dict[str, Any]) ->
     for a mistake the record can prove and undo.  Trailing rows are dropped only if the ``sum``
     rule fails with them and either (a) each equals one of the totals and without them the sum
     holds, or (b) the first of them equals the sum of the rows above it (the page's own subtotal)
-    and each of the others equals one of the totals.  In case (b) the total fields may still be
-    wrong; the rules go on saying so, and adjudication decides.
+    and the others, at least one, each equal one of the totals.  In case (b) the total fields
+    may still be wrong; the rules go on saying so, and adjudication decides.
     """
     for rule in rules:
         if rule.get("kind") != "sum" or not isinstance(record.get(rule["items"]), list) or \
@@ -159,7 +159,9 @@ def drop_restated_totals(rules: list[dict[str, Any]], record: dict[str, Any]) ->
         while cut > 1 and any(_close(amounts[cut - 1] or 0.0, t, 0.005) for t in totals):
             cut -= 1
         subtotal, above = amounts[cut - 1], amounts[:cut - 1]
-        if cut > 1 and subtotal is not None and None not in above and \
+        # (b) needs the total rows after it: a last line that merely equals the lines above it
+        # (two lines of 500) is no proof, and on a page of a longer invoice the sum always fails
+        if cut > 1 and cut < len(rows) and subtotal is not None and None not in above and \
                 _close(subtotal, sum(a for a in above if a is not None), max(0.02, 0.005 * len(above))):
             cut -= 1  # (b): a printed subtotal of the rows above it
             record = {**record, rule["items"]: rows[:cut]}

@@ -71,6 +71,9 @@ def test_rows_that_restate_the_totals_are_dropped_only_when_the_record_proves_it
     misread = {**read, "net_amount": 6.0}
     mended = drop_restated_totals(RULES, misread)
     assert mended["line_items"] == GOOD["line_items"] and "lines_sum_to_net" in rule_failures(RULES, mended)
+    # two real lines of the same amount and a misread net: a subtotal alone proves nothing
+    twins = {**GOOD, "net_amount": 3.0, "line_items": [{"amount": 5.0}, {"amount": 5.0}]}
+    assert drop_restated_totals(RULES, twins) == twins
     # a one-line invoice whose line is the net is left alone
     one = {**GOOD, "line_items": [{"amount": 10.0}]}
     assert drop_restated_totals(RULES, one) == one
