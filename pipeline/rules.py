@@ -121,11 +121,7 @@ def in_writing_order(schema: dict[str, Any]) -> dict[str, Any]:
     arrays = [r["items"] for r in rules if r.get("kind") == "sum" and r.get("items") in (props or {})]
     if not isinstance(props, dict) or not arrays:
         return schema
-    totals = {t for r in rules if r.get("kind") == "sum" for t in _names(r.get("equals"))}
-    for rule in rules:
-        fields = _names(rule.get("fields")) | _names(rule.get("equals"))
-        if rule.get("kind") == "add" and fields & totals:
-            totals |= fields
+    totals = {t for r in rules if r.get("kind") == "sum" for t in _total_fields(rules, r)}
     totals = {t for t in totals if t in props and t not in arrays}
     last_array = max(list(props).index(a) for a in arrays)
     order = [k for i, k in enumerate(props) if i <= last_array and k not in totals]
