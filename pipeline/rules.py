@@ -160,9 +160,9 @@ def drop_restated_totals(rules: list[dict[str, Any]], record: dict[str, Any]) ->
         if cut > 1 and cut < len(rows) and subtotal is not None and None not in above and \
                 _close(subtotal, sum(a for a in above if a is not None), max(0.02, 0.005 * len(above))):
             cut -= 1  # (b): a printed subtotal of the rows above it
-            record = {**record, rule["items"]: rows[:cut]}
-        elif cut < len(rows) and evaluate_rule(rule, {**record, rule["items"]: rows[:cut]}) is True:
-            record = {**record, rule["items"]: rows[:cut]}  # (a)
+        elif cut == len(rows) or evaluate_rule(rule, {**record, rule["items"]: rows[:cut]}) is not True:
+            continue  # neither (a) nor (b): nothing proved
+        record = {**record, rule["items"]: rows[:cut]}
     return record
 
 
