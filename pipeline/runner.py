@@ -29,12 +29,13 @@ from pipeline.config import RunConfig, cpu_count
 from pipeline.errors import ExtractError
 from pipeline.model.context import resolve_n_ctx
 from pipeline.model.llama import preflight
+from pipeline.quarantine import CrashCounter
 from pipeline.render import RenderError, page_count
 from pipeline.schema import CompiledSchema
 from pipeline.sink import PartWriter, documents_schema, ensure_writable, pages_schema, repair, write_json_atomic
 from pipeline.sources import SourceFile, discover, file_sha256
 from pipeline.state import RUNS_DIR, STATE_DIR, TABLES, Done, RunLock, StateStore, source_key
-from pipeline.worker import CrashCounter, PageWorker
+from pipeline.worker import PageWorker
 
 Progress = Callable[[dict[str, Any], int], None]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -20,6 +21,7 @@ from typing import Any
 from pipeline.adjudicate.base import AdjudicationRequest, Adjudicator
 from pipeline.config import RunConfig
 from pipeline.model.base import Backend, ModelResult, PageInput
+from pipeline.quarantine import StageGate
 from pipeline.render import RenderError, page_text, render_page
 from pipeline.rules import WHOLE_DOCUMENT_KINDS, check_rules, rule_failures
 from pipeline.schema import compile_schema
@@ -27,6 +29,7 @@ from pipeline.textlayer import OcrEngine, has_usable_text
 
 TASK_KEYS = ("source_path", "source_sha256", "page_number", "page_count")
 FAULT_CRASH_ENV = "EXTRACT_FAULT_CRASH_ON"
+FAULT_SLOW_READ_ENV = "EXTRACT_FAULT_SLOW_READ_S"  # test aid: every page's reading takes this long
 
 
 class LazyOcr:
@@ -188,7 +191,8 @@ class PageWorker:
     adjudicator does not hold the model.  Reading is one page at a time (a lock: PyMuPDF is not
     to be used from two threads at once) and inference runs on one dedicated thread: llama.cpp's
     OpenMP keeps a thread team per calling thread, and alternating callers cost 19 % of the
-    pages/s with 2 threads (measured).
+    pages/s with 2 threads (measured).  A page that was present when a worker died runs alone
+    (``pipeline.quarantine``), so only the page that kills the worker is quarantined.
     """
 
     def __init__(self, config_json: str, schema_raw: dict[str, Any], model_sha256: str,
@@ -197,6 +201,7 @@ class PageWorker:
 
         self.crash_counter = crash_counter
         self._read_lock = threading.Lock()
+        self._gate = StageGate()
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
 
         self.cfg = RunConfig.model_validate_json(config_json)
@@ -211,39 +216,41 @@ class PageWorker:
         rows = []
         for i in range(len(batch["source_path"])):
             task = {k: _plain(batch[k][i]) for k in TASK_KEYS}
-            quarantined = self._quarantined(task)
-            if quarantined:
-                rows.append(quarantined)
+            crashes = self._crashes(task)
+            if crashes >= self.cfg.max_page_crashes:
+                rows.append(error_row(task, f"quarantined: the worker died {crashes} times on this page"))
                 continue
-            rows.append(process_page(self.backend, task, self.cfg.dpi, self.cfg.max_pixels, self.ocr,
-                                     self.adjudicator, self.rules, self.cfg.adjudication.when == "always",
-                                     self.cfg.adjudication.below, self._reading, self._infer))
+            # A page present at a crash is a suspect: alone, a crash is its own and no one else's.
+            with self._gate.alone(_key(task)) if crashes else nullcontext():
+                rows.append(process_page(self.backend, task, self.cfg.dpi, self.cfg.max_pixels, self.ocr,
+                                         self.adjudicator, self.rules, self.cfg.adjudication.when == "always",
+                                         self.cfg.adjudication.below, self._reading, self._infer))
         return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
 
-
-    def _quarantined(self, task: dict[str, Any]) -> dict[str, Any] | None:
-        """An error row for a page that already killed its worker too often, else None.
+    def _crashes(self, task: dict[str, Any]) -> int:
+        """How many worker deaths the page was inside a stage for (0 without a counter).
 
         Ray restarts a dead actor and retries its task, so a page that crashes llama.cpp
         (or the renderer) would loop forever; the counter outlives the actors and turns the
-        page into an error row after ``max_page_crashes`` crashes.
+        page into an error row after ``max_page_crashes`` crashes (see ``pipeline.quarantine``).
         """
         if self.crash_counter is None:
-            return None
+            return 0
         import ray
 
-        crashes = ray.get(self.crash_counter.crashes.remote(_key(task)))
-        if crashes >= self.cfg.max_page_crashes:
-            return error_row(task, f"quarantined: the worker died {crashes} times on this page")
-        return None
+        return int(ray.get(self.crash_counter.crashes.remote(_key(task))))
 
     @contextmanager
     def _reading(self, task: dict[str, Any]) -> Iterator[None]:
-        with self._read_lock, self._crash_guard(task):
+        with self._gate.stage(_key(task)), self._read_lock, self._crash_guard(task):
+            time.sleep(float(os.environ.get(FAULT_SLOW_READ_ENV) or 0))
             yield
 
     def _infer(self, backend: Backend, task: dict[str, Any], page: PageInput) -> ModelResult:
-        return self._model_thread.submit(self._on_model_thread, backend, task, page).result()
+        # The gate is passed here, before the page is queued: a page held back while a suspect
+        # runs alone must not sit on the model thread that the suspect needs.
+        with self._gate.stage(_key(task)):
+            return self._model_thread.submit(self._on_model_thread, backend, task, page).result()
 
     def _on_model_thread(self, backend: Backend, task: dict[str, Any], page: PageInput) -> ModelResult:
         # The guard starts here, not while the page waits for the model thread: a page queued
@@ -257,7 +264,8 @@ class PageWorker:
     @contextmanager
     def _crash_guard(self, task: dict[str, Any]) -> Iterator[None]:
         """Charge a crash to the page only while it is inside a stage: a page that was merely
-        waiting (for the read lock or the model thread) when another page killed the worker is not to blame."""
+        waiting (at the gate, for the read lock or the model thread) when another page killed the
+        worker is not to blame."""
         if self.crash_counter is None:
             yield
             return
@@ -272,26 +280,6 @@ class PageWorker:
 
 def _key(task: dict[str, Any]) -> str:
     return f"{task['source_sha256']}:{task['page_number']}"
-
-
-class CrashCounter:
-    """Ray actor (driver-owned, survives worker deaths): stages each page entered and never left.
-
-    A stage entered and not left means the worker died inside it, so that count is the number
-    of crashes the page caused.
-    """
-
-    def __init__(self) -> None:
-        self.open: dict[str, int] = {}
-
-    def enter(self, key: str) -> None:
-        self.open[key] = self.open.get(key, 0) + 1
-
-    def leave(self, key: str) -> None:
-        self.open[key] -= 1
-
-    def crashes(self, key: str) -> int:
-        return self.open.get(key, 0)
 
 
 def _plain(value: Any) -> Any:
