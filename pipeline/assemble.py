@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
 
-from pipeline.merge import merge_pages
+from pipeline.merge import merge_pages, open_disputes, supplied_disputed
 from pipeline.rules import check_rules, rule_failures
 from pipeline.schema import CompiledSchema
 from pipeline.sink import PartWriter
@@ -36,10 +36,11 @@ class DocumentAssembler:
         record = json.loads(row["record_json"]) if row.get("record_json") else None
         confidence = json.loads(row["confidence_json"]) if row.get("confidence_json") else {}
         disputed = sorted(p for p, c in confidence.items() if c < 1.0)
+        still_open = open_disputes(confidence, self.schema.raw, row.get("page_number"), row.get("page_count"))
         now = datetime.now(timezone.utc)
         page = {**(record or {}), **row, **self.stamp, "created_at": now, "_record": record,
                 "field_confidence": confidence or None, "disputed_fields": disputed,
-                "needs_review": row["status"] != "ok" or (bool(disputed) and not row.get("adjudicated"))}
+                "needs_review": row["status"] != "ok" or (bool(still_open) and not row.get("adjudicated"))}
         self.page_counts[row["status"]] += 1
         for column in ("api_input_tokens", "api_output_tokens", "api_cost_usd"):
             self.api[column] += row.get(column) or 0
@@ -90,8 +91,10 @@ class DocumentAssembler:
             api_output_tokens=sum(p.get("api_output_tokens") or 0 for p in pages),
             api_cost_usd=round(sum(p.get("api_cost_usd") or 0.0 for p in pages), 6),
         )
+        # totals disputed on an earlier page count only where no later page had them
         document["needs_review"] = status != "ok" or any(p.get("needs_review") for p in pages) or (
-            bool(document.get("rule_failures")) and len(adjudicated) < len(pages))
+            bool(document.get("rule_failures")) and len(adjudicated) < len(pages)) or \
+            bool(supplied_disputed(ok, self.schema.raw))
         document["status"] = status
         self.writer.add_document(document, pages)
         self.document_counts[status] += 1

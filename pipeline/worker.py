@@ -20,6 +20,7 @@ from typing import Any
 
 from pipeline.adjudicate.base import AdjudicationRequest, Adjudicator
 from pipeline.config import RunConfig
+from pipeline.merge import open_disputes
 from pipeline.model.base import Backend, ModelResult, PageInput
 from pipeline.quarantine import StageGate
 from pipeline.render import RenderError, page_text, render_page
@@ -84,7 +85,8 @@ def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]]
     """Send the page to the API when the local answer is unsure; returns (columns, record to keep).
 
     Unsure: the local model failed, a field's agreement among the samples is below ``below``
-    (1.0: any disagreement), or a business rule fails.
+    (1.0: any disagreement; totals only on a document's last page, see ``open_disputes``), or a
+    business rule fails.
     """
     if adjudicator is None:
         return dict(NOT_ADJUDICATED), result.record
@@ -92,7 +94,8 @@ def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]]
     # own rows, dates and codes must still hold: only sums and additions wait for the document.
     page_rules = rules if task["page_count"] == 1 else [r for r in rules if r["kind"] not in WHOLE_DOCUMENT_KINDS]
     failures = rule_failures(page_rules, result.record) if result.record else []
-    unsure = sorted(p for p, c in result.field_confidence.items() if c < below)
+    unsure = open_disputes(result.field_confidence, adjudicator.schema.raw, task["page_number"], task["page_count"],
+                           below)
     why = (["local_error"] if result.status != "ok" else []) + \
           ([f"disputed: {','.join(unsure[:12])}"] if unsure else []) + \
           ([f"rules: {','.join(failures)}"] if failures else [])

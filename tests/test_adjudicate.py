@@ -133,7 +133,7 @@ def test_which_pages_go_to_the_adjudicator(anthropic_server: tuple[str, Script],
 
     url, script = anthropic_server
     claude = _claude(url, tmp_path)
-    task = {"source_sha256": "b" * 64, "page_number": 1, "page_count": 2}  # page of a longer document: no rules
+    task = {"source_sha256": "b" * 64, "page_number": 2, "page_count": 2}  # last page of a longer one: no rules
     page = PageInput("x.pdf", 1, b"", "text")
 
     def result(confidence: dict[str, float]) -> ModelResult:
@@ -153,6 +153,12 @@ def test_which_pages_go_to_the_adjudicator(anthropic_server: tuple[str, Script],
     columns, _ = adjudicate_page(claude, [], task, page, result({"total_amount": 1.0}), always=True)
     assert columns["adjudication_reason"] == "always -> cached"
     assert len(script.requests) == 1
+    # page 1 of 2: its totals are page 2's to give, so a dispute about them alone stays local
+    first = {**task, "page_number": 1}
+    columns, _ = adjudicate_page(claude, [], first, page, result({"total_amount": 1 / 3, "net_amount": 0.5}))
+    assert columns["adjudication_reason"] is None
+    columns, _ = adjudicate_page(claude, [], first, page, result({"total_amount": 1 / 3, "invoice_number": 2 / 3}))
+    assert columns["adjudication_reason"].startswith("disputed: invoice_number ->")
 
 
 def test_a_page_of_a_longer_invoice_is_checked_row_by_row_not_against_totals(

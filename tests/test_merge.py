@@ -46,25 +46,61 @@ def test_single_page_is_unchanged() -> None:
     assert merged["buyer"] is None and merged["total_amount"] == 2.0
 
 
-def test_totals_read_as_rows_on_the_last_page_are_dropped_from_the_document() -> None:
-    """Page by page the rows cannot add up; the merged document proves which rows restate totals."""
+class _Writer:
+    def add_document(self, document: dict, pages: list) -> None:
+        self.document, self.pages = document, pages
+
+
+def _assemble(*pages: tuple[dict, dict[str, float]]) -> _Writer:
+    """One document from (record, field confidence) per page, in page order."""
     from pipeline.assemble import DocumentAssembler
     from pipeline.schema import load_schema
 
-    class Writer:
-        def add_document(self, document: dict, pages: list) -> None:
-            self.document = document
+    writer = _Writer()
+    assembler = DocumentAssembler(load_schema(INVOICE_SCHEMA), {}, writer)  # type: ignore[arg-type]
+    for number, (record, confidence) in reversed(list(enumerate(pages, start=1))):  # any arrival order
+        assembler.add({"record_json": json.dumps(record), "status": "ok", "source_path": "inv.pdf",
+                       "source_sha256": "0" * 64, "page_count": len(pages), "page_number": number,
+                       "latency_ms": 1.0, "confidence_json": json.dumps(confidence) if confidence else None})
+    return writer
 
+
+def test_totals_disputed_on_an_earlier_page_matter_only_if_the_document_takes_them() -> None:
+    party = {"name": "S", "vat_id": None, "address": None}
+    page1 = _page(invoice_number="INV-1", seller=party, buyer=party, line_items=[_item("a")], total_amount=5.0)
+    page2 = _page(seller=party, buyer=party, net_amount=2.0, tax_amount=0.0, total_amount=2.0,
+                  line_items=[])
+    unsure_total = {"total_amount": 2 / 3, "invoice_number": 1.0}
+    writer = _assemble((page1, unsure_total), (page2, {"total_amount": 1.0}))
+    first = writer.pages[0]
+    assert first["disputed_fields"] == ["total_amount"] and not first["needs_review"]
+    assert writer.document["total_amount"] == 2.0 and not writer.document["needs_review"]
+    # page 2 prints no totals: the document takes page 1's disputed one, and says so
+    writer = _assemble((page1, unsure_total), (_page(seller=party, buyer=party, line_items=[]), {}))
+    assert writer.document["total_amount"] == 5.0 and writer.document["needs_review"]
+    # any other field disputed on page 1 is still the page's to review
+    writer = _assemble((page1, {"invoice_number": 2 / 3}), (page2, {}))
+    assert writer.pages[0]["needs_review"] and writer.document["needs_review"]
+
+
+def test_open_disputes_leave_totals_to_the_last_page() -> None:
+    from pipeline.merge import merged_last, open_disputes
+
+    assert merged_last(SCHEMA) == {"net_amount", "tax_amount", "total_amount"}
+    confidence = {"total_amount": 0.5, "line_items[0].amount": 0.5, "invoice_number": 1.0, "net_amount": 0.9}
+    assert open_disputes(confidence, SCHEMA, 1, 2) == ["line_items[0].amount"]
+    assert open_disputes(confidence, SCHEMA, 2, 2) == ["line_items[0].amount", "net_amount", "total_amount"]
+    assert open_disputes(confidence, SCHEMA, 1, 1, below=0.6) == ["line_items[0].amount", "total_amount"]
+
+
+def test_totals_read_as_rows_on_the_last_page_are_dropped_from_the_document() -> None:
+    """Page by page the rows cannot add up; the merged document proves which rows restate totals."""
     party = {"name": None, "vat_id": None, "address": None}
     page1 = _page(invoice_number="INV-1", seller=party, buyer=party, line_items=[_item("a"), _item("b")])
     page2 = _page(seller=party, buyer=party, net_amount=6.0, tax_amount=1.2, total_amount=7.2,
                   line_items=[_item("c"), _item("Subtotal", 6.0, 6.0, 6.0), _item("VAT", None, None, 1.2),
                               _item("Total", None, None, 7.2)])
-    writer = Writer()
-    assembler = DocumentAssembler(load_schema(INVOICE_SCHEMA), {}, writer)  # type: ignore[arg-type]
-    for number, record in ((2, page2), (1, page1)):
-        assembler.add({"record_json": json.dumps(record), "status": "ok", "source_path": "inv.pdf",
-                       "source_sha256": "0" * 64, "page_count": 2, "page_number": number, "latency_ms": 1.0})
+    writer = _assemble((page1, {}), (page2, {}))
     assert writer.document["error"] is None, writer.document["error"]
     assert [i["description"] for i in writer.document["line_items"]] == ["a", "b", "c"]
     assert writer.document["rule_failures"] == [] and writer.document["status"] == "ok"
