@@ -28,7 +28,7 @@ from _results import write_results
 
 from pipeline import models
 from pipeline.config import AdjudicationConfig, ModelConfig, build_config
-from pipeline.dataset import manifests
+from pipeline.dataset import manifests, read_table
 from pipeline.devtools.evalset import generate_evalset
 from pipeline.devtools.llama_server import llama_server
 from pipeline.eval import evaluate
@@ -59,7 +59,14 @@ def run(evalset: Path, out: Path, worker: str, samples: int, adjudicator: str, b
             "adjudication_rate": api["rate"], "adjudicator_input_tokens": api["input_tokens"],
             "adjudicator_output_tokens": api["output_tokens"], "seconds": round(seconds, 1),
             "f1": report["overall"]["f1"], "precision": report["overall"]["precision"],
-            "recall": report["overall"]["recall"]}
+            "recall": report["overall"]["recall"], "adjudicated_pages": _why(out)}
+
+
+def _why(out: Path) -> list[str]:
+    """Which pages went to the adjudicator and why (the README's page-by-page reading)."""
+    rows = read_table(out, "pages", ["source_path", "page_number", "page_count", "adjudication_reason"]).to_pylist()
+    return sorted(f"{Path(r['source_path']).name} p{r['page_number']}/{r['page_count']}: {r['adjudication_reason']}"
+                  for r in rows if r["adjudication_reason"])
 
 
 def main() -> None:
