@@ -58,42 +58,69 @@ def merge_pages(records: list[dict[str, Any]], schema: dict[str, Any]) -> dict[s
             for name, sub in schema["properties"].items()}
 
 
-def merged_last(schema: dict[str, Any]) -> frozenset[str]:
-    """The top-level properties a document takes from its last page that has them (totals)."""
-    props = schema.get("properties") or {}
-    return frozenset(k for k, sub in props.items()
-                     if isinstance(sub, dict) and resolve_ref(sub, schema).get("x-merge") == "last")
+def merge_mode(path: str, schema: dict[str, Any]) -> str:
+    """Where the document takes the value at a field path from (as ``merge_value`` does).
+
+    ``last``: the last page that has it ("x-merge": "last", totals); ``first``: the first page
+    that has it (header fields, parties); ``rows``: every page's own (arrays are concatenated,
+    and a path the schema does not know counts as the page's own).
+    """
+    node: dict[str, Any] = schema
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        props = resolve_ref(node, schema).get("properties")
+        if part.startswith("[") or not isinstance(props, dict) or not isinstance(props.get(part), dict):
+            return "rows"
+        node = resolve_ref(props[part], schema)
+        if node.get("x-merge") == "last":
+            return "last"
+        if _is_type(node, "array"):
+            return "rows"
+    return "first"
+
+
+def _deferred(path: str, schema: dict[str, Any], page_number: int | None, page_count: int | None) -> bool:
+    """Whether another page of the document supplies this field in the usual case."""
+    if page_number is None or page_count is None or page_count <= 1:
+        return False
+    mode = merge_mode(path, schema)
+    return (mode == "last" and page_number < page_count) or (mode == "first" and page_number > 1)
 
 
 def open_disputes(confidence: dict[str, float], schema: dict[str, Any], page_number: int | None,
                   page_count: int | None, below: float = 1.0) -> list[str]:
     """The page's disputed field paths that still matter (agreement below ``below``).
 
-    On a page before a document's last, a disagreement about its totals ("x-merge": "last") is
-    left to the later pages: a two-page invoice prints them on page 2, and the samples of page 1
-    only disagree on whether there are any.  Sending page 1 to the API for that buys nothing;
-    where no later page has them, the document is flagged (``supplied_disputed``).
+    A multi-page invoice prints its header and parties on page 1 and its totals on the last;
+    the document takes each from there (``merge_value``).  A disagreement about the totals on an
+    earlier page (often: whether there are any) or about a repeated header on a later page does
+    not change the document, so it neither sends the page to the API nor flags it.  Where the
+    usual page lacks the field and the document does take the disputed value, the document is
+    flagged (``supplied_disputed``).
     """
-    later = page_number is not None and page_count is not None and page_number < page_count
-    deferred = merged_last(schema) if later else frozenset()
-    return sorted(p for p, c in confidence.items() if c < below and _top(p) not in deferred)
+    return sorted(p for p, c in confidence.items()
+                  if c < below and not _deferred(p, schema, page_number, page_count))
 
 
 def supplied_disputed(pages: list[dict[str, Any]], schema: dict[str, Any]) -> list[str]:
-    """Totals the merged document took from a page where they were disputed and not adjudicated.
+    """Deferred disputes (see ``open_disputes``) whose value the merged document took after all.
 
-    ``pages`` are the ok page rows in page order, each with ``_record`` and ``field_confidence``.
+    ``pages`` are the ok page rows in page order, each with ``_record``, ``field_confidence``,
+    ``page_number``, ``page_count`` and ``adjudicated``.
     """
     found = []
-    for name in sorted(merged_last(schema)):
-        source = next((p for p in reversed(pages) if (p["_record"] or {}).get(name) not in (None, "")), None)
-        if source is None or source.get("adjudicated"):
+    for i, page in enumerate(pages):
+        if page.get("adjudicated"):
             continue
-        confidence = source.get("field_confidence") or {}
-        if any(c < 1.0 and _top(path) == name for path, c in confidence.items()):
-            found.append(f"p{source.get('page_number')}:{name}")
+        for path, share in sorted((page.get("field_confidence") or {}).items()):
+            if share >= 1.0 or not _deferred(path, schema, page.get("page_number"), page.get("page_count")):
+                continue
+            others = pages[i + 1:] if merge_mode(path, schema) == "last" else pages[:i]
+            if not any(_at(other.get("_record"), path) not in (None, "", []) for other in others):
+                found.append(f"p{page.get('page_number')}:{path}")
     return found
 
 
-def _top(path: str) -> str:
-    return re.split(r"[.\[]", path, maxsplit=1)[0]
+def _at(record: Any, path: str) -> Any:
+    for key in path.split("."):
+        record = record.get(key) if isinstance(record, dict) else None
+    return record

@@ -85,8 +85,8 @@ def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]]
     """Send the page to the API when the local answer is unsure; returns (columns, record to keep).
 
     Unsure: the local model failed, a field's agreement among the samples is below ``below``
-    (1.0: any disagreement; totals only on a document's last page, see ``open_disputes``), or a
-    business rule fails.
+    (1.0: any disagreement; on a longer document, header fields count on its first page and
+    totals on its last, see ``open_disputes``), or a business rule fails.
     """
     if adjudicator is None:
         return dict(NOT_ADJUDICATED), result.record

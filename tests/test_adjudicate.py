@@ -159,6 +159,9 @@ def test_which_pages_go_to_the_adjudicator(anthropic_server: tuple[str, Script],
     assert columns["adjudication_reason"] is None
     columns, _ = adjudicate_page(claude, [], first, page, result({"total_amount": 1 / 3, "invoice_number": 2 / 3}))
     assert columns["adjudication_reason"].startswith("disputed: invoice_number ->")
+    # page 2 of 2: its totals count, a header it repeats is page 1's to give
+    columns, _ = adjudicate_page(claude, [], task, page, result({"invoice_number": 1 / 3, "buyer.name": 0.5}))
+    assert columns["adjudication_reason"] is None
 
 
 def test_a_page_of_a_longer_invoice_is_checked_row_by_row_not_against_totals(

@@ -83,14 +83,33 @@ def test_totals_disputed_on_an_earlier_page_matter_only_if_the_document_takes_th
     assert writer.pages[0]["needs_review"] and writer.document["needs_review"]
 
 
-def test_open_disputes_leave_totals_to_the_last_page() -> None:
-    from pipeline.merge import merged_last, open_disputes
+def test_open_disputes_leave_totals_to_the_last_page_and_the_header_to_the_first() -> None:
+    from pipeline.merge import merge_mode, open_disputes
 
-    assert merged_last(SCHEMA) == {"net_amount", "tax_amount", "total_amount"}
-    confidence = {"total_amount": 0.5, "line_items[0].amount": 0.5, "invoice_number": 1.0, "net_amount": 0.9}
-    assert open_disputes(confidence, SCHEMA, 1, 2) == ["line_items[0].amount"]
-    assert open_disputes(confidence, SCHEMA, 2, 2) == ["line_items[0].amount", "net_amount", "total_amount"]
-    assert open_disputes(confidence, SCHEMA, 1, 1, below=0.6) == ["line_items[0].amount", "total_amount"]
+    assert [merge_mode(p, SCHEMA) for p in ("total_amount", "buyer.name", "invoice_number", "line_items.length",
+                                            "line_items[0].amount", "no_such_field")] == \
+        ["last", "first", "first", "rows", "rows", "rows"]
+    confidence = {"total_amount": 0.5, "line_items[0].amount": 0.5, "invoice_number": 1.0, "net_amount": 0.9,
+                  "buyer.name": 0.5}
+    assert open_disputes(confidence, SCHEMA, 1, 3) == ["buyer.name", "line_items[0].amount"]
+    assert open_disputes(confidence, SCHEMA, 2, 3) == ["line_items[0].amount"]
+    assert open_disputes(confidence, SCHEMA, 3, 3) == ["line_items[0].amount", "net_amount", "total_amount"]
+    assert open_disputes(confidence, SCHEMA, 1, 1, below=0.6) == ["buyer.name", "line_items[0].amount",
+                                                                 "total_amount"]
+
+
+def test_a_header_disputed_on_a_later_page_matters_only_if_the_document_takes_it() -> None:
+    party = {"name": "S", "vat_id": None, "address": None}
+    page1 = _page(invoice_number="INV-1", seller=party, buyer=party, line_items=[_item("a")])
+    page2 = _page(invoice_number="INV-1", seller={**party, "vat_id": "DE1"}, buyer=party, total_amount=2.0,
+                  line_items=[])
+    unsure = {"buyer.name": 2 / 3, "seller.vat_id": 2 / 3, "total_amount": 1.0}
+    writer = _assemble((page1, {}), (page2, unsure))
+    assert writer.pages[1]["disputed_fields"] == ["buyer.name", "seller.vat_id"]
+    assert not writer.pages[1]["needs_review"]  # neither sends nor flags the page
+    assert writer.document["seller"]["vat_id"] == "DE1" and writer.document["needs_review"]  # page 1 has none
+    writer = _assemble((page1, {}), (page2, {"buyer.name": 2 / 3}))
+    assert writer.document["buyer"]["name"] == "S" and not writer.document["needs_review"]  # page 1's is used
 
 
 def test_totals_read_as_rows_on_the_last_page_are_dropped_from_the_document() -> None:
