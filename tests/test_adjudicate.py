@@ -44,6 +44,9 @@ def test_retries_429_and_500_then_answers_through_the_tool(anthropic_server: tup
     sent = script.requests[-1]["body"]
     assert sent["tool_choice"] == {"type": "tool", "name": "record"}
     assert sent["tools"][0]["input_schema"]["properties"].keys() == SCHEMA.raw["properties"].keys()
+    asked = list(sent["tools"][0]["input_schema"]["properties"])  # totals asked for after the rows, as locally
+    assert asked.index("line_items") < asked.index("net_amount") < asked.index("total_amount")
+    assert "x-rules" not in sent["tools"][0]["input_schema"]
     assert sent["messages"][0]["content"][0]["type"] == "image"
     assert (result.input_tokens, result.output_tokens) == (2000, 300)
     assert result.cost_usd == pytest.approx(cost_usd("claude-opus-4-7", 2000, 300)) == pytest.approx(0.0175)

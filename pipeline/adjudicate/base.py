@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.normalize import normalize_record
+from pipeline.rules import in_writing_order
 from pipeline.schema import CompiledSchema
 
 # USD per million tokens: (input, output).
@@ -67,7 +68,8 @@ class AdjudicationRequest:
 
     def user_text(self) -> str:
         distinct = self.distinct_candidates()
-        return (f"JSON Schema:\n{json.dumps(self.schema, separators=(',', ':'))}\n\n"
+        schema = in_writing_order(self.schema)  # the order the answer is asked in (api._wire_schema)
+        return (f"JSON Schema:\n{json.dumps(schema, separators=(',', ':'))}\n\n"
                 f"Candidate answers ({len(self.candidates)} local samples, {len(distinct)} different; "
                 f"'samples' says how many gave each):\n{json.dumps(distinct, ensure_ascii=False)}\n\n"
                 f"Disputed fields: {', '.join(self.disputed) or 'none'}\n"
