@@ -91,7 +91,7 @@ class DocumentAssembler:
             api_output_tokens=sum(p.get("api_output_tokens") or 0 for p in pages),
             api_cost_usd=round(sum(p.get("api_cost_usd") or 0.0 for p in pages), 6),
         )
-        # totals disputed on an earlier page count only where no later page had them
+        # a dispute left to another page (merge.open_disputes) counts only where that page lacked the field
         document["needs_review"] = status != "ok" or any(p.get("needs_review") for p in pages) or (
             bool(document.get("rule_failures")) and len(adjudicated) < len(pages)) or \
             bool(supplied_disputed(ok, self.schema.raw))

@@ -78,12 +78,14 @@ def merge_mode(path: str, schema: dict[str, Any]) -> str:
     return "first"
 
 
-def _deferred(path: str, schema: dict[str, Any], page_number: int | None, page_count: int | None) -> bool:
-    """Whether another page of the document supplies this field in the usual case."""
+def _deferred(path: str, schema: dict[str, Any], page_number: int | None, page_count: int | None) -> str | None:
+    """The merge mode of a field that another page of the document supplies in the usual case
+    (``last``: a later page, ``first``: an earlier one), else None."""
     if page_number is None or page_count is None or page_count <= 1:
-        return False
+        return None
     mode = merge_mode(path, schema)
-    return (mode == "last" and page_number < page_count) or (mode == "first" and page_number > 1)
+    later, earlier = mode == "last" and page_number < page_count, mode == "first" and page_number > 1
+    return mode if later or earlier else None
 
 
 def open_disputes(confidence: dict[str, float], schema: dict[str, Any], page_number: int | None,
@@ -112,9 +114,10 @@ def supplied_disputed(pages: list[dict[str, Any]], schema: dict[str, Any]) -> li
         if page.get("adjudicated"):
             continue
         for path, share in sorted((page.get("field_confidence") or {}).items()):
-            if share >= 1.0 or not _deferred(path, schema, page.get("page_number"), page.get("page_count")):
+            mode = _deferred(path, schema, page.get("page_number"), page.get("page_count")) if share < 1.0 else None
+            if mode is None:
                 continue
-            others = pages[i + 1:] if merge_mode(path, schema) == "last" else pages[:i]
+            others = pages[i + 1:] if mode == "last" else pages[:i]
             if not any(_at(other.get("_record"), path) not in (None, "", []) for other in others):
                 found.append(f"p{page.get('page_number')}:{path}")
     return found
