@@ -26,14 +26,14 @@ from typing import Any
 
 from _results import write_results
 
-from pipeline import models
-from pipeline.config import AdjudicationConfig, ModelConfig, build_config
-from pipeline.dataset import manifests, read_table
+from pipeline.config.settings import AdjudicationConfig, ModelConfig, build_config
 from pipeline.devtools.evalset import generate_evalset
 from pipeline.devtools.llama_server import llama_server
-from pipeline.eval import evaluate
-from pipeline.runner import execute_run
-from pipeline.schema import load_schema
+from pipeline.eval.score import evaluate
+from pipeline.model import registry as models
+from pipeline.run.driver import execute_run
+from pipeline.schema.compiled import load_schema
+from pipeline.sink.dataset import manifests, read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas" / "invoice.json"

@@ -19,12 +19,12 @@ from pathlib import Path
 import psutil
 from _results import write_results
 
-from pipeline import models
-from pipeline.config import ModelConfig, build_config, cpu_count
+from pipeline.config.settings import ModelConfig, build_config, cpu_count
 from pipeline.devtools.evalset import generate_evalset
-from pipeline.eval import evaluate
-from pipeline.runner import execute_run
-from pipeline.schema import load_schema
+from pipeline.eval.score import evaluate
+from pipeline.model import registry as models
+from pipeline.run.driver import execute_run
+from pipeline.schema.compiled import load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 

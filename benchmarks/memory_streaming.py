@@ -17,11 +17,11 @@ from pathlib import Path
 
 import psutil
 
-from pipeline.config import ModelConfig, build_config, default_threads
+from pipeline.config.settings import ModelConfig, build_config, default_threads
 from pipeline.devtools.samples import many_pages_pdf
 from pipeline.devtools.tiny_vlm import make_tiny_vlm
-from pipeline.runner import execute_run
-from pipeline.schema import load_schema
+from pipeline.run.driver import execute_run
+from pipeline.schema.compiled import load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@ The same run twice, one worker, every page adjudicated (``--adjudicate always``)
 OpenAI-compatible server that answers after ``--api-delay`` seconds:
 
 * one page at a time per worker (the model waits while its page is with the API);
-* two pages at a time (``runner.CONCURRENT_PAGES``, the default): the model works on the next
+* two pages at a time (``ray_pool.CONCURRENT_PAGES``, the default): the model works on the next
   page while the previous one waits for the API, and the next page is rendered meanwhile.
 
 The worker is the tiny random-weight VLM (its answers are noise, the adjudicator's are valid),
@@ -30,11 +30,12 @@ from typing import Any
 
 from _results import write_results
 
-from pipeline import runner
-from pipeline.config import AdjudicationConfig, ModelConfig, build_config
+from pipeline.config.settings import AdjudicationConfig, ModelConfig, build_config
 from pipeline.devtools.samples import many_pages_pdf
 from pipeline.devtools.tiny_vlm import make_tiny_vlm
-from pipeline.schema import load_schema
+from pipeline.run import driver as runner
+from pipeline.run import ray_pool
+from pipeline.schema.compiled import load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas" / "invoice.json"
@@ -75,7 +76,7 @@ def slow_api(delay: float) -> Iterator[str]:
 
 
 def timed_run(pdf: Path, tiny: Any, base_url: str, out: Path, concurrent: int) -> dict[str, Any]:
-    runner.CONCURRENT_PAGES = concurrent  # read by the driver when it builds the actor pool
+    ray_pool.CONCURRENT_PAGES = concurrent  # read when the actor pool is built
     model = ModelConfig(path=tiny.model, mmproj=tiny.mmproj, n_threads=1, max_tokens=512, samples=1)
     adjudication = AdjudicationConfig(provider="openai", model="slow", base_url=base_url, when="always",
                                       cache_dir=out.parent / f"cache-{out.name}", send_image=False)

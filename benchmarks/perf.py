@@ -34,15 +34,15 @@ from typing import Any
 import psutil
 from _results import write_results
 
-from pipeline import models
-from pipeline.config import ModelConfig, build_config
+from pipeline.config.settings import ModelConfig, build_config
 from pipeline.devtools.samples import many_pages_pdf
 from pipeline.devtools.tiny_vlm import TinyVLM, make_tiny_vlm
+from pipeline.model import registry as models
 from pipeline.model.base import PageInput
 from pipeline.model.llama import LlamaTextBackend
-from pipeline.render import page_text, render_page
-from pipeline.runner import execute_run
-from pipeline.schema import load_schema
+from pipeline.render.pages import page_text, render_page
+from pipeline.run.driver import execute_run
+from pipeline.schema.compiled import load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas" / "invoice.json"
@@ -144,7 +144,8 @@ def plain_parallel(pdf: Path, model: Path, processes: int, pages: int) -> dict[s
 
 
 def _tiny_vlm_backend(tiny: TinyVLM) -> Any:
-    from pipeline.model.llama import LlamaVLMBackend, preflight
+    from pipeline.model.llama import LlamaVLMBackend
+    from pipeline.model.preflight import preflight
 
     schema = load_schema(SCHEMA)
     cfg = ModelConfig(path=tiny.model, mmproj=tiny.mmproj, n_threads=2, max_tokens=1024)

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.adjudicate.api import AnthropicAdjudicator, OpenAIAdjudicator
 from pipeline.adjudicate.base import AdjudicationRequest, Budget, ResponseCache, cost_usd
-from pipeline.schema import load_schema
+from pipeline.schema.compiled import load_schema
 
 from .conftest import INVOICE_SCHEMA
 from .fake_anthropic import GOOD, Script
@@ -129,10 +129,21 @@ def test_openai_compatible_path_against_a_loopback_server(tmp_path: Path) -> Non
     assert isinstance(seen[0]["messages"][1]["content"], str)  # no image for a text-only server
 
 
+def decide(adjudicator: Any, rules: list[dict[str, Any]], task: dict[str, Any], page: Any, result: Any,
+           always: bool = False, below: float = 1.0) -> dict[str, Any]:
+    """The adjudication fields of a page's result, the fields that matter found as the worker finds them."""
+    from pipeline.adjudicate.page import adjudicate_page
+    from pipeline.merge.pages import open_disputes
+
+    open_fields = open_disputes(result.field_confidence, adjudicator.schema.raw, task["page_number"],
+                                task["page_count"])
+    return {"adjudicated": False, "adjudication_reason": None,
+            **adjudicate_page(adjudicator, rules, task, page, result, open_fields, always, below)}
+
+
 def test_which_pages_go_to_the_adjudicator(anthropic_server: tuple[str, Script], tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from pipeline.model.base import ModelResult, PageInput
-    from pipeline.worker import adjudicate_page
 
     url, script = anthropic_server
     claude = _claude(url, tmp_path)
@@ -145,33 +156,32 @@ def test_which_pages_go_to_the_adjudicator(anthropic_server: tuple[str, Script],
 
     # one of three samples disagrees on a field (2/3 agree): unsure at the default 1.0, not below 0.6
     split = result({"total_amount": 2 / 3, "currency": 1.0})
-    columns, _ = adjudicate_page(claude, [], task, page, split)
+    columns = decide(claude, [], task, page, split)
     assert columns["adjudicated"] and columns["adjudication_reason"].startswith("disputed: total_amount")
-    columns, _ = adjudicate_page(claude, [], task, page, split, below=0.6)
+    columns = decide(claude, [], task, page, split, below=0.6)
     assert not columns["adjudicated"] and columns["adjudication_reason"] is None
-    columns, _ = adjudicate_page(claude, [], task, page, result({"total_amount": 1 / 3}), below=0.6)
+    columns = decide(claude, [], task, page, result({"total_amount": 1 / 3}), below=0.6)
     assert columns["adjudication_reason"] == "disputed: total_amount -> cached"  # same page and candidates
-    columns, _ = adjudicate_page(claude, [], task, page, result({"total_amount": 1.0}))
+    columns = decide(claude, [], task, page, result({"total_amount": 1.0}))
     assert columns["adjudication_reason"] is None  # all samples agree: stays local
-    columns, _ = adjudicate_page(claude, [], task, page, result({"total_amount": 1.0}), always=True)
+    columns = decide(claude, [], task, page, result({"total_amount": 1.0}), always=True)
     assert columns["adjudication_reason"] == "always -> cached"
     assert len(script.requests) == 1
     # page 1 of 2: its totals are page 2's to give, so a dispute about them alone stays local
     first = {**task, "page_number": 1}
-    columns, _ = adjudicate_page(claude, [], first, page, result({"total_amount": 1 / 3, "net_amount": 0.5}))
+    columns = decide(claude, [], first, page, result({"total_amount": 1 / 3, "net_amount": 0.5}))
     assert columns["adjudication_reason"] is None
-    columns, _ = adjudicate_page(claude, [], first, page, result({"total_amount": 1 / 3, "invoice_number": 2 / 3}))
+    columns = decide(claude, [], first, page, result({"total_amount": 1 / 3, "invoice_number": 2 / 3}))
     assert columns["adjudication_reason"].startswith("disputed: invoice_number ->")
     # page 2 of 2: its totals count, a header it repeats is page 1's to give
-    columns, _ = adjudicate_page(claude, [], task, page, result({"invoice_number": 1 / 3, "buyer.name": 0.5}))
+    columns = decide(claude, [], task, page, result({"invoice_number": 1 / 3, "buyer.name": 0.5}))
     assert columns["adjudication_reason"] is None
 
 
 def test_a_page_of_a_longer_invoice_is_checked_row_by_row_not_against_totals(
         anthropic_server: tuple[str, Script], tmp_path: Path) -> None:
     from pipeline.model.base import ModelResult, PageInput
-    from pipeline.rules import check_rules
-    from pipeline.worker import adjudicate_page
+    from pipeline.rules.checks import check_rules
 
     url, _ = anthropic_server
     claude = _claude(url, tmp_path)
@@ -183,7 +193,7 @@ def test_a_page_of_a_longer_invoice_is_checked_row_by_row_not_against_totals(
     def judge(record: dict[str, Any], page_count: int) -> str | None:
         result = ModelResult("ok", record, None, "{}", 1, 1.0, samples=1, candidates=[record])
         task = {"source_sha256": f"{page_count}{len(rows)}" * 32, "page_number": 1, "page_count": page_count}
-        return adjudicate_page(claude, rules, task, page, result)[0]["adjudication_reason"]
+        return decide(claude, rules, task, page, result)["adjudication_reason"]
 
     assert judge(partial, page_count=2) is None  # sums wait for the whole document
     assert (judge(partial, page_count=1) or "").startswith("rules: lines_sum_to_net")

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline import models
 from pipeline.adjudicate.api import OpenAIAdjudicator
 from pipeline.adjudicate.base import AdjudicationRequest
 from pipeline.devtools.llama_server import llama_server as serve
-from pipeline.schema import load_schema
+from pipeline.model import registry as models
+from pipeline.schema.compiled import load_schema
 
 from .conftest import INVOICE_SCHEMA
 

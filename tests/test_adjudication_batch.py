@@ -12,9 +12,9 @@ from pipeline.adjudicate.api import AnthropicAdjudicator
 from pipeline.adjudicate.base import ResponseCache, cost_usd
 from pipeline.adjudicate.batch import recover
 from pipeline.cli import main
-from pipeline.dataset import manifests, read_table
 from pipeline.devtools.tiny_vlm import TinyVLM
-from pipeline.schema import load_schema
+from pipeline.schema.compiled import load_schema
+from pipeline.sink.dataset import manifests, read_table
 
 from .conftest import INVOICE_SCHEMA
 from .fake_anthropic import GOOD, Script

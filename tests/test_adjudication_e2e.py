@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from pipeline.adjudicate.base import cost_usd
 from pipeline.cli import main
-from pipeline.dataset import manifests, read_table
 from pipeline.devtools.tiny_vlm import TinyVLM
+from pipeline.sink.dataset import manifests, read_table
 
 from .conftest import INVOICE_SCHEMA
 from .fake_anthropic import GOOD, Script

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.model.base import Backend, Completion, PageInput
-from pipeline.schema import CompiledSchema, compile_schema, load_schema
-from pipeline.worker import process_page
+from pipeline.render.read import LazyOcr
+from pipeline.run.page import PageSteps, process_page
+from pipeline.schema.compiled import CompiledSchema, compile_schema, load_schema
 
 from .conftest import INVOICE_SCHEMA
 
@@ -84,8 +85,9 @@ def test_unrenderable_page_is_an_error_row_without_model_call(tmp_path: Path) ->
     broken.write_bytes(b"%PDF-1.4 garbage")
     backend = ScriptedBackend([], schema=load_schema(INVOICE_SCHEMA))
     task = {"source_path": str(broken), "source_sha256": "a" * 64, "page_number": 1, "page_count": 1}
-    row = process_page(backend, task, dpi=72, max_pixels=100_000)
-    assert row["status"] == "error" and row["error"].startswith("render_error")
+    steps = PageSteps(72, 100_000, LazyOcr(), None, [], False, 1.0)
+    result = process_page(backend, task, steps)
+    assert result.status == "error" and (result.error or "").startswith("render_error")
     assert backend.calls == []
 
 

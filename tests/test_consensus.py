@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.consensus import consensus, vote
+from pipeline.consensus.vote import consensus, vote
 
 
 def _rec(total: float | None, number: str, items: list[tuple[str, float]]) -> dict:
@@ -27,9 +27,29 @@ def test_majority_wins_and_the_field_is_disputed() -> None:
 
 
 def test_values_are_compared_after_normalisation_and_ties_go_to_greedy() -> None:
-    assert vote([11.9, 11.899, 12.5], "total")[1] == 2 / 3  # within 0.01
-    assert vote(["ACME GmbH", "acme gmbh."], "name") == ("ACME GmbH", 1.0)
-    assert vote(["first", "second"], "x") == ("first", 0.5)
+    assert vote([11.9, 11.899, 12.5], {"type": "number"})[1] == 2 / 3  # within 0.01
+    assert vote(["ACME GmbH", "acme gmbh."], {"type": "string"}) == ("ACME GmbH", 1.0)
+    assert vote(["first", "second"], {"type": "string"}) == ("first", 0.5)
+    assert vote(["3 March 2026", "2026-03-03"], {"type": "string", "format": "date"})[1] == 1.0
+
+
+def test_agreement_comes_from_the_schema_not_the_field_name() -> None:
+    """Three identical samples of a field whose name merely contains 'date' agree (it is text)."""
+    schema = {"type": "object", "properties": {
+        "mandate_reference": {"type": ["string", "null"]},
+        "candidate": {"type": ["string", "null"]},
+        "validated_by": {"type": ["string", "null"]},
+        "due": {"type": ["string", "null"], "format": "date"},
+    }}
+    sample = {"mandate_reference": "MR-2024-77", "candidate": "A. Smith", "validated_by": "QA",
+              "due": "2026-04-01"}
+    result = consensus([sample, dict(sample), dict(sample)], schema)
+    assert result.confidence == {"mandate_reference": 1.0, "candidate": 1.0, "validated_by": 1.0, "due": 1.0}
+    assert result.disputed == []
+    # a date field is compared as a date, whatever its name
+    other = {**sample, "due": "1 April 2026"}
+    assert consensus([sample, other], schema).confidence["due"] == 1.0
+    assert consensus([sample, {**sample, "due": "2026-04-02"}], schema).confidence["due"] == 0.5
 
 
 def test_line_items_are_aligned_before_voting() -> None:

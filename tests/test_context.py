@@ -7,14 +7,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline import models
 from pipeline.cli import main
-from pipeline.config import ModelConfig, options
+from pipeline.config.settings import ModelConfig, options
 from pipeline.devtools.tiny_vlm import TinyVLM
 from pipeline.errors import ConfigError
+from pipeline.model import registry as models
 from pipeline.model.context import TEXT_PAGE_TOKENS, UNKNOWN_IMAGE_TOKENS, auto_n_ctx, image_tokens, resolve_n_ctx
-from pipeline.model.llama import LlamaVLMBackend, preflight
-from pipeline.schema import load_schema
+from pipeline.model.llama import LlamaVLMBackend
+from pipeline.model.preflight import preflight
+from pipeline.schema.compiled import load_schema
 
 from .conftest import INVOICE_SCHEMA
 
@@ -64,10 +65,10 @@ def test_n_ctx_setting_is_auto_or_a_number(tmp_path: Path) -> None:
         options({**base, "n_ctx": "big"})
     result = CliRunner().invoke(main, ["run", "--schema", str(INVOICE_SCHEMA), str(tmp_path), "-o",
                                        str(tmp_path / "o"), "--n-ctx", "big"])
-    assert result.exit_code == 2 and "neither 'auto' nor a number" in result.output
+    assert result.exit_code == 2 and "--n-ctx" in result.output and "integer" in result.output
     result = CliRunner().invoke(main, ["run", "--schema", str(INVOICE_SCHEMA), str(tmp_path), "-o",
                                        str(tmp_path / "o"), "--n-ctx", "100"])
-    assert result.exit_code == 2 and "below the smallest context" in result.output
+    assert result.exit_code == 2 and "--n-ctx" in result.output and "512" in result.output
 
 
 def test_dual_view_context_also_fits_a_page_of_text(tiny_vlm: TinyVLM) -> None:

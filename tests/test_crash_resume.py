@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.dataset import manifests, read_table
 from pipeline.devtools.samples import generate
 from pipeline.devtools.tiny_vlm import TinyVLM
-from pipeline.worker import FAULT_CRASH_ENV, FAULT_SLOW_READ_ENV
+from pipeline.run.worker import FAULT_CRASH_ENV, FAULT_SLOW_READ_ENV
+from pipeline.sink.dataset import manifests, read_table
 
 from .conftest import INVOICE_SCHEMA
 
@@ -45,7 +45,7 @@ def _run(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 240
 def _expected_pages(inputs: Path) -> set[tuple[str, int]]:
     import pymupdf
 
-    from pipeline.sources import file_sha256
+    from pipeline.sources.discover import file_sha256
 
     pages = set()
     for f in sorted(inputs.iterdir()):

@@ -15,12 +15,13 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from pipeline.config import ModelConfig
+from pipeline.config.settings import ModelConfig
 from pipeline.devtools.tiny_vlm import TinyVLM
 from pipeline.errors import SchemaError
 from pipeline.model.base import PageInput
-from pipeline.model.llama import LlamaVLMBackend, preflight
-from pipeline.schema import compile_schema
+from pipeline.model.llama import LlamaVLMBackend
+from pipeline.model.preflight import preflight
+from pipeline.schema.compiled import compile_schema
 
 NAMES = st.text(alphabet="abcxyz_ -é", min_size=1, max_size=6)
 SCALARS = st.one_of(st.text(st.characters(exclude_categories=("Cs",)), max_size=4),

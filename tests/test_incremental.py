@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from pipeline.cli import main
-from pipeline.dataset import manifests, read_table, table_files
 from pipeline.devtools.tiny_vlm import TinyVLM
-from pipeline.sink import repair, rows_to_table, write_parquet_atomic
-from pipeline.state import RunLock, StateStore
+from pipeline.sink.dataset import manifests, read_table, table_files
+from pipeline.sink.parquet import repair, rows_to_table, write_parquet_atomic
+from pipeline.sink.state import RunLock, StateStore
 
 from .conftest import INVOICE_SCHEMA
 
@@ -115,8 +115,8 @@ def test_changed_settings_redo_and_errors_are_kept_unless_retried(tiny_vlm: Tiny
 
 
 def test_repair_drops_a_part_written_but_not_marked(tmp_path: Path) -> None:
-    from pipeline.schema import load_schema
-    from pipeline.sink import documents_schema
+    from pipeline.schema.compiled import load_schema
+    from pipeline.sink.parquet import documents_schema
 
     out = tmp_path / "out"
     store = StateStore(out)
@@ -188,7 +188,7 @@ max_error_rate = 0.0
 
 
 def test_the_example_job_file_validates() -> None:
-    from pipeline.jobs import load_job
+    from pipeline.jobs.files import load_job
 
     from .conftest import ROOT
 

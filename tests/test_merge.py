@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pipeline.merge import merge_pages
+from pipeline.merge.pages import merge_pages
 
 from .conftest import INVOICE_SCHEMA
 
@@ -53,15 +53,19 @@ class _Writer:
 
 def _assemble(*pages: tuple[dict, dict[str, float]]) -> _Writer:
     """One document from (record, field confidence) per page, in page order."""
-    from pipeline.assemble import DocumentAssembler
-    from pipeline.schema import load_schema
+    from pipeline.merge.assemble import DocumentAssembler
+    from pipeline.merge.pages import open_disputes
+    from pipeline.results import PageResult
+    from pipeline.schema.compiled import load_schema
 
     writer = _Writer()
-    assembler = DocumentAssembler(load_schema(INVOICE_SCHEMA), {}, writer)  # type: ignore[arg-type]
+    schema = load_schema(INVOICE_SCHEMA)
+    assembler = DocumentAssembler(schema, {}, writer)  # type: ignore[arg-type]
     for number, (record, confidence) in reversed(list(enumerate(pages, start=1))):  # any arrival order
-        assembler.add({"record_json": json.dumps(record), "status": "ok", "source_path": "inv.pdf",
-                       "source_sha256": "0" * 64, "page_count": len(pages), "page_number": number,
-                       "latency_ms": 1.0, "confidence_json": json.dumps(confidence) if confidence else None})
+        # the fields that matter on the page are decided once, in the worker, as here
+        open_fields = open_disputes(confidence, schema.raw, number, len(pages))
+        assembler.add(PageResult("inv.pdf", "0" * 64, number, len(pages), status="ok", record=record,
+                                 latency_ms=1.0, field_confidence=confidence, open_fields=open_fields))
     return writer
 
 
@@ -84,7 +88,7 @@ def test_totals_disputed_on_an_earlier_page_matter_only_if_the_document_takes_th
 
 
 def test_open_disputes_leave_totals_to_the_last_page_and_the_header_to_the_first() -> None:
-    from pipeline.merge import merge_mode, open_disputes
+    from pipeline.merge.pages import merge_mode, open_disputes
 
     assert [merge_mode(p, SCHEMA) for p in ("total_amount", "buyer.name", "invoice_number", "line_items.length",
                                             "line_items[0].amount", "no_such_field")] == \
@@ -94,8 +98,8 @@ def test_open_disputes_leave_totals_to_the_last_page_and_the_header_to_the_first
     assert open_disputes(confidence, SCHEMA, 1, 3) == ["buyer.name", "line_items[0].amount"]
     assert open_disputes(confidence, SCHEMA, 2, 3) == ["line_items[0].amount"]
     assert open_disputes(confidence, SCHEMA, 3, 3) == ["line_items[0].amount", "net_amount", "total_amount"]
-    assert open_disputes(confidence, SCHEMA, 1, 1, below=0.6) == ["buyer.name", "line_items[0].amount",
-                                                                 "total_amount"]
+    assert open_disputes(confidence, SCHEMA, 1, 1) == ["buyer.name", "line_items[0].amount", "net_amount",
+                                                      "total_amount"]
 
 
 def test_a_header_disputed_on_a_later_page_matters_only_if_the_document_takes_it() -> None:

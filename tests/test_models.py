@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline import models
 from pipeline.cli import main
 from pipeline.devtools.tiny_vlm import TinyVLM
 from pipeline.errors import ModelError
-from pipeline.models import HubFile, ModelSpec, PypiParts
+from pipeline.model import registry as models
+from pipeline.model.registry import HubFile, ModelSpec, PypiParts
 
 
 def _sha(path: Path) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.normalize import normalize_amount, normalize_currency, normalize_date, normalize_record
+from pipeline.consensus.normalize import normalize_amount, normalize_currency, normalize_date, normalize_record
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from pipeline.quarantine import CrashCounter, StageGate
+from pipeline.run.quarantine import CrashCounter, StageGate
 
 
 class _Trace:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pipeline.errors import SchemaError
-from pipeline.rules import check_rules, rule_failures
+from pipeline.rules.checks import check_rules, rule_failures
 
 from .conftest import INVOICE_SCHEMA
 
@@ -52,7 +52,7 @@ def test_malformed_rules_are_refused() -> None:
 
 
 def test_rows_that_restate_the_totals_are_dropped_only_when_the_record_proves_it() -> None:
-    from pipeline.rules import drop_restated_totals
+    from pipeline.rules.checks import drop_restated_totals
 
     restated = [{"description": "Subtotal", "quantity": 10.0, "unit_price": 10.0, "amount": 10.0},
                 {"description": "VAT", "quantity": 1.9, "unit_price": 1.9, "amount": 1.9},
@@ -80,7 +80,7 @@ def test_rows_that_restate_the_totals_are_dropped_only_when_the_record_proves_it
 
 
 def test_a_mended_record_must_still_validate() -> None:
-    from pipeline.schema import compile_schema
+    from pipeline.schema.compiled import compile_schema
 
     raw = json.loads(INVOICE_SCHEMA.read_text())
     rows = [{"description": d, "quantity": None, "unit_price": None, "amount": a}

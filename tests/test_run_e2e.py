@@ -14,11 +14,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 from pipeline.cli import main
-from pipeline.config import ModelConfig
-from pipeline.dataset import manifests, read_table
+from pipeline.config.settings import ModelConfig
 from pipeline.devtools.tiny_vlm import TinyVLM
 from pipeline.model.context import resolve_n_ctx
-from pipeline.schema import load_schema
+from pipeline.schema.compiled import load_schema
+from pipeline.sink.dataset import manifests, read_table
 
 from .conftest import INVOICE_SCHEMA
 

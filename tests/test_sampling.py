@@ -9,10 +9,10 @@ import pyarrow as pa
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.dataset import read_table
 from pipeline.devtools.tiny_vlm import TinyVLM
-from pipeline.merge import open_disputes
-from pipeline.schema import load_schema
+from pipeline.merge.pages import open_disputes
+from pipeline.schema.compiled import load_schema
+from pipeline.sink.dataset import read_table
 
 from .conftest import INVOICE_SCHEMA
 

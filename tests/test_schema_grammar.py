@@ -8,11 +8,11 @@ import re
 import pyarrow as pa
 import pytest
 
-from pipeline.arrow import record_fields, to_arrow_value
 from pipeline.errors import SchemaError
-from pipeline.grammar import schema_to_gbnf, split_type_lists
-from pipeline.schema import compile_schema, load_schema
-from pipeline.sink import documents_schema, pages_schema
+from pipeline.schema.compiled import compile_schema, load_schema
+from pipeline.schema.grammar import schema_to_gbnf, split_type_lists
+from pipeline.sink.arrow import record_fields, to_arrow_value
+from pipeline.sink.parquet import documents_schema, pages_schema
 
 from .conftest import INVOICE_SCHEMA
 
@@ -97,7 +97,7 @@ def test_provenance_name_clash_is_refused() -> None:
 
 
 def test_copy_mode_schema_lets_the_model_copy_printed_values() -> None:
-    from pipeline.grammar import AMOUNT_PATTERN, copy_mode_schema
+    from pipeline.schema.grammar import AMOUNT_PATTERN, copy_mode_schema
 
     raw = json.loads(INVOICE_SCHEMA.read_text())
     copy = copy_mode_schema(raw)
@@ -113,8 +113,8 @@ def test_copy_mode_schema_lets_the_model_copy_printed_values() -> None:
 
 def test_totals_are_written_after_the_rows_they_add_up() -> None:
     """A small model asked for the net before the rows copies the first line's amount as the net."""
-    from pipeline.grammar import answer_schema
     from pipeline.model.prompt import prompt_schema, text_messages
+    from pipeline.schema.grammar import answer_schema
 
     raw = json.loads(INVOICE_SCHEMA.read_text())
     answer = answer_schema(raw)
@@ -130,7 +130,7 @@ def test_totals_are_written_after_the_rows_they_add_up() -> None:
 
 
 def test_writing_order_comes_from_the_rules_only() -> None:
-    from pipeline.rules import in_writing_order
+    from pipeline.rules.checks import in_writing_order
 
     def order(props: list[str], rules: list[dict]) -> list[str]:
         return list(in_writing_order({"properties": dict.fromkeys(props, {}), "x-rules": rules})["properties"])

@@ -7,12 +7,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pipeline.config import ModelConfig, build_config
-from pipeline.dataset import read_table
+from pipeline.config.settings import ModelConfig, build_config
 from pipeline.devtools.samples import many_pages_pdf
 from pipeline.devtools.tiny_vlm import TinyVLM
-from pipeline.runner import execute_run
-from pipeline.schema import load_schema
+from pipeline.run.driver import execute_run
+from pipeline.schema.compiled import load_schema
+from pipeline.sink.dataset import read_table
 
 from .conftest import INVOICE_SCHEMA
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline import models
 from pipeline.cli import main
-from pipeline.dataset import manifests, read_table
 from pipeline.devtools.tiny_vlm import TinyVLM
-from pipeline.eval import evaluate
+from pipeline.eval.score import evaluate
+from pipeline.model import registry as models
+from pipeline.sink.dataset import manifests, read_table
 
 from .conftest import INVOICE_SCHEMA
 

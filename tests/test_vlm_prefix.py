@@ -7,11 +7,12 @@ from typing import Any
 
 from PIL import Image
 
-from pipeline.config import ModelConfig
+from pipeline.config.settings import ModelConfig
 from pipeline.devtools.tiny_vlm import TinyVLM
 from pipeline.model.base import PageInput
-from pipeline.model.llama import LlamaVLMBackend, preflight
-from pipeline.schema import load_schema
+from pipeline.model.llama import LlamaVLMBackend
+from pipeline.model.preflight import preflight
+from pipeline.schema.compiled import load_schema
 
 from .conftest import INVOICE_SCHEMA
 

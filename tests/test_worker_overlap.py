@@ -6,13 +6,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import ModelConfig, build_config
+from pipeline.config.settings import ModelConfig, build_config
 from pipeline.devtools.tiny_vlm import TinyVLM
 from pipeline.model.base import Backend, Completion, ModelResult, PageInput
-from pipeline.runner import CONCURRENT_PAGES, _actor_pool
-from pipeline.schema import load_schema
-from pipeline.sources import file_sha256
-from pipeline.worker import PageWorker
+from pipeline.run.ray_pool import CONCURRENT_PAGES, actor_pool
+from pipeline.run.worker import PageWorker
+from pipeline.schema.compiled import load_schema
+from pipeline.sources.discover import file_sha256
 
 from .conftest import INVOICE_SCHEMA
 
@@ -94,6 +94,6 @@ class _then:
 
 
 def test_actors_take_two_pages_at_once() -> None:
-    pool = _actor_pool(2)
+    pool, held, _ = actor_pool(2)
     assert pool.max_tasks_in_flight_per_actor == CONCURRENT_PAGES == 2
     assert pool.max_concurrent_calls_per_actor == 2 and pool.enable_true_multi_threading

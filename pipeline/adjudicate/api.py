@@ -14,7 +14,7 @@ from typing import Any
 
 from pipeline.adjudicate.base import SYSTEM, AdjudicationRequest, Adjudicator, Answer
 from pipeline.errors import ConfigError
-from pipeline.rules import in_writing_order
+from pipeline.rules.checks import in_writing_order
 
 
 def _wire_schema(schema: dict[str, Any]) -> dict[str, Any]:

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.normalize import normalize_record
-from pipeline.rules import in_writing_order
-from pipeline.schema import CompiledSchema
+from pipeline.config.settings import default_of
+from pipeline.consensus.normalize import normalize_record
+from pipeline.rules.checks import in_writing_order
+from pipeline.schema.compiled import CompiledSchema
 
 # USD per million tokens: (input, output).
 PRICES: dict[str, tuple[float, float]] = {
@@ -157,10 +158,10 @@ class Adjudicator(ABC):
     model: str
     budget: Budget = field(default_factory=lambda: Budget(None))
     cache: ResponseCache = field(default_factory=lambda: ResponseCache(None))
-    max_output_tokens: int = 4096
+    max_output_tokens: int = default_of("adjudicator_max_output_tokens")
     base_url: str | None = None  # None: the provider's public endpoint
-    timeout_s: float = 120.0
-    max_retries: int = 3  # the SDK's own retries of 429, 5xx and timeouts, with backoff
+    timeout_s: float = default_of("adjudicator_timeout_s")
+    max_retries: int = default_of("adjudicator_max_retries")  # the SDK's own retries of 429, 5xx, timeouts
 
     @abstractmethod
     def call(self, request: AdjudicationRequest) -> Answer:

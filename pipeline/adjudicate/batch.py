@@ -21,6 +21,9 @@ from typing import Any
 
 from pipeline.adjudicate.api import AnthropicAdjudicator
 from pipeline.adjudicate.base import AdjudicationRequest, AdjudicationResult, Adjudicator, Answer, cost_usd
+from pipeline.config.settings import RunConfig
+from pipeline.results import PageResult
+from pipeline.sink.state import STATE_DIR
 
 BATCH_DISCOUNT = 0.5  # Message Batches cost half the synchronous price
 PENDING = "batch_pending"
@@ -52,7 +55,7 @@ class BatchRunner:
     """Driver side: collect deferred requests, send one batch, wait, check, cache."""
 
     def __init__(self, adjudicator: AnthropicAdjudicator, state_dir: Path, run_id: str,
-                 poll_s: float = 60.0, timeout_s: float = 24 * 3600) -> None:
+                 poll_s: float, timeout_s: float) -> None:
         self.adj = adjudicator
         self.dir = state_dir / "batches"
         self.run_id = run_id
@@ -174,3 +177,35 @@ def recover(adj: AnthropicAdjudicator, state_dir: Path) -> list[str]:
     for spool in (state_dir / "batches").glob("*.requests.jsonl"):
         spool.unlink()  # requests of a killed run that were never sent: its pages are redone
     return recovered
+
+
+def batch_runner(cfg: RunConfig, adjudicator: Any) -> Any:
+    """Batch mode's driver side, after fetching batches a killed run left behind into the cache.
+
+    ``adjudicator`` is the one built at start-up to check the API key: in batch mode a
+    ``DeferredAdjudicator`` whose inner Anthropic client sends the batch.
+    """
+    adj = cfg.adjudication
+    if adj.provider != "anthropic" or adj.mode != "batch":
+        return None
+    recover(adjudicator.inner, cfg.output / STATE_DIR)
+    return BatchRunner(adjudicator.inner, cfg.output / STATE_DIR, cfg.run_id, adj.batch_poll_s, adj.batch_timeout_s)
+
+
+def _apply_batch_result(page: PageResult, result: Any) -> PageResult:
+    """A held page, completed with its Message Batch answer (or its reason for having none)."""
+    why = (page.adjudication_reason or "").rsplit(" -> ", 1)[0]
+    page.adjudicated = result.adjudicated
+    page.adjudication_reason = f"{why} -> {result.reason}"
+    page.api_input_tokens, page.api_output_tokens = result.input_tokens, result.output_tokens
+    page.api_cost_usd = round(result.cost_usd, 6)
+    if result.adjudicated:
+        page.status, page.error, page.record = "ok", None, result.record
+    return page
+
+
+def finish_batch(batch: BatchRunner, held: dict[str, PageResult], model: str) -> list[PageResult]:
+    """Send the held pages as one batch and complete each with its answer (or why it has none)."""
+    results = batch.run()
+    missing = AdjudicationResult(False, None, "batch_no_result", model)
+    return [_apply_batch_result(page, results.get(custom_id, missing)) for custom_id, page in held.items()]

@@ -6,12 +6,14 @@ in a small Ray actor; each worker reserves the worst case of a call there before
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from pipeline.adjudicate.base import Adjudicator, Budget, ResponseCache
-from pipeline.config import AdjudicationConfig
-from pipeline.schema import CompiledSchema
+from pipeline.config.settings import AdjudicationConfig, RunConfig
+from pipeline.results import PageResult
+from pipeline.schema.compiled import CompiledSchema
 
 
 class BudgetKeeper:
@@ -75,3 +77,40 @@ def make_adjudicator(cfg: AdjudicationConfig, schema: CompiledSchema, budget: Bu
         return AnthropicAdjudicator(schema, cfg.model, **common)
     return OpenAIAdjudicator(schema, cfg.model, send_image=cfg.send_image, response_format=cfg.response_format,
                              **common)
+
+
+class RunAdjudication:
+    """The driver's side of adjudication for one run.
+
+    Built before any page is read, so a missing API key fails the run at start-up; it starts
+    the budget shared by every worker, and in batch mode holds the pages that wait for the
+    Message Batch and completes them after the local pass (after fetching, into the cache,
+    batches a killed run left behind).
+    """
+
+    def __init__(self, cfg: RunConfig, schema: CompiledSchema) -> None:
+        from pipeline.adjudicate.batch import batch_runner
+
+        self.cfg = cfg.adjudication
+        self.on = self.cfg.provider != "none"
+        adjudicator = make_adjudicator(self.cfg, schema, Budget(self.cfg.budget_usd)) if self.on else None
+        self.batch = batch_runner(cfg, adjudicator) if self.on else None
+        self.held: dict[str, PageResult] = {}
+
+    def budget_keeper(self) -> Any:
+        """The run's budget as a Ray actor (Ray must be up), or None when adjudication is off."""
+        return start_budget_keeper(self.cfg.budget_usd) if self.on else None
+
+    def hold(self, result: PageResult) -> bool:
+        """Keep a page that waits for the Message Batch; False when it is complete as it is."""
+        request, result.batch_request = result.batch_request, None
+        if self.batch is None or not request:
+            return False
+        self.held[self.batch.add(json.loads(request))] = result
+        return True
+
+    def finish(self) -> list[PageResult]:
+        """The held pages, each completed with its batch answer or the reason it has none."""
+        from pipeline.adjudicate.batch import finish_batch
+
+        return finish_batch(self.batch, self.held, self.cfg.model) if self.batch is not None else []

@@ -1,5 +1,2 @@
-"""Model backends: the interface (``base``) and the llama.cpp backends (``llama``: VLM and text)."""
-
-from pipeline.model.base import Backend, Completion, ModelResult, PageInput
-
-__all__ = ["Backend", "Completion", "ModelResult", "PageInput"]
+"""Stage 3, model: the backend interface (base), llama.cpp backends (llama), context sizing, prompts,
+sampling, and the model registry (download cache)."""

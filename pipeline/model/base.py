@@ -16,17 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pipeline.consensus import consensus
-from pipeline.normalize import normalize_record
-from pipeline.schema import CompiledSchema
-
-
-@dataclass(frozen=True)
-class PageInput:
-    source_path: str
-    page_number: int
-    png: bytes
-    text: str
+from pipeline.consensus.normalize import normalize_record
+from pipeline.consensus.vote import consensus
+from pipeline.render.read import PageInput
+from pipeline.schema.compiled import CompiledSchema
 
 
 @dataclass(frozen=True)
@@ -54,6 +47,9 @@ class ModelResult:
     agreement: float | None = None  # mean field confidence (None with a single sample)
     min_confidence: float | None = None
     candidates: list[dict[str, Any]] = field(default_factory=list)  # the valid samples, greedy first
+    fallback_reason: str | None = None  # why the record is not the voted one
+    normalize_nulls: list[str] = field(default_factory=list)  # fields of the record nulled as unreadable
+    dropped_rows: int = 0  # rows of the record dropped as restated totals
 
     @property
     def disputed(self) -> list[str]:
@@ -99,16 +95,17 @@ class Backend(ABC):
         problem = "no attempt made"
         raw: str | None = None
         valid: list[dict[str, Any]] = []
+        traces: list[tuple[list[str], int]] = []  # per valid sample: (fields nulled, rows dropped)
         attempts = 0
         while len(valid) < self.samples and attempts < self.samples + self.retries:
             attempt, attempts = attempts, attempts + 1
-            record, problem, text = self._attempt(tokens, self.execute, page, attempt)
+            record, problem, text = self._attempt(tokens, traces, self.execute, page, attempt)
             raw = raw if valid or text is None else text  # keep the answer the record comes from
             if record is not None:
                 valid.append(record)
         if self.dual_view and page.text.strip():
             attempts += 1
-            record, text_problem, text = self._attempt(tokens, self.execute_text_view, page)
+            record, text_problem, text = self._attempt(tokens, traces, self.execute_text_view, page)
             raw = raw if valid or text is None else text
             if record is not None:
                 valid.append(record)
@@ -119,17 +116,27 @@ class Backend(ABC):
             return ModelResult("error", None, problem, raw, attempts,
                                _ms(started), prompt_tokens, completion_tokens)
         result = ModelResult("ok", valid[0], None, raw, attempts, _ms(started), prompt_tokens,
-                             completion_tokens, samples=len(valid), candidates=valid)
+                             completion_tokens, samples=len(valid), candidates=valid,
+                             normalize_nulls=traces[0][0], dropped_rows=traces[0][1])
         if len(valid) > 1:
-            voted = consensus(valid)
-            if not self.schema.errors(voted.record):
+            try:
+                voted = consensus(valid, self.schema.raw)
+            except Exception as exc:  # a bug in voting costs this page, not the run
+                return ModelResult("error", None, f"consensus_error: {type(exc).__name__}: {exc}"[:300], raw,
+                                   attempts, _ms(started), prompt_tokens, completion_tokens)
+            problems = self.schema.errors(voted.record)
+            if problems:
+                result.fallback_reason = f"vote_invalid: {problems[0]}; the greedy answer was kept"[:300]
+            else:
                 result.record = voted.record
+                result.normalize_nulls = sorted({f for nulled, _ in traces for f in nulled})
+                result.dropped_rows = max(dropped for _, dropped in traces)
             result.field_confidence = voted.confidence
             result.agreement = round(voted.mean_confidence, 4)
             result.min_confidence = round(voted.min_confidence, 4)
         return result
 
-    def _attempt(self, tokens: list[int], call: Callable[..., Completion],
+    def _attempt(self, tokens: list[int], traces: list[tuple[list[str], int]], call: Callable[..., Completion],
                  *args: Any) -> tuple[dict[str, Any] | None, str, str | None]:
         """One model call, checked: (record or None, problem, raw text); never raises."""
         try:
@@ -139,12 +146,13 @@ class Backend(ABC):
         tokens[0] += completion.prompt_tokens
         tokens[1] += completion.completion_tokens
         try:
-            record, problem = self._check(completion)
+            record, problem = self._check(completion, traces)
         except Exception as exc:  # a bug in normalisation must cost a page, not the run
             record, problem = None, f"normalize_error: {type(exc).__name__}: {exc}"[:300]
         return record, problem, completion.text
 
-    def _check(self, completion: Completion) -> tuple[dict[str, Any] | None, str]:
+    def _check(self, completion: Completion,
+               traces: list[tuple[list[str], int]] | None = None) -> tuple[dict[str, Any] | None, str]:
         try:
             value = json.loads(completion.text)
         except json.JSONDecodeError as exc:
@@ -152,10 +160,13 @@ class Backend(ABC):
             return None, f"invalid_json: {exc.msg} at char {exc.pos}{cut}"
         if not isinstance(value, dict):
             return None, "invalid_json: answer is not a JSON object"
-        value = self.schema.mend(normalize_record(value, self.schema.raw))
+        nulled: list[str] = []
+        value, dropped = self.schema.mend_counted(normalize_record(value, self.schema.raw, nulled=nulled))
         problems = self.schema.errors(value)
         if problems:
             return None, f"schema_invalid: {'; '.join(problems[:3])}"
+        if traces is not None:
+            traces.append((nulled, dropped))
         return value, ""
 
 

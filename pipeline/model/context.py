@@ -16,9 +16,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import ModelConfig
-from pipeline.grammar import answer_schema
+from pipeline.config.settings import ModelConfig
+from pipeline.model.gguf import gguf_metadata
 from pipeline.model.prompt import SYSTEM_PROMPT, prompt_schema
+from pipeline.schema.grammar import answer_schema
 
 TEXT_PAGE_TOKENS = 3072  # a dense A4 page of text is 1,000-2,000 tokens
 UNKNOWN_IMAGE_TOKENS = 4096  # projectors whose token count we cannot derive
@@ -65,8 +66,6 @@ def size_context(model: Path, mmproj: Path | None, shown_schema: dict[str, Any],
     """The ``auto`` context (a vocabulary-only load of the model: milliseconds)."""
     import llama_cpp
     from llama_cpp._utils import suppress_stdout_stderr
-
-    from pipeline.model.llama import gguf_metadata
 
     train = gguf_metadata(model, (), arch_keys=("context_length",)).get("context_length")
     fixed = SYSTEM_PROMPT + json.dumps(shown_schema, ensure_ascii=False, separators=(",", ":"))

@@ -8,148 +8,24 @@ text model reads the page's text layer or OCR instead of the image.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 from abc import abstractmethod
-from pathlib import Path
 from typing import Any
 
-from pipeline.config import DEFAULT_MAX_PIXELS, ModelConfig
-from pipeline.errors import ModelError, SchemaError, missing_model_message
-from pipeline.grammar import answer_schema, schema_to_gbnf
+from pipeline.config.settings import ModelConfig, RunConfig, default_of
 from pipeline.model.base import Backend, Completion, PageInput
 from pipeline.model.context import resolve_n_ctx
+from pipeline.model.preflight import (
+    CHAT_HANDLERS,
+    check_files,
+    compile_grammar,
+    grammar_of,
+    load_error,
+    quiet_native_logs,
+)
 from pipeline.model.prompt import prompt_schema, text_messages, vlm_messages
 from pipeline.model.sampling import make_llama_class
-from pipeline.schema import CompiledSchema
-
-# --chat-handler names -> llama_cpp.llama_chat_format class names.
-CHAT_HANDLERS = {
-    "mtmd": "MTMDChatHandler",
-    "gemma4": "Gemma4ChatHandler",
-    "llava-1-5": "Llava15ChatHandler",
-    "llava-1-6": "Llava16ChatHandler",
-    "qwen2.5-vl": "Qwen25VLChatHandler",
-    "minicpm-v-2.6": "MiniCPMv26ChatHandler",
-    "moondream": "MoondreamChatHandler",
-    "nanollava": "NanoLlavaChatHandler",
-    "llama3-vision-alpha": "Llama3VisionAlphaChatHandler",
-    "obsidian": "ObsidianChatHandler",
-}
-
-
-def gguf_metadata(path: Path, keys: tuple[str, ...], arch_keys: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Read a few scalar/string metadata values from a GGUF header without loading tensors.
-
-    ``arch_keys`` are named without the architecture prefix (``context_length`` is read as
-    ``qwen2.context_length`` for a qwen2 model) and returned under that short name.
-    """
-    import gguf
-
-    try:
-        reader = gguf.GGUFReader(str(path))
-    except Exception as exc:
-        raise ModelError(f"{path} is not a readable GGUF file: {' '.join(str(exc).split())[:200]}") from None
-
-    def value(key: str) -> Any:
-        field = reader.get_field(key)
-        return None if field is None else field.contents()
-
-    out = {key: value(key) for key in keys}
-    arch = value("general.architecture")
-    out.update({key: value(f"{arch}.{key}") for key in arch_keys})
-    return {k: v for k, v in out.items() if v is not None}
-
-
-def choose_chat_handler(model: Path, mmproj: Path, requested: str = "auto") -> str:
-    """Pick the chat handler name; explicit names win, 'auto' reads the GGUF metadata."""
-    if requested != "auto":
-        if requested not in CHAT_HANDLERS:
-            raise ModelError(f"unknown chat handler '{requested}' (choose from: auto, "
-                             f"{', '.join(CHAT_HANDLERS)})")
-        return requested
-    meta = gguf_metadata(model, ("general.architecture", "tokenizer.chat_template"))
-    proj = gguf_metadata(mmproj, ("clip.projector_type", "clip.vision.projector_type"))
-    arch = str(meta.get("general.architecture", ""))
-    if arch.startswith("gemma4"):
-        return "gemma4"
-    if meta.get("tokenizer.chat_template"):
-        return "mtmd"
-    projector = proj.get("clip.projector_type") or proj.get("clip.vision.projector_type")
-    if projector in ("mlp", "mlp_norm", None):
-        return "llava-1-5"
-    raise ModelError(f"cannot choose a chat handler for {model} (projector '{projector}', no chat "
-                     "template); pass --chat-handler")
-
-
-def check_files(cfg: ModelConfig, needs_mmproj: bool) -> None:
-    if not cfg.path.is_file():
-        raise ModelError(missing_model_message(cfg.path))
-    if not needs_mmproj:
-        return
-    if cfg.mmproj is None:
-        raise ModelError("the VLM backend needs an mmproj (vision projector) GGUF: pass --mmproj PATH, "
-                         "or use --backend text")
-    if not cfg.mmproj.is_file():
-        raise ModelError(f"mmproj file not found: {cfg.mmproj}. Pass --mmproj PATH to the model's "
-                         "mmproj GGUF (it ships beside the model in its repository)")
-
-
-def preflight(cfg: ModelConfig, schema: CompiledSchema, backend: str = "vlm") -> str | None:
-    """Check, in the driver and before any page is read, that the model and grammar load.
-
-    Loads only the vocabulary (milliseconds even for large models) and compiles the grammar
-    against it, so an unusable schema or a broken GGUF fails the run at start-up.  Returns the
-    chat handler name (None for the text backend, which uses the model's own chat template).
-    """
-    check_files(cfg, needs_mmproj=backend == "vlm")
-    handler = None
-    if backend == "vlm":
-        assert cfg.mmproj is not None
-        handler = choose_chat_handler(cfg.path, cfg.mmproj, cfg.chat_handler)
-    gbnf = schema_to_gbnf(answer_schema(schema.raw))
-    import llama_cpp
-    from llama_cpp._utils import suppress_stdout_stderr
-
-    quiet_native_logs(cfg.verbose)
-    try:
-        with suppress_stdout_stderr(disable=cfg.verbose):
-            vocab_model = llama_cpp.Llama(str(cfg.path), vocab_only=True, verbose=cfg.verbose)
-    except Exception as exc:
-        raise ModelError(f"cannot load model {cfg.path}: {' '.join(str(exc).split())[:200]}") from None
-    try:
-        compile_grammar(vocab_model, gbnf)
-    finally:
-        vocab_model.close()
-    return handler
-
-
-def compile_grammar(llm: Any, gbnf: str) -> None:
-    import llama_cpp
-
-    sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, gbnf.encode(), b"root")
-    if not sampler:
-        raise SchemaError("the schema's output grammar does not compile in llama.cpp")
-    llama_cpp.llama_sampler_free(sampler)
-
-
-_LOG_CALLBACK_SET = False
-
-
-def quiet_native_logs(verbose: bool) -> None:
-    """Route mtmd's native logging through llama-cpp-python's logger (silent unless verbose).
-
-    llama-cpp-python only redirects llama.cpp's own log; mtmd prints every image it encodes.
-    """
-    global _LOG_CALLBACK_SET
-    import llama_cpp._logger as logger
-    import llama_cpp.mtmd_cpp as mtmd
-
-    logger.set_verbose(verbose)
-    if not _LOG_CALLBACK_SET:
-        mtmd.mtmd_log_set(logger.llama_log_callback, ctypes.c_void_p(0))
-        mtmd.mtmd_helper_log_set(logger.llama_log_callback, ctypes.c_void_p(0))
-        _LOG_CALLBACK_SET = True
+from pipeline.schema.compiled import CompiledSchema, compile_schema
 
 
 class LlamaBackend(Backend):
@@ -158,13 +34,13 @@ class LlamaBackend(Backend):
     needs_text = False
 
     def __init__(self, cfg: ModelConfig, schema: CompiledSchema, model_sha256: str,
-                 chat_handler: Any = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+                 chat_handler: Any = None, max_pixels: int = default_of("max_pixels")) -> None:
         super().__init__(schema, retries=cfg.retries, samples=cfg.samples, dual_view=cfg.dual_view)
         quiet_native_logs(cfg.verbose)
         self.cfg = cfg
         self.name = cfg.path.name
         self.sha256 = model_sha256
-        self.answer_schema = answer_schema(schema.raw)
+        self.answer_schema, self.gbnf = grammar_of(schema.raw)
         self.prompt_schema = prompt_schema(self.answer_schema)
         self.n_ctx = resolve_n_ctx(cfg, schema.raw, not self.needs_text, max_pixels,
                                    getattr(self, "chat_handler", None))
@@ -175,8 +51,7 @@ class LlamaBackend(Backend):
                 n_threads=cfg.n_threads, n_threads_batch=cfg.n_threads,
                 n_gpu_layers=cfg.n_gpu_layers, seed=cfg.seed, verbose=cfg.verbose)
         except Exception as exc:
-            raise ModelError(f"cannot load model {cfg.path}: {' '.join(str(exc).split())[:200]}") from None
-        self.gbnf = schema_to_gbnf(self.answer_schema)
+            raise load_error(cfg.path, exc) from None
         compile_grammar(self.llm, self.gbnf)
 
     @abstractmethod
@@ -223,7 +98,7 @@ class LlamaVLMBackend(LlamaBackend):
     """
 
     def __init__(self, cfg: ModelConfig, schema: CompiledSchema, model_sha256: str,
-                 chat_handler: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+                 chat_handler: str, max_pixels: int = default_of("max_pixels")) -> None:
         from llama_cpp import llama_chat_format
 
         check_files(cfg, needs_mmproj=True)
@@ -278,3 +153,13 @@ class LlamaTextBackend(LlamaBackend):
 
     def messages(self, page: PageInput) -> list[dict[str, Any]]:
         return text_messages(self.prompt_schema, page.text)
+
+
+def make_backend(cfg: RunConfig, schema_raw: dict[str, Any], model_sha256: str,
+                 chat_handler: str | None) -> LlamaBackend:
+    """The backend a worker runs: the VLM or the text model, as the resolved config says."""
+    schema = compile_schema(schema_raw, str(cfg.schema_path))
+    if cfg.backend == "vlm":
+        assert chat_handler is not None
+        return LlamaVLMBackend(cfg.model, schema, model_sha256, chat_handler, cfg.max_pixels)
+    return LlamaTextBackend(cfg.model, schema, model_sha256)

@@ -1,0 +1,50 @@
+"""Deciding whether a page goes to the adjudicator, and asking it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipeline.adjudicate.base import AdjudicationRequest, Adjudicator
+from pipeline.model.base import ModelResult
+from pipeline.render.read import PageInput
+from pipeline.rules.checks import WHOLE_DOCUMENT_KINDS, rule_failures
+
+
+def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]], task: dict[str, Any],
+                    page: PageInput, result: ModelResult, open_fields: list[str], always: bool,
+                    below: float) -> dict[str, Any]:
+    """Send the page to the API when the local answer is unsure; returns the result's adjudication fields.
+
+    Unsure: the local model failed, a field that matters on this page (``open_fields``, see
+    ``open_disputes``) has a sample agreement below ``below``, or a business rule fails.
+    """
+    if adjudicator is None:
+        return {}
+    # A page of a longer invoice need not add up (its totals may be on another page), but its
+    # own rows, dates and codes must still hold: only sums and additions wait for the document.
+    page_rules = rules if task["page_count"] == 1 else [r for r in rules if r["kind"] not in WHOLE_DOCUMENT_KINDS]
+    failures = rule_failures(page_rules, result.record) if result.record else []
+    unsure = [f for f in open_fields if result.field_confidence.get(f, 1.0) < below]
+    why = (["local_error"] if result.status != "ok" else []) + \
+          ([f"disputed: {','.join(unsure[:12])}"] if unsure else []) + \
+          ([f"rules: {','.join(failures)}"] if failures else [])
+    if not why and always:
+        why = ["always"]
+    if not why:
+        return {}
+    request = AdjudicationRequest(
+        page_sha256=f"{task['source_sha256']}:{task['page_number']}", png=page.png, text=page.text,
+        schema=adjudicator.schema.raw, candidates=result.candidates, disputed=result.disputed,
+        rule_failures=failures)
+    outcome = adjudicator.adjudicate(request)
+    fields: dict[str, Any] = {
+        "adjudicated": outcome.adjudicated, "adjudicator_model": adjudicator.model,
+        "adjudication_reason": f"{'; '.join(why)} -> {outcome.reason}",
+        "api_input_tokens": outcome.input_tokens, "api_output_tokens": outcome.output_tokens,
+        "api_cost_usd": round(outcome.cost_usd, 6),
+        # batch mode: the driver sends it with the others after the local pass
+        "batch_request": json.dumps(outcome.deferred) if outcome.deferred else None}
+    if outcome.adjudicated:
+        fields.update(record=outcome.record, status="ok", error=None)
+    return fields

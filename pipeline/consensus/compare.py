@@ -1,0 +1,108 @@
+"""Whether two values of a field are the same, decided by the field's schema, never by its name.
+
+Consensus (do the samples agree?) and evaluation (is the answer right?) ask the same question,
+so they share this one comparator.  What kind of value a field holds comes from its schema
+node: ``format: date`` / ``date-time`` compare as dates, ``number`` / ``integer`` as amounts
+within 0.01, ``"x-normalize": "currency"`` as ISO codes, ``boolean`` exactly, and text
+case- and whitespace-folded.  Without a schema node (a field the schema does not know) the
+values' own Python types decide.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from pipeline.consensus.normalize import clean_text, normalize_amount, normalize_currency, normalize_date
+from pipeline.schema.compiled import resolve_ref
+
+Node = dict[str, Any] | None
+
+
+def _types(node: dict[str, Any]) -> list[Any]:
+    t = node.get("type")
+    return t if isinstance(t, list) else [t]
+
+
+def field_kind(node: Node, root: dict[str, Any] | None = None) -> str:
+    """'date', 'number', 'currency', 'boolean', 'text', 'object', 'array' or 'unknown' for a schema node."""
+    if node is None:
+        return "unknown"
+    node = resolve_ref(node, root or node)
+    options = [o for o in node.get("anyOf", []) if o.get("type") != "null"]
+    if options:
+        return field_kind(options[0], root or node)
+    types = _types(node)
+    if node.get("format") in ("date", "date-time"):
+        return "date"
+    if node.get("x-normalize") == "currency":
+        return "currency"
+    for kind in ("object", "array", "boolean"):
+        if kind in types:
+            return kind
+    if "number" in types or "integer" in types:
+        return "number"
+    if "string" in types or "enum" in node:
+        return "text"
+    return "unknown"
+
+
+def child(node: Node, key: str | None, root: dict[str, Any] | None) -> Node:
+    """The schema node of a property (``key``) or of an array's items (``key`` None)."""
+    if node is None:
+        return None
+    node = resolve_ref(node, root or node)
+    options = [o for o in node.get("anyOf", []) if o.get("type") != "null"]
+    if options:
+        node = resolve_ref(options[0], root or node)
+    if key is None:
+        items = node.get("items")
+        return items if isinstance(items, dict) else None
+    props = node.get("properties")
+    sub = props.get(key) if isinstance(props, dict) else None
+    return sub if isinstance(sub, dict) else None
+
+
+def same(a: Any, b: Any, node: Node = None, root: dict[str, Any] | None = None) -> bool:
+    """Equal as values of the field described by ``node`` (see the module docstring)."""
+    if a is None or b is None:
+        return a is None and b is None
+    kind = field_kind(node, root)
+    if kind == "unknown":
+        kind = _kind_of_values(a, b)
+    if kind == "date":
+        return normalize_date(a) is not None and normalize_date(a) == normalize_date(b)
+    if kind == "number":
+        x, y = normalize_amount(a), normalize_amount(b)
+        return x is not None and y is not None and abs(x - y) <= 0.01
+    if kind == "currency":
+        code_a, code_b = normalize_currency(str(a)), normalize_currency(str(b))
+        return code_a == code_b if code_a is not None and code_b is not None else fold(a) == fold(b)
+    if kind == "boolean":
+        return bool(a) == bool(b)
+    if kind in ("object", "array"):
+        return a == b
+    return fold(a) == fold(b)
+
+
+def _kind_of_values(a: Any, b: Any) -> str:
+    if isinstance(a, date) or isinstance(b, date):
+        return "date"
+    if isinstance(a, bool) or isinstance(b, bool):
+        return "boolean"
+    if isinstance(a, (int, float)) or isinstance(b, (int, float)):
+        return "number"
+    return "text"
+
+
+def fold(value: Any) -> str:
+    """Text as compared: NFC, whitespace collapsed, case folded, trailing punctuation dropped."""
+    return re.sub(r"[\s.,;:]+$", "", clean_text(str(value)).casefold())
+
+
+def row_distance(a: Any, b: Any, node: Node, root: dict[str, Any] | None) -> int:
+    """Fields on which two rows of an array of objects differ (for pairing rows up)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return sum(0 if same(a.get(k), b.get(k), child(node, k, root), root) else 1 for k in set(a) | set(b))
+    return 0 if same(a, b, node, root) else 1

@@ -1,0 +1,101 @@
+"""Field-by-field consensus of several samples of the same page.
+
+Each page can be extracted K times (greedy first, then sampled); where the samples agree the
+value is probably right, where they disagree the field is *disputed* and the page is a
+candidate for adjudication.  Values are compared by the field's schema type
+(``pipeline.consensus.compare``: dates as dates, amounts within 0.01, text folded); rows of
+arrays of objects (line items) are aligned to the first sample's rows by the best assignment
+before voting.  Ties go to the earliest sample (the greedy
+one).  The result records, per field path, the winning value and its agreement share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.consensus.compare import Node, child, row_distance, same
+
+
+@dataclass
+class Consensus:
+    record: dict[str, Any]
+    confidence: dict[str, float] = field(default_factory=dict)  # field path -> agreement share
+
+    @property
+    def disputed(self) -> list[str]:
+        return sorted(p for p, c in self.confidence.items() if c < 1.0)
+
+    @property
+    def min_confidence(self) -> float:
+        return min(self.confidence.values(), default=1.0)
+
+    @property
+    def mean_confidence(self) -> float:
+        return sum(self.confidence.values()) / len(self.confidence) if self.confidence else 1.0
+
+
+def vote(values: list[Any], node: Node = None, root: dict[str, Any] | None = None) -> tuple[Any, float]:
+    """Majority value (ties: earliest) and its share of the votes, values compared as ``node`` says."""
+    groups: list[tuple[Any, int]] = []
+    for value in values:
+        for i, (representative, count) in enumerate(groups):
+            if same(value, representative, node, root) or (value is None and representative is None):
+                groups[i] = (representative, count + 1)
+                break
+        else:
+            groups.append((value, 1))
+    best = max(groups, key=lambda g: g[1])  # max keeps the first of equal counts
+    return best[0], best[1] / len(values)
+
+
+def _align(rows_by_sample: list[list[Any]], node: Node, root: dict[str, Any] | None) -> list[list[Any]]:
+    """Columns of aligned rows: row i of the first sample with its best match in each other sample."""
+    from scipy.optimize import linear_sum_assignment
+
+    anchor = rows_by_sample[0]
+    columns: list[list[Any]] = [[row] for row in anchor]
+    for rows in rows_by_sample[1:]:
+        matched: list[Any] = [None] * len(anchor)
+        if anchor and rows:
+            cost = [[row_distance(a, b, node, root) for b in rows] for a in anchor]
+            left, right = linear_sum_assignment(cost)
+            for i, j in zip(left.tolist(), right.tolist(), strict=True):
+                matched[i] = rows[j]
+        for i, row in enumerate(matched):
+            columns[i].append(row)
+    return columns
+
+
+def _merge(values: list[Any], path: str, confidence: dict[str, float], node: Node,
+           root: dict[str, Any] | None) -> Any:
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, dict) for v in present):
+        keys = list(dict.fromkeys(k for v in present for k in v))
+        return {k: _merge([v.get(k) if isinstance(v, dict) else None for v in values], f"{path}.{k}", confidence,
+                          child(node, k, root), root)
+                for k in keys}
+    if present and all(isinstance(v, list) for v in present):
+        items = child(node, None, root)
+        lists = [v if isinstance(v, list) else [] for v in values]
+        length, share = vote([len(v) for v in lists], {"type": "integer"})
+        confidence[f"{path}.length"] = share
+        if all(isinstance(r, dict) for v in lists for r in v):
+            columns = _align(lists, items, root)
+        else:
+            columns = [[v[i] if i < len(v) else None for v in lists] for i in range(max(map(len, lists)))]
+        merged = [_merge(column, f"{path}[{i}]", confidence, items, root) for i, column in enumerate(columns)]
+        return merged[:length] if len(lists[0]) >= length else merged
+    winner, share = vote(values, node, root)
+    confidence[path] = share
+    return winner
+
+
+def consensus(samples: list[dict[str, Any]], schema: dict[str, Any] | None = None) -> Consensus:
+    """Vote every field of the samples (normalised records of one page; the first is the greedy one),
+    comparing each field as its node in ``schema`` says."""
+    if not samples:
+        raise ValueError("consensus needs at least one sample")
+    confidence: dict[str, float] = {}
+    record = _merge(list(samples), "$", confidence, schema, schema)
+    return Consensus(record=record, confidence={k.removeprefix("$."): v for k, v in confidence.items()})

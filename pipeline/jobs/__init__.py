@@ -1,0 +1,1 @@
+"""Nightly jobs: jobs/NAME.toml files holding a run's settings."""

@@ -1,0 +1,136 @@
+"""Streaming assembly of page results into documents.
+
+Page rows arrive from the workers in any order.  Each is held until every page of its
+document has arrived; then the pages are merged into one document row and handed, with the
+page rows, to the part writer, which commits whole documents only.  Memory is bounded by the
+documents in flight and one part, not by the run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from datetime import datetime, timezone
+from typing import Any
+
+from pipeline.merge.pages import merge_pages, supplied_disputed
+from pipeline.results import PageResult
+from pipeline.rules.checks import check_rules, rule_failures
+from pipeline.schema.compiled import CompiledSchema
+from pipeline.sink.parquet import PartWriter
+
+
+class DocumentAssembler:
+    def __init__(self, schema: CompiledSchema, stamp: dict[str, Any], writer: PartWriter) -> None:
+        self.schema = schema
+        self.stamp = stamp
+        self.writer = writer
+        self.rules = check_rules(schema.raw)
+        self._waiting: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        self.page_counts = {"ok": 0, "error": 0}
+        self.document_counts = {"ok": 0, "partial": 0, "error": 0}
+        self.api: dict[str, float] = {"pages_adjudicated": 0, "api_input_tokens": 0, "api_output_tokens": 0,
+                                      "api_cost_usd": 0.0}
+        self.traces: dict[str, Any] = {"pages_fallback": 0, "dropped_rows": 0, "normalize_nulls": {}}
+
+    def add(self, result: PageResult) -> dict[str, Any]:
+        """Take one page's result; emit its document when complete. Returns the page's row."""
+        page = {**(result.record or {}), **result.columns(), **self.stamp, "created_at": datetime.now(timezone.utc),
+                "_record": result.record, "field_confidence": result.field_confidence or None,
+                "disputed_fields": result.disputed, "needs_review": result.needs_review}
+        self.page_counts[result.status] += 1
+        self.api["api_input_tokens"] += result.api_input_tokens
+        self.api["api_output_tokens"] += result.api_output_tokens
+        self.api["api_cost_usd"] += result.api_cost_usd
+        self.api["pages_adjudicated"] += result.adjudicated
+        self._trace(result)
+        key = (result.source_path, result.source_sha256)
+        self._waiting[key].append(page)
+        if result.page_number is None or len(self._waiting[key]) >= (result.page_count or 1):
+            self._emit(key)
+        return page
+
+    def _trace(self, result: PageResult) -> None:
+        """Count every fallback for the manifest (the rows carry them one by one)."""
+        counts = self.traces
+        counts["pages_fallback"] += result.fallback_reason is not None
+        counts["dropped_rows"] += result.dropped_rows
+        for path in result.normalize_nulls:
+            name = re.sub(r"\[\d+\]", "[]", path)
+            counts["normalize_nulls"][name] = counts["normalize_nulls"].get(name, 0) + 1
+
+    def finish(self) -> None:
+        """Emit documents still waiting (only if a page never came back: none should)."""
+        for key in list(self._waiting):
+            self._emit(key)
+
+    def _emit(self, key: tuple[str, str]) -> None:
+        pages = sorted(self._waiting.pop(key), key=lambda p: p.get("page_number") or 0)
+        ok = [p for p in pages if p["status"] == "ok"]
+        errors = [p for p in pages if p["status"] != "ok"]
+        first = pages[0]
+        document: dict[str, Any] = {
+            **self.stamp, "source_path": key[0], "source_sha256": key[1],
+            "page_count": first.get("page_count"), "pages_ok": len(ok), "pages_error": len(errors),
+            "latency_ms": round(sum(p.get("latency_ms") or 0.0 for p in pages), 2),
+            "created_at": datetime.now(timezone.utc),
+            "error": "; ".join(f"page {p.get('page_number')}: {p.get('error')}" for p in errors)[:1000] or None,
+        }
+        status = "ok" if not errors else ("partial" if ok else "error")
+        if ok:
+            # the last page's totals read as rows only show once the rows of all pages are together
+            merged, dropped = self.schema.mend_counted(merge_pages([p["_record"] for p in ok], self.schema.raw))
+            self.traces["dropped_rows"] += dropped
+            document["dropped_rows"] = dropped
+            problems = self.schema.errors(merged)
+            if problems:
+                status = "error"
+                document["error"] = f"merge_invalid: {'; '.join(problems[:3])}"
+            else:
+                document.update(merged)
+                document["rule_failures"] = rule_failures(self.rules, merged)
+        document.update(_confidence(ok, len(pages) > 1))
+        document.update(_traces(pages, len(pages) > 1, document.get("dropped_rows") or 0))
+        adjudicated = [p for p in pages if p.get("adjudicated")]
+        document.update(
+            adjudicated=bool(adjudicated),
+            adjudicator_model=next((p["adjudicator_model"] for p in pages if p.get("adjudicator_model")), None),
+            adjudication_reason="; ".join(f"p{p['page_number']}: {p['adjudication_reason']}" for p in pages
+                                          if p.get("adjudication_reason")) or None,
+            api_input_tokens=sum(p.get("api_input_tokens") or 0 for p in pages),
+            api_output_tokens=sum(p.get("api_output_tokens") or 0 for p in pages),
+            api_cost_usd=round(sum(p.get("api_cost_usd") or 0.0 for p in pages), 6),
+        )
+        # a dispute left to another page (merge.open_disputes) counts only where that page lacked the field
+        document["needs_review"] = status != "ok" or any(p.get("needs_review") for p in pages) or (
+            bool(document.get("rule_failures")) and len(adjudicated) < len(pages)) or \
+            bool(supplied_disputed(ok, self.schema.raw))
+        document["status"] = status
+        self.writer.add_document(document, pages)
+        self.document_counts[status] += 1
+
+
+def _traces(pages: list[dict[str, Any]], multi: bool, merge_dropped: int) -> dict[str, Any]:
+    """The document's fallbacks: its pages' (page-tagged on a longer document) and the merge's."""
+    tag = (lambda p, text: f"p{p['page_number']}: {text}") if multi else (lambda p, text: text)
+    return {
+        "fallback_reason": "; ".join(tag(p, p["fallback_reason"]) for p in pages if p.get("fallback_reason")) or None,
+        "normalize_nulls": [f"p{p['page_number']}:{f}" if multi else f for p in pages
+                            for f in p.get("normalize_nulls") or []],
+        "dropped_rows": merge_dropped + sum(p.get("dropped_rows") or 0 for p in pages),
+    }
+
+
+def _confidence(pages: list[dict[str, Any]], multi: bool) -> dict[str, Any]:
+    """Document-level sampling figures: worst and mean page agreement, disputed fields (page-tagged)."""
+    scored = [p for p in pages if p.get("agreement") is not None]
+    disputed = [f"p{p['page_number']}:{f}" if multi else f for p in pages for f in p.get("disputed_fields") or []]
+    confidence = {(f"p{p['page_number']}:{k}" if multi else k): v for p in pages
+                  for k, v in (p.get("field_confidence") or {}).items()}
+    return {
+        "samples": max((p.get("samples") or 0 for p in pages), default=0),
+        "agreement": round(sum(p["agreement"] for p in scored) / len(scored), 4) if scored else None,
+        "min_confidence": min((p["min_confidence"] for p in scored), default=None),
+        "field_confidence": confidence or None,
+        "disputed_fields": disputed,
+    }

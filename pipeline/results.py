@@ -1,0 +1,104 @@
+"""The typed result of one page, from the worker through the assembler to the sink.
+
+Every page ends as exactly one ``PageResult`` with an explicit ``status`` (ok or error, with a
+reason).  Its fields are declared here once: the worker fills them, Ray carries them as a flat
+row (``to_row``/``from_row``: nested values as JSON text, since per-page dicts with varying keys
+do not make one Arrow type), the assembler reads them, and the ``pages`` table's provenance
+columns are derived from them (``pipeline.sink.parquet``).  The traces of every fallback live
+here too (``fallback_reason``, ``normalize_nulls``, ``dropped_rows``), so a user sees them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+TASK_KEYS = ("source_path", "source_sha256", "page_number", "page_count")
+_JSON = ("record", "field_confidence", "open_fields", "normalize_nulls")  # carried through Ray as JSON text
+INTERNAL = frozenset({"record", "batch_request", "open_fields"})  # not provenance columns of their own
+
+
+@dataclass
+class PageResult:
+    source_path: str
+    source_sha256: str
+    page_number: int | None
+    page_count: int | None
+    status: Literal["ok", "error"] = "error"
+    error: str | None = None
+    record: dict[str, Any] | None = None
+    raw_output: str | None = None
+    attempts: int = 0
+    latency_ms: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    text_source: str | None = None  # layer, ocr, image, image+layer, image+ocr, image+none
+    samples: int = 0
+    agreement: float | None = None
+    min_confidence: float | None = None
+    field_confidence: dict[str, float] = field(default_factory=dict)
+    # disputed fields that matter on this page (merge.pages.open_disputes): decided once, in the worker
+    open_fields: list[str] = field(default_factory=list)
+    fallback_reason: str | None = None  # e.g. the voted record did not validate: the greedy one was kept
+    normalize_nulls: list[str] = field(default_factory=list)  # fields nulled because they could not be read
+    dropped_rows: int = 0  # rows dropped as restated totals (rules.checks.drop_restated_totals)
+    adjudicated: bool = False
+    adjudicator_model: str | None = None
+    adjudication_reason: str | None = None
+    api_input_tokens: Annotated[int, "int64"] = 0
+    api_output_tokens: Annotated[int, "int64"] = 0
+    api_cost_usd: float = 0.0
+    batch_request: str | None = None  # batch mode: the request the driver sends with the others
+
+    @classmethod
+    def for_task(cls, task: dict[str, Any], **values: Any) -> PageResult:
+        return cls(**{k: task[k] for k in TASK_KEYS}, **values)
+
+    @classmethod
+    def failed(cls, task: dict[str, Any], error: str) -> PageResult:
+        """A page that produced no answer: the same fields as any other, and the reason."""
+        return cls.for_task(task, status="error", error=error)
+
+    @property
+    def disputed(self) -> list[str]:
+        return sorted(p for p, c in self.field_confidence.items() if c < 1.0)
+
+    @property
+    def needs_review(self) -> bool:
+        """A person should look: the page failed, or a dispute that matters was not settled by the API."""
+        return self.status != "ok" or (bool(self.open_fields) and not self.adjudicated)
+
+    def to_row(self) -> dict[str, Any]:
+        row = dataclasses.asdict(self)
+        for key in _JSON:
+            row[key] = json.dumps(row[key], ensure_ascii=False) if row[key] not in (None, [], {}) else None
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> PageResult:
+        values = {f.name: _plain(row.get(f.name, f.default)) for f in dataclasses.fields(cls)
+                  if f.name in row}
+        for key in _JSON:
+            text = values.get(key)
+            values[key] = json.loads(text) if isinstance(text, str) else ({} if key == "field_confidence"
+                                                                         else None if key == "record" else [])
+        return cls(**values)
+
+    def columns(self) -> dict[str, Any]:
+        """The page's provenance columns (``INTERNAL`` fields left out)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in INTERNAL}
+
+
+def provenance_fields() -> list[tuple[str, Any]]:
+    """(name, Python type) of each provenance column a page result has, in declaration order."""
+    import typing
+
+    hints = typing.get_type_hints(PageResult)
+    return [(f.name, hints[f.name]) for f in dataclasses.fields(PageResult) if f.name not in INTERNAL]
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars from Ray batches -> plain Python values."""
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,61 @@
+"""The driver: check everything, plan the work that is not done yet, stream it through Ray.
+
+Order matters: the schema, inputs, model and output folder are all checked before Ray starts
+or a page is read, so a mistake costs seconds, not a night.  Then, holding the output root's
+lock, the driver repairs what a killed run left half-done, skips documents already done with
+the same settings (by content hash: a renamed or copied file is not redone), and streams the
+rest through a Ray Data pipeline (page list -> actor pool of ``workers`` llama.cpp workers ->
+driver).  Finished documents are committed in small parts (see ``pipeline.sink.state``), so
+memory stays flat however many pages and a crash costs at most one part.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from pipeline.adjudicate.setup import RunAdjudication
+from pipeline.config.settings import RunConfig
+from pipeline.merge.assemble import DocumentAssembler
+from pipeline.run.manifest import RunSummary, build_manifest
+from pipeline.run.plan import plan_pages, prepare, select_work
+from pipeline.run.process import Progress, process_pages
+from pipeline.schema.compiled import CompiledSchema
+from pipeline.sink.output import OutputRoot
+
+__all__ = ["RunSummary", "execute_run"]
+
+
+def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | None = None) -> RunSummary:
+    started = time.perf_counter()
+    started_at = datetime.now(timezone.utc)
+    cfg, files, model_sha256, mmproj_sha256 = prepare(cfg, schema)
+    adjudication = RunAdjudication(cfg, schema)  # a missing API key fails here, before any page
+    with OutputRoot(cfg, schema) as out:
+        settings = cfg.settings_key(schema.sha256, model_sha256, mmproj_sha256)
+        todo, skipped = select_work(files, out.store.done(), settings, cfg.force, cfg.retry_errors)
+        tasks, open_errors = plan_pages(todo, cfg.limit)
+        stamp = {"run_id": cfg.run_id, "model_name": cfg.model.path.name, "model_sha256": model_sha256,
+                 "prompt_version": cfg.prompt_version, "schema_sha256": schema.sha256, "work_key": settings}
+        writer = out.writer()
+        assembler = DocumentAssembler(schema, stamp, writer)
+        notes: dict[str, Any] = {}
+        latencies = process_pages(cfg, schema, tasks, open_errors, assembler, model_sha256, progress,
+                                  adjudication, notes)
+        api = assembler.api
+        summary = RunSummary(cfg.run_id, str(cfg.output), str(out.manifest_path()), len(files),
+                             len(tasks) + len(open_errors), assembler.page_counts["ok"],
+                             assembler.page_counts["error"], dict(assembler.document_counts), skipped,
+                             out.repaired, round(time.perf_counter() - started, 3), round(api["api_cost_usd"], 6))
+        manifest = build_manifest(cfg, schema, summary, started_at, model_sha256, mmproj_sha256, latencies)
+        manifest["state"] = {"settings_key": settings, "parts": writer.parts}
+        manifest["traces"] = {**assembler.traces, **notes}
+        manifest["adjudication"] = {
+            "provider": cfg.adjudication.provider, "model": cfg.adjudication.model,
+            "budget_usd": cfg.adjudication.budget_usd, "pages_adjudicated": int(api["pages_adjudicated"]),
+            "rate": round(api["pages_adjudicated"] / summary.pages, 4) if summary.pages else 0.0,
+            "input_tokens": int(api["api_input_tokens"]), "output_tokens": int(api["api_output_tokens"]),
+            "cost_usd": round(api["api_cost_usd"], 6)}
+        out.write_manifest(manifest)
+        return summary

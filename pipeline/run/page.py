@@ -1,0 +1,69 @@
+"""One page, start to result: read it, ask the model, settle what is unsure, as a plain function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.adjudicate.base import Adjudicator
+from pipeline.adjudicate.page import adjudicate_page
+from pipeline.config.settings import RunConfig
+from pipeline.merge.pages import open_disputes
+from pipeline.model.base import Backend, ModelResult
+from pipeline.render.read import LazyOcr, PageInput, RenderError, read_page
+from pipeline.results import PageResult
+from pipeline.rules.checks import check_rules
+
+Section = Callable[[dict[str, Any]], AbstractContextManager[Any]]
+Infer = Callable[[Backend, dict[str, Any], PageInput], ModelResult]
+
+
+@dataclass(frozen=True)
+class PageSteps:
+    """What a page needs besides the backend: the run's settings and, in a worker, its sections."""
+
+    dpi: int
+    max_pixels: int
+    ocr: LazyOcr
+    adjudicator: Adjudicator | None
+    rules: list[dict[str, Any]]
+    adjudicate_always: bool
+    adjudicate_below: float
+    reading: Section = field(default=lambda task: nullcontext())
+    infer: Infer = field(default=lambda backend, task, page: backend.extract(page))
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig, schema_raw: dict[str, Any], adjudicator: Adjudicator | None,
+                    **sections: Any) -> PageSteps:
+        adj = cfg.adjudication
+        return cls(cfg.dpi, cfg.max_pixels, LazyOcr(), adjudicator, check_rules(schema_raw), adj.when == "always",
+                   adj.below, **sections)
+
+
+def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> PageResult:
+    """One page, start to result.  In a worker, ``reading`` is one page at a time and ``infer``
+    runs the model on the worker's one model thread; the API call is in neither."""
+    try:
+        with steps.reading(task):
+            page, source = read_page(backend, task, steps.dpi, steps.max_pixels, steps.ocr)
+    except RenderError as exc:
+        return PageResult.failed(task, f"render_error: {exc}")
+    except Exception as exc:  # never let one page kill the worker and the run
+        return PageResult.failed(task, f"internal_error: {type(exc).__name__}: {exc}"[:300])
+    result = steps.infer(backend, task, page)
+    try:
+        open_fields = open_disputes(result.field_confidence, backend.schema.raw, task["page_number"],
+                                    task["page_count"])
+        adjudication = adjudicate_page(steps.adjudicator, steps.rules, task, page, result, open_fields,
+                                       steps.adjudicate_always, steps.adjudicate_below)
+    except Exception as exc:  # a failure here (a cache that cannot be read, a bug) costs the page, not the run
+        return PageResult.failed(task, f"internal_error: {type(exc).__name__}: {exc}"[:300])
+    local = {"status": result.status, "error": result.error, "record": result.record}
+    return PageResult.for_task(
+        task, **{**local, **adjudication}, raw_output=result.raw_output, attempts=result.attempts,
+        latency_ms=result.latency_ms, prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+        text_source=source, samples=result.samples, agreement=result.agreement, min_confidence=result.min_confidence,
+        field_confidence=result.field_confidence, open_fields=open_fields, fallback_reason=result.fallback_reason,
+        normalize_nulls=result.normalize_nulls, dropped_rows=result.dropped_rows)

@@ -1,0 +1,74 @@
+"""Planning a run: which files still need doing, and the page tasks they become."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.config.resolve import complete
+from pipeline.config.settings import RunConfig
+from pipeline.render.pages import RenderError, page_count
+from pipeline.results import PageResult
+from pipeline.schema.compiled import CompiledSchema
+from pipeline.sink.state import Done, source_key
+from pipeline.sources.discover import SourceFile, discover, file_sha256
+
+
+def prepare(cfg: RunConfig, schema: CompiledSchema) -> tuple[RunConfig, list[SourceFile], str, str | None]:
+    """Before the output is touched: the input files, the completed config (the model loads, the
+    grammar compiles; chat handler and context size decided once) and the model files' hashes."""
+    files = discover(cfg.inputs)
+    cfg = complete(cfg, schema)
+    model_sha256 = file_sha256(cfg.model.path)
+    mmproj_sha256 = file_sha256(cfg.model.mmproj) if cfg.model.mmproj else None
+    return cfg, files, model_sha256, mmproj_sha256
+
+
+def select_work(files: list[SourceFile], done: dict[str, Done], settings: str, force: bool,
+                retry_errors: bool) -> tuple[list[SourceFile], dict[str, int]]:
+    """Files still to do, and why the others are skipped.
+
+    Done means: same content hash, same result-changing settings, and not an error that the
+    user asked to retry.  A second path with the same bytes (a copy) is the same document.
+    """
+    todo: list[SourceFile] = []
+    skipped = {"done": 0, "duplicate": 0, "errors_kept": 0}
+    seen: set[str] = set()
+    for f in files:
+        key = source_key({"source_sha256": f.sha256, "source_path": str(f.path)})
+        if key in seen:
+            skipped["duplicate"] += 1
+            continue
+        seen.add(key)
+        prior = done.get(key)
+        if prior is None or force or prior.work_key != settings:
+            todo.append(f)
+        elif prior.status == "ok" or not retry_errors:
+            skipped["done" if prior.status == "ok" else "errors_kept"] += 1
+        else:
+            todo.append(f)
+    return todo, skipped
+
+
+def plan_pages(files: list[SourceFile], limit: int | None) -> tuple[list[dict[str, Any]], list[PageResult]]:
+    """Page tasks for the workers, and error results for files that cannot even be opened.
+
+    ``limit`` counts pages but never splits a document: a half-done document could not be
+    committed, so the document that reaches the limit is the last one taken.
+    """
+    tasks: list[dict[str, Any]] = []
+    errors: list[PageResult] = []
+    for f in files:
+        if limit is not None and len(tasks) + len(errors) >= limit:
+            break
+        base = {"source_path": str(f.path), "source_sha256": f.sha256}
+        try:
+            if f.error:
+                raise RenderError(f.error)
+            count = page_count(f.path)
+        except RenderError as exc:
+            errors.append(PageResult.failed({**base, "page_number": None, "page_count": None},
+                                            f"open_error: {exc}"))
+            continue
+        tasks.extend({**base, "page_number": n, "page_count": count} for n in range(1, count + 1))
+    return tasks, errors
+

@@ -1,0 +1,130 @@
+"""What runs inside a Ray actor: render a page (or read its text), ask the model, return its result.
+
+``PageWorker`` is the Ray Data callable class: Ray constructs it once per actor, so the model
+(and the OCR engine, when needed) is loaded once per actor and then serves every page routed
+to it.  ``pipeline.run.page.process_page`` is the per-page work as a plain function, testable
+without Ray.
+Whatever happens to a page, it comes back as exactly one ``PageResult`` with ``status`` ok or error.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+from pipeline.config.settings import RunConfig
+from pipeline.model.base import Backend, ModelResult, PageInput
+from pipeline.results import TASK_KEYS, PageResult, _plain
+from pipeline.run.page import PageSteps, process_page
+from pipeline.run.quarantine import StageGate
+
+FAULT_CRASH_ENV = "EXTRACT_FAULT_CRASH_ON"
+FAULT_SLOW_READ_ENV = "EXTRACT_FAULT_SLOW_READ_S"  # test aid: every page's reading takes this long
+
+
+class PageWorker:
+    """Ray Data actor UDF: one model per actor, one row per page.
+
+    Ray Data runs two calls at once in each actor (``ray_pool.CONCURRENT_PAGES``): while one page is in
+    the model, the next one is rendered (or OCR'd) and waits, and a page waiting for the API
+    adjudicator does not hold the model.  Reading is one page at a time (a lock: PyMuPDF is not
+    to be used from two threads at once) and inference runs on one dedicated thread: llama.cpp's
+    OpenMP keeps a thread team per calling thread, and alternating callers cost 19 % of the
+    pages/s with 2 threads (measured).  A page that was present when a worker died runs alone
+    (``pipeline.run.quarantine``), so only the page that kills the worker is quarantined.
+    """
+
+    def __init__(self, config_json: str, schema_raw: dict[str, Any], model_sha256: str,
+                 chat_handler: str | None, budget_keeper: Any = None, crash_counter: Any = None) -> None:
+        from pipeline.adjudicate.setup import RemoteBudget, make_adjudicator
+        from pipeline.model.llama import make_backend
+
+        self.crash_counter = crash_counter
+        self._read_lock = threading.Lock()
+        self._gate = StageGate()
+        self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+
+        self.cfg = RunConfig.model_validate_json(config_json)
+        self.backend = make_backend(self.cfg, schema_raw, model_sha256, chat_handler)
+        adj = self.cfg.adjudication
+        adjudicator = make_adjudicator(adj, self.backend.schema, RemoteBudget(budget_keeper, adj.budget_usd)) \
+            if budget_keeper is not None else None
+        # through the instance, so a test that swaps a section on the worker is heard
+        self.steps = PageSteps.from_config(self.cfg, schema_raw, adjudicator,
+                                           reading=lambda task: self._reading(task),
+                                           infer=lambda backend, task, page: self._infer(backend, task, page))
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        rows = []
+        for i in range(len(batch["source_path"])):
+            task = {k: _plain(batch[k][i]) for k in TASK_KEYS}
+            crashes = self._crashes(task)
+            if crashes >= self.cfg.max_page_crashes:
+                result = PageResult.failed(task, f"quarantined: the worker died {crashes} times on this page")
+            else:
+                # A page present at a crash is a suspect: alone, a crash is its own and no one else's.
+                with self._gate.alone(_key(task)) if crashes else nullcontext():
+                    result = process_page(self.backend, task, self.steps)
+            rows.append(result.to_row())
+        return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
+
+    def _crashes(self, task: dict[str, Any]) -> int:
+        """How many worker deaths the page was inside a stage for (0 without a counter).
+
+        Ray restarts a dead actor and retries its task, so a page that crashes llama.cpp
+        (or the renderer) would loop forever; the counter outlives the actors and turns the
+        page into an error row after ``max_page_crashes`` crashes (see ``pipeline.run.quarantine``).
+        """
+        if self.crash_counter is None:
+            return 0
+        import ray
+
+        return int(ray.get(self.crash_counter.crashes.remote(_key(task))))
+
+    @contextmanager
+    def _reading(self, task: dict[str, Any]) -> Iterator[None]:
+        with self._gate.stage(_key(task)), self._read_lock, self._crash_guard(task):
+            time.sleep(float(os.environ.get(FAULT_SLOW_READ_ENV) or 0))
+            yield
+
+    def _infer(self, backend: Backend, task: dict[str, Any], page: PageInput) -> ModelResult:
+        # The gate is passed here, before the page is queued: a page held back while a suspect
+        # runs alone must not sit on the model thread that the suspect needs.
+        with self._gate.stage(_key(task)):
+            return self._model_thread.submit(self._on_model_thread, backend, task, page).result()
+
+    def _on_model_thread(self, backend: Backend, task: dict[str, Any], page: PageInput) -> ModelResult:
+        # The guard starts here, not while the page waits for the model thread: a page queued
+        # behind one that kills the worker is not to blame.
+        with self._crash_guard(task):
+            crash_on = os.environ.get(FAULT_CRASH_ENV)  # test aid: simulate a page that kills llama.cpp
+            if crash_on and crash_on in task["source_path"]:
+                os._exit(70)
+            return backend.extract(page)
+
+    @contextmanager
+    def _crash_guard(self, task: dict[str, Any]) -> Iterator[None]:
+        """Charge a crash to the page only while it is inside a stage: a page that was merely
+        waiting (at the gate, for the read lock or the model thread) when another page killed the
+        worker is not to blame."""
+        if self.crash_counter is None:
+            yield
+            return
+        import ray
+
+        ray.get(self.crash_counter.enter.remote(_key(task)))
+        try:
+            yield
+        finally:
+            ray.get(self.crash_counter.leave.remote(_key(task)))
+
+
+def _key(task: dict[str, Any]) -> str:
+    return f"{task['source_sha256']}:{task['page_number']}"
+
+

@@ -1,0 +1,174 @@
+"""JSON Schema -> GBNF grammar for llama.cpp, with the converter's known holes closed.
+
+llama-cpp-python ships a converter, but as-is it (1) lets strings contain raw control
+characters, which is invalid JSON; (2) lets exponents run to thousands of digits, which
+parse to ``inf``; (3) accepts impossible dates such as 2023-02-31; and (4) drops ``format``
+and ``enum`` when ``type`` is a list such as ``["string", "null"]``.  We keep its converter
+and fix those four things here, so a constrained answer is always JSON that validates.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pipeline.errors import SchemaError
+from pipeline.rules.checks import in_writing_order
+
+# Any character but quote, backslash and control characters, or a JSON escape.
+_CHAR = (r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] '
+         r'[0-9a-fA-F] [0-9a-fA-F])')
+# At most two exponent digits: every value stays a finite float.
+_NUMBER = ('("-"? integral-part) ("." decimal-part)? ([eE] [-+]? [0-9] [0-9]?)? space')
+# Real calendar dates from 1000-01-01 to 9999-12-31, leap years by the Gregorian rule.
+_DATE = (
+    '( year "-" ( ( "0" [13578] | "1" [02] ) "-" ( "0" [1-9] | [12] [0-9] | "3" [01] ) '
+    '| ( "0" [469] | "11" ) "-" ( "0" [1-9] | [12] [0-9] | "30" ) '
+    '| "02-" ( "0" [1-9] | "1" [0-9] | "2" [0-8] ) ) ) '
+    '| leap-year "-02-29"'
+)
+_EXTRA_RULES = {
+    "year": '[1-9] [0-9] [0-9] [0-9]',
+    "leap-year": ('[1-9] [0-9] ( "0" [48] | [2468] [048] | [13579] [26] ) '
+                  '| ( [2468] [048] | [13579] [26] ) "00"'),
+}
+
+_LITERAL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\r": "\\r", "\n": "\\n", "\t": "\\t"}
+
+_TYPE_KEYWORDS = {
+    "string": {"format", "minLength", "maxLength"},
+    "array": {"items", "minItems", "maxItems"},
+    "object": {"properties", "required", "additionalProperties"},
+}
+
+
+def _map_children(schema: dict[str, Any], fn: Any) -> dict[str, Any]:
+    """A copy of ``schema`` with ``fn`` applied to each direct subschema."""
+    out = dict(schema)
+    for key in ("properties", "$defs"):
+        if key in out:
+            out[key] = {name: fn(sub) for name, sub in out[key].items()}
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), dict):
+            out[key] = fn(out[key])
+    if "anyOf" in out:
+        out["anyOf"] = [fn(sub) for sub in out["anyOf"]]
+    return out
+
+
+def split_type_lists(schema: Any) -> Any:
+    """Rewrite ``{"type": [a, b], ...}`` as ``anyOf`` branches that keep their own keywords."""
+    if not isinstance(schema, dict):
+        return schema
+    out = _map_children(schema, split_type_lists)
+    types = out.get("type")
+    if not isinstance(types, list):
+        return out
+    branches = []
+    for t in types:
+        branch: dict[str, Any] = {"type": t}
+        branch.update({k: v for k, v in out.items() if k in _TYPE_KEYWORDS.get(t, set())})
+        if "enum" in out:
+            values = [v for v in out["enum"] if _is_type(v, t)]
+            if not values:
+                continue
+            branch["enum"] = values
+        if "const" in out:
+            if not _is_type(out["const"], t):
+                continue
+            branch["const"] = out["const"]
+        branches.append(branch)
+    rest = {k: v for k, v in out.items()
+            if k not in {"type", "enum", "const"} and not any(k in kw for kw in _TYPE_KEYWORDS.values())}
+    rest["anyOf"] = branches
+    return rest
+
+
+# What the model may write where the schema wants a number: the amount as printed
+# ("1.234,56 €", "(12.00)", "CHF 1'234.50"); it is normalised to a number afterwards.
+AMOUNT_PATTERN = r"^[-+(€$£A-Za-z. ]{0,6}[0-9][0-9.,' ]{0,24}[-)€$£A-Za-z. ]{0,6}$"
+INTEGER_PATTERN = r"^-?[0-9]{1,15}$"
+
+
+def answer_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema a model answers in: values as printed (``copy_mode_schema``), totals after
+    the rows they add up (``in_writing_order``)."""
+    return copy_mode_schema(in_writing_order(schema))  # type: ignore[no-any-return]
+
+
+def copy_mode_schema(schema: Any) -> Any:
+    """The schema the model answers in: values copied as printed, typed by normalisation later.
+
+    Small models copy text well and convert formats badly ("14.04.2025" forced into an ISO
+    grammar becomes "1404-04-20").  So numbers become strings of amount characters, and
+    *nullable* dates and enums become short free strings; ``normalize_record`` then turns them
+    into numbers, ISO dates and enum members (or null) before validation against the real
+    schema.  Non-nullable dates and enums keep their strict grammar: a value that could not be
+    normalised would have nowhere to go.  Branches of an ``anyOf`` stay strict too:
+    normalisation cannot tell which branch a copied string was meant for.
+    """
+    if not isinstance(schema, dict):
+        return schema
+    out = _map_children({k: v for k, v in schema.items() if k != "anyOf"}, copy_mode_schema)
+    if "anyOf" in schema:
+        out["anyOf"] = schema["anyOf"]
+    types = out.get("type")
+    type_list = types if isinstance(types, list) else [types]
+    nullable = "null" in type_list or None in (out.get("enum") or [])
+    if "number" in type_list or "integer" in type_list:
+        pattern = INTEGER_PATTERN if "number" not in type_list else AMOUNT_PATTERN
+        rest = [t for t in type_list if t not in ("number", "integer", "string")]
+        out["type"] = ["string", *rest] if rest else "string"
+        out["pattern"] = pattern
+        out.pop("enum", None)
+    elif nullable and out.get("format") in ("date", "date-time") and "string" in type_list:
+        out.pop("format")
+        out["maxLength"] = min(int(out.get("maxLength", 40)), 40)
+    elif nullable and "enum" in out and all(isinstance(v, str) or v is None for v in out["enum"]):
+        out.pop("enum")
+        out["type"] = ["string", "null"]
+        out["maxLength"] = 24
+    return out
+
+
+def _is_type(value: Any, t: str) -> bool:
+    checks = {
+        "null": value is None,
+        "boolean": isinstance(value, bool),
+        "string": isinstance(value, str),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "object": isinstance(value, dict),
+        "array": isinstance(value, list),
+    }
+    return checks.get(t, False)
+
+
+def schema_to_gbnf(schema: dict[str, Any]) -> str:
+    """Convert a checked schema to GBNF; raise ``SchemaError`` if the converter cannot."""
+    from llama_cpp import llama_grammar as lg
+
+    fixed = {id(lg.PRIMITIVE_RULES["char"]): lg.BuiltinRule(_CHAR, []),
+             id(lg.PRIMITIVE_RULES["number"]): lg.BuiltinRule(_NUMBER, ["integral-part", "decimal-part"]),
+             id(lg.STRING_FORMAT_RULES["date"]): lg.BuiltinRule(_DATE, [])}
+
+    class _Converter(lg.SchemaConverter):  # type: ignore[misc]
+        def _add_primitive(self, name: str, rule: Any) -> str:
+            return str(super()._add_primitive(name, fixed.get(id(rule), rule)))
+
+        def _format_literal(self, literal: str) -> str:
+            # Upstream leaves backslashes unescaped, so a JSON "\u001f" in an enum or const
+            # becomes a raw control character in the grammar's output.
+            return '"' + "".join(_LITERAL_ESCAPES.get(c, c) for c in literal) + '"'
+
+    converter = _Converter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    try:
+        resolved = converter.resolve_refs(split_type_lists(copy.deepcopy(schema)), "schema")
+        converter.visit(resolved, "")
+    except (AssertionError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise SchemaError(f"schema cannot be turned into an output grammar: {exc or type(exc).__name__}") from None
+    text = str(converter.format_grammar())
+    if "date ::=" in text:
+        text += "".join(f"\n{name} ::= {rule}" for name, rule in _EXTRA_RULES.items())
+    return text
+

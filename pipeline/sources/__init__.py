@@ -1,0 +1,1 @@
+"""Stage 1, sources: finding the input files (folders, globs) and hashing them."""
