@@ -210,3 +210,29 @@ def test_identical_samples_are_sent_once_with_their_count() -> None:
     assert "3 local samples, 2 different" in text
     sent = text.split("how many gave each):\n", 1)[1].split("\n\nDisputed fields", 1)[0]
     assert json.loads(sent) == request.distinct_candidates()  # GOOD goes to the adjudicator once
+
+
+def test_a_response_cache_that_cannot_be_written_costs_the_page_not_the_run(
+        anthropic_server: tuple[str, Script], tmp_path: Path, sample_dir: Path) -> None:
+    from pipeline.model.base import Backend, Completion, PageInput
+    from pipeline.render.read import LazyOcr
+    from pipeline.run.page import PageSteps, process_page
+
+    class Disputed(Backend):
+        """Two samples that disagree on the total: the page goes to the adjudicator."""
+
+        name, sha256, needs_text = "disputed", "0" * 64, True
+
+        def __init__(self) -> None:
+            super().__init__(SCHEMA, retries=0, samples=2)
+
+        def execute(self, page: PageInput, attempt: int) -> Completion:
+            return Completion(json.dumps({**GOOD, "total_amount": 11.9 + attempt}))
+
+    url, _ = anthropic_server
+    (tmp_path / "cache").write_text("a file where the cache folder should be")
+    steps = PageSteps(72, 1_000_000, LazyOcr(), _claude(url, tmp_path), [], False, 1.0)
+    task = {"source_path": str(sample_dir / "invoice-001-classic.pdf"), "source_sha256": "c" * 64,
+            "page_number": 1, "page_count": 1}
+    result = process_page(Disputed(), task, steps)
+    assert result.status == "error" and (result.error or "").startswith("internal_error: ")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from pipeline.model.base import Backend, Completion, PageInput
 from pipeline.render.read import LazyOcr
 from pipeline.run.page import PageSteps, process_page
@@ -141,3 +143,50 @@ def test_dual_view_answers_when_the_image_fails_and_is_skipped_without_text() ->
     assert failing.status == "error" and "text view: model_error: boom" in (failing.error or "")
     no_text = TwoViewBackend(['{"n": 1}'], '{"n": 2}', samples=1)
     assert no_text.extract(PageInput("x.png", 1, b"png", "")).samples == 1 and no_text.calls == [0]
+
+
+def test_a_voted_record_that_does_not_validate_keeps_the_greedy_one_and_says_so() -> None:
+    shapes = compile_schema({"type": "object", "properties": {"p": {"anyOf": [
+        {"type": "object", "additionalProperties": False, "required": ["kind", "x"],
+         "properties": {"kind": {"const": "a"}, "x": {"type": "number"}}},
+        {"type": "object", "additionalProperties": False, "required": ["kind", "y"],
+         "properties": {"kind": {"const": "b"}, "y": {"type": "string"}}}]}}})
+    backend = ScriptedBackend(['{"p": {"kind": "a", "x": 1}}', '{"p": {"kind": "b", "y": "z"}}',
+                               '{"p": {"kind": "b", "y": "z"}}'], schema=shapes, retries=0)
+    backend.samples = 3
+    result = backend.extract(PAGE)
+    assert result.status == "ok" and result.record == {"p": {"kind": "a", "x": 1}}  # the greedy answer
+    assert (result.fallback_reason or "").startswith("vote_invalid:")
+    assert result.field_confidence["p.kind"] == 2 / 3  # the disagreement is still reported
+
+
+def test_values_that_cannot_be_read_are_nulled_and_named() -> None:
+    result = ScriptedBackend(['{"n": 1, "d": "sometime soon"}']).extract(PAGE)
+    assert result.status == "ok" and result.record == {"n": 1, "d": None}
+    assert result.normalize_nulls == ["d"] and result.fallback_reason is None
+
+
+def test_rows_dropped_as_restated_totals_are_counted() -> None:
+    sums = compile_schema({
+        "type": "object", "x-rules": [{"name": "rows_sum_to_net", "kind": "sum", "items": "rows",
+                                       "field": "amount", "equals": "net"}],
+        "properties": {"rows": {"type": "array", "items": {"type": "object", "properties": {
+            "text": {"type": "string"}, "amount": {"type": "number"}}}}, "net": {"type": ["number", "null"]}}})
+    answer = ('{"rows": [{"text": "a", "amount": 4}, {"text": "b", "amount": 6}, {"text": "Total", "amount": 10}],'
+              ' "net": 10}')
+    result = ScriptedBackend([answer], schema=sums).extract(PAGE)
+    assert result.record == {"rows": [{"text": "a", "amount": 4}, {"text": "b", "amount": 6}], "net": 10}
+    assert result.dropped_rows == 1
+
+
+def test_a_failure_while_voting_is_an_error_row_not_a_dead_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.model.base as base
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("voting bug")
+
+    monkeypatch.setattr(base, "consensus", broken)  # fault injection: the real consensus has no such bug
+    backend = ScriptedBackend(['{"n": 1}', '{"n": 1}'], retries=0)
+    backend.samples = 2
+    result = backend.extract(PAGE)
+    assert result.status == "error" and (result.error or "").startswith("consensus_error: RuntimeError: voting bug")

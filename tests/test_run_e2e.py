@@ -81,6 +81,7 @@ def test_every_page_exactly_once_with_provenance(run_output: tuple[Path, Path]) 
         if r["status"] == "ok":
             assert r["error"] is None and r["latency_ms"] > 0 and r["page_count"] >= 1
             assert r["text_source"] == "image"
+        assert r["dropped_rows"] >= 0 and isinstance(r["normalize_nulls"], (list, type(None)))
 
 
 def test_one_document_row_per_file(run_output: tuple[Path, Path]) -> None:
@@ -162,6 +163,16 @@ def test_manifest_matches_the_parquet(run_output: tuple[Path, Path]) -> None:
                                                                  manifest["config"]["max_pixels"], "mtmd")
     assert manifest["versions"]["llama_cpp_python"] != "not installed"
     assert not list(out.glob("**/.*tmp*")), "temporary files left behind"
+    # what the resolve step decided, in one place
+    resolved = manifest["resolved"]
+    assert resolved["workers"] == 2 and resolved["threads"] >= 1 and resolved["chat_handler"] == "mtmd"
+    assert resolved["n_ctx"] == manifest["config"]["model"]["n_ctx"] and resolved["backend"] == "vlm"
+    # every fallback is counted, and the pages say which ones they took
+    traces = manifest["traces"]
+    pages = read_table(out, "pages").to_pylist()
+    assert traces["pages_fallback"] == sum(p["fallback_reason"] is not None for p in pages)
+    assert sum(traces["normalize_nulls"].values()) == sum(len(p["normalize_nulls"] or []) for p in pages)
+    assert traces["pages_per_worker"] == 2
 
 
 def test_show_prints_records(run_output: tuple[Path, Path]) -> None:

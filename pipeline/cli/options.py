@@ -79,9 +79,11 @@ def _bounds(info: FieldInfo) -> str:
 def _help(info: FieldInfo) -> str:
     extra = _extra(info)
     notes = []
-    if extra.get("auto"):
+    if info.is_required():
+        notes.append("required")
+    elif extra.get("auto"):
         notes.append(f"default: {extra['auto']}")
-    elif info.default not in (None, False) and info.default is not ...:
+    elif info.default is not None and info.default is not False:
         notes.append(f"default: {info.default}")
     if _bounds(info):
         notes.append(_bounds(info))

@@ -71,6 +71,7 @@ def run_options(opts: Settings, base: Path | None = None) -> None:
                        ("pages", f"{summary.pages} ({summary.ok} ok, {summary.errors} errors)"),
                        ("skipped", f"{skipped['done']} done before, {skipped['errors_kept']} earlier errors, "
                                    f"{skipped['duplicate']} duplicate files"),
+                       ("fallbacks", _fallbacks(manifest.get("traces", {}))),
                        ("files", summary.files), ("time", f"{summary.seconds:.1f} s"),
                        ("speed", f"{summary.pages_per_second:.2f} pages/s"),
                        ("output", f"{summary.output}/{{documents,pages,errors}}/run_date=*/"),
@@ -79,6 +80,8 @@ def run_options(opts: Settings, base: Path | None = None) -> None:
     out.print(table)
     if summary.repaired.get("parts_dropped") or summary.repaired.get("lock_taken_over"):
         err.print(f"recovered from an interrupted run: {summary.repaired}")
+    if manifest.get("traces", {}).get("pages_per_worker_reason"):
+        err.print(f"[yellow]note:[/] {manifest['traces']['pages_per_worker_reason']}")
     failed = cfg.max_error_rate is not None and summary.error_rate > cfg.max_error_rate
     # One line for cron logs.
     click.echo(f"extract: job={cfg.job or '-'} run={summary.run_id} status={'FAILED' if failed else 'ok'} "
@@ -90,3 +93,11 @@ def run_options(opts: Settings, base: Path | None = None) -> None:
         sys.exit(1)
 
 
+def _fallbacks(traces: dict[str, Any]) -> str:
+    """The run's fallbacks in one line (each page and document row carries its own)."""
+    nulls: dict[str, int] = traces.get("normalize_nulls") or {}
+    worst = max(sorted(nulls), key=lambda name: nulls[name]) if nulls else None
+    parts = [f"{traces.get('pages_fallback', 0)} pages kept the greedy answer (vote invalid)",
+             f"{traces.get('dropped_rows', 0)} rows dropped as restated totals",
+             f"{sum(nulls.values())} unreadable values nulled" + (f" (most in {worst})" if worst else "")]
+    return "; ".join(parts)

@@ -76,8 +76,9 @@ class Settings(_Strict):
                                     "model as package.module:ClassName.")
     output: Path = setting(short="-o", help="Output root: documents/, pages/, errors/ (Hive-partitioned Parquet), "
                                             "_runs/ manifests, _state/.")
-    model: str | None = setting(None, env="EXTRACT_MODEL", auto="required",
-                                help="Model GGUF, or the name of an installed model ('extract models list').")
+    model: str | None = setting(None, env="EXTRACT_MODEL",
+                                help="Model GGUF, or the name of an installed model ('extract models list'); "
+                                     "needed to run.")
     mmproj: str | None = setting(None, env="EXTRACT_MMPROJ",
                                  help="Vision projector (mmproj) GGUF of the VLM.")
     backend: Literal["auto", "vlm", "text"] = setting(
