@@ -224,7 +224,7 @@ def test_a_response_cache_that_cannot_be_written_costs_the_page_not_the_run(
         name, sha256, needs_text = "disputed", "0" * 64, True
 
         def __init__(self) -> None:
-            super().__init__(SCHEMA, retries=0, samples=2)
+            super().__init__(SCHEMA, retries=0, samples=2, dual_view=False)
 
         def execute(self, page: PageInput, attempt: int) -> Completion:
             return Completion(json.dumps({**GOOD, "total_amount": 11.9 + attempt}))

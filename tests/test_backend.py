@@ -27,7 +27,7 @@ class ScriptedBackend(Backend):
     sha256 = "0" * 64
 
     def __init__(self, answers: list[str | Exception], schema: CompiledSchema = SIMPLE, retries: int = 1) -> None:
-        super().__init__(schema, retries=retries)
+        super().__init__(schema, retries=retries, samples=1, dual_view=False)
         self.answers = list(answers)
         self.calls: list[int] = []
 

@@ -162,3 +162,17 @@ def test_pydantic_model_as_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         load_schema("no_such_module_here:Invoice")
     with pytest.raises(SchemaError, match="not a pydantic model"):
         load_schema("my_invoice:date")
+
+
+def test_a_pydantic_model_on_the_command_line_passes_the_schema_checks(tmp_path: Path, sample_dir: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "shop_models.py").write_text(
+        "from pydantic import BaseModel\n\nclass Receipt(BaseModel):\n    shop: str | None\n    total: float | None\n")
+    (tmp_path / "in").symlink_to(sample_dir)
+    monkeypatch.chdir(tmp_path)  # the user's module is found in the folder they run from
+    result = CliRunner().invoke(main, ["run", "--schema", "shop_models:Receipt", "in", "-o", "out",
+                                       "--model", "missing.gguf"])
+    assert result.exit_code == 2 and "model file not found" in result.output  # the schema itself was accepted
+    result = CliRunner().invoke(main, ["run", "--schema", "shop_models:Nope", "in", "-o", "out",
+                                       "--model", "missing.gguf"])
+    assert result.exit_code == 2 and "not a pydantic model" in result.output

@@ -24,7 +24,7 @@ class GatedBackend(Backend):
     name, sha256 = "gated", "0" * 64
 
     def __init__(self, second_read: threading.Event) -> None:
-        super().__init__(load_schema(INVOICE_SCHEMA))
+        super().__init__(load_schema(INVOICE_SCHEMA), retries=0, samples=1, dual_view=False)
         self.second_read, self.inside, self.overlapped, self.order = second_read, 0, False, []
         self.guard = threading.Lock()
 

@@ -62,7 +62,7 @@ class Backend(ABC):
     name: str
     sha256: str
 
-    def __init__(self, schema: CompiledSchema, retries: int = 1, samples: int = 1, dual_view: bool = False) -> None:
+    def __init__(self, schema: CompiledSchema, *, retries: int, samples: int, dual_view: bool) -> None:
         self.schema = schema
         self.retries = retries
         self.samples = samples
