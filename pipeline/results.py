@@ -78,7 +78,7 @@ class PageResult:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> PageResult:
-        values = {f.name: _plain(row.get(f.name, f.default)) for f in dataclasses.fields(cls)
+        values = {f.name: plain(row.get(f.name, f.default)) for f in dataclasses.fields(cls)
                   if f.name in row}
         for key in _JSON:
             text = values.get(key)
@@ -99,6 +99,6 @@ def provenance_fields() -> list[tuple[str, Any]]:
     return [(f.name, hints[f.name]) for f in dataclasses.fields(PageResult) if f.name not in INTERNAL]
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """numpy scalars from Ray batches -> plain Python values."""
     return value.item() if hasattr(value, "item") else value

@@ -48,7 +48,8 @@ def test_next_page_is_read_during_inference_and_inference_is_serial(tmp_path: Pa
     pdfs = [sample_dir / "invoice-001-classic.pdf", sample_dir / "invoice-002-modern.pdf"]
     cfg = build_config(schema_path=INVOICE_SCHEMA, inputs=tuple(pdfs), output=tmp_path / "out",
                        model=ModelConfig(path=tiny_vlm.model, mmproj=tiny_vlm.mmproj, max_tokens=64))
-    worker = PageWorker(cfg.model_dump_json(), load_schema(INVOICE_SCHEMA).raw, "0" * 64, "mtmd")
+    cfg = cfg.model_copy(update={"chat_handler": "mtmd"})  # as complete() decides for the tiny VLM
+    worker = PageWorker(cfg.model_dump_json(), load_schema(INVOICE_SCHEMA).raw, "0" * 64)
     second_read = threading.Event()
     worker.backend = backend = GatedBackend(second_read)
     reading = worker._reading

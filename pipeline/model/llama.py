@@ -13,6 +13,7 @@ from abc import abstractmethod
 from typing import Any
 
 from pipeline.config.settings import ModelConfig, RunConfig, default_of
+from pipeline.errors import ModelError
 from pipeline.model.base import Backend, Completion, PageInput
 from pipeline.model.context import resolve_n_ctx
 from pipeline.model.preflight import (
@@ -155,11 +156,11 @@ class LlamaTextBackend(LlamaBackend):
         return text_messages(self.prompt_schema, page.text)
 
 
-def make_backend(cfg: RunConfig, schema_raw: dict[str, Any], model_sha256: str,
-                 chat_handler: str | None) -> LlamaBackend:
+def make_backend(cfg: RunConfig, schema_raw: dict[str, Any], model_sha256: str) -> LlamaBackend:
     """The backend a worker runs: the VLM or the text model, as the resolved config says."""
     schema = compile_schema(schema_raw, str(cfg.schema_path))
     if cfg.backend == "vlm":
-        assert chat_handler is not None
-        return LlamaVLMBackend(cfg.model, schema, model_sha256, chat_handler, cfg.max_pixels)
+        if cfg.chat_handler is None:
+            raise ModelError("the VLM backend needs a chat handler: run 'complete' on the config first")
+        return LlamaVLMBackend(cfg.model, schema, model_sha256, cfg.chat_handler, cfg.max_pixels)
     return LlamaTextBackend(cfg.model, schema, model_sha256)

@@ -19,7 +19,7 @@ from typing import Any
 
 from pipeline.config.settings import RunConfig
 from pipeline.model.base import Backend, ModelResult, PageInput
-from pipeline.results import TASK_KEYS, PageResult, _plain
+from pipeline.results import TASK_KEYS, PageResult, plain
 from pipeline.run.page import PageSteps, process_page
 from pipeline.run.quarantine import StageGate
 
@@ -40,7 +40,7 @@ class PageWorker:
     """
 
     def __init__(self, config_json: str, schema_raw: dict[str, Any], model_sha256: str,
-                 chat_handler: str | None, budget_keeper: Any = None, crash_counter: Any = None) -> None:
+                 budget_keeper: Any = None, crash_counter: Any = None) -> None:
         from pipeline.adjudicate.setup import RemoteBudget, make_adjudicator
         from pipeline.model.llama import make_backend
 
@@ -50,7 +50,7 @@ class PageWorker:
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
 
         self.cfg = RunConfig.model_validate_json(config_json)
-        self.backend = make_backend(self.cfg, schema_raw, model_sha256, chat_handler)
+        self.backend = make_backend(self.cfg, schema_raw, model_sha256)
         adj = self.cfg.adjudication
         adjudicator = make_adjudicator(adj, self.backend.schema, RemoteBudget(budget_keeper, adj.budget_usd)) \
             if budget_keeper is not None else None
@@ -62,7 +62,7 @@ class PageWorker:
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         rows = []
         for i in range(len(batch["source_path"])):
-            task = {k: _plain(batch[k][i]) for k in TASK_KEYS}
+            task = {k: plain(batch[k][i]) for k in TASK_KEYS}
             crashes = self._crashes(task)
             if crashes >= self.cfg.max_page_crashes:
                 result = PageResult.failed(task, f"quarantined: the worker died {crashes} times on this page")
