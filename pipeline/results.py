@@ -34,7 +34,7 @@ class PageResult:
     latency_ms: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    text_source: str | None = None  # layer, ocr, image, image+layer, image+ocr, image+none
+    text_source: str | None = None  # layer, ocr, image, image+layer, image+ocr, image+none, xml
     samples: int = 0
     agreement: float | None = None
     min_confidence: float | None = None
@@ -44,6 +44,7 @@ class PageResult:
     fallback_reason: str | None = None  # e.g. the voted record did not validate: the greedy one was kept
     normalize_nulls: list[str] = field(default_factory=list)  # fields nulled because they could not be read
     dropped_rows: int = 0  # rows dropped as restated totals (rules.checks.drop_restated_totals)
+    einvoice_error: str | None = None  # why the document's e-invoice XML was not used (pipeline.einvoice)
     adjudicated: bool = False
     adjudicator_model: str | None = None
     adjudication_reason: str | None = None

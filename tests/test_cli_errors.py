@@ -63,7 +63,7 @@ def test_no_inputs_found(tmp_path: Path, model_args: list[str]) -> None:
     empty.mkdir()
     (empty / "readme.txt").write_text("nothing to extract")
     result = _run("--schema", str(INVOICE_SCHEMA), str(empty), "-o", str(tmp_path / "o"), *model_args)
-    _assert_one_line_error(result, "no PDF or image files found")
+    _assert_one_line_error(result, "no PDF, image or e-invoice XML files found")
 
 
 def test_input_path_missing(tmp_path: Path, model_args: list[str]) -> None:

@@ -15,13 +15,14 @@ from typing import Any
 from pipeline.adjudicate.base import SYSTEM, AdjudicationRequest, Adjudicator, Answer
 from pipeline.errors import ConfigError
 from pipeline.rules.checks import in_writing_order
+from pipeline.schema.compiled import for_models
 
 
 def _wire_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """The schema the API model answers in: totals after the rows they add up, as the local
     model writes them (``in_writing_order``; a small OpenAI-compatible model copies the first
     line's amount as the net otherwise), without our own keywords."""
-    return {k: v for k, v in in_writing_order(schema).items() if k not in ("$schema", "$id", "x-rules")}
+    return {k: v for k, v in in_writing_order(for_models(schema)).items() if k not in ("$schema", "$id", "x-rules")}
 
 
 def _key(env: str, base_url: str | None) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 from pipeline.config.settings import default_of
 from pipeline.consensus.normalize import normalize_record
 from pipeline.rules.checks import in_writing_order
-from pipeline.schema.compiled import CompiledSchema
+from pipeline.schema.compiled import CompiledSchema, for_models
 
 # USD per million tokens: (input, output).
 PRICES: dict[str, tuple[float, float]] = {
@@ -69,7 +69,7 @@ class AdjudicationRequest:
 
     def user_text(self) -> str:
         distinct = self.distinct_candidates()
-        schema = in_writing_order(self.schema)  # the order the answer is asked in (api._wire_schema)
+        schema = in_writing_order(for_models(self.schema))  # the order the answer is asked in (api._wire_schema)
         return (f"JSON Schema:\n{json.dumps(schema, separators=(',', ':'))}\n\n"
                 f"Candidate answers ({len(self.candidates)} local samples, {len(distinct)} different; "
                 f"'samples' says how many gave each):\n{json.dumps(distinct, ensure_ascii=False)}\n\n"

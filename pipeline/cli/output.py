@@ -47,7 +47,8 @@ def _cell(value: Any, column: str) -> str:
 
 @click.command("eval")
 @click.option("--truth", "truth_path", required=True, type=click.Path(path_type=Path),
-              help="Folder of ground-truth NAME.json files (matched to source files NAME.*).")
+              help="Folder of ground-truth NAME.json files (matched to source files NAME.*), or 'einvoice': "
+                   "each document's own e-invoice XML (free ground truth; run with --einvoice ignore).")
 @click.argument("output", type=click.Path(path_type=Path))
 @click.option("--json", "json_path", type=click.Path(path_type=Path),
               help="Where to write the report as JSON [default: OUTPUT/eval.json].")
@@ -69,6 +70,9 @@ def eval_command(truth_path: Path, output: Path, json_path: Path | None) -> None
     speed = data["pages_per_second"]
     cost = data["api_cost_per_page_usd"]
     console.print(f"values compared by {report.compared_by}")
+    if report.documents_from_xml:
+        console.print(f"[yellow]note:[/] {report.documents_from_xml} documents were read from their XML and are "
+                      "left out; run with --einvoice ignore to measure the model on them")
     for problem in report.manifests_unreadable:
         console.print(f"[yellow]warning:[/] run manifest left out: {problem}")
     console.print(f"pages/s: {speed if speed is not None else 'n/a'}   "

@@ -67,7 +67,8 @@ def resolve(settings: Settings, base: Path | None = None) -> RunConfig:
         output=here(s.output), model=model, backend=s.backend, workers=workers, dpi=s.dpi,
         max_pixels=s.max_pixels, limit=s.limit, ray_address=s.ray_address, adjudication=adjudication, job=s.name,
         force=s.force, retry_errors=s.retry_errors, max_error_rate=s.max_error_rate,
-        commit_documents=s.commit_documents, commit_seconds=s.commit_seconds, max_page_crashes=s.max_page_crashes)
+        commit_documents=s.commit_documents, commit_seconds=s.commit_seconds, max_page_crashes=s.max_page_crashes,
+        einvoice=s.einvoice)
 
 
 def complete(cfg: RunConfig, schema: CompiledSchema) -> RunConfig:

@@ -106,6 +106,10 @@ class Settings(_Strict):
     samples: int = setting(3, ge=1, le=9,
                            help="Answers per page (greedy, then a temperature ladder), voted field by field; "
                                 "disagreements are flagged in disputed_fields / needs_review.")
+    einvoice: Literal["use", "verify", "ignore"] = setting(
+        "use", help="E-invoices (Factur-X / ZUGFeRD attachments, XRechnung / UBL XML): use takes the record from "
+                    "valid XML without the model; verify also runs the model and flags every field where the page "
+                    "and the XML disagree; ignore reads the pages only.")
     dual_view: bool = setting(False, help="VLM: also read each page's text layer (or OCR) with the same model "
                                           "and vote that answer with the image samples.")
     adjudicator: Literal["none", "anthropic", "openai"] = setting(
@@ -215,6 +219,7 @@ class RunConfig(_Strict):
     commit_documents: int = default_of("commit_documents")
     commit_seconds: float = default_of("commit_seconds")
     max_page_crashes: int = default_of("max_page_crashes")
+    einvoice: Literal["use", "verify", "ignore"] = default_of("einvoice")
     chat_handler: str | None = None  # resolved: the VLM's multimodal handler (None for the text backend)
 
     def settings_key(self, schema_sha256: str, model_sha256: str, mmproj_sha256: str | None) -> str:
@@ -230,7 +235,7 @@ class RunConfig(_Strict):
             "prompt": self.prompt_version, "backend": self.backend, "dpi": self.dpi,
             "max_pixels": self.max_pixels, "chat_handler": m.chat_handler,
             "seed": m.seed, "max_tokens": m.max_tokens, "temperature": m.temperature, "retries": m.retries,
-            "samples": m.samples, "dual_view": m.dual_view,
+            "samples": m.samples, "dual_view": m.dual_view, "einvoice": self.einvoice,
             "adjudicator": [a.provider, a.model, a.when, a.below] if a.provider != "none" else None,
         }
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:32]

@@ -106,3 +106,36 @@ def row_distance(a: Any, b: Any, node: Node, root: dict[str, Any] | None) -> int
     if isinstance(a, dict) and isinstance(b, dict):
         return sum(0 if same(a.get(k), b.get(k), child(node, k, root), root) else 1 for k in set(a) | set(b))
     return 0 if same(a, b, node, root) else 1
+
+
+def differences(found: Any, stated: Any, node: Node, root: dict[str, Any] | None, path: str = "") -> list[str]:
+    """Where ``found`` (what a page shows) disagrees with ``stated`` (an authority such as an
+    e-invoice's XML), as ``path: page=..., xml=...``; a field the authority leaves null is skipped."""
+    if stated is None:
+        return []
+    if isinstance(stated, dict):
+        page = found if isinstance(found, dict) else {}
+        return [d for key, value in stated.items()
+                for d in differences(page.get(key), value, child(node, key, root), root,
+                                     f"{path}.{key}" if path else key)]
+    if isinstance(stated, list):
+        return _row_differences(found if isinstance(found, list) else [], stated, child(node, None, root), root, path)
+    return [] if same(found, stated, node, root) else [f"{path}: page={found!r}, xml={stated!r}"]
+
+
+def _row_differences(found: list[Any], stated: list[Any], items: Node, root: dict[str, Any] | None,
+                     path: str) -> list[str]:
+    from scipy.optimize import linear_sum_assignment
+
+    if not stated:
+        return []
+    out = [] if len(found) == len(stated) else [f"{path}: page={len(found)} rows, xml={len(stated)} rows"]
+    pairs: dict[int, int] = {}
+    if found:
+        cost = [[row_distance(f, s, items, root) for s in stated] for f in found]
+        left, right = linear_sum_assignment(cost)
+        pairs = {int(j): int(i) for i, j in zip(left, right, strict=True)}
+    for j, row in enumerate(stated):
+        if j in pairs:
+            out.extend(differences(found[pairs[j]], row, items, root, f"{path}[{j}]"))
+    return out

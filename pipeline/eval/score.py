@@ -50,6 +50,7 @@ class EvalReport:
     seconds: float | None = None
     api_cost_usd: float | None = None
     compared_by: str = "schema"
+    documents_from_xml: int = 0  # --truth einvoice: documents left out, read from their XML in the run
     manifests_unreadable: list[str] = field(default_factory=list)
 
     @property
@@ -68,6 +69,7 @@ class EvalReport:
         return {
             "documents": self.documents, "documents_missing": self.documents_missing, "pages": self.pages,
             "compared_by": self.compared_by, "manifests_unreadable": self.manifests_unreadable,
+            "documents_from_xml": self.documents_from_xml,
             "overall": row(self.overall), "fields": {k: row(v) for k, v in sorted(self.fields.items())},
             "pages_per_second": round(pages_per_s, 4) if pages_per_s else None,
             "api_cost_per_page_usd": (self.api_cost_usd / self.pages) if self.api_cost_usd and self.pages else None,
@@ -139,13 +141,17 @@ def evaluate(truth_path: Path, output: Path, schema: dict[str, Any] | None = Non
     the schema the output's last run recorded) types them."""
     from pipeline.sink.dataset import manifests, read_table
 
-    truth = load_truth(truth_path)
     docs = read_table(output, "documents").to_pylist()
-    by_stem = {Path(d["source_path"]).stem: d for d in docs}
     report = EvalReport()
     runs = manifests(output, report.manifests_unreadable)
     if schema is None:
         schema, report.compared_by = _recorded_schema(runs)
+    if str(truth_path) == EINVOICE_TRUTH:
+        truth, report.documents_from_xml = einvoice_truth(docs, schema, report.compared_by)
+        docs = [d for d in docs if d.get("einvoice") != "xml"]
+    else:
+        truth = load_truth(truth_path)
+    by_stem = {Path(d["source_path"]).stem: d for d in docs}
     for stem, expected in truth.items():
         doc = by_stem.get(stem)
         report.documents += 1
@@ -161,6 +167,34 @@ def evaluate(truth_path: Path, output: Path, schema: dict[str, Any] | None = Non
         costs = [m.get("adjudication", {}).get("cost_usd") for m in runs]
         report.api_cost_usd = sum(c for c in costs if c is not None) if any(c is not None for c in costs) else None
     return report
+
+
+EINVOICE_TRUTH = "einvoice"  # --truth einvoice: the truth is each document's own e-invoice XML
+
+
+def einvoice_truth(docs: list[dict[str, Any]], schema: dict[str, Any] | None,
+                   origin: str) -> tuple[dict[str, dict[str, Any]], int]:
+    """Truth from the documents' own e-invoice XML (what it states only), and how many documents
+    were read from their XML in the run and so are left out: scoring the XML against itself
+    measures nothing (run the model path with ``--einvoice ignore`` to measure it)."""
+    from pipeline.einvoice.documents import inspect, stated
+    from pipeline.schema.compiled import compile_schema
+
+    if schema is None:
+        raise InputError(f"--truth einvoice needs the run's schema, and it cannot be read ({origin})")
+    compiled = compile_schema(schema, "the run's schema")
+    truth, from_xml = {}, 0
+    for doc in docs:
+        if doc.get("einvoice") == "xml":
+            from_xml += 1
+            continue
+        outcome = inspect(Path(doc["source_path"]), compiled)
+        if outcome is not None and outcome.record is not None:
+            truth[Path(doc["source_path"]).stem] = stated(outcome.record)
+    if not truth:
+        raise InputError("no document of this output carries a usable e-invoice XML to score against"
+                         + (f" ({from_xml} were read from their XML: run with --einvoice ignore)" if from_xml else ""))
+    return truth, from_xml
 
 
 def _recorded_schema(runs: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:

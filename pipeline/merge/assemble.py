@@ -13,6 +13,8 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
 
+from pipeline.consensus.compare import differences
+from pipeline.einvoice.documents import XmlOutcome
 from pipeline.merge.pages import merge_pages, supplied_disputed
 from pipeline.results import PageResult
 from pipeline.rules.checks import check_rules, rule_failures
@@ -21,8 +23,14 @@ from pipeline.sink.parquet import PartWriter
 
 
 class DocumentAssembler:
-    def __init__(self, schema: CompiledSchema, stamp: dict[str, Any], writer: PartWriter) -> None:
+    """Pages in, documents out; with each document's e-invoice outcome (``pipeline.einvoice``) to
+    say why its XML was not used, or, with ``--einvoice verify``, to check the pages against it."""
+
+    def __init__(self, schema: CompiledSchema, stamp: dict[str, Any], writer: PartWriter,
+                 einvoices: dict[tuple[str, str], XmlOutcome] | None = None, einvoice_mode: str = "ignore") -> None:
         self.schema = schema
+        self.einvoices = einvoices or {}
+        self.einvoice_mode = einvoice_mode
         self.stamp = stamp
         self.writer = writer
         self.rules = check_rules(schema.raw)
@@ -35,6 +43,9 @@ class DocumentAssembler:
 
     def add(self, result: PageResult) -> dict[str, Any]:
         """Take one page's result; emit its document when complete. Returns the page's row."""
+        outcome = self.einvoices.get((result.source_path, result.source_sha256))
+        if outcome is not None and outcome.error and result.einvoice_error is None:
+            result.einvoice_error = outcome.error  # the model read the page because the XML could not be used
         page = {**(result.record or {}), **result.columns(), **self.stamp, "created_at": datetime.now(timezone.utc),
                 "_record": result.record, "field_confidence": result.field_confidence or None,
                 "disputed_fields": result.disputed, "needs_review": result.needs_review}
@@ -64,9 +75,28 @@ class DocumentAssembler:
         for key in list(self._waiting):
             self._emit(key)
 
+    def _einvoice(self, key: tuple[str, str], pages: list[dict[str, Any]], document: dict[str, Any]) -> dict[str, Any]:
+        """The document's e-invoice columns.  Read from the XML: ``einvoice`` is ``xml``.  Verified:
+        the pages were read by the model too, every field where they disagree with the XML is
+        recorded with both values (``einvoice_mismatches``), and the document keeps the XML's values."""
+        outcome = self.einvoices.get(key)
+        if outcome is None or outcome.record is None:
+            return {"einvoice": None, "einvoice_error": outcome.error if outcome else None, "einvoice_mismatches": []}
+        if any(p.get("text_source") == "xml" for p in pages):
+            return {"einvoice": "xml", "einvoice_error": None, "einvoice_mismatches": []}
+        names = list(self.schema.raw["properties"])
+        if any(name in document for name in names):
+            found = {name: document.get(name) for name in names}
+            mismatches = differences(found, outcome.record, self.schema.raw, self.schema.raw)
+        else:
+            mismatches = ["the pages could not be read, so nothing was compared"]
+        return {**outcome.record, "rule_failures": rule_failures(self.rules, outcome.record), "einvoice": "verified",
+                "einvoice_error": None, "einvoice_mismatches": mismatches}
+
     def _emit(self, key: tuple[str, str]) -> None:
         pages = sorted(self._waiting.pop(key), key=lambda p: p.get("page_number") or 0)
         ok = [p for p in pages if p["status"] == "ok"]
+        read = [p for p in ok if p["_record"] is not None]  # the pages of an e-invoice after its first hold none
         errors = [p for p in pages if p["status"] != "ok"]
         first = pages[0]
         document: dict[str, Any] = {
@@ -77,9 +107,9 @@ class DocumentAssembler:
             "error": "; ".join(f"page {p.get('page_number')}: {p.get('error')}" for p in errors)[:1000] or None,
         }
         status = "ok" if not errors else ("partial" if ok else "error")
-        if ok:
+        if read:
             # the last page's totals read as rows only show once the rows of all pages are together
-            merged, dropped = self.schema.mend_counted(merge_pages([p["_record"] for p in ok], self.schema.raw))
+            merged, dropped = self.schema.mend_counted(merge_pages([p["_record"] for p in read], self.schema.raw))
             self.traces["dropped_rows"] += dropped
             document["dropped_rows"] = dropped
             problems = self.schema.errors(merged)
@@ -89,6 +119,7 @@ class DocumentAssembler:
             else:
                 document.update(merged)
                 document["rule_failures"] = rule_failures(self.rules, merged)
+        document.update(self._einvoice(key, pages, document))
         document.update(_confidence(ok, len(pages) > 1))
         document.update(_traces(pages, len(pages) > 1, document.get("dropped_rows") or 0))
         adjudicated = [p for p in pages if p.get("adjudicated")]
@@ -102,7 +133,8 @@ class DocumentAssembler:
             api_cost_usd=round(sum(p.get("api_cost_usd") or 0.0 for p in pages), 6),
         )
         # a dispute left to another page (merge.open_disputes) counts only where that page lacked the field
-        document["needs_review"] = status != "ok" or any(p.get("needs_review") for p in pages) or (
+        document["needs_review"] = status != "ok" or any(p.get("needs_review") for p in pages) or \
+            bool(document.get("einvoice_mismatches")) or (
             bool(document.get("rule_failures")) and len(adjudicated) < len(pages)) or \
             bool(supplied_disputed(ok, self.schema.raw))
         document["status"] = status

@@ -33,6 +33,8 @@ class RenderedPage:
 def page_count(path: Path) -> int:
     """Number of pages, without rendering any; raises RenderError on a broken file."""
     try:
+        if kind_of(path) == "xml":
+            return 1  # an e-invoice XML is one document of one "page": its data, read by pipeline.einvoice
         if kind_of(path) == "pdf":
             import pymupdf as fitz
 
@@ -54,6 +56,8 @@ def page_count(path: Path) -> int:
 
 def render_page(path: Path, page_number: int, dpi: int, max_pixels: int) -> RenderedPage:
     """Render page ``page_number`` (1-based) of ``path`` to PNG plus its text layer."""
+    if kind_of(path) == "xml":
+        raise RenderError("an e-invoice XML has no page for a model to read")
     try:
         if kind_of(path) == "pdf":
             return _render_pdf_page(path, page_number, dpi, max_pixels)

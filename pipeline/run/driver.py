@@ -35,17 +35,17 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
     with OutputRoot(cfg, schema) as out:
         settings = cfg.settings_key(schema.sha256, model_sha256, mmproj_sha256)
         todo, skipped = select_work(files, out.store.done(), settings, cfg.force, cfg.retry_errors)
-        tasks, open_errors = plan_pages(todo, cfg.limit)
+        plan = plan_pages(todo, cfg.limit, schema, cfg.einvoice)
         stamp = {"run_id": cfg.run_id, "model_name": cfg.model.path.name, "model_sha256": model_sha256,
                  "prompt_version": cfg.prompt_version, "schema_sha256": schema.sha256, "work_key": settings}
         writer = out.writer()
-        assembler = DocumentAssembler(schema, stamp, writer)
+        assembler = DocumentAssembler(schema, stamp, writer, plan.einvoices, cfg.einvoice)
         notes: dict[str, Any] = {}
-        latencies = process_pages(cfg, schema, tasks, open_errors, assembler, model_sha256, progress,
+        latencies = process_pages(cfg, schema, plan.tasks, plan.ready, assembler, model_sha256, progress,
                                   adjudication, notes)
         api = assembler.api
         summary = RunSummary(cfg.run_id, str(cfg.output), str(out.manifest_path()), len(files),
-                             len(tasks) + len(open_errors), assembler.page_counts["ok"],
+                             plan.pages, assembler.page_counts["ok"],
                              assembler.page_counts["error"], dict(assembler.document_counts), skipped,
                              out.repaired, round(time.perf_counter() - started, 3), round(api["api_cost_usd"], 6))
         manifest = build_manifest(cfg, schema, summary, started_at, model_sha256, mmproj_sha256, latencies)

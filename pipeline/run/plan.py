@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.config.resolve import complete
 from pipeline.config.settings import RunConfig
+from pipeline.einvoice.documents import Mode, XmlOutcome, check_schema, inspect, xml_pages
 from pipeline.render.pages import RenderError, page_count
 from pipeline.results import PageResult
 from pipeline.schema.compiled import CompiledSchema
@@ -17,6 +19,7 @@ def prepare(cfg: RunConfig, schema: CompiledSchema) -> tuple[RunConfig, list[Sou
     """Before the output is touched: the input files, the completed config (the model loads, the
     grammar compiles; chat handler and context size decided once) and the model files' hashes."""
     files = discover(cfg.inputs)
+    check_schema(schema)
     cfg = complete(cfg, schema)
     model_sha256 = file_sha256(cfg.model.path)
     mmproj_sha256 = file_sha256(cfg.model.mmproj) if cfg.model.mmproj else None
@@ -49,16 +52,31 @@ def select_work(files: list[SourceFile], done: dict[str, Done], settings: str, f
     return todo, skipped
 
 
-def plan_pages(files: list[SourceFile], limit: int | None) -> tuple[list[dict[str, Any]], list[PageResult]]:
-    """Page tasks for the workers, and error results for files that cannot even be opened.
+@dataclass
+class Plan:
+    """The run's work: page tasks for the workers, results that need no model (files that cannot
+    be opened, e-invoices read from their XML), and each document's e-invoice outcome."""
 
-    ``limit`` counts pages but never splits a document: a half-done document could not be
-    committed, so the document that reaches the limit is the last one taken.
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    ready: list[PageResult] = field(default_factory=list)
+    einvoices: dict[tuple[str, str], XmlOutcome] = field(default_factory=dict)
+
+    @property
+    def pages(self) -> int:
+        return len(self.tasks) + len(self.ready)
+
+
+def plan_pages(files: list[SourceFile], limit: int | None, schema: CompiledSchema, einvoice: Mode) -> Plan:
+    """What each file becomes.  ``limit`` counts pages but never splits a document: a half-done
+    document could not be committed, so the document that reaches the limit is the last one taken.
+
+    With ``einvoice`` ``use``, a document whose XML is valid becomes its XML's record without a
+    model call; with ``verify`` its pages go to the model and the assembler compares; an XML that
+    is not used says why on every row of its document (``einvoice_error``).
     """
-    tasks: list[dict[str, Any]] = []
-    errors: list[PageResult] = []
+    plan = Plan()
     for f in files:
-        if limit is not None and len(tasks) + len(errors) >= limit:
+        if limit is not None and plan.pages >= limit:
             break
         base = {"source_path": str(f.path), "source_sha256": f.sha256}
         try:
@@ -66,9 +84,15 @@ def plan_pages(files: list[SourceFile], limit: int | None) -> tuple[list[dict[st
                 raise RenderError(f.error)
             count = page_count(f.path)
         except RenderError as exc:
-            errors.append(PageResult.failed({**base, "page_number": None, "page_count": None},
-                                            f"open_error: {exc}"))
+            plan.ready.append(PageResult.failed({**base, "page_number": None, "page_count": None},
+                                                f"open_error: {exc}"))
             continue
-        tasks.extend({**base, "page_number": n, "page_count": count} for n in range(1, count + 1))
-    return tasks, errors
-
+        tasks = [{**base, "page_number": n, "page_count": count} for n in range(1, count + 1)]
+        outcome = inspect(f.path, schema) if einvoice != "ignore" else None
+        if outcome is not None:
+            plan.einvoices[(base["source_path"], base["source_sha256"])] = outcome
+        if f.kind == "xml" or (outcome is not None and outcome.record is not None and einvoice == "use"):
+            plan.ready.extend(xml_pages(tasks, outcome, einvoice))  # an XML file has no page for a model
+        else:
+            plan.tasks.extend(tasks)
+    return plan

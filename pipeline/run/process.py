@@ -18,10 +18,10 @@ Progress = Callable[[PageResult, int], None]
 
 
 def process_pages(cfg: RunConfig, schema: CompiledSchema, tasks: list[dict[str, Any]],
-                  open_errors: list[PageResult], assembler: DocumentAssembler, model_sha256: str,
+                  ready: list[PageResult], assembler: DocumentAssembler, model_sha256: str,
                   progress: Progress | None, adjudication: RunAdjudication, notes: dict[str, Any]) -> list[float]:
     """Stream the pages through the workers into the assembler; commit what is finished."""
-    total = len(tasks) + len(open_errors)
+    total = len(tasks) + len(ready)
     latencies: list[float] = []
 
     def accept(result: PageResult) -> None:
@@ -38,8 +38,8 @@ def process_pages(cfg: RunConfig, schema: CompiledSchema, tasks: list[dict[str, 
 
     started_ray = False
     try:
-        for failed in open_errors:
-            accept(failed)
+        for done in ready:  # no model needed: files that cannot be opened, e-invoices read from their XML
+            accept(done)
         if tasks:
             import ray
 

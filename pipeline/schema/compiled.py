@@ -158,6 +158,16 @@ def check_enforceable(schema: dict[str, Any], origin: str) -> None:
             raise SchemaError(f"schema {origin}: object at {where} needs 'properties'")
 
 
+def for_models(schema: Any) -> Any:
+    """The schema without the keywords that tell ``extract`` where to find values (``x-einvoice...``):
+    a model does not need them, and the prompt stays as it was for schemas without them."""
+    if isinstance(schema, dict):
+        return {k: for_models(v) for k, v in schema.items() if not k.startswith("x-einvoice")}
+    if isinstance(schema, list):
+        return [for_models(v) for v in schema]
+    return schema
+
+
 def resolve_ref(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     """Follow local ``$ref`` pointers (``#/$defs/party``) to the subschema they name."""
     for _ in range(64):

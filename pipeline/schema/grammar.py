@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeline.errors import SchemaError
 from pipeline.rules.checks import in_writing_order
+from pipeline.schema.compiled import for_models
 
 # Any character but quote, backslash and control characters, or a JSON escape.
 _CHAR = (r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] '
@@ -93,7 +94,7 @@ INTEGER_PATTERN = r"^-?[0-9]{1,15}$"
 def answer_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """The schema a model answers in: values as printed (``copy_mode_schema``), totals after
     the rows they add up (``in_writing_order``)."""
-    return copy_mode_schema(in_writing_order(schema))  # type: ignore[no-any-return]
+    return copy_mode_schema(in_writing_order(for_models(schema)))  # type: ignore[no-any-return]
 
 
 def copy_mode_schema(schema: Any) -> Any:

@@ -103,6 +103,10 @@ DOCUMENT_PROVENANCE = [
     pa.field("fallback_reason", pa.string()),
     pa.field("normalize_nulls", pa.list_(pa.string())),
     pa.field("dropped_rows", pa.int32()),
+    # e-invoices (pipeline.einvoice): xml (read from it) or verified (checked against it), why not, where not
+    pa.field("einvoice", pa.string()),
+    pa.field("einvoice_error", pa.string()),
+    pa.field("einvoice_mismatches", pa.list_(pa.string())),
     _CREATED,
 ]
 

