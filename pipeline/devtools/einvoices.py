@@ -57,9 +57,14 @@ def truth(inv: dict[str, Any]) -> dict[str, Any]:
 
 
 def cii(data: dict[str, Any], level: str = "en16931") -> bytes:
+    """CII as the factur-x library writes it; a guideline it does not know (XRechnung) is set afterwards."""
     from facturx.generate_xml import generate_xml
 
-    xml: bytes = generate_xml(data, flavor="factur-x", level=level, check_schematron=False)
+    guideline = data.get("BT-24")
+    xml: bytes = generate_xml({**data, "BT-24": EN16931} if guideline == XRECHNUNG_CII else data, flavor="factur-x",
+                              level=level, check_schematron=False)
+    if guideline == XRECHNUNG_CII:
+        xml = xml.replace(f"<ram:ID>{EN16931}</ram:ID>".encode(), f"<ram:ID>{XRECHNUNG_CII}</ram:ID>".encode(), 1)
     return xml
 
 
