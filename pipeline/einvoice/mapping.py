@@ -11,9 +11,10 @@ A schema opts in property by property:
 
 A term the XML does not state (MINIMUM and BASIC WL profiles have no lines) stays null or
 empty, never invented.  A line's price (BT-146, BT-148) is the price of one unit: divided by the
-price base quantity (BT-149) where the XML states one.  Credit notes keep the sign the XML
-states (EN 16931 credit notes carry positive amounts) unless the schema's root says
-``"x-einvoice-credit-notes": "negative"``.
+price base quantity (BT-149) where the XML states one; a line that sells nothing (quantity,
+price and amount all zero: a section heading some ERPs write as a line) is left out.  Credit
+notes keep the sign the XML states (EN 16931 credit notes carry positive amounts) unless the
+schema's root says ``"x-einvoice-credit-notes": "negative"``.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def to_record(invoice: EInvoice, schema: dict[str, Any]) -> dict[str, Any]:
         if isinstance(spec, str):
             record[name] = _value(invoice.terms, spec, negate)
         elif isinstance(spec, dict) and spec.get("group"):
-            rows = invoice.terms.get(spec["group"]) or []
+            rows = [row for row in invoice.terms.get(spec["group"]) or [] if not _heading(row)]
             record[name] = [{key: _signed(_row_value(row, term), term, negate) for key, term in spec.items()
                              if key != "group"} for row in rows]
         elif isinstance(spec, dict):
@@ -90,6 +91,12 @@ def _value(terms: dict[str, Any], term: str, negate: bool) -> Any:
         parts = [party.get("addr_l1"), party.get("addr_l2"), party.get("addr_l3"), place, party.get("country_code")]
         return ", ".join(p for p in parts if p) or None
     return _signed(terms.get(term), term, negate)
+
+
+def _heading(row: dict[str, Any]) -> bool:
+    """A line that sells nothing (quantity, price and amount all zero or absent): a section heading
+    or a note some ERPs write as a line, not an invoice line."""
+    return not any(row.get(term) for term in ("BT-129", "BT-131", "BT-146"))
 
 
 def _row_value(row: dict[str, Any], term: str) -> Any:

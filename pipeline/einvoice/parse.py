@@ -89,10 +89,20 @@ def _safe_tree(xml: bytes) -> Any:
 
 
 def _library_terms(root: Any, flavor: str) -> dict[str, Any]:
+    """Terms read by the factur-x library.  A UBL invoice that does not name its EN 16931
+    customization (``cbc:CustomizationID``, which UBL 2.1 itself does not require; some ERPs leave
+    it out) is read at the EN 16931 level: its XSD and arithmetic are still checked."""
+    from facturx import get_level
     from facturx.parse_xml import parse_ubl_cii_xml
 
-    terms: dict[str, Any] = parse_ubl_cii_xml(root, flavor=flavor, float_as="float", date_as="string",
-                                              check_xsd=False)
+    try:
+        level = get_level(root, flavor)
+    except ValueError:
+        if not flavor.startswith("ubl"):
+            raise
+        level = "en16931"
+    terms: dict[str, Any] = parse_ubl_cii_xml(root, flavor=flavor, level=level, float_as="float",
+                                              date_as="string", check_xsd=False)
     return terms
 
 
