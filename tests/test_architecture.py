@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "pipeline"
 MAX_PROJECT_IMPORTS = 8
-STAGES = ("sources", "render", "model", "consensus", "rules", "adjudicate", "merge", "sink",
+STAGES = ("sources", "einvoice", "render", "model", "consensus", "rules", "adjudicate", "merge", "sink",
           "cli", "config", "jobs", "eval", "run", "schema")
 
 
