@@ -131,7 +131,8 @@ def test_annotations_are_checked_and_a_schema_without_them_reads_no_xml(einvoice
     assert inspect(einvoices["facturx-en16931"], plain) is None
 
 
-def test_verify_records_every_disagreement_with_both_values(einvoices: dict[str, Path]) -> None:
+def _verify(path: Path, page_record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The document and traces the assembler makes when the model read ``page_record`` off ``path``."""
     from pipeline.einvoice.documents import XmlOutcome
     from pipeline.merge.assemble import DocumentAssembler
     from pipeline.results import PageResult
@@ -140,26 +141,39 @@ def test_verify_records_every_disagreement_with_both_values(einvoices: dict[str,
         def add_document(self, document: dict[str, Any], pages: list[dict[str, Any]]) -> None:
             self.document = document
 
-    path = einvoices["facturx-en16931"]
     xml = inspect(path, SCHEMA)
     assert xml is not None and xml.record is not None
     key = (str(path), "f" * 64)
+    writer = Writer()
+    assembler = DocumentAssembler(SCHEMA, {}, writer, {key: XmlOutcome(xml.record, None)},  # type: ignore[arg-type]
+                                  "verify")
+    assembler.add(PageResult(key[0], key[1], 1, 1, status="ok", record=page_record))
+    return writer.document, assembler.traces
 
-    def verify(page_record: dict[str, Any]) -> dict[str, Any]:
-        writer = Writer()
-        assembler = DocumentAssembler(SCHEMA, {}, writer, {key: XmlOutcome(xml.record, None)},  # type: ignore[arg-type]
-                                      "verify")
-        assembler.add(PageResult(key[0], key[1], 1, 1, status="ok", record=page_record))
-        return writer.document
 
-    agreeing = verify(dict(xml.record))
-    assert agreeing["einvoice"] == "verified" and agreeing["einvoice_mismatches"] == []
-    assert not agreeing["needs_review"]
-    tampered = {**xml.record, "total_amount": 0.01, "seller": {**xml.record["seller"], "name": "Evil Corp"}}
-    flagged = verify(tampered)
-    assert flagged["needs_review"] and flagged["total_amount"] == xml.record["total_amount"]  # the XML's value
-    assert sorted(m.split(":")[0] for m in flagged["einvoice_mismatches"]) == ["seller.name", "total_amount"]
-    assert f"xml={xml.record['total_amount']!r}" in " ".join(flagged["einvoice_mismatches"])
+def test_verify_flags_a_page_that_shows_other_values_than_its_xml(einvoices: dict[str, Path],
+                                                                  tmp_path: Path) -> None:
+    from pipeline.devtools.einvoices import tampered
+
+    honest = einvoices["facturx-en16931"]
+    xml = _truth(honest)
+    document, traces = _verify(honest, {**xml, "issue_date": xml["issue_date"]})
+    assert document["einvoice"] == "verified" and document["einvoice_mismatches"] == []
+    assert not document["needs_review"]
+    # the model misread an honest page: the page shows the XML's values, so nothing is flagged
+    misread = {**xml, "total_amount": 0.01, "seller": {**xml["seller"], "name": "Evil Corp"}}
+    document, traces = _verify(honest, misread)
+    assert document["einvoice_mismatches"] == [] and traces["einvoice_misreads"] == 2
+    assert document["total_amount"] == xml["total_amount"]  # the document keeps the XML's values
+    # a page that shows another seller and total than its XML: flagged, with both values
+    forged = tampered(tmp_path)
+    stated = _truth(forged)
+    shown = {**stated, "total_amount": round(stated["total_amount"] + 1000, 2),
+             "seller": {**stated["seller"], "name": "Evil Payments Ltd"}}
+    document, _ = _verify(forged, shown)
+    assert document["needs_review"] and document["total_amount"] == stated["total_amount"]
+    assert sorted(m.split(":")[0] for m in document["einvoice_mismatches"]) == ["seller.name", "total_amount"]
+    assert f"xml={stated['total_amount']!r}" in " ".join(document["einvoice_mismatches"])
 
 
 def _run(tiny_vlm: TinyVLM, inputs: Path, out: Path, *extra: str) -> Any:
@@ -208,21 +222,24 @@ def test_use_reads_the_xml_without_the_model_and_hostile_files_are_rows(
     assert manifests(out)[-1]["config"]["einvoice"] == "use"
 
 
-def test_verify_runs_the_model_and_flags_the_pages_that_disagree(
-        tiny_vlm: TinyVLM, einvoices: dict[str, Path], tmp_path: Path, ray_local: None) -> None:
+def test_verify_runs_the_model_and_flags_a_forged_page(tiny_vlm: TinyVLM, tmp_path: Path,
+                                                       ray_local: None) -> None:
+    from pipeline.devtools.einvoices import tampered
+
     folder = tmp_path / "in"
-    folder.mkdir()
-    shutil.copy(einvoices["facturx-en16931"], folder)
+    forged = tampered(folder)
     out = tmp_path / "out"
     result = _run(tiny_vlm, folder, out, "--einvoice", "verify")
     assert result.exit_code == 0, result.output
-    doc = read_table(out, "documents").to_pylist()[0]
+    doc = next(d for d in read_table(out, "documents").to_pylist() if d["source_path"].endswith(".pdf"))
     page = read_table(out, "pages").to_pylist()[0]
     assert page["text_source"] == "image"  # the model read the page
-    assert doc["einvoice"] == "verified"
-    assert doc["invoice_number"] == _truth(einvoices["facturx-en16931"])["invoice_number"]
-    # the tiny random model reads noise: the XML's values win and every disagreement is on record
-    assert doc["einvoice_mismatches"] and doc["needs_review"]
+    assert doc["einvoice"] == "verified" and doc["invoice_number"] == _truth(forged)["invoice_number"]
+    # whatever the tiny random model read (its answers always validate), the page does not show the
+    # XML's total or seller
+    assert doc["status"] == "ok"
+    flagged = {m.split(":")[0] for m in doc["einvoice_mismatches"]}
+    assert {"total_amount", "seller.name"} <= flagged and doc["needs_review"], doc["einvoice_mismatches"]
 
 
 def test_free_ground_truth_scores_the_model_path_against_the_xml(

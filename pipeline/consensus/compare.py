@@ -11,6 +11,7 @@ values' own Python types decide.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -108,9 +109,23 @@ def row_distance(a: Any, b: Any, node: Node, root: dict[str, Any] | None) -> int
     return 0 if same(a, b, node, root) else 1
 
 
-def differences(found: Any, stated: Any, node: Node, root: dict[str, Any] | None, path: str = "") -> list[str]:
-    """Where ``found`` (what a page shows) disagrees with ``stated`` (an authority such as an
-    e-invoice's XML), as ``path: page=..., xml=...``; a field the authority leaves null is skipped."""
+@dataclass(frozen=True)
+class Difference:
+    """One field where what a page shows disagrees with what an authority (an e-invoice's XML) states."""
+
+    path: str
+    found: Any
+    stated: Any
+    node: Node = None
+
+    def __str__(self) -> str:
+        return f"{self.path}: page={self.found!r}, xml={self.stated!r}"
+
+
+def differences(found: Any, stated: Any, node: Node, root: dict[str, Any] | None,
+                path: str = "") -> list[Difference]:
+    """Where ``found`` disagrees with ``stated``, field by field (compared as the schema types them;
+    rows paired by the best assignment); a field ``stated`` leaves null is not compared."""
     if stated is None:
         return []
     if isinstance(stated, dict):
@@ -120,16 +135,16 @@ def differences(found: Any, stated: Any, node: Node, root: dict[str, Any] | None
                                      f"{path}.{key}" if path else key)]
     if isinstance(stated, list):
         return _row_differences(found if isinstance(found, list) else [], stated, child(node, None, root), root, path)
-    return [] if same(found, stated, node, root) else [f"{path}: page={found!r}, xml={stated!r}"]
+    return [] if same(found, stated, node, root) else [Difference(path, found, stated, node)]
 
 
 def _row_differences(found: list[Any], stated: list[Any], items: Node, root: dict[str, Any] | None,
-                     path: str) -> list[str]:
+                     path: str) -> list[Difference]:
     from scipy.optimize import linear_sum_assignment
 
     if not stated:
         return []
-    out = [] if len(found) == len(stated) else [f"{path}: page={len(found)} rows, xml={len(stated)} rows"]
+    out = [] if len(found) == len(stated) else [Difference(f"{path}.length", len(found), len(stated))]
     pairs: dict[int, int] = {}
     if found:
         cost = [[row_distance(f, s, items, root) for s in stated] for f in found]

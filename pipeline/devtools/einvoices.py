@@ -193,6 +193,23 @@ def generate_einvoices(directory: Path, seed: int = 5) -> dict[str, Path]:
     return made
 
 
+def tampered(directory: Path, seed: int = 9) -> Path:
+    """A Factur-X PDF whose page shows another seller and total than its XML states (the fraud
+    pattern ``--einvoice verify`` exists for); NAME.json holds what the XML states."""
+    from faker import Faker
+
+    directory.mkdir(parents=True, exist_ok=True)
+    rng, fake = random.Random(seed), Faker("de_DE")
+    fake.seed_instance(seed)
+    inv = {**make_invoice(rng, fake, 2), "currency": "EUR"}
+    shown = {**inv, "seller": {**inv["seller"], "name": "Evil Payments Ltd"},
+             "total_amount": round(inv["total_amount"] + 1000, 2)}
+    path = directory / "facturx-tampered.pdf"
+    path.write_bytes(facturx_pdf(render_pdf(shown, "classic"), cii(terms(inv))))
+    path.with_suffix(".json").write_text(json.dumps(truth(inv), indent=1, ensure_ascii=False) + "\n")
+    return path
+
+
 def hostile(directory: Path) -> dict[str, Path]:
     """E-invoices no one should trust: each must become a clear error (or a model-path row), never a crash."""
     directory.mkdir(parents=True, exist_ok=True)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
-from pipeline.consensus.compare import differences
 from pipeline.einvoice.documents import XmlOutcome
+from pipeline.einvoice.grounding import disagreements
 from pipeline.merge.pages import merge_pages, supplied_disputed
 from pipeline.results import PageResult
 from pipeline.rules.checks import check_rules, rule_failures
@@ -77,8 +78,10 @@ class DocumentAssembler:
 
     def _einvoice(self, key: tuple[str, str], pages: list[dict[str, Any]], document: dict[str, Any]) -> dict[str, Any]:
         """The document's e-invoice columns.  Read from the XML: ``einvoice`` is ``xml``.  Verified:
-        the pages were read by the model too, every field where they disagree with the XML is
-        recorded with both values (``einvoice_mismatches``), and the document keeps the XML's values."""
+        the pages were read by the model too; every field where the page shows something other than
+        the XML is recorded with both values (``einvoice_mismatches``; where the model's reading
+        differs but the page does show the XML's value, the model misread it, counted in the
+        manifest's traces), and the document keeps the XML's values."""
         outcome = self.einvoices.get(key)
         if outcome is None or outcome.record is None:
             return {"einvoice": None, "einvoice_error": outcome.error if outcome else None, "einvoice_mismatches": []}
@@ -87,7 +90,8 @@ class DocumentAssembler:
         names = list(self.schema.raw["properties"])
         if any(name in document for name in names):
             found = {name: document.get(name) for name in names}
-            mismatches = differences(found, outcome.record, self.schema.raw, self.schema.raw)
+            mismatches, misread = disagreements(found, outcome.record, self.schema.raw, Path(key[0]))
+            self.traces["einvoice_misreads"] = self.traces.get("einvoice_misreads", 0) + misread
         else:
             mismatches = ["the pages could not be read, so nothing was compared"]
         return {**outcome.record, "rule_failures": rule_failures(self.rules, outcome.record), "einvoice": "verified",
