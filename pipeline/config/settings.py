@@ -310,10 +310,11 @@ def options(values: dict[str, Any], origin: str = "job") -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         key = str(first["loc"][0]) if first["loc"] else "options"
-        key = "schema_path" if key == "schema" else key
-        where = flag_of(key) if origin == "cli" and key in Settings.model_fields else key
+        name = next((n for n, f in Settings.model_fields.items() if f.alias == key), key)  # schema -> schema_path
+        if name in Settings.model_fields:
+            key = flag_of(name) if origin == "cli" else Settings.model_fields[name].alias or name
         msg = "unknown setting" if first["type"] == "extra_forbidden" else first["msg"]
-        raise ConfigError(f"invalid setting {where}: {msg}") from None
+        raise ConfigError(f"invalid setting {key}: {msg}") from None
 
 
 def build_config(**values: object) -> RunConfig:
