@@ -197,14 +197,59 @@ def test_the_example_job_file_validates() -> None:
     assert (job.base / job.options.schema_path).resolve() == INVOICE_SCHEMA.resolve()
 
 
-def test_one_output_root_holds_one_schema(tmp_path: Path) -> None:
+def test_one_output_root_holds_one_record_shape(tmp_path: Path) -> None:
     from pipeline.errors import OutputError
+    from pipeline.schema.compiled import compile_schema
+    from pipeline.sink.output import record_shape
+
+    def none() -> None:
+        return None
 
     store = StateStore(tmp_path / "out")
-    store.check_schema("schema-a", "a.json")
+    store.check_schema("shape-a", "a.json", none)
     store.register_part("r-1", "r", [])
     store.commit_part("r-1", "r", [{"source_sha256": "f" * 64, "source_path": "/x.pdf", "work_key": "k",
                                     "status": "ok"}])
-    store.check_schema("schema-a", "a.json")  # same schema: fine
-    with pytest.raises(OutputError, match="another schema; use a new --output for b.json"):
-        store.check_schema("schema-b", "b.json")
+    store.check_schema("shape-a", "a.json", none)  # same record columns: fine
+    with pytest.raises(OutputError, match="another schema .other record columns.; use a new --output for b.json"):
+        store.check_schema("shape-b", "b.json", none)
+    # descriptions and annotations are not record columns: the same root takes the schema
+    plain = {"type": "object", "properties": {"total": {"type": ["number", "null"]}}}
+    annotated = {"type": "object", "description": "now with e-invoice terms",
+                 "properties": {"total": {"type": ["number", "null"], "x-einvoice": "BT-112"}}}
+    assert record_shape(compile_schema(plain).raw) == record_shape(compile_schema(annotated).raw)
+    # a root from before record shapes were kept is checked against its committed columns
+    legacy = StateStore(tmp_path / "legacy")
+    legacy.register_part("r-1", "r", [])
+    legacy.commit_part("r-1", "r", [{"source_sha256": "e" * 64, "source_path": "/y.pdf", "work_key": "k",
+                                     "status": "ok"}])
+    legacy.db.execute("delete from meta where key = 'record_shape'")
+    legacy.check_schema("shape-a", "a.json", lambda: "shape-a")
+    legacy.db.execute("delete from meta where key = 'record_shape'")
+    with pytest.raises(OutputError, match="another schema"):
+        legacy.check_schema("shape-a", "a.json", lambda: "shape-old")
+
+def test_a_root_from_before_record_shapes_is_read_from_its_parquet(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.config.settings import ModelConfig, build_config
+    from pipeline.schema.compiled import load_schema
+    from pipeline.sink.output import OutputRoot, record_shape
+    from pipeline.sink.parquet import documents_schema
+
+    schema = load_schema(INVOICE_SCHEMA)
+    root = tmp_path / "out"
+    store = StateStore(root)
+    rel = "documents/run_date=2026-01-01/part-old-00001.parquet"
+    (root / rel).parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([], schema=documents_schema(schema.raw)), root / rel)
+    store.register_part("old-1", "old", [rel])
+    store.commit_part("old-1", "old", [{"source_sha256": "d" * 64, "source_path": "/z.pdf", "work_key": "k",
+                                        "status": "ok"}])
+    store.db.execute("delete from meta where key = 'record_shape'")
+    store.close()
+    cfg = build_config(schema_path=INVOICE_SCHEMA, inputs=(tmp_path,), output=root,
+                       model=ModelConfig(path=tmp_path / "m.gguf"))
+    with OutputRoot(cfg, schema) as out:
+        assert out._existing_shape() == record_shape(schema.raw)

@@ -27,7 +27,7 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -105,17 +105,28 @@ class StateStore:
 
     # -- what an output root holds ------------------------------------------------------------
 
-    def check_schema(self, schema_sha256: str, schema_path: str) -> None:
-        """One output root holds one schema's records: mixed Parquet schemas break every query."""
-        row = self.db.execute("select value from meta where key = 'schema_sha256'").fetchone()
-        if row and row[0] != schema_sha256:
-            count = self.db.execute("select count(*) from documents").fetchone()[0]
-            if count:
-                raise OutputError(
-                    f"output {self.root} holds {count} documents extracted with another schema; "
-                    f"use a new --output for {schema_path}")
+    def check_schema(self, record_shape: str, schema_path: str, existing_shape: Callable[[], str | None]) -> None:
+        """One output root holds one record shape: mixed Parquet schemas break every query.
+
+        The shape is the record columns' names and Arrow types, so a schema that changes only
+        descriptions or annotations (``x-einvoice``, ``x-rules``) writes into the same root (its
+        documents are redone: the settings key holds the schema's own hash).  A root from before
+        shapes were recorded is checked against the columns of its committed parts.
+        """
+        row = self.db.execute("select value from meta where key = 'record_shape'").fetchone()
+        count = self.db.execute("select count(*) from documents").fetchone()[0]
+        stored = row[0] if row else (existing_shape() if count else None)
+        if count and stored is not None and stored != record_shape:
+            raise OutputError(
+                f"output {self.root} holds {count} documents extracted with another schema (other record "
+                f"columns); use a new --output for {schema_path}")
         with self.transaction() as tx:
-            tx.execute("insert or replace into meta values ('schema_sha256', ?)", (schema_sha256,))
+            tx.execute("insert or replace into meta values ('record_shape', ?)", (record_shape,))
+
+    def part_files(self, table: str) -> list[str]:
+        """Files of committed parts holding ``table`` (relative to the root), newest part first."""
+        rows = self.db.execute("select files from parts where status = 'committed' order by created_at desc")
+        return [f for (files,) in rows for f in json.loads(files) if f.startswith(f"{table}/")]
 
     def done(self) -> dict[str, Done]:
         rows = self.db.execute("select source_key, work_key, status, part_id from documents")
