@@ -92,17 +92,19 @@ def _help(info: FieldInfo) -> str:
     return (info.description or "") + (f" [{'; '.join(notes)}]" if notes else "")
 
 
-def _parameter(name: str, info: FieldInfo) -> click.Parameter:
+def setting_option(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The click decorator of one setting (``extract run`` takes them all; ``jobs run`` a few)."""
+    info = Settings.model_fields[name]
     extra = _extra(info)
     if extra.get("argument"):
-        return click.Argument([name], nargs=-1, type=Given("INPUT"))
+        return click.argument(name, nargs=-1, type=Given("INPUT"))
     flag = flag_of(name)
     names = [flag, *([extra["short"]] if extra.get("short") else []), name]  # the bare name: the key it fills
     if info.annotation is bool:
         if info.default:  # on by default: the flag pair turns it off
             names = [f"{flag}/--no-{flag[2:]}", name]
-        return click.Option(names, is_flag=True, default=None, help=_help(info))
-    return click.Option(names, type=Given(_metavar(info.annotation)), default=None, envvar=extra.get("env"),
+        return click.option(*names, is_flag=True, default=None, help=_help(info))
+    return click.option(*names, type=Given(_metavar(info.annotation)), default=None, envvar=extra.get("env"),
                         help=_help(info))
 
 
@@ -110,7 +112,7 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Attach one click parameter per setting (job-file-only settings excepted) to ``command``."""
     for name, info in reversed(Settings.model_fields.items()):
         if _extra(info).get("cli", True):
-            click.decorators._param_memo(command, _parameter(name, info))  # type: ignore[attr-defined]
+            command = setting_option(name)(command)
     return command
 
 
@@ -120,13 +122,3 @@ def given(values: dict[str, Any]) -> dict[str, Any]:
     if "inputs" in out:
         out["inputs"] = list(out["inputs"])
     return out
-
-
-def setting_option(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """One setting's generated option, for commands that override a few settings (``jobs run``)."""
-
-    def attach(command: Callable[..., Any]) -> Callable[..., Any]:
-        click.decorators._param_memo(command, _parameter(name, Settings.model_fields[name]))  # type: ignore[attr-defined]
-        return command
-
-    return attach

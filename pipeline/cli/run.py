@@ -22,7 +22,7 @@ from pipeline.results import PageResult
 @click.command()
 @settings_options
 def run(**values: Any) -> None:
-    """Extract records from INPUTS (PDF/PNG/JPEG/TIFF files, folders or globs) into OUTPUT.
+    """Extract records from INPUTS (PDF/PNG/JPEG/TIFF files, e-invoice XML, folders or globs) into OUTPUT.
 
     Incremental: documents already in OUTPUT with the same settings are skipped (by content
     hash), so running it again over a growing folder does only the new files.  Every option
