@@ -222,8 +222,10 @@ def test_use_reads_the_xml_without_the_model_and_hostile_files_are_rows(
     assert manifests(out)[-1]["config"]["einvoice"] == "use"
 
 
-def test_verify_runs_the_model_and_flags_a_forged_page(tiny_vlm: TinyVLM, tmp_path: Path,
-                                                       ray_local: None) -> None:
+def test_verify_runs_the_model_and_keeps_the_xml_values(tiny_vlm: TinyVLM, tmp_path: Path,
+                                                         ray_local: None) -> None:
+    """End to end with the tiny random model: it reads noise that no page prints, so its differences
+    are misreadings (counted), not flags; telling a forged page is the assembler's test above."""
     from pipeline.devtools.einvoices import tampered
 
     folder = tmp_path / "in"
@@ -231,15 +233,13 @@ def test_verify_runs_the_model_and_flags_a_forged_page(tiny_vlm: TinyVLM, tmp_pa
     out = tmp_path / "out"
     result = _run(tiny_vlm, folder, out, "--einvoice", "verify")
     assert result.exit_code == 0, result.output
-    doc = next(d for d in read_table(out, "documents").to_pylist() if d["source_path"].endswith(".pdf"))
+    doc = read_table(out, "documents").to_pylist()[0]
     page = read_table(out, "pages").to_pylist()[0]
-    assert page["text_source"] == "image"  # the model read the page
-    assert doc["einvoice"] == "verified" and doc["invoice_number"] == _truth(forged)["invoice_number"]
-    # whatever the tiny random model read (its answers always validate), the page does not show the
-    # XML's total or seller
-    assert doc["status"] == "ok"
-    flagged = {m.split(":")[0] for m in doc["einvoice_mismatches"]}
-    assert {"total_amount", "seller.name"} <= flagged and doc["needs_review"], doc["einvoice_mismatches"]
+    assert page["text_source"] == "image" and page["status"] == "ok"  # the model read the page
+    stated = _truth(forged)
+    assert doc["einvoice"] == "verified" and doc["invoice_number"] == stated["invoice_number"]
+    assert doc["total_amount"] == stated["total_amount"]  # the XML's values, whatever the model read
+    assert manifests(out)[-1]["traces"]["einvoice_misreads"] >= 1
 
 
 def test_free_ground_truth_scores_the_model_path_against_the_xml(
