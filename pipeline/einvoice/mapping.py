@@ -101,12 +101,18 @@ def _heading(row: dict[str, Any]) -> bool:
 
 def _row_value(row: dict[str, Any], term: str) -> Any:
     """A line's term; a price (BT-146 net, BT-148 gross) is per one unit: divided by the price base
-    quantity (BT-149) where the XML states one (30.00 for 3 pieces is 10.00 a piece)."""
+    quantity (BT-149) where the XML states one (30.00 for 3 pieces is 10.00 a piece), unless the
+    line then no longer adds up while it does undivided (an ERP that writes the quantity there)."""
     value = row.get(term)
     base = row.get("BT-149")
-    if term in ("BT-146", "BT-148") and isinstance(value, (int, float)) and isinstance(base, (int, float)) and base:
-        return round(value / base, 6)
-    return value
+    if term not in ("BT-146", "BT-148") or not isinstance(value, (int, float)) or \
+            not isinstance(base, (int, float)) or not base or base == 1:
+        return value
+    quantity, amount = row.get("BT-129"), row.get("BT-131")
+    if isinstance(quantity, (int, float)) and isinstance(amount, (int, float)) and \
+            abs(quantity * value - amount) <= 0.01 < abs(quantity * value / base - amount):
+        return value
+    return round(value / base, 6)
 
 
 def _signed(value: Any, term: str, negate: bool) -> Any:
