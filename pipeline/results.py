@@ -79,8 +79,7 @@ class PageResult:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> PageResult:
-        values = {f.name: plain(row.get(f.name, f.default)) for f in dataclasses.fields(cls)
-                  if f.name in row}
+        values = {f.name: plain(row[f.name]) for f in dataclasses.fields(cls) if f.name in row}
         for key in _JSON:
             text = values.get(key)
             values[key] = json.loads(text) if isinstance(text, str) else ({} if key == "field_confidence"

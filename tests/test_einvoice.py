@@ -145,8 +145,7 @@ def _verify(path: Path, page_record: dict[str, Any]) -> tuple[dict[str, Any], di
     assert xml is not None and xml.record is not None
     key = (str(path), "f" * 64)
     writer = Writer()
-    assembler = DocumentAssembler(SCHEMA, {}, writer, {key: XmlOutcome(xml.record, None)},  # type: ignore[arg-type]
-                                  "verify")
+    assembler = DocumentAssembler(SCHEMA, {}, writer, {key: XmlOutcome(xml.record, None)})  # type: ignore[arg-type]
     assembler.add(PageResult(key[0], key[1], 1, 1, status="ok", record=page_record))
     return writer.document, assembler.traces
 

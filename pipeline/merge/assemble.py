@@ -28,10 +28,9 @@ class DocumentAssembler:
     say why its XML was not used, or, with ``--einvoice verify``, to check the pages against it."""
 
     def __init__(self, schema: CompiledSchema, stamp: dict[str, Any], writer: PartWriter,
-                 einvoices: dict[tuple[str, str], XmlOutcome] | None = None, einvoice_mode: str = "ignore") -> None:
+                 einvoices: dict[tuple[str, str], XmlOutcome] | None = None) -> None:
         self.schema = schema
-        self.einvoices = einvoices or {}
-        self.einvoice_mode = einvoice_mode
+        self.einvoices = einvoices or {}  # verify or use is told by the pages: an XML page was not read by the model
         self.stamp = stamp
         self.writer = writer
         self.rules = check_rules(schema.raw)
@@ -146,13 +145,17 @@ class DocumentAssembler:
         self.document_counts[status] += 1
 
 
+def _tagged(page: dict[str, Any], text: str, multi: bool) -> str:
+    """``text`` as a document says it: prefixed by its page (``p2:``) when the document has several."""
+    return f"p{page['page_number']}:{text}" if multi else text.lstrip()
+
+
 def _traces(pages: list[dict[str, Any]], multi: bool, merge_dropped: int) -> dict[str, Any]:
     """The document's fallbacks: its pages' (page-tagged on a longer document) and the merge's."""
-    tag = (lambda p, text: f"p{p['page_number']}: {text}") if multi else (lambda p, text: text)
     return {
-        "fallback_reason": "; ".join(tag(p, p["fallback_reason"]) for p in pages if p.get("fallback_reason")) or None,
-        "normalize_nulls": [f"p{p['page_number']}:{f}" if multi else f for p in pages
-                            for f in p.get("normalize_nulls") or []],
+        "fallback_reason": "; ".join(_tagged(p, f" {p['fallback_reason']}", multi) for p in pages
+                                     if p.get("fallback_reason")) or None,
+        "normalize_nulls": [_tagged(p, f, multi) for p in pages for f in p.get("normalize_nulls") or []],
         "dropped_rows": merge_dropped + sum(p.get("dropped_rows") or 0 for p in pages),
     }
 
@@ -160,9 +163,8 @@ def _traces(pages: list[dict[str, Any]], multi: bool, merge_dropped: int) -> dic
 def _confidence(pages: list[dict[str, Any]], multi: bool) -> dict[str, Any]:
     """Document-level sampling figures: worst and mean page agreement, disputed fields (page-tagged)."""
     scored = [p for p in pages if p.get("agreement") is not None]
-    disputed = [f"p{p['page_number']}:{f}" if multi else f for p in pages for f in p.get("disputed_fields") or []]
-    confidence = {(f"p{p['page_number']}:{k}" if multi else k): v for p in pages
-                  for k, v in (p.get("field_confidence") or {}).items()}
+    disputed = [_tagged(p, f, multi) for p in pages for f in p.get("disputed_fields") or []]
+    confidence = {_tagged(p, k, multi): v for p in pages for k, v in (p.get("field_confidence") or {}).items()}
     return {
         "samples": max((p.get("samples") or 0 for p in pages), default=0),
         "agreement": round(sum(p["agreement"] for p in scored) / len(scored), 4) if scored else None,
