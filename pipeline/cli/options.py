@@ -85,8 +85,8 @@ def _help(info: FieldInfo) -> str:
         notes.append(f"default: {extra['auto']}")
     elif info.default is not None and info.default is not False:
         notes.append(f"default: {info.default}")
-    if _bounds(info):
-        notes.append(_bounds(info))
+    if bounds := _bounds(info):
+        notes.append(bounds)
     if extra.get("env"):
         notes.append(f"env {extra['env']}")
     return (info.description or "") + (f" [{'; '.join(notes)}]" if notes else "")
