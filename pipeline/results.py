@@ -15,8 +15,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
+from pipeline.ground.sources import FieldSource
+
 TASK_KEYS = ("source_path", "source_sha256", "page_number", "page_count")
-_JSON = ("record", "field_confidence", "open_fields", "normalize_nulls")  # carried through Ray as JSON text
+SPAN = "page_span"  # a task's pages read in one request, from page_number (``--read-pages``); 1 if absent
+# carried through Ray as JSON text
+_JSON = ("record", "field_confidence", "open_fields", "normalize_nulls", "field_sources", "ungrounded_fields")
 INTERNAL = frozenset({"record", "batch_request", "open_fields"})  # not provenance columns of their own
 
 
@@ -44,6 +48,11 @@ class PageResult:
     fallback_reason: str | None = None  # e.g. the voted record did not validate: the greedy one was kept
     normalize_nulls: list[str] = field(default_factory=list)  # fields nulled because they could not be read
     dropped_rows: int = 0  # rows dropped as restated totals (rules.checks.drop_restated_totals)
+    # where each value is printed on the page (pipeline.ground), and the values printed nowhere
+    field_sources: dict[str, FieldSource] = field(default_factory=dict)
+    ungrounded_fields: list[str] = field(default_factory=list)
+    pages_read: int = 1  # pages read in this row's request, from this page (--read-pages)
+    read_with: int | None = None  # read in one request with this page, whose row holds the record (--read-pages)
     einvoice_error: str | None = None  # why the document's e-invoice XML was not used (pipeline.einvoice)
     adjudicated: bool = False
     adjudicator_model: str | None = None
@@ -61,6 +70,15 @@ class PageResult:
     def failed(cls, task: dict[str, Any], error: str) -> PageResult:
         """A page that produced no answer: the same fields as any other, and the reason."""
         return cls.for_task(task, status="error", error=error)
+
+    def companions(self, span: int) -> list[PageResult]:
+        """The rows of the other pages read in the same request: the same status and error, no
+        record of their own (the first page's row holds what the request read)."""
+        first = self.page_number or 1
+        return [PageResult.for_task({"source_path": self.source_path, "source_sha256": self.source_sha256,
+                                     "page_number": n, "page_count": self.page_count},
+                                    status=self.status, error=self.error, text_source=self.text_source, read_with=first)
+                for n in range(first + 1, first + span)]
 
     @property
     def disputed(self) -> list[str]:
@@ -82,8 +100,8 @@ class PageResult:
         values = {f.name: plain(row[f.name]) for f in dataclasses.fields(cls) if f.name in row}
         for key in _JSON:
             text = values.get(key)
-            values[key] = json.loads(text) if isinstance(text, str) else ({} if key == "field_confidence"
-                                                                         else None if key == "record" else [])
+            values[key] = json.loads(text) if isinstance(text, str) else (
+                {} if key in ("field_confidence", "field_sources") else None if key == "record" else [])
         return cls(**values)
 
     def columns(self) -> dict[str, Any]:

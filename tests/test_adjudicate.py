@@ -231,7 +231,7 @@ def test_a_response_cache_that_cannot_be_written_costs_the_page_not_the_run(
 
     url, _ = anthropic_server
     (tmp_path / "cache").write_text("a file where the cache folder should be")
-    steps = PageSteps(72, 1_000_000, LazyOcr(), _claude(url, tmp_path), [], False, 1.0)
+    steps = PageSteps(SCHEMA.raw, 72, 1_000_000, LazyOcr(), _claude(url, tmp_path), [], False, 1.0)
     task = {"source_path": str(sample_dir / "invoice-001-classic.pdf"), "source_sha256": "c" * 64,
             "page_number": 1, "page_count": 1}
     result = process_page(Disputed(), task, steps)

@@ -87,7 +87,7 @@ def test_unrenderable_page_is_an_error_row_without_model_call(tmp_path: Path) ->
     broken.write_bytes(b"%PDF-1.4 garbage")
     backend = ScriptedBackend([], schema=load_schema(INVOICE_SCHEMA))
     task = {"source_path": str(broken), "source_sha256": "a" * 64, "page_number": 1, "page_count": 1}
-    steps = PageSteps(72, 100_000, LazyOcr(), None, [], False, 1.0)
+    steps = PageSteps(backend.schema.raw, 72, 100_000, LazyOcr(), None, [], False, 1.0)
     result = process_page(backend, task, steps)
     assert result.status == "error" and (result.error or "").startswith("render_error")
     assert backend.calls == []

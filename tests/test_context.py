@@ -12,7 +12,14 @@ from pipeline.config.settings import ModelConfig, options
 from pipeline.devtools.tiny_vlm import TinyVLM
 from pipeline.errors import ConfigError
 from pipeline.model import registry as models
-from pipeline.model.context import TEXT_PAGE_TOKENS, UNKNOWN_IMAGE_TOKENS, auto_n_ctx, image_tokens, resolve_n_ctx
+from pipeline.model.context import (
+    TEXT_PAGE_TOKENS,
+    UNKNOWN_IMAGE_TOKENS,
+    auto_n_ctx,
+    image_tokens,
+    resolve_n_ctx,
+    text_tokens,
+)
 from pipeline.model.llama import LlamaVLMBackend
 from pipeline.model.preflight import preflight
 from pipeline.schema.compiled import load_schema
@@ -39,9 +46,11 @@ def test_auto_rounds_up_and_stays_within_the_training_context() -> None:
 
 def test_text_model_context_covers_schema_page_and_answer() -> None:
     schema = load_schema(INVOICE_SCHEMA)
-    cfg = ModelConfig(path=models.model_path("qwen2.5-coder-0.5b"), max_tokens=2048)
+    cfg = ModelConfig(path=models.model_path("qwen2.5-coder-0.5b"), max_tokens=2048, read_pages=1)
     n_ctx = resolve_n_ctx(cfg, schema.raw, image=False, max_pixels=4_000_000)
     assert TEXT_PAGE_TOKENS + 2048 + 256 < n_ctx <= 8192 and n_ctx % 256 == 0
+    grouped = resolve_n_ctx(cfg.model_copy(update={"read_pages": 4}), schema.raw, False, 4_000_000)
+    assert grouped == n_ctx + text_tokens(4) - TEXT_PAGE_TOKENS  # pages read together: their text fits
     bigger = resolve_n_ctx(cfg.model_copy(update={"max_tokens": 4096}), schema.raw, False, 4_000_000)
     assert bigger == n_ctx + 2048
     assert resolve_n_ctx(cfg.model_copy(update={"n_ctx": 4096}), schema.raw, False, 4_000_000) == 4096

@@ -59,6 +59,33 @@ def test_wrong_missing_and_extra_values() -> None:
     assert 0 < report.overall.f1 < 1
 
 
+def test_partial_truth_scores_only_what_it_states() -> None:
+    """Real truth states what its source states: an absent key is unknown (not scored), a stated
+    null is "stated empty" (a value there is wrong), rows are scored on the keys they state."""
+    truth = {"invoice_number": "INV-1", "due_date": None, "seller": {"name": "ACME"},
+             "line_items": [{"amount": 4.0}, {"amount": 6.0}]}
+    pred = json.loads(json.dumps(TRUTH))  # states much more than the truth knows
+    pred["due_date"] = "2026-04-01"
+    report = EvalReport()
+    score_value(pred, truth, "$", report, load_schema(INVOICE_SCHEMA).raw, load_schema(INVOICE_SCHEMA).raw)
+    f = report.fields
+    assert set(f) == {"$.invoice_number", "$.due_date", "$.seller.name", "$.line_items.amount"}
+    assert f["$.due_date"].fp == 1 and f["$.due_date"].accuracy == 0.0
+    assert f["$.line_items.amount"].tp == 2 and f["$.line_items.amount"].fp == 0
+    assert f["$.invoice_number"].accuracy == 1.0 and f["$.seller.name"].correct == 1
+
+
+def test_lenient_where_truth_is_loose() -> None:
+    schema = load_schema(INVOICE_SCHEMA).raw
+    report = EvalReport()
+    truth = {"total_amount": 11.9, "seller": {"name": "Coolblue", "address": "Weena 664, Rotterdam"}, "buyer": {}}
+    pred = {"total_amount": -11.9, "seller": {"name": "Coolblue B.V.", "address": "Weena 664 3012 CN Rotterdam"}}
+    score_value(pred, truth, "$", report, schema, schema)
+    assert report.overall.fp == 0 and report.overall.fn == 0  # a credit note's sign, a brand, an address
+    score_value({"invoice_number": "INV-2"}, {"invoice_number": "INV-1"}, "$", report, schema, schema)
+    assert report.fields["$.invoice_number"].fn == 1  # one-word identifiers are compared whole
+
+
 def _write_documents(out: Path, records: dict[str, dict]) -> None:
     schema = load_schema(INVOICE_SCHEMA)
     rows = [{**record, "run_id": "r", "source_path": f"/in/{stem}.pdf", "source_sha256": "0" * 64,
@@ -84,6 +111,10 @@ def test_evaluate_and_cli(tmp_path: Path) -> None:
     assert "OVERALL" in result.output and "line_items.amount" in result.output
     data = json.loads((out / "eval.json").read_text())
     assert data["overall"]["recall"] == 0.5 and data["documents_missing"] == 1
+    # b has no record: a real error, and a missing document counts as flagged; a is right and not flagged
+    assert data["flags"] == {"documents": 2, "flagged": 1, "wrong": 1, "flagged_wrong": 1, "share_flagged": 0.5,
+                             "precision": 1.0, "recall": 1.0}
+    assert "flag precision 1.0" in result.output and "HEADER" in result.output
     assert date.fromisoformat(TRUTH["issue_date"])
 
 

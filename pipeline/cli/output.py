@@ -60,13 +60,18 @@ def eval_command(truth_path: Path, output: Path, json_path: Path | None) -> None
     report = evaluate(truth_path, output)
     data = report.to_json()
     table = Table(title=f"{output}: {report.documents} documents ({report.documents_missing} missing)")
-    for column in ("field", "precision", "recall", "F1", "tp", "fp", "fn"):
+    for column in ("field", "stated", "accuracy", "precision", "recall", "F1", "tp", "fp", "fn"):
         table.add_column(column, justify="left" if column == "field" else "right")
-    for name, counts in [*sorted(report.fields.items()), ("OVERALL", report.overall)]:
-        table.add_row(name, f"{counts.precision:.3f}", f"{counts.recall:.3f}", f"{counts.f1:.3f}",
-                      str(counts.tp), str(counts.fp), str(counts.fn), style="bold" if name == "OVERALL" else None)
+    for name, counts in [*sorted(report.fields.items()), ("HEADER", report.header), ("OVERALL", report.overall)]:
+        table.add_row(name, str(counts.stated), f"{counts.accuracy:.3f}", f"{counts.precision:.3f}",
+                      f"{counts.recall:.3f}", f"{counts.f1:.3f}", str(counts.tp), str(counts.fp), str(counts.fn),
+                      style="bold" if name in ("HEADER", "OVERALL") else None)
     console = wide_console()
     console.print(table)
+    flags = data["flags"]
+    console.print(f"needs_review: {flags['flagged']} of {flags['documents']} documents flagged, "
+                  f"{flags['wrong']} have a wrong stated field; flag precision {flags['precision']}, "
+                  f"recall {flags['recall']}")
     speed = data["pages_per_second"]
     cost = data["api_cost_per_page_usd"]
     console.print(f"values compared by {report.compared_by}")

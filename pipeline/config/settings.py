@@ -106,6 +106,10 @@ class Settings(_Strict):
     samples: int = setting(3, ge=1, le=9,
                            help="Answers per page (greedy, then a temperature ladder), voted field by field; "
                                 "disagreements are flagged in disputed_fields / needs_review.")
+    read_pages: int = setting(4, ge=1, le=16,
+                              help="Text backend: read up to this many pages of a document in one model call (while "
+                                   "their text fits), so its header, rows and totals are read together; 1 reads "
+                                   "page by page.")
     einvoice: Literal["use", "verify", "ignore"] = setting(
         "use", help="E-invoices (Factur-X / ZUGFeRD attachments, XRechnung / UBL XML): use takes the record from "
                     "valid XML without the model; verify also runs the model and flags every field where the page "
@@ -172,6 +176,7 @@ class ModelConfig(_Strict):
     temperature: float = default_of("temperature")
     retries: int = default_of("retries")
     samples: int = default_of("samples")
+    read_pages: int = default_of("read_pages")
     dual_view: bool = default_of("dual_view")
     verbose: bool = default_of("verbose")
 
@@ -236,6 +241,7 @@ class RunConfig(_Strict):
             "max_pixels": self.max_pixels, "chat_handler": m.chat_handler,
             "seed": m.seed, "max_tokens": m.max_tokens, "temperature": m.temperature, "retries": m.retries,
             "samples": m.samples, "dual_view": m.dual_view, "einvoice": self.einvoice,
+            "read_pages": m.read_pages if self.backend == "text" else None,
             "adjudicator": [a.provider, a.model, a.when, a.below] if a.provider != "none" else None,
         }
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:32]

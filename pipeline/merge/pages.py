@@ -10,6 +10,7 @@ and properties marked ``"x-merge": "last"`` in the schema (totals) take the last
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from pipeline.schema.compiled import resolve_ref
@@ -78,19 +79,23 @@ def merge_mode(path: str, schema: dict[str, Any]) -> str:
     return "first"
 
 
-def _deferred(path: str, schema: dict[str, Any], page_number: int | None, page_count: int | None) -> str | None:
+def _deferred(path: str, schema: dict[str, Any], page_number: int | None, page_count: int | None,
+              pages_read: int = 1) -> str | None:
     """The merge mode of a field that another page of the document supplies in the usual case
-    (``last``: a later page, ``first``: an earlier one), else None."""
+    (``last``: a later page, ``first``: an earlier one), else None.  A request that read
+    ``pages_read`` pages from ``page_number`` (``--read-pages``) stands for all of them."""
     if page_number is None or page_count is None or page_count <= 1:
         return None
     mode = merge_mode(path, schema)
-    later, earlier = mode == "last" and page_number < page_count, mode == "first" and page_number > 1
+    last_read = page_number + max(1, pages_read) - 1
+    later, earlier = mode == "last" and last_read < page_count, mode == "first" and page_number > 1
     return mode if later or earlier else None
 
 
 def open_disputes(confidence: dict[str, float], schema: dict[str, Any], page_number: int | None,
-                  page_count: int | None) -> list[str]:
-    """The page's disputed field paths that still matter (any disagreement among the samples).
+                  page_count: int | None, ungrounded: Sequence[str] = (), pages_read: int = 1) -> list[str]:
+    """The page's disputed field paths that still matter: any disagreement among the samples, and
+    any value printed nowhere on the page (``ungrounded``, pipeline.ground).
 
     A multi-page invoice prints its header and parties on page 1 and its totals on the last;
     the document takes each from there (``merge_value``).  A disagreement about the totals on an
@@ -99,31 +104,32 @@ def open_disputes(confidence: dict[str, float], schema: dict[str, Any], page_num
     usual page lacks the field and the document does take the disputed value, the document is
     flagged (``supplied_disputed``).
     """
-    return sorted(p for p, c in confidence.items()
-                  if c < 1.0 and not _deferred(p, schema, page_number, page_count))
+    doubtful = {p for p, c in confidence.items() if c < 1.0} | set(ungrounded)
+    return sorted(p for p in doubtful if not _deferred(p, schema, page_number, page_count, pages_read))
 
 
 def supplied_disputed(pages: list[dict[str, Any]], schema: dict[str, Any]) -> list[str]:
     """Deferred disputes (see ``open_disputes``) whose value the merged document took after all.
 
     ``pages`` are the ok page rows in page order, each with ``_record``, ``field_confidence``,
-    ``page_number``, ``page_count`` and ``adjudicated``.
+    ``ungrounded_fields``, ``page_number``, ``page_count`` and ``adjudicated``.
     """
     found = []
     for i, page in enumerate(pages):
         if page.get("adjudicated"):
             continue
-        for path, share in sorted((page.get("field_confidence") or {}).items()):
-            mode = _deferred(path, schema, page.get("page_number"), page.get("page_count")) if share < 1.0 else None
+        doubtful = {p for p, c in (page.get("field_confidence") or {}).items() if c < 1.0}
+        for path in sorted(doubtful | set(page.get("ungrounded_fields") or [])):
+            mode = _deferred(path, schema, page.get("page_number"), page.get("page_count"), page.get("pages_read") or 1)
             if mode is None:
                 continue
             others = pages[i + 1:] if mode == "last" else pages[:i]
-            if not any(_at(other.get("_record"), path) not in (None, "", []) for other in others):
+            if not any(at_path(other.get("_record"), path) not in (None, "", []) for other in others):
                 found.append(f"p{page.get('page_number')}:{path}")
     return found
 
 
-def _at(record: Any, path: str) -> Any:
+def at_path(record: Any, path: str) -> Any:
     for key in path.split("."):
         record = record.get(key) if isinstance(record, dict) else None
     return record

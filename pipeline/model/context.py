@@ -19,9 +19,17 @@ from typing import Any
 from pipeline.config.settings import ModelConfig
 from pipeline.model.gguf import gguf_metadata
 from pipeline.model.prompt import SYSTEM_PROMPT, prompt_schema
+from pipeline.render.pages import GROUP_CHARS
 from pipeline.schema.grammar import answer_schema
 
 TEXT_PAGE_TOKENS = 3072  # a dense A4 page of text is 1,000-2,000 tokens
+CHARS_PER_TOKEN = 2  # a cautious estimate for a page's text (numbers and codes tokenise densely)
+
+
+def text_tokens(read_pages: int) -> int:
+    """The text a request may hold: a page, or the pages read together (``--read-pages``: the plan
+    groups pages while their text layer fits ``GROUP_CHARS``, see ``render.pages.page_groups``)."""
+    return max(TEXT_PAGE_TOKENS, GROUP_CHARS // CHARS_PER_TOKEN) if read_pages > 1 else TEXT_PAGE_TOKENS
 UNKNOWN_IMAGE_TOKENS = 4096  # projectors whose token count we cannot derive
 TEMPLATE_TOKENS = 64  # chat-template markers and the fixed instructions around the page
 # Projectors with a fixed grid: (image_size / patch_size)^2 tokens per image (LLaVA-1.6 tiles: x5).
@@ -58,11 +66,13 @@ def resolve_n_ctx(cfg: ModelConfig, schema_raw: dict[str, Any], image: bool, max
     if cfg.n_ctx:
         return cfg.n_ctx
     return size_context(cfg.path, cfg.mmproj if image else None, prompt_schema(answer_schema(schema_raw)),
-                        cfg.max_tokens, max_pixels, chat_handler, text_too=cfg.dual_view)
+                        cfg.max_tokens, max_pixels, chat_handler, text_too=cfg.dual_view,
+                        text_budget=text_tokens(cfg.read_pages))
 
 
 def size_context(model: Path, mmproj: Path | None, shown_schema: dict[str, Any], max_tokens: int,
-                 max_pixels: int, chat_handler: str | None = None, text_too: bool = False) -> int:
+                 max_pixels: int, chat_handler: str | None = None, text_too: bool = False,
+                 text_budget: int = TEXT_PAGE_TOKENS) -> int:
     """The ``auto`` context (a vocabulary-only load of the model: milliseconds)."""
     import llama_cpp
     from llama_cpp._utils import suppress_stdout_stderr
@@ -76,7 +86,7 @@ def size_context(model: Path, mmproj: Path | None, shown_schema: dict[str, Any],
     finally:
         vocab.close()
     if mmproj is None:
-        page = TEXT_PAGE_TOKENS
+        page = text_budget
     else:
         keys = ("clip.projector_type", "clip.vision.projector_type", "clip.vision.image_size", "clip.vision.patch_size")
         page = image_tokens(gguf_metadata(mmproj, keys), max_pixels, chat_handler)

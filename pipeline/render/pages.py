@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.render.textlayer import layout_text, pdf_page_words
+from pipeline.render.textlayer import MIN_TEXT_CHARS, Word, layout_text, pdf_page_words
 from pipeline.sources.discover import kind_of
 
 
@@ -28,6 +28,8 @@ class RenderedPage:
     width: int
     height: int
     text: str
+    words: tuple[Word, ...] = ()  # the text layer's words, in points
+    scale: float = 1.0  # pixels per page unit (point for a PDF, pixel for an image file)
 
 
 def page_count(path: Path) -> int:
@@ -70,15 +72,57 @@ def render_page(path: Path, page_number: int, dpi: int, max_pixels: int) -> Rend
 
 def page_text(path: Path, page_number: int) -> str:
     """The text layer of a page, laid out as on the page ("" for images: they have none)."""
+    return layout_text(page_words(path, page_number))
+
+
+def page_words(path: Path, page_number: int) -> list[Word]:
+    """The words of a page's text layer with their boxes in points ([] for images: they have none)."""
     if kind_of(path) != "pdf":
-        return ""
+        return []
     try:
         import pymupdf as fitz
 
         with fitz.open(path) as doc:
-            return layout_text(pdf_page_words(doc.load_page(page_number - 1)))
+            return pdf_page_words(doc.load_page(page_number - 1))
     except Exception as exc:
         raise RenderError(f"cannot read text of page {page_number}: {_short(exc)}") from None
+
+
+GROUP_CHARS = 12_288  # characters of text layer that pages read in one request may have together
+
+
+def page_groups(path: Path, read_pages: int) -> list[tuple[int, int]]:
+    """(first page, pages) of each request for a document read by the text backend: consecutive
+    pages with a text layer, up to ``read_pages`` of them and ``GROUP_CHARS`` characters together,
+    so a document's header, rows and totals are read in one context; a page without a text layer
+    (a scan: OCR) is read alone, as is every page of a file that is not a PDF."""
+    sizes = _text_sizes(path) if read_pages > 1 else []
+    if not sizes:
+        return [(n, 1) for n in range(1, page_count(path) + 1)]
+    groups: list[tuple[int, int]] = []
+    chars = 0
+    for number, size in enumerate(sizes, start=1):
+        text = size >= MIN_TEXT_CHARS
+        if groups and text and chars and groups[-1][1] < read_pages and chars + size <= GROUP_CHARS:
+            groups[-1] = (groups[-1][0], groups[-1][1] + 1)
+            chars += size
+        else:
+            groups.append((number, 1))
+            chars = size if text else 0
+    return groups
+
+
+def _text_sizes(path: Path) -> list[int]:
+    """Characters of each page's text layer (cheap: no layout); [] if not a PDF or unreadable."""
+    if kind_of(path) != "pdf":
+        return []
+    try:
+        import pymupdf as fitz
+
+        with fitz.open(path) as doc:
+            return [len(page.get_text("text")) for page in doc]
+    except Exception:
+        return []
 
 
 def guard_scale(width: float, height: float, max_pixels: int) -> float:
@@ -95,8 +139,9 @@ def _render_pdf_page(path: Path, page_number: int, dpi: int, max_pixels: int) ->
         zoom = dpi / 72.0
         zoom *= guard_scale(page.rect.width * zoom, page.rect.height * zoom, max_pixels)
         pix = page.get_pixmap(matrix=fitz.Matrix(zoom, zoom), alpha=False)
-        text = layout_text(pdf_page_words(page))
-        return RenderedPage(png=pix.tobytes("png"), width=pix.width, height=pix.height, text=text)
+        words = pdf_page_words(page)
+        return RenderedPage(png=pix.tobytes("png"), width=pix.width, height=pix.height, text=layout_text(words),
+                            words=tuple(words), scale=zoom)
 
 
 def _render_image_page(path: Path, page_number: int, max_pixels: int) -> RenderedPage:
@@ -110,7 +155,7 @@ def _render_image_page(path: Path, page_number: int, max_pixels: int) -> Rendere
         frame = frame.resize((max(1, int(frame.width * scale)), max(1, int(frame.height * scale))))
     buf = io.BytesIO()
     frame.save(buf, format="PNG")
-    return RenderedPage(png=buf.getvalue(), width=frame.width, height=frame.height, text="")
+    return RenderedPage(png=buf.getvalue(), width=frame.width, height=frame.height, text="", scale=scale)
 
 
 def _short(exc: BaseException) -> str:

@@ -27,23 +27,13 @@ def layout_text(words: Sequence[Word], char_width: float | None = None) -> str:
         widths = [(w[2] - w[0]) / max(1, len(w[4])) for w in items if w[4].strip()]
         char_width = sorted(widths)[len(widths) // 2] if widths else 5.0
     char_width = max(char_width, 1.0)
-    lines: list[list[Word]] = []
-    for w in items:
-        mid = (w[1] + w[3]) / 2
-        if lines:
-            last = lines[-1]
-            top = min(x[1] for x in last)
-            bottom = max(x[3] for x in last)
-            if top <= mid <= bottom:
-                last.append(w)
-                continue
-        lines.append([w])
+    lines = lines_of(items)
     x_min = min(w[0] for w in items)
     out = []
     for line in lines:
         text = ""
         prev: Word | None = None
-        for w in sorted(line, key=lambda x: x[0]):
+        for w in line:
             col = int(round((w[0] - x_min) / char_width))
             if prev is None:
                 text = " " * max(0, col)
@@ -56,6 +46,18 @@ def layout_text(words: Sequence[Word], char_width: float | None = None) -> str:
             prev = w
         out.append(text.rstrip())
     return "\n".join(out)
+
+
+def lines_of(words: Sequence[Word]) -> list[list[Word]]:
+    """Words grouped into visual lines (a word joins a line its middle falls within), left to right."""
+    lines: list[list[Word]] = []
+    for w in sorted(words, key=lambda w: ((w[1] + w[3]) / 2, w[0])):
+        mid = (w[1] + w[3]) / 2
+        if lines and min(x[1] for x in lines[-1]) <= mid <= max(x[3] for x in lines[-1]):
+            lines[-1].append(w)
+        else:
+            lines.append([w])
+    return [sorted(line, key=lambda w: w[0]) for line in lines]
 
 
 def _char_width(w: Word) -> float:
@@ -96,6 +98,3 @@ class OcrEngine:
             ys = [float(p[1]) for p in box]
             words.append((min(xs), min(ys), max(xs), max(ys), str(text)))
         return words
-
-    def text(self, png: bytes) -> str:
-        return layout_text(self.words(png))

@@ -35,7 +35,7 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
     with OutputRoot(cfg, schema) as out:
         settings = cfg.settings_key(schema.sha256, model_sha256, mmproj_sha256)
         todo, skipped = select_work(files, out.store.done(), settings, cfg.force, cfg.retry_errors)
-        plan = plan_pages(todo, cfg.limit, schema, cfg.einvoice)
+        plan = plan_pages(todo, cfg.limit, schema, cfg.einvoice, cfg.model.read_pages if cfg.backend == "text" else 1)
         stamp = {"run_id": cfg.run_id, "model_name": cfg.model.path.name, "model_sha256": model_sha256,
                  "prompt_version": cfg.prompt_version, "schema_sha256": schema.sha256, "work_key": settings}
         writer = out.writer()

@@ -10,11 +10,11 @@ from typing import Any
 from pipeline.adjudicate.base import Adjudicator
 from pipeline.adjudicate.page import adjudicate_page
 from pipeline.config.settings import RunConfig
-from pipeline.merge.pages import open_disputes
 from pipeline.model.base import Backend, ModelResult
 from pipeline.render.read import LazyOcr, PageInput, RenderError, read_page
 from pipeline.results import PageResult
 from pipeline.rules.checks import check_rules
+from pipeline.rules.doubts import page_doubts
 
 Section = Callable[[dict[str, Any]], AbstractContextManager[Any]]
 Infer = Callable[[Backend, dict[str, Any], PageInput], ModelResult]
@@ -24,6 +24,7 @@ Infer = Callable[[Backend, dict[str, Any], PageInput], ModelResult]
 class PageSteps:
     """What a page needs besides the backend: the run's settings and, in a worker, its sections."""
 
+    schema: dict[str, Any]
     dpi: int
     max_pixels: int
     ocr: LazyOcr
@@ -38,8 +39,8 @@ class PageSteps:
     def from_config(cls, cfg: RunConfig, schema_raw: dict[str, Any], adjudicator: Adjudicator | None,
                     **sections: Any) -> PageSteps:
         adj = cfg.adjudication
-        return cls(cfg.dpi, cfg.max_pixels, LazyOcr(), adjudicator, check_rules(schema_raw), adj.when == "always",
-                   adj.below, **sections)
+        return cls(schema_raw, cfg.dpi, cfg.max_pixels, LazyOcr(), adjudicator, check_rules(schema_raw),
+                   adj.when == "always", adj.below, **sections)
 
 
 def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> PageResult:
@@ -54,9 +55,9 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
         return PageResult.failed(task, f"internal_error: {type(exc).__name__}: {exc}"[:300])
     result = steps.infer(backend, task, page)
     try:
-        open_fields = open_disputes(result.field_confidence, backend.schema.raw, task["page_number"],
-                                    task["page_count"])
-        adjudication = adjudicate_page(steps.adjudicator, steps.rules, task, page, result, open_fields,
+        doubts = page_doubts(result.record, result.field_confidence, steps.schema, page.words,
+                             int(task["page_number"]), task["page_count"])
+        adjudication = adjudicate_page(steps.adjudicator, steps.rules, task, page, result, doubts.open_fields,
                                        steps.adjudicate_always, steps.adjudicate_below)
     except Exception as exc:  # a failure here (a cache that cannot be read, a bug) costs the page, not the run
         return PageResult.failed(task, f"internal_error: {type(exc).__name__}: {exc}"[:300])
@@ -65,5 +66,7 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
         task, **{**local, **adjudication}, raw_output=result.raw_output, attempts=result.attempts,
         latency_ms=result.latency_ms, prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
         text_source=source, samples=result.samples, agreement=result.agreement, min_confidence=result.min_confidence,
-        field_confidence=result.field_confidence, open_fields=open_fields, fallback_reason=result.fallback_reason,
-        normalize_nulls=result.normalize_nulls, dropped_rows=result.dropped_rows)
+        field_confidence=result.field_confidence, open_fields=doubts.open_fields,
+        fallback_reason=result.fallback_reason, normalize_nulls=result.normalize_nulls,
+        dropped_rows=result.dropped_rows, field_sources=doubts.field_sources, pages_read=len(page.words) or 1,
+        ungrounded_fields=doubts.ungrounded_fields)

@@ -9,7 +9,7 @@ from pipeline.adjudicate.setup import RunAdjudication
 from pipeline.config.settings import RunConfig
 from pipeline.errors import ExtractError
 from pipeline.merge.assemble import DocumentAssembler
-from pipeline.results import PageResult
+from pipeline.results import SPAN, PageResult
 from pipeline.run.quarantine import CrashCounter
 from pipeline.run.ray_pool import ensure_ray, stream
 from pipeline.schema.compiled import CompiledSchema
@@ -21,7 +21,7 @@ def process_pages(cfg: RunConfig, schema: CompiledSchema, tasks: list[dict[str, 
                   ready: list[PageResult], assembler: DocumentAssembler, model_sha256: str,
                   progress: Progress | None, adjudication: RunAdjudication, notes: dict[str, Any]) -> list[float]:
     """Stream the pages through the workers into the assembler; commit what is finished."""
-    total = len(tasks) + len(ready)
+    total = sum(int(t.get(SPAN, 1)) for t in tasks) + len(ready)
     latencies: list[float] = []
 
     def accept(result: PageResult) -> None:

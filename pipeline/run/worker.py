@@ -19,7 +19,7 @@ from typing import Any
 
 from pipeline.config.settings import RunConfig
 from pipeline.model.base import Backend, ModelResult, PageInput
-from pipeline.results import TASK_KEYS, PageResult, plain
+from pipeline.results import SPAN, TASK_KEYS, PageResult, plain
 from pipeline.run.page import PageSteps, process_page
 from pipeline.run.quarantine import StageGate
 
@@ -60,9 +60,10 @@ class PageWorker:
                                            infer=lambda backend, task, page: self._infer(backend, task, page))
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for i in range(len(batch["source_path"])):
             task = {k: plain(batch[k][i]) for k in TASK_KEYS}
+            task[SPAN] = int(plain(batch[SPAN][i])) if SPAN in batch else 1
             crashes = self._crashes(task)
             if crashes >= self.cfg.max_page_crashes:
                 result = PageResult.failed(task, f"quarantined: the worker died {crashes} times on this page")
@@ -70,7 +71,7 @@ class PageWorker:
                 # A page present at a crash is a suspect: alone, a crash is its own and no one else's.
                 with self._gate.alone(_key(task)) if crashes else nullcontext():
                     result = process_page(self.backend, task, self.steps)
-            rows.append(result.to_row())
+            rows.extend(r.to_row() for r in [result, *result.companions(task[SPAN])])
         return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
 
     def _crashes(self, task: dict[str, Any]) -> int:

@@ -159,10 +159,10 @@ def check_enforceable(schema: dict[str, Any], origin: str) -> None:
 
 
 def for_models(schema: Any) -> Any:
-    """The schema without the keywords that tell ``extract`` where to find values (``x-einvoice...``):
-    a model does not need them, and the prompt stays as it was for schemas without them."""
+    """The schema without the keywords that tell ``extract`` where to find values (``x-einvoice...``,
+    ``x-ground``): a model does not need them, and the prompt stays as it was for schemas without them."""
     if isinstance(schema, dict):
-        return {k: for_models(v) for k, v in schema.items() if not k.startswith("x-einvoice")}
+        return {k: for_models(v) for k, v in schema.items() if not k.startswith(("x-einvoice", "x-ground"))}
     if isinstance(schema, list):
         return [for_models(v) for v in schema]
     return schema

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import OutputError, SchemaError
+from pipeline.ground.sources import FieldSource
 from pipeline.results import provenance_fields
 from pipeline.sink.arrow import record_fields, to_arrow_value
 from pipeline.sink.state import TABLES, StateStore, source_key
@@ -76,6 +77,8 @@ def _arrow_of(hint: Any) -> pa.DataType:
         return pa.map_(_arrow_of(key), _arrow_of(value))
     if origin is typing.Literal:
         return pa.string()
+    if typing.is_typeddict(hint):  # a struct: its keys are fixed (FieldSource)
+        return pa.struct([pa.field(k, _arrow_of(v)) for k, v in typing.get_type_hints(hint).items()])
     return {str: pa.string(), int: pa.int32(), float: pa.float64(), bool: pa.bool_()}[hint]
 
 
@@ -103,6 +106,9 @@ DOCUMENT_PROVENANCE = [
     pa.field("fallback_reason", pa.string()),
     pa.field("normalize_nulls", pa.list_(pa.string())),
     pa.field("dropped_rows", pa.int32()),
+    # where each value of the document was printed (pipeline.ground, merge.sources), and the values printed nowhere
+    pa.field("field_sources", _arrow_of(dict[str, FieldSource])),
+    pa.field("ungrounded_fields", pa.list_(pa.string())),
     # e-invoices (pipeline.einvoice): xml (read from it) or verified (checked against it), why not, where not
     pa.field("einvoice", pa.string()),
     pa.field("einvoice_error", pa.string()),

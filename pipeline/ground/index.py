@@ -1,0 +1,116 @@
+"""A page's words, indexed for looking values up: spans of neighbouring words on a line, each
+read as an amount and as a date once, and the page's text folded for text lookups."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from pipeline.consensus.compare import fold
+from pipeline.consensus.normalize import normalize_amount, normalize_date
+from pipeline.render.textlayer import Word, lines_of
+
+MAX_SPAN = 3  # "1 234,56", "EUR 12.00", "23. März 2026": a printed value is at most three words
+
+
+@dataclass(frozen=True)
+class Span:
+    text: str
+    bbox: tuple[float, float, float, float]
+    words: int
+
+
+def split_words(words: Sequence[Word]) -> list[Word]:
+    """OCR returns a text line as one "word"; split it at spaces, each part getting its share of
+    the box by characters (a PDF's words have no spaces and pass through)."""
+    out: list[Word] = []
+    for x0, y0, x1, y1, text in words:
+        parts = [(m.start(), m.group()) for m in re.finditer(r"\S+", text)]
+        if len(parts) <= 1:
+            out.extend([(x0, y0, x1, y1, parts[0][1])] if parts else [])
+            continue
+        per_char = (x1 - x0) / max(1, len(text))
+        out.extend((x0 + start * per_char, y0, x0 + (start + len(part)) * per_char, y1, part)
+                   for start, part in parts)
+    return out
+
+
+def union(words: Sequence[Word]) -> tuple[float, float, float, float]:
+    return (round(min(w[0] for w in words), 1), round(min(w[1] for w in words), 1),
+            round(max(w[2] for w in words), 1), round(max(w[3] for w in words), 1))
+
+
+@dataclass
+class PageIndex:
+    words: list[Word]
+    spans: list[Span] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, words: Sequence[Word]) -> PageIndex:
+        split = split_words(words)
+        lines = lines_of(split)
+        ordered = [w for line in lines for w in line]
+        spans = [Span(" ".join(w[4] for w in line[i:i + n]), union(line[i:i + n]), n)
+                 for line in lines for n in range(1, MAX_SPAN + 1) for i in range(len(line) - n + 1)]
+        return cls(ordered, spans)
+
+    @cached_property
+    def amounts(self) -> list[tuple[float, Span]]:
+        out = []
+        for span in self.spans:
+            if re.search(r"\d", span.text) and len(re.sub(r"\D", "", span.text)) <= 15:
+                value = normalize_amount(span.text)
+                if value is not None:
+                    out.append((abs(value), span))
+        return out
+
+    @cached_property
+    def dates(self) -> list[tuple[set[str], Span]]:
+        out = []
+        for span in self.spans:
+            if re.search(r"\d", span.text):
+                found = {d for d in (normalize_date(span.text, True), normalize_date(span.text, False)) if d}
+                if found:
+                    out.append((found, span))
+        return out
+
+    @cached_property
+    def folded(self) -> tuple[str, list[int]]:
+        """The page's words folded and joined by single spaces, and the word each character is from."""
+        text: list[str] = []
+        owner: list[int] = []
+        for i, w in enumerate(self.words):
+            word = fold(w[4]) or w[4].casefold()
+            if text:
+                text.append(" ")
+                owner.append(i)
+            text.append(word)
+            owner.extend([i] * len(word))
+        return "".join(text), owner
+
+    @cached_property
+    def compact(self) -> tuple[str, list[int]]:
+        """Letters and digits only (punctuation and spaces dropped), and the word of each character."""
+        text: list[str] = []
+        owner: list[int] = []
+        for i, w in enumerate(self.words):
+            for ch in w[4].casefold():
+                if ch.isalnum():
+                    text.append(ch)
+                    owner.append(i)
+        return "".join(text), owner
+
+    @cached_property
+    def tokens(self) -> dict[str, int]:
+        """Each letters-and-digits token and the first word it occurs in."""
+        out: dict[str, int] = {}
+        for i, w in enumerate(self.words):
+            for token in compact_tokens(w[4]):
+                out.setdefault(token, i)
+        return out
+
+
+def compact_tokens(text: str) -> list[str]:
+    return [t for t in re.split(r"[^\w]+", text.casefold()) if t]

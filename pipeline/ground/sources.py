@@ -1,0 +1,158 @@
+"""Each extracted value, looked up on its page: ``field_sources``.
+
+Which fields are looked up comes from the schema: numbers (amounts within half a cent, the sign
+ignored: "12.00-" on a credit note), dates (as dates, day- or month-first) and free text;
+vocabularies (enums, ``"x-normalize": "currency"``, booleans) are chosen, not copied, and a
+field marked ``"x-ground": false`` is one the model derives on purpose.  Match kinds, best
+first: ``exact`` (the words as printed), ``normalised`` (same value after normalising: an
+amount or a date in another format, text without its punctuation), ``fuzzy`` (text: most of its
+words on the page, e.g. an address over several lines) and ``none`` (nowhere on the page).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from difflib import SequenceMatcher
+from typing import Any, TypedDict
+
+from pipeline.consensus.compare import Node, child, field_kind, fold
+from pipeline.consensus.normalize import normalize_amount, normalize_date
+from pipeline.ground.index import PageIndex, compact_tokens, union
+from pipeline.render.textlayer import Word
+from pipeline.schema.compiled import resolve_ref
+
+MATCH_KINDS = ("exact", "normalised", "fuzzy", "none")
+FUZZY_SHARE = 0.6  # of a text's words found on the page, for a fuzzy match
+
+
+class FieldSource(TypedDict):
+    page: int
+    bbox: list[float] | None  # x0, y0, x1, y1 in PDF points (pixels for an image file); None when not found
+    text: str | None  # the page's words that matched
+    match: str  # one of MATCH_KINDS
+
+
+def ground_record(record: Any, schema: dict[str, Any], index: PageIndex, page: int) -> dict[str, FieldSource]:
+    """``field_sources`` of one page's record (an empty dict when the page has no words to look in)."""
+    if not index.words or not isinstance(record, dict):
+        return {}
+    out: dict[str, FieldSource] = {}
+    _walk(record, schema, schema, "", index, page, out)
+    return out
+
+
+def ground_page(record: Any, schema: dict[str, Any], pages: Sequence[Sequence[Word]],
+                first: int) -> dict[str, FieldSource]:
+    """``field_sources`` of a request's record, looked up in the words of each page it read (from
+    page ``first`` on): the best match wins, the earlier page on a tie."""
+    if record is None or not any(pages):
+        return {}
+    found = [ground_record(record, schema, PageIndex.build(words), first + i) for i, words in enumerate(pages)]
+    rank = {kind: i for i, kind in enumerate(MATCH_KINDS)}
+    paths = next(f for f in found if f) if any(found) else {}
+    return {path: min((f[path] for f in found if path in f), key=lambda s: rank[s["match"]]) for path in paths}
+
+
+def ungrounded(sources: dict[str, FieldSource]) -> list[str]:
+    return sorted(path for path, source in sources.items() if source["match"] == "none")
+
+
+def _walk(value: Any, node: Node, root: dict[str, Any], path: str, index: PageIndex, page: int,
+          out: dict[str, FieldSource]) -> None:
+    if value is None or value == "":
+        return
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _walk(sub, child(node, key, root), root, f"{path}.{key}" if path else key, index, page, out)
+        return
+    if isinstance(value, list):
+        for i, sub in enumerate(value):
+            _walk(sub, child(node, None, root), root, f"{path}[{i}]", index, page, out)
+        return
+    kind = _groundable(node, root)
+    if kind is not None:
+        out[path] = locate(value, kind, index, page)
+
+
+def _groundable(node: Node, root: dict[str, Any]) -> str | None:
+    """'number', 'date' or 'text' for a field whose value is copied from the page, else None."""
+    if node is None:
+        return None
+    resolved = resolve_ref(node, root)
+    if resolved.get("x-ground") is False or "enum" in resolved or "const" in resolved:
+        return None
+    kind = field_kind(resolved, root)
+    return kind if kind in ("number", "date", "text") else None
+
+
+def locate(value: Any, kind: str, index: PageIndex, page: int) -> FieldSource:
+    """Where ``value`` (a field of ``kind``) is printed on the page, best match first."""
+    found = {"number": _amount, "date": _date, "text": _text}[kind](value, index)
+    if found is None:
+        return FieldSource(page=page, bbox=None, text=None, match="none")
+    text, bbox, match = found
+    return FieldSource(page=page, bbox=list(bbox), text=text, match=match)
+
+
+Found = tuple[str, tuple[float, float, float, float], str] | None
+
+
+def _amount(value: Any, index: PageIndex) -> Found:
+    number = normalize_amount(value)
+    if number is None:
+        return None
+    hits = [span for amount, span in index.amounts if abs(amount - abs(number)) < 0.005]
+    if not hits:
+        return None
+    best = min(hits, key=lambda s: (s.words, len(s.text)))
+    printed = {f"{abs(number):.2f}", f"{abs(number):g}", str(value)}
+    return best.text, best.bbox, "exact" if best.text in printed else "normalised"
+
+
+def _date(value: Any, index: PageIndex) -> Found:
+    iso = normalize_date(value)
+    if iso is None:
+        return None
+    hits = [span for dates, span in index.dates if iso in dates]
+    if not hits:
+        return None
+    best = min(hits, key=lambda s: (s.words, len(s.text)))
+    return best.text, best.bbox, "exact" if best.text == str(value) else "normalised"
+
+
+def _text(value: Any, index: PageIndex) -> Found:
+    wanted = fold(str(value))
+    folded, owner = index.folded
+    at = _at_word_start(folded, wanted)
+    if wanted and at >= 0:
+        return _words(index, owner[at], owner[at + len(wanted) - 1], "exact")
+    compact = "".join(ch for ch in str(value).casefold() if ch.isalnum())
+    page_compact, compact_owner = index.compact
+    at = page_compact.find(compact) if len(compact) >= 2 else -1
+    if at >= 0:
+        return _words(index, compact_owner[at], compact_owner[at + len(compact) - 1], "normalised")
+    tokens = compact_tokens(str(value))
+    hits = sorted({index.tokens[t] for t in tokens if t in index.tokens})
+    if len(tokens) >= 2 and len(hits) >= FUZZY_SHARE * len(tokens):
+        words = [index.words[i] for i in hits]
+        return " ".join(w[4] for w in words), union(words), "fuzzy"
+    if len(tokens) == 1 and len(compact) >= 6:  # one long word, misspelt by OCR or by the model
+        best = max(index.words, key=lambda w: SequenceMatcher(None, compact, w[4].casefold()).ratio())
+        if SequenceMatcher(None, compact, best[4].casefold()).ratio() >= 0.85:
+            return best[4], union([best]), "fuzzy"
+    return None
+
+
+def _at_word_start(folded: str, wanted: str) -> int:
+    """Where ``wanted`` starts in the folded page text, at a word boundary (-1: nowhere)."""
+    for m in re.finditer(re.escape(wanted), folded):
+        start, end = m.start(), m.end()
+        if (start == 0 or folded[start - 1] == " ") and (end == len(folded) or not folded[end].isalnum()):
+            return start
+    return -1
+
+
+def _words(index: PageIndex, first: int, last: int, match: str) -> Found:
+    words = index.words[min(first, last):max(first, last) + 1]
+    return " ".join(w[4] for w in words), union(words), match

@@ -1,0 +1,135 @@
+"""Grounding: every value looked up on its page (``field_sources``), a value printed nowhere disputed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.ground.index import PageIndex, split_words
+from pipeline.ground.sources import ground_record, locate, ungrounded
+from pipeline.merge.sources import document_sources
+from pipeline.model.base import PageInput
+from pipeline.render.pages import page_words
+from pipeline.render.read import LazyOcr
+from pipeline.run.page import PageSteps, process_page
+from pipeline.schema.compiled import load_schema
+
+from .conftest import INVOICE_SCHEMA
+from .test_backend import ScriptedBackend
+
+SCHEMA = load_schema(INVOICE_SCHEMA)
+WORDS = [  # x0, y0, x1, y1, text: a small page, two columns
+    (40, 40, 120, 52, "ACME"), (124, 40, 160, 52, "GmbH,"), (300, 40, 360, 52, "Rechnung"),
+    (40, 56, 80, 68, "Road"), (84, 56, 90, 68, "1"), (300, 56, 340, 68, "Nr."), (344, 56, 400, 68, "RE-2026/17"),
+    (40, 72, 70, 84, "12345"), (74, 72, 120, 84, "Berlin"), (300, 72, 340, 84, "Datum:"),
+    (344, 72, 356, 84, "7."), (360, 72, 384, 84, "März"), (388, 72, 420, 84, "2026"),
+    (300, 200, 340, 212, "Summe"), (344, 200, 380, 212, "1.234,56"), (384, 200, 400, 212, "€"),
+]
+
+
+def test_values_are_found_where_they_are_printed() -> None:
+    index = PageIndex.build(WORDS)
+    total = locate(1234.56, "number", index, 1)
+    assert total["match"] == "normalised" and total["text"] == "1.234,56" and total["bbox"] == [344, 200, 380, 212]
+    assert locate(-1234.56, "number", index, 1)["match"] == "normalised"  # a credit note's sign is not printed
+    assert locate("2026-03-07", "date", index, 1)["text"] == "7. März 2026"
+    assert locate("RE-2026/17", "text", index, 1)["match"] == "exact"
+    assert locate("ACME GmbH", "text", index, 1)["match"] == "exact"  # the comma after GmbH is punctuation
+    assert locate("Road 1, 12345 Berlin", "text", index, 1)["match"] in ("normalised", "fuzzy")
+    assert locate("RE-2026-17", "text", index, 1)["match"] == "normalised"
+    assert locate("INV123456789", "text", index, 1) == {"page": 1, "bbox": None, "text": None, "match": "none"}
+    assert locate(60.0, "number", index, 1)["match"] == "none"
+
+
+def test_record_grounding_follows_the_schema() -> None:
+    record = {"invoice_number": "RE-2026/17", "issue_date": "2026-03-07", "currency": "EUR",
+              "seller": {"name": "ACME GmbH", "vat_id": "DE999999999", "address": None},
+              "total_amount": 1234.56, "net_amount": 1000.0, "line_items": [{"description": "Road", "amount": 1.0}]}
+    sources = ground_record(record, SCHEMA.raw, PageIndex.build(WORDS), 2)
+    assert "currency" not in sources  # an enum is chosen from a list, not copied from the page
+    assert "seller.address" not in sources  # null: nothing to look up
+    assert sources["line_items[0].description"]["match"] == "exact" and sources["total_amount"]["page"] == 2
+    assert ungrounded(sources) == ["net_amount", "seller.vat_id"]
+    assert ground_record(record, SCHEMA.raw, PageIndex.build([]), 1) == {}  # no words: nothing to say
+
+
+def test_ocr_lines_are_split_into_words() -> None:
+    words = split_words([(0, 0, 120, 10, "Total: 12.00 EUR")])
+    assert [w[4] for w in words] == ["Total:", "12.00", "EUR"]
+    assert words[1][0] == 7 * 120 / 16 and words[1][2] == 12 * 120 / 16
+
+
+def test_a_pdf_page_grounds_its_own_truth(sample_dir: Path) -> None:
+    pdf = sample_dir / "invoice-001-classic.pdf"
+    truth = json.loads(pdf.with_suffix(".json").read_text())
+    sources = ground_record(truth, SCHEMA.raw, PageIndex.build(page_words(pdf, 1)), 1)
+    assert len(sources) >= 10 and ungrounded(sources) == []
+    for source in sources.values():
+        x0, y0, x1, y1 = source["bbox"] or [0, 0, 0, 0]
+        assert 0 <= x0 < x1 <= 612 and 0 <= y0 < y1 <= 842  # points on an A4 / letter page
+
+
+def test_an_invented_value_is_disputed_and_flags_the_page(sample_dir: Path) -> None:
+    pdf = sample_dir / "invoice-001-classic.pdf"
+    truth = json.loads(pdf.with_suffix(".json").read_text())
+    invented = {**truth, "invoice_number": "INV123456789", "total_amount": 60.0}
+    backend = ScriptedBackend([json.dumps(invented)], schema=SCHEMA)
+    task = {"source_path": str(pdf), "source_sha256": "a" * 64, "page_number": 1, "page_count": 1}
+    result = process_page(backend, task, PageSteps(SCHEMA.raw, 72, 100_000, LazyOcr(), None, [], False, 1.0))
+    assert result.status == "ok"
+    assert result.ungrounded_fields == ["invoice_number", "total_amount"]
+    assert result.field_sources["invoice_number"]["match"] == "none"
+    assert set(result.open_fields) >= {"invoice_number", "total_amount"} and result.needs_review
+
+
+def test_document_sources_follow_the_merge() -> None:
+    def src(page: int, text: str) -> dict:
+        return {"page": page, "bbox": [0, 0, 1, 1], "text": text, "match": "exact"}
+
+    pages = [
+        {"_record": {"invoice_number": "A1", "total_amount": 5.0, "line_items": [{"amount": 1.0}, {"amount": 2.0}]},
+         "field_sources": {"invoice_number": src(1, "A1"), "total_amount": src(1, "5.00"),
+                           "line_items[0].amount": src(1, "1.00"), "line_items[1].amount": src(1, "2.00")}},
+        {"_record": {"invoice_number": "A1", "total_amount": 3.0, "line_items": [{"amount": 2.0}, {"amount": 3.0}]},
+         "field_sources": {"invoice_number": src(2, "A1"), "total_amount": src(2, "3.00"),
+                           "line_items[0].amount": src(2, "2.00"), "line_items[1].amount": src(2, "3.00")}},
+    ]
+    merged = {"invoice_number": "A1", "total_amount": 3.0, "line_items": [{"amount": 1.0}, {"amount": 2.0},
+                                                                          {"amount": 3.0}]}  # row 2 carried over
+    sources = document_sources(pages, merged, SCHEMA.raw)
+    assert sources["invoice_number"]["page"] == 1 and sources["total_amount"]["page"] == 2  # first / last
+    assert [sources[f"line_items[{i}].amount"]["page"] for i in range(3)] == [1, 1, 2]
+    assert sources["line_items[2].amount"]["text"] == "3.00"
+
+
+def test_page_input_carries_the_words(sample_dir: Path) -> None:
+    words = page_words(sample_dir / "invoice-001-classic.pdf", 1)
+    page = PageInput("x.pdf", 1, b"", "text", (tuple(words),))
+    assert page.words[0] and all(len(w) == 5 for w in page.words[0])
+
+
+def test_pages_with_text_are_grouped_into_one_request(sample_dir: Path, tmp_path: Path) -> None:
+    from pipeline.render.pages import page_count, page_groups
+    from pipeline.results import PageResult
+
+    multi = sample_dir / "multipage-001.pdf"
+    count = page_count(multi)
+    assert count >= 2
+    assert page_groups(multi, 1) == [(n, 1) for n in range(1, count + 1)]
+    groups = page_groups(multi, 2)
+    assert groups[0] == (1, 2) and sum(span for _, span in groups) == count  # every page once, in order
+    assert page_groups(sample_dir / "scanned-001.pdf", 4) == [(1, 1)]  # no text layer: read alone (OCR)
+    assert page_groups(sample_dir / "photo-001.png", 4) == [(1, 1)]
+    first = PageResult.for_task({"source_path": "a.pdf", "source_sha256": "0" * 64, "page_number": 1,
+                                 "page_count": 3}, status="ok", record={"invoice_number": "A"}, text_source="layer")
+    others = first.companions(3)
+    assert [(p.page_number, p.status, p.record, p.read_with) for p in others] == [(2, "ok", None, 1),
+                                                                                  (3, "ok", None, 1)]
+
+
+def test_a_group_that_reads_the_last_page_owns_the_totals() -> None:
+    from pipeline.merge.pages import open_disputes
+
+    confidence = {"total_amount": 0.5, "invoice_number": 1.0}
+    assert open_disputes(confidence, SCHEMA.raw, 1, 2) == []  # page 1 of 2: the last page has the totals
+    assert open_disputes(confidence, SCHEMA.raw, 1, 2, pages_read=2) == ["total_amount"]
