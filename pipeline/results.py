@@ -20,7 +20,8 @@ from pipeline.ground.sources import FieldSource
 TASK_KEYS = ("source_path", "source_sha256", "page_number", "page_count")
 SPAN = "page_span"  # a task's pages read in one request, from page_number (``--read-pages``); 1 if absent
 # carried through Ray as JSON text
-_JSON = ("record", "field_confidence", "open_fields", "normalize_nulls", "field_sources", "ungrounded_fields")
+_JSON = ("record", "field_confidence", "open_fields", "normalize_nulls", "field_sources", "ungrounded_fields",
+         "repairs")
 INTERNAL = frozenset({"record", "batch_request", "open_fields"})  # not provenance columns of their own
 
 
@@ -51,6 +52,7 @@ class PageResult:
     # where each value is printed on the page (pipeline.ground), and the values printed nowhere
     field_sources: dict[str, FieldSource] = field(default_factory=dict)
     ungrounded_fields: list[str] = field(default_factory=list)
+    repairs: list[str] = field(default_factory=list)  # values the rules and the page's amounts corrected (rules.repair)
     pages_read: int = 1  # pages read in this row's request, from this page (--read-pages)
     read_with: int | None = None  # read in one request with this page, whose row holds the record (--read-pages)
     einvoice_error: str | None = None  # why the document's e-invoice XML was not used (pipeline.einvoice)

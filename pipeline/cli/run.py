@@ -99,5 +99,7 @@ def _fallbacks(traces: dict[str, Any]) -> str:
     worst = max(sorted(nulls), key=lambda name: nulls[name]) if nulls else None
     parts = [f"{traces.get('pages_fallback', 0)} pages kept the greedy answer (vote invalid)",
              f"{traces.get('dropped_rows', 0)} rows dropped as restated totals",
-             f"{sum(nulls.values())} unreadable values nulled" + (f" (most in {worst})" if worst else "")]
+             f"{sum(nulls.values())} unreadable values nulled" + (f" (most in {worst})" if worst else ""),
+             f"{traces.get('repairs', 0)} values repaired by the rules from the page's amounts",
+             f"{traces.get('ungrounded_fields', 0)} values printed nowhere on their page (disputed)"]
     return "; ".join(parts)

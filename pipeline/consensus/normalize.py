@@ -37,6 +37,8 @@ CURRENCY_SYMBOLS = {
     "chf": "CHF", "fr.": "CHF", "sfr": "CHF",
     "¥": "JPY", "jpy": "JPY", "c$": "CAD", "cad": "CAD", "a$": "AUD", "aud": "AUD",
     "kr": "SEK", "sek": "SEK", "nok": "NOK", "dkk": "DKK", "zł": "PLN", "pln": "PLN", "kč": "CZK", "czk": "CZK",
+    "₹": "INR", "inr": "INR", "rm": "MYR", "myr": "MYR", "r$": "BRL", "₩": "KRW", "₺": "TRY",
+    "hk$": "HKD", "s$": "SGD", "nz$": "NZD", "₱": "PHP", "฿": "THB", "₪": "ILS", "ft": "HUF", "lei": "RON",
 }
 
 _SPACES = re.compile(r"[\s\u00a0\u202f]+")
@@ -58,9 +60,9 @@ def normalize_currency(value: str | None) -> str | None:
         return CURRENCY_SYMBOLS[text]
     if re.fullmatch(r"[a-z]{3}", text):
         return text.upper()
-    for symbol, code in CURRENCY_SYMBOLS.items():
+    for symbol in sorted(CURRENCY_SYMBOLS, key=len, reverse=True):  # "hk$" before "$"
         if not symbol.isalpha() and symbol in text:
-            return code
+            return CURRENCY_SYMBOLS[symbol]
     match = re.search(r"\b([a-z]{3})\b", text)
     if match and match.group(1) in CURRENCY_SYMBOLS:
         return CURRENCY_SYMBOLS[match.group(1)]

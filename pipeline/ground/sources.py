@@ -19,7 +19,6 @@ from typing import Any, TypedDict
 from pipeline.consensus.compare import Node, child, field_kind, fold
 from pipeline.consensus.normalize import normalize_amount, normalize_date
 from pipeline.ground.index import PageIndex, compact_tokens, union
-from pipeline.render.textlayer import Word
 from pipeline.schema.compiled import resolve_ref
 
 MATCH_KINDS = ("exact", "normalised", "fuzzy", "none")
@@ -42,13 +41,12 @@ def ground_record(record: Any, schema: dict[str, Any], index: PageIndex, page: i
     return out
 
 
-def ground_page(record: Any, schema: dict[str, Any], pages: Sequence[Sequence[Word]],
-                first: int) -> dict[str, FieldSource]:
-    """``field_sources`` of a request's record, looked up in the words of each page it read (from
-    page ``first`` on): the best match wins, the earlier page on a tie."""
-    if record is None or not any(pages):
+def ground_pages(record: Any, schema: dict[str, Any], pages: Sequence[PageIndex], first: int) -> dict[str, FieldSource]:
+    """``field_sources`` of a request's record, looked up in each page it read (from page ``first``
+    on): the best match wins, the earlier page on a tie."""
+    if record is None:
         return {}
-    found = [ground_record(record, schema, PageIndex.build(words), first + i) for i, words in enumerate(pages)]
+    found = [ground_record(record, schema, index, first + i) for i, index in enumerate(pages)]
     rank = {kind: i for i, kind in enumerate(MATCH_KINDS)}
     paths = next(f for f in found if f) if any(found) else {}
     return {path: min((f[path] for f in found if path in f), key=lambda s: rank[s["match"]]) for path in paths}

@@ -40,7 +40,8 @@ class DocumentAssembler:
         self.document_counts = {"ok": 0, "partial": 0, "error": 0}
         self.api: dict[str, float] = {"pages_adjudicated": 0, "api_input_tokens": 0, "api_output_tokens": 0,
                                       "api_cost_usd": 0.0}
-        self.traces: dict[str, Any] = {"pages_fallback": 0, "dropped_rows": 0, "normalize_nulls": {}}
+        self.traces: dict[str, Any] = {"pages_fallback": 0, "dropped_rows": 0, "normalize_nulls": {}, "repairs": 0,
+                                       "ungrounded_fields": 0}
 
     def add(self, result: PageResult) -> dict[str, Any]:
         """Take one page's result; emit its document when complete. Returns the page's row."""
@@ -67,6 +68,8 @@ class DocumentAssembler:
         counts = self.traces
         counts["pages_fallback"] += result.fallback_reason is not None
         counts["dropped_rows"] += result.dropped_rows
+        counts["repairs"] += len(result.repairs)
+        counts["ungrounded_fields"] += len(result.ungrounded_fields)
         for path in result.normalize_nulls:
             name = re.sub(r"\[\d+\]", "[]", path)
             counts["normalize_nulls"][name] = counts["normalize_nulls"].get(name, 0) + 1
@@ -161,6 +164,7 @@ def _traces(pages: list[dict[str, Any]], multi: bool, merge_dropped: int) -> dic
                                      if p.get("fallback_reason")) or None,
         "normalize_nulls": [_tagged(p, f, multi) for p in pages for f in p.get("normalize_nulls") or []],
         "dropped_rows": merge_dropped + sum(p.get("dropped_rows") or 0 for p in pages),
+        "repairs": [_tagged(p, f" {r}", multi) for p in pages for r in p.get("repairs") or []],
     }
 
 

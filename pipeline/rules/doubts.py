@@ -1,32 +1,47 @@
-"""Which fields of a page are in doubt: the samples disagree on them, or they are printed nowhere.
+"""Settling a page's answer beside its words: repair what the rules prove, then find what is in doubt.
 
-Both are decided once, in the worker, beside the page's words: a value the samples agree on
-can still be invented, and a small model agrees with itself readily.  The doubtful fields that
-matter for the document (``merge.pages.open_disputes``) go to the adjudicator or flag the page.
+Decided once, in the worker, where the page's words are at hand.  First the record is repaired
+where its totals do not add up and the page prints the amounts that make them
+(``rules.repair``; only when the request read the whole document: the totals rules hold for
+whole documents).  Then every value is looked up on the page (``ground``): a value printed
+nowhere is in doubt even when the samples agree on it, since a small model agrees with itself
+readily.  The doubtful fields that matter for the document (``merge.pages.open_disputes``) go to
+the adjudicator or flag the page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.ground.sources import FieldSource, ground_page, ungrounded
+from pipeline.ground.index import PageIndex
+from pipeline.ground.sources import FieldSource, ground_pages, ungrounded
 from pipeline.merge.pages import open_disputes
 from pipeline.render.textlayer import Word
+from pipeline.rules.repair import repair
 
 
 @dataclass(frozen=True)
-class Doubts:
-    field_sources: dict[str, FieldSource]
-    ungrounded_fields: list[str]
-    open_fields: list[str]
+class Settled:
+    record: dict[str, Any] | None
+    field_sources: dict[str, FieldSource] = field(default_factory=dict)
+    ungrounded_fields: list[str] = field(default_factory=list)
+    open_fields: list[str] = field(default_factory=list)
+    repairs: list[str] = field(default_factory=list)
 
 
-def page_doubts(record: Any, confidence: dict[str, float], schema: dict[str, Any],
-                words: Sequence[Sequence[Word]], page_number: int, page_count: int | None) -> Doubts:
+def settle_page(record: dict[str, Any] | None, confidence: dict[str, float], schema: dict[str, Any],
+                rules: list[dict[str, Any]], words: Sequence[Sequence[Word]], page_number: int,
+                page_count: int | None) -> Settled:
     """``words``: of each page the request read, from ``page_number`` on."""
-    sources = ground_page(record, schema, words, page_number)
+    pages = [PageIndex.build(w) for w in words]
+    pages_read = max(1, len(words))
+    repairs: list[str] = []
+    whole = page_number == 1 and pages_read >= (page_count or 1)
+    if record is not None and whole and any(p.words for p in pages):
+        record, repairs = repair(record, rules, (a for p in pages for a, _ in p.amounts))
+    sources = ground_pages(record, schema, [p for p in pages], page_number) if any(p.words for p in pages) else {}
     missing = ungrounded(sources)
-    return Doubts(sources, missing, open_disputes(confidence, schema, page_number, page_count, missing,
-                                                  max(1, len(words))))
+    return Settled(record, sources, missing,
+                   open_disputes(confidence, schema, page_number, page_count, missing, pages_read), repairs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from pipeline.model.base import Backend, ModelResult
 from pipeline.render.read import LazyOcr, PageInput, RenderError, read_page
 from pipeline.results import PageResult
 from pipeline.rules.checks import check_rules
-from pipeline.rules.doubts import page_doubts
+from pipeline.rules.doubts import settle_page
 
 Section = Callable[[dict[str, Any]], AbstractContextManager[Any]]
 Infer = Callable[[Backend, dict[str, Any], PageInput], ModelResult]
@@ -55,8 +56,9 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
         return PageResult.failed(task, f"internal_error: {type(exc).__name__}: {exc}"[:300])
     result = steps.infer(backend, task, page)
     try:
-        doubts = page_doubts(result.record, result.field_confidence, steps.schema, page.words,
+        doubts = settle_page(result.record, result.field_confidence, steps.schema, steps.rules, page.words,
                              int(task["page_number"]), task["page_count"])
+        result = dataclasses.replace(result, record=doubts.record)
         adjudication = adjudicate_page(steps.adjudicator, steps.rules, task, page, result, doubts.open_fields,
                                        steps.adjudicate_always, steps.adjudicate_below)
     except Exception as exc:  # a failure here (a cache that cannot be read, a bug) costs the page, not the run
@@ -69,4 +71,4 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
         field_confidence=result.field_confidence, open_fields=doubts.open_fields,
         fallback_reason=result.fallback_reason, normalize_nulls=result.normalize_nulls,
         dropped_rows=result.dropped_rows, field_sources=doubts.field_sources, pages_read=len(page.words) or 1,
-        ungrounded_fields=doubts.ungrounded_fields)
+        repairs=doubts.repairs, ungrounded_fields=doubts.ungrounded_fields)

@@ -106,6 +106,7 @@ DOCUMENT_PROVENANCE = [
     pa.field("fallback_reason", pa.string()),
     pa.field("normalize_nulls", pa.list_(pa.string())),
     pa.field("dropped_rows", pa.int32()),
+    pa.field("repairs", pa.list_(pa.string())),  # values the rules and the page's amounts corrected (page-tagged)
     # where each value of the document was printed (pipeline.ground, merge.sources), and the values printed nowhere
     pa.field("field_sources", _arrow_of(dict[str, FieldSource])),
     pa.field("ungrounded_fields", pa.list_(pa.string())),

@@ -1,0 +1,90 @@
+"""Rule-driven repair: when the totals do not add up, find the page's own amounts that make them.
+
+A small model reads the right table and takes the wrong number from it: the first of several
+subtotals as the net, the gross as the net, the tax rate's base as the tax.  The page prints the
+right number, and the schema's rules (``x-rules``) say how the totals relate.  So where an
+``add`` rule fails (net + tax = total), each field of the rule in turn is replaced by each amount
+printed on the page; a replacement is taken only if exactly one makes the rule hold (ties are
+broken by the ``sum`` rule over the rows: the repair that also makes the rows add up wins).
+Then, with the totals proven consistent, trailing rows that restate one of them ("Subtotal",
+"VAT", "Total" read as rows) are dropped.  Every change is recorded (``repairs``), so it is
+visible, never silent; a document whose rules still fail stays flagged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pipeline.rules.checks import evaluate_rule
+
+CENT = 0.005
+
+
+def repair(record: dict[str, Any], rules: list[dict[str, Any]],
+           page_amounts: Iterable[float]) -> tuple[dict[str, Any], list[str]]:
+    """``record`` repaired by the rules and the amounts printed on its pages, and what was changed."""
+    amounts = sorted({round(abs(a), 2) for a in page_amounts if a})
+    notes: list[str] = []
+    for rule in rules:
+        if rule.get("kind") == "add" and evaluate_rule(rule, record) is False:
+            record, note = _repair_add(record, rule, rules, amounts)
+            notes += [note] if note else []
+    for rule in rules:
+        if rule.get("kind") == "sum" and evaluate_rule(rule, record) is False:
+            record, note = _drop_restating_rows(record, rule, rules)
+            notes += [note] if note else []
+    return record, notes
+
+
+def _repair_add(record: dict[str, Any], rule: dict[str, Any], rules: list[dict[str, Any]],
+                amounts: list[float]) -> tuple[dict[str, Any], str | None]:
+    names = [*_names(rule["fields"]), *_names(rule["equals"])]
+    found: list[tuple[str, float, dict[str, Any]]] = []
+    for name in names:
+        value = record.get(name)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        sign = -1.0 if value < 0 else 1.0
+        for amount in amounts:
+            if abs(amount - abs(value)) < CENT:
+                continue
+            candidate = {**record, name: sign * amount}
+            if evaluate_rule(rule, candidate) is True:
+                found.append((name, sign * amount, candidate))
+    if len(found) > 1:  # the rows decide between repairs that each make the totals add up
+        sums = [r for r in rules if r.get("kind") == "sum"]
+        found = [f for f in found if any(evaluate_rule(s, f[2]) is True for s in sums)] or found
+    if len(found) != 1:
+        return record, None
+    name, value, repaired = found[0]
+    return repaired, f"{name}: {record[name]} -> {value} ({rule['name']})"
+
+
+def _drop_restating_rows(record: dict[str, Any], rule: dict[str, Any],
+                         rules: list[dict[str, Any]]) -> tuple[dict[str, Any], str | None]:
+    """Trailing rows that each equal one of the totals, once the ``add`` rules hold (the totals are
+    consistent, so rows equal to them restate them); at least one row stays."""
+    adds = [r for r in rules if r.get("kind") == "add"]
+    if not adds or any(evaluate_rule(r, record) is not True for r in adds):
+        return record, None
+    totals = [abs(v) for r in adds for n in [*_names(r["fields"]), *_names(r["equals"])]
+              if isinstance(v := record.get(n), (int, float)) and not isinstance(v, bool) and v]
+    rows = record.get(rule["items"])
+    if not isinstance(rows, list):
+        return record, None
+    cut = len(rows)
+    while cut > 1 and isinstance(rows[cut - 1], dict) and _restates(rows[cut - 1].get(rule["field"]), totals):
+        cut -= 1
+    if cut == len(rows):
+        return record, None
+    return {**record, rule["items"]: rows[:cut]}, f"{rule['items']}: {len(rows) - cut} trailing rows restate the totals"
+
+
+def _restates(value: Any, totals: list[float]) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        any(abs(abs(value) - t) < CENT for t in totals)
+
+
+def _names(value: Any) -> list[str]:
+    return list(value) if isinstance(value, list) else [value] if isinstance(value, str) else []

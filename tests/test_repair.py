@@ -1,0 +1,68 @@
+"""Rule-driven repair: totals that do not add up are fixed from the page's own amounts, visibly."""
+
+from __future__ import annotations
+
+from pipeline.rules.checks import check_rules, rule_failures
+from pipeline.rules.repair import repair
+from pipeline.schema.compiled import load_schema
+
+from .conftest import INVOICE_SCHEMA
+
+RULES = check_rules(load_schema(INVOICE_SCHEMA).raw)
+ROWS = [{"description": "a", "quantity": 1.0, "unit_price": 399.0, "amount": 399.0},
+        {"description": "b", "quantity": 2.0, "unit_price": 97.0, "amount": 194.36}]
+
+
+def test_the_net_read_from_the_wrong_subtotal_is_replaced_by_the_page_amount_that_adds_up() -> None:
+    record = {"net_amount": 717.97, "tax_amount": 124.61, "total_amount": 717.97, "line_items": ROWS}
+    page = [717.97, 124.61, 593.36, 399.0, 2.0, 97.0, 194.36, 21.0]  # 593.36 + 124.61 = 717.97
+    repaired, notes = repair(record, RULES, page)
+    assert repaired["net_amount"] == 593.36 and notes == ["net_amount: 717.97 -> 593.36 (net_plus_tax_is_total)"]
+    assert rule_failures(RULES, repaired) == ["quantity_times_price_is_amount"]  # 2 x 97 is not 194.36: flagged
+    assert record["net_amount"] == 717.97  # the input is not changed in place
+
+
+def test_no_repair_without_the_page_amount_or_when_two_repairs_fit() -> None:
+    record = {"net_amount": 100.0, "tax_amount": 19.0, "total_amount": 100.0, "line_items": []}
+    assert repair(record, RULES, [100.0, 19.0, 5.0]) == (record, [])  # 81.0 / 119.0 are not printed
+    # 81 (net) and 119 (total) each make it add up, and no row decides: leave it, the rules flag it
+    assert repair(record, RULES, [100.0, 19.0, 81.0, 119.0])[1] == []
+
+
+def test_the_rows_decide_between_repairs_and_a_credit_note_keeps_its_sign() -> None:
+    rows = [{"description": "a", "quantity": 1.0, "unit_price": -81.0, "amount": -81.0}]
+    record = {"net_amount": -100.0, "tax_amount": -19.0, "total_amount": -100.0, "line_items": rows}
+    repaired, notes = repair(record, RULES, [100.0, 19.0, 81.0, 119.0])
+    assert repaired["net_amount"] == -81.0 and len(notes) == 1  # 81 makes the rows add up too; sign kept
+
+
+def test_trailing_rows_restating_consistent_totals_are_dropped() -> None:
+    rows = [*ROWS, {"description": "Subtotal", "quantity": 1.0, "unit_price": 593.36, "amount": 593.36},
+            {"description": "VAT", "quantity": 1.0, "unit_price": 112.74, "amount": 112.74},
+            {"description": "Total", "quantity": None, "unit_price": None, "amount": 706.1}]
+    record = {"net_amount": 593.36, "tax_amount": 112.74, "total_amount": 706.1, "line_items": rows}
+    repaired, notes = repair(record, RULES, [])
+    assert repaired["line_items"] == ROWS and notes == ["line_items: 3 trailing rows restate the totals"]
+    inconsistent = {**record, "total_amount": 700.0}  # totals that do not add up prove nothing
+    assert repair(inconsistent, RULES, [])[0]["line_items"] == rows
+
+
+def test_a_page_is_repaired_from_its_own_words(sample_dir) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from pipeline.render.read import LazyOcr
+    from pipeline.run.page import PageSteps, process_page
+
+    from .test_backend import ScriptedBackend
+
+    schema = load_schema(INVOICE_SCHEMA)
+    pdf = sample_dir / "invoice-002-modern.pdf"
+    truth = json.loads(pdf.with_suffix(".json").read_text())
+    assert truth["tax_amount"]  # the net must differ from the total for the slip to show
+    slipped = {**truth, "net_amount": truth["total_amount"]}  # the gross read as the net
+    backend = ScriptedBackend([json.dumps(slipped)], schema=schema)
+    task = {"source_path": str(pdf), "source_sha256": "b" * 64, "page_number": 1, "page_count": 1}
+    result = process_page(backend, task, PageSteps(schema.raw, 72, 100_000, LazyOcr(), None, RULES, False, 1.0))
+    assert result.record is not None and abs(result.record["net_amount"] - truth["net_amount"]) < 0.005
+    assert result.repairs and result.repairs[0].startswith("net_amount: ")
+    assert result.field_sources["net_amount"]["match"] in ("exact", "normalised")
