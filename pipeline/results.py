@@ -47,6 +47,7 @@ class PageResult:
     # disputed fields that matter on this page (merge.pages.open_disputes): decided once, in the worker
     open_fields: list[str] = field(default_factory=list)
     fallback_reason: str | None = None  # e.g. the voted record did not validate: the greedy one was kept
+    truncated: bool = False  # the answer was cut at max_tokens: the record holds what came before (model.salvage)
     normalize_nulls: list[str] = field(default_factory=list)  # fields nulled because they could not be read
     dropped_rows: int = 0  # rows dropped as restated totals (rules.checks.drop_restated_totals)
     # where each value is printed on the page (pipeline.ground), and the values printed nowhere
@@ -88,8 +89,9 @@ class PageResult:
 
     @property
     def needs_review(self) -> bool:
-        """A person should look: the page failed, or a dispute that matters was not settled by the API."""
-        return self.status != "ok" or (bool(self.open_fields) and not self.adjudicated)
+        """A person should look: the page failed or was cut short, or a dispute that matters was not
+        settled by the API."""
+        return self.status != "ok" or self.truncated or (bool(self.open_fields) and not self.adjudicated)
 
     def to_row(self) -> dict[str, Any]:
         row = dataclasses.asdict(self)

@@ -190,3 +190,26 @@ def test_a_failure_while_voting_is_an_error_row_not_a_dead_run(monkeypatch: pyte
     backend.samples = 2
     result = backend.extract(PAGE)
     assert result.status == "error" and (result.error or "").startswith("consensus_error: RuntimeError: voting bug")
+
+
+def test_an_answer_cut_at_max_tokens_keeps_what_came_before_the_cut() -> None:
+    from pipeline.model.salvage import close_cut_json
+
+    looping = ('{"invoice_number": "A-1", "line_items": [{"description": "x", "amount": 1.0}, '
+               '{"description": "y", "amount": 2.0}, {"description": "y", "amount": 2.0}, {"descr')
+    assert close_cut_json(looping) == {"invoice_number": "A-1", "line_items": [
+        {"description": "x", "amount": 1.0}, {"description": "y", "amount": 2.0}, {"description": "y", "amount": 2.0}]}
+    assert close_cut_json('{"a": "}') is None  # nothing complete before the cut
+
+    class Cut(ScriptedBackend):
+        def execute(self, page: PageInput, attempt: int) -> Completion:
+            self.calls.append(attempt)
+            return Completion(looping, prompt_tokens=10, completion_tokens=2048, finish_reason="length")
+
+    backend = Cut([], schema=load_schema(INVOICE_SCHEMA))
+    result = backend.extract(PAGE)
+    assert result.status == "ok" and result.truncated and backend.calls == [0, 1]  # the retry was cut too
+    assert result.record is not None and result.record["invoice_number"] == "A-1"
+    assert [r["description"] for r in result.record["line_items"]] == ["x", "y"]  # the loop's repeat is gone
+    assert result.record["total_amount"] is None  # never reached: null, not invented
+    assert "1 repeated rows removed" in (result.fallback_reason or "")

@@ -18,7 +18,7 @@ def test_the_net_read_from_the_wrong_subtotal_is_replaced_by_the_page_amount_tha
     page = [717.97, 124.61, 593.36, 399.0, 2.0, 97.0, 194.36, 21.0]  # 593.36 + 124.61 = 717.97
     repaired, notes = repair(record, RULES, page)
     assert repaired["net_amount"] == 593.36 and notes == ["net_amount: 717.97 -> 593.36 (net_plus_tax_is_total)"]
-    assert rule_failures(RULES, repaired) == ["quantity_times_price_is_amount"]  # 2 x 97 is not 194.36: flagged
+    assert rule_failures(RULES, repaired) == ["quantity_times_price_is_amount"]  # 2 x 97 is not 194.36: listed
     assert record["net_amount"] == 717.97  # the input is not changed in place
 
 

@@ -49,6 +49,20 @@ def test_malformed_rules_are_refused() -> None:
         check_rules({"x-rules": [{"name": "x", "kind": "add", "fields": ["a"]}]})
     with pytest.raises(SchemaError, match="twice"):
         check_rules({"x-rules": [{"name": "x", "kind": "in", "field": "a", "values": []}] * 2})
+    with pytest.raises(SchemaError, match="severity"):
+        check_rules({"x-rules": [{"name": "x", "kind": "in", "field": "a", "values": [], "severity": "fatal"}]})
+    with pytest.raises(SchemaError, match="per"):
+        check_rules({"x-rules": [{"name": "x", "kind": "product", "items": "r", "fields": ["a"], "equals": "b",
+                                  "per": [0]}]})
+
+
+def test_prices_per_base_quantity_and_warnings() -> None:
+    from pipeline.rules.checks import flagging
+
+    per_hundred = {**GOOD, "line_items": [{"quantity": 10000.0, "unit_price": 0.052, "amount": 5.2},
+                                          {"quantity": 1.0, "unit_price": 4.8, "amount": 4.8}]}
+    assert "quantity_times_price_is_amount" not in rule_failures(RULES, per_hundred)  # 10000 x 0.052 / 100
+    assert flagging(RULES, ["quantity_times_price_is_amount", "lines_sum_to_net"]) == ["lines_sum_to_net"]
 
 
 def test_rows_that_restate_the_totals_are_dropped_only_when_the_record_proves_it() -> None:

@@ -8,7 +8,8 @@ from typing import Any
 from pipeline.adjudicate.base import AdjudicationRequest, Adjudicator
 from pipeline.model.base import ModelResult
 from pipeline.render.read import PageInput
-from pipeline.rules.checks import WHOLE_DOCUMENT_KINDS, rule_failures
+from pipeline.results import SPAN
+from pipeline.rules.checks import WHOLE_DOCUMENT_KINDS, flagging, rule_failures
 
 
 def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]], task: dict[str, Any],
@@ -23,9 +24,12 @@ def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]]
         return {}
     # A page of a longer invoice need not add up (its totals may be on another page), but its
     # own rows, dates and codes must still hold: only sums and additions wait for the document.
-    page_rules = rules if task["page_count"] == 1 else [r for r in rules if r["kind"] not in WHOLE_DOCUMENT_KINDS]
-    failures = rule_failures(page_rules, result.record) if result.record else []
-    unsure = [f for f in open_fields if result.field_confidence.get(f, 1.0) < below]
+    # (a request that read every page of the document, --read-pages, is the whole document)
+    whole = task["page_count"] == 1 or (task["page_number"] == 1 and int(task.get(SPAN) or 1) >= task["page_count"])
+    page_rules = rules if whole else [r for r in rules if r["kind"] not in WHOLE_DOCUMENT_KINDS]
+    failures = flagging(page_rules, rule_failures(page_rules, result.record)) if result.record else []
+    # an open field the samples agree on is printed nowhere on the page (pipeline.ground): unsure too
+    unsure = [f for f in open_fields if result.field_confidence.get(f, 0.0) < below]
     why = (["local_error"] if result.status != "ok" else []) + \
           ([f"disputed: {','.join(unsure[:12])}"] if unsure else []) + \
           ([f"rules: {','.join(failures)}"] if failures else [])

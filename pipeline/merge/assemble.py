@@ -19,7 +19,7 @@ from pipeline.einvoice.grounding import disagreements
 from pipeline.merge.pages import merge_pages, supplied_disputed
 from pipeline.merge.sources import document_sources
 from pipeline.results import PageResult
-from pipeline.rules.checks import check_rules, rule_failures
+from pipeline.rules.checks import check_rules, flagging, rule_failures
 from pipeline.schema.compiled import CompiledSchema
 from pipeline.sink.parquet import PartWriter
 
@@ -145,7 +145,7 @@ class DocumentAssembler:
         # a dispute left to another page (merge.open_disputes) counts only where that page lacked the field
         document["needs_review"] = status != "ok" or any(p.get("needs_review") for p in pages) or \
             bool(document.get("einvoice_mismatches")) or (
-            bool(document.get("rule_failures")) and len(adjudicated) < len(pages)) or \
+            bool(flagging(self.rules, document.get("rule_failures") or [])) and len(adjudicated) < len(pages)) or \
             bool(supplied_disputed(ok, self.schema.raw))
         document["status"] = status
         self.writer.add_document(document, pages)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pipeline.consensus.normalize import normalize_record
 from pipeline.consensus.vote import consensus
+from pipeline.model.salvage import close_cut_json, with_missing_nulls, without_repeats
 from pipeline.render.read import PageInput
 from pipeline.schema.compiled import CompiledSchema
 
@@ -50,6 +51,7 @@ class ModelResult:
     fallback_reason: str | None = None  # why the record is not the voted one
     normalize_nulls: list[str] = field(default_factory=list)  # fields of the record nulled as unreadable
     dropped_rows: int = 0  # rows of the record dropped as restated totals
+    truncated: bool = False  # every answer was cut at max_tokens: the record is what came before the cut
 
     @property
     def disputed(self) -> list[str]:
@@ -91,6 +93,7 @@ class Backend(ABC):
         disputed (and it still answers when every image sample failed).
         """
         started = time.perf_counter()
+        cut: str | None = None  # the first answer cut at max_tokens, kept in case none is whole
         tokens = [0, 0]  # prompt, completion
         problem = "no attempt made"
         raw: str | None = None
@@ -100,6 +103,8 @@ class Backend(ABC):
         while len(valid) < self.samples and attempts < self.samples + self.retries:
             attempt, attempts = attempts, attempts + 1
             record, problem, text = self._attempt(tokens, traces, self.execute, page, attempt)
+            if record is None and text is not None and cut is None and CUT_MARK in problem:
+                cut = text
             raw = raw if valid or text is None else text  # keep the answer the record comes from
             if record is not None:
                 valid.append(record)
@@ -112,6 +117,14 @@ class Backend(ABC):
             elif not valid:
                 problem = f"{problem}; text view: {text_problem}"
         prompt_tokens, completion_tokens = tokens
+        if not valid and cut is not None:
+            kept = self._salvage(cut)
+            if kept is not None:
+                record, repeats = kept
+                return ModelResult("ok", record, None, cut, attempts, _ms(started), prompt_tokens,
+                                   completion_tokens, samples=1, candidates=[record], truncated=True,
+                                   fallback_reason=f"answer cut at max_tokens ({problem}); kept what came before "
+                                                   f"the cut, {repeats} repeated rows removed, the rest null"[:300])
         if not valid:
             return ModelResult("error", None, problem, raw, attempts,
                                _ms(started), prompt_tokens, completion_tokens)
@@ -156,7 +169,7 @@ class Backend(ABC):
         try:
             value = json.loads(completion.text)
         except json.JSONDecodeError as exc:
-            cut = " (output cut at max_tokens)" if completion.finish_reason == "length" else ""
+            cut = f" ({CUT_MARK})" if completion.finish_reason == "length" else ""
             return None, f"invalid_json: {exc.msg} at char {exc.pos}{cut}"
         if not isinstance(value, dict):
             return None, "invalid_json: answer is not a JSON object"
@@ -168,6 +181,20 @@ class Backend(ABC):
         if traces is not None:
             traces.append((nulled, dropped))
         return value, ""
+
+
+    def _salvage(self, text: str) -> tuple[dict[str, Any], int] | None:
+        """The record before the cut (``model.salvage``), if it validates; and the repeats removed."""
+        closed = close_cut_json(text)
+        if closed is None:
+            return None
+        value, repeats = without_repeats(closed)
+        value = normalize_record(with_missing_nulls(value, self.schema.raw), self.schema.raw)
+        value = self.schema.mend(value)
+        return (value, repeats) if not self.schema.errors(value) else None
+
+
+CUT_MARK = "output cut at max_tokens"
 
 
 def _ms(started: float) -> float:

@@ -25,6 +25,9 @@ from pipeline.errors import SchemaError
 # Kinds that compare a document's rows with its totals: they hold for a whole document only,
 # not for one page of a multi-page invoice (the others hold row by row or field by field).
 WHOLE_DOCUMENT_KINDS = frozenset({"sum", "add"})
+# error: a failure flags the document (needs_review) and sends the page to the adjudicator;
+# warning: a failure is listed in rule_failures only (a check that legitimate documents break too)
+SEVERITIES = ("error", "warning")
 KINDS = {"sum": ("items", "field", "equals"), "add": ("fields", "equals"), "product": ("items", "fields", "equals"),
          "order": ("fields",), "in": ("field", "values")}
 
@@ -43,6 +46,11 @@ def check_rules(schema: dict[str, Any]) -> list[dict[str, Any]]:
             raise SchemaError(f"rule '{rule['name']}' ({rule['kind']}) lacks {', '.join(missing)}")
         if rule["name"] in names:
             raise SchemaError(f"rule name '{rule['name']}' is used twice")
+        if rule.get("severity", "error") not in SEVERITIES:
+            raise SchemaError(f"rule '{rule['name']}': severity must be one of {', '.join(SEVERITIES)}")
+        per = rule.get("per", [1])
+        if not isinstance(per, list) or not per or not all(isinstance(p, (int, float)) and p > 0 for p in per):
+            raise SchemaError(f"rule '{rule['name']}': 'per' must be a list of positive numbers")
         names.add(rule["name"])
     return rules
 
@@ -92,7 +100,8 @@ def evaluate_rule(rule: dict[str, Any], record: dict[str, Any]) -> bool | None:
             product = 1.0
             for f in factors:
                 product *= f  # type: ignore[operator]
-            verdicts.append(_close(product, target, tol))
+            # "per": prices quoted per 10, 100 or 1000 units (an e-invoice's base quantity)
+            verdicts.append(any(_close(product / per, target, tol) for per in rule.get("per", [1])))
         return all(verdicts) if verdicts else None
     if kind == "order":
         values = [record.get(f) for f in rule["fields"]]
@@ -177,6 +186,12 @@ def _total_fields(rules: list[dict[str, Any]], rule: dict[str, Any]) -> set[str]
 
 def _names(value: Any) -> set[str]:
     return set(value) if isinstance(value, list) else {value} if isinstance(value, str) else set()
+
+
+def flagging(rules: list[dict[str, Any]], failures: list[str]) -> list[str]:
+    """The failures that flag a document: those of rules whose severity is error."""
+    warnings = {r["name"] for r in rules if r.get("severity") == "warning"}
+    return [name for name in failures if name not in warnings]
 
 
 def rule_failures(rules: list[dict[str, Any]], record: dict[str, Any]) -> list[str]:

@@ -14,6 +14,7 @@ visible, never silent; a document whose rules still fail stays flagged.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import combinations
 from typing import Any
 
 from pipeline.rules.checks import evaluate_rule
@@ -33,6 +34,9 @@ def repair(record: dict[str, Any], rules: list[dict[str, Any]],
     for rule in rules:
         if rule.get("kind") == "sum" and evaluate_rule(rule, record) is False:
             record, note = _drop_restating_rows(record, rule, rules)
+            notes += [note] if note else []
+        if rule.get("kind") == "sum" and evaluate_rule(rule, record) is False:
+            record, note = _drop_rows_to_sum(record, rule, rules)
             notes += [note] if note else []
     return record, notes
 
@@ -79,6 +83,51 @@ def _drop_restating_rows(record: dict[str, Any], rule: dict[str, Any],
     if cut == len(rows):
         return record, None
     return {**record, rule["items"]: rows[:cut]}, f"{rule['items']}: {len(rows) - cut} trailing rows restate the totals"
+
+
+MAX_SUSPECTS = 12  # rows that may be dropped to make the sum hold: 2^12 subsets at most
+
+
+def _drop_rows_to_sum(record: dict[str, Any], rule: dict[str, Any],
+                      rules: list[dict[str, Any]]) -> tuple[dict[str, Any], str | None]:
+    """Rows that are not goods (a payment line, a tax line, a restated subtotal) dropped where
+    that, and only that, makes the rows add up to a consistent total.
+
+    Only suspect rows may go: rows that break a ``product`` rule of the same array (quantity x
+    price is not the amount), rows that restate a total, and rows of zero.  The smallest set of
+    suspects whose removal makes the ``sum`` rule hold is dropped if it is the only smallest set
+    (by amounts); zero rows among the suspects go with it.  Totals that do not add up prove
+    nothing, so nothing is dropped then.
+    """
+    adds = [r for r in rules if r.get("kind") == "add"]
+    if any(evaluate_rule(r, record) is False for r in adds):
+        return record, None
+    items, field = rule["items"], rule["field"]
+    rows = record.get(items)
+    if not isinstance(rows, list) or len(rows) < 2:
+        return record, None
+    totals = [abs(v) for n in _names(rule["equals"]) if isinstance(v := record.get(n), (int, float)) and v]
+    products = [r for r in rules if r.get("kind") == "product" and r.get("items") == items]
+    suspects = [i for i, row in enumerate(rows) if isinstance(row, dict) and (
+        _restates(row.get(field), totals) or row.get(field) == 0 or
+        any(evaluate_rule(p, {items: [row]}) is False for p in products))]
+    if not suspects or len(suspects) > MAX_SUSPECTS or len(suspects) == len(rows):
+        return record, None
+    zeros = {i for i in suspects if rows[i].get(field) == 0}
+    movable = [i for i in suspects if i not in zeros]
+    for size in range(1, len(movable) + 1):
+        fits = {}
+        for drop in combinations(movable, size):
+            kept = [row for i, row in enumerate(rows) if i not in drop and i not in zeros]
+            if kept and evaluate_rule(rule, {**record, items: kept}) is True:
+                fits[tuple(sorted(rows[i].get(field) for i in drop))] = kept
+        if len(fits) > 1:
+            return record, None  # two different sets of rows would do: nothing proves which
+        if fits:
+            kept = next(iter(fits.values()))
+            return {**record, items: kept}, f"{items}: {len(rows) - len(kept)} rows that are not goods dropped " \
+                                             f"({rule['name']} holds without them)"
+    return record, None
 
 
 def _restates(value: Any, totals: list[float]) -> bool:

@@ -71,4 +71,4 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
         field_confidence=result.field_confidence, open_fields=doubts.open_fields,
         fallback_reason=result.fallback_reason, normalize_nulls=result.normalize_nulls,
         dropped_rows=result.dropped_rows, field_sources=doubts.field_sources, pages_read=len(page.words) or 1,
-        repairs=doubts.repairs, ungrounded_fields=doubts.ungrounded_fields)
+        repairs=doubts.repairs, ungrounded_fields=doubts.ungrounded_fields, truncated=result.truncated)
