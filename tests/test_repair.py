@@ -66,3 +66,36 @@ def test_a_page_is_repaired_from_its_own_words(sample_dir) -> None:  # type: ign
     assert result.record is not None and abs(result.record["net_amount"] - truth["net_amount"]) < 0.005
     assert result.repairs and result.repairs[0].startswith("net_amount: ")
     assert result.field_sources["net_amount"]["match"] in ("exact", "normalised")
+
+
+def _page(*lines: tuple[float, float, str]) -> object:
+    """Words from (x, y, text) lines, one word per token, 6 points per character."""
+    from pipeline.ground.index import PageIndex
+
+    words = []
+    for x, y, text in lines:
+        for token in text.split():
+            words.append((x, y, x + 6 * len(token), y + 10, token))
+            x += 6 * len(token) + 6
+    return PageIndex.build(words)
+
+
+def test_seller_and_buyer_are_swapped_only_on_the_page_evidence() -> None:
+    from pipeline.rules.parties import settle_parties
+
+    schema = load_schema(INVOICE_SCHEMA).raw
+    model = {"seller": {"name": "Kunden AG", "vat_id": None, "address": None},
+             "buyer": {"name": "Lieferant GmbH", "vat_id": None, "address": None}}
+    labelled = _page((40, 100, "Rechnungsempfänger:"), (40, 114, "Kunden AG"), (300, 100, "Lieferant GmbH"),
+                     (40, 700, "Danke"))
+    swapped, why = settle_parties(model, schema, labelled)  # type: ignore[arg-type]
+    assert swapped["seller"]["name"] == "Lieferant GmbH" and swapped["buyer"]["name"] == "Kunden AG"
+    assert why == "seller and buyer swapped: the seller 'Kunden AG' is marked as the buyer on the page"
+    assert settle_parties(swapped, schema, labelled)[1] is None  # the right way round: kept
+    footer = _page((40, 100, "Adatum Corporation"), (300, 100, "CRONUS DE"), (40, 800, "info@cronus.com"))
+    wrong = {"seller": {"name": "Adatum Corporation"}, "buyer": {"name": "CRONUS DE"}}
+    assert settle_parties(wrong, schema, footer)[0]["seller"] == {"name": "CRONUS DE"}  # type: ignore[arg-type]
+    in_block = _page((40, 100, "Adatum Corporation"), (40, 114, "buyer@adatum.com"), (300, 100, "CRONUS DE"),
+                     (40, 800, "Thank you"))
+    assert settle_parties(wrong, schema, in_block)[1] is None  # an e-mail in an address block says nothing
+    assert settle_parties(model, {"properties": {}}, labelled)[1] is None  # no x-party: no opinion

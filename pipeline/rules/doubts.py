@@ -19,6 +19,7 @@ from pipeline.ground.index import PageIndex
 from pipeline.ground.sources import FieldSource, ground_pages, ungrounded
 from pipeline.merge.pages import open_disputes
 from pipeline.render.textlayer import Word
+from pipeline.rules.parties import settle_parties
 from pipeline.rules.repair import repair
 
 
@@ -41,6 +42,9 @@ def settle_page(record: dict[str, Any] | None, confidence: dict[str, float], sch
     whole = page_number == 1 and pages_read >= (page_count or 1)
     if record is not None and whole and any(p.words for p in pages):
         record, repairs = repair(record, rules, (a for p in pages for a, _ in p.amounts))
+    if record is not None and page_number == 1 and pages and pages[0].words:  # the parties are on page 1
+        record, swapped = settle_parties(record, schema, pages[0])
+        repairs += [swapped] if swapped else []
     sources = ground_pages(record, schema, [p for p in pages], page_number) if any(p.words for p in pages) else {}
     missing = ungrounded(sources)
     return Settled(record, sources, missing,

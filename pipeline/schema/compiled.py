@@ -160,9 +160,9 @@ def check_enforceable(schema: dict[str, Any], origin: str) -> None:
 
 def for_models(schema: Any) -> Any:
     """The schema without the keywords that tell ``extract`` where to find values (``x-einvoice...``,
-    ``x-ground``): a model does not need them, and the prompt stays as it was for schemas without them."""
+    ``x-ground``, ``x-party``): a model does not need them, and the prompt stays as it was for schemas without them."""
     if isinstance(schema, dict):
-        return {k: for_models(v) for k, v in schema.items() if not k.startswith(("x-einvoice", "x-ground"))}
+        return {k: for_models(v) for k, v in schema.items() if not k.startswith(("x-einvoice", "x-ground", "x-party"))}
     if isinstance(schema, list):
         return [for_models(v) for v in schema]
     return schema

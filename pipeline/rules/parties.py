@@ -1,0 +1,102 @@
+"""Seller or buyer, from the page's evidence rather than from the order the names come in.
+
+A small model takes the first name in the text as the seller; on many invoices that is the
+buyer's address block (the seller's name is in a logo, or on the right).  The page usually says
+who is who: a label above or before a block ("Bill to", "Rechnungsempfänger", "Facturé à";
+"From", "Lieferant", "Fournisseur"), and the seller's own contact line (an e-mail address or web
+site whose domain carries its name).  The schema names the two parties with
+``"x-party": "seller"`` and ``"x-party": "buyer"``; where the evidence says the model has them the
+wrong way round, and nothing says otherwise, they are swapped, and the swap is recorded.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pipeline.ground.index import PageIndex, compact_tokens
+from pipeline.ground.sources import locate
+
+BUYER_LABELS = ("bill to", "billed to", "invoice to", "invoiced to", "sold to", "customer", "client",
+                "rechnungsempfänger", "rechnungsadresse", "empfänger", "kunde", "käufer", "leistungsempfänger",
+                "facturé à", "facture à", "adressé à", "destinataire", "acheteur", "cliente", "fatturato a")
+SELLER_LABELS = ("from", "seller", "supplier", "vendor", "issued by", "verkäufer", "lieferant", "absender",
+                 "rechnungssteller", "fournisseur", "vendeur", "émetteur", "fornitore")
+NEAR = 60.0  # points: a label this far above or before a name labels its block
+
+
+def party_fields(schema: dict[str, Any]) -> tuple[str, str] | None:
+    """The top-level properties marked as the seller and the buyer, if the schema has both."""
+    marked = {v.get("x-party"): k for k, v in (schema.get("properties") or {}).items() if isinstance(v, dict)}
+    return (marked["seller"], marked["buyer"]) if "seller" in marked and "buyer" in marked else None
+
+
+def settle_parties(record: dict[str, Any], schema: dict[str, Any],
+                   page: PageIndex) -> tuple[dict[str, Any], str | None]:
+    """``record`` with its parties the right way round, and why they were swapped (None: kept)."""
+    fields = party_fields(schema)
+    if fields is None:
+        return record, None
+    seller, buyer = (record.get(name) for name in fields)
+    if not isinstance(seller, dict) or not isinstance(buyer, dict):
+        return record, None
+    said_seller = _role(_name(seller), page)
+    said_buyer = _role(_name(buyer), page)
+    wrong = (said_seller == "buyer" and said_buyer != "buyer") or (said_buyer == "seller" and said_seller != "seller")
+    if not wrong:
+        return record, None
+    evidence = "; ".join(f"{who} {_name(p)!r} is marked as the {role} on the page"
+                         for who, p, role in (("the seller", seller, said_seller), ("the buyer", buyer, said_buyer))
+                         if role)
+    return {**record, fields[0]: buyer, fields[1]: seller}, f"seller and buyer swapped: {evidence}"
+
+
+def _name(party: dict[str, Any]) -> str:
+    name = party.get("name")
+    return name if isinstance(name, str) else ""
+
+
+def _role(name: str, page: PageIndex) -> str | None:
+    """'buyer' or 'seller' where a label next to the name's block says so, or else where the name is
+    in an e-mail or web domain in the page's footer (the seller's own contact line); None when
+    nothing (or both) is said."""
+    if not name.strip():
+        return None
+    found = locate(name, "text", page, 1)
+    roles = set()
+    if found["bbox"] is not None:
+        x0, y0, _, _ = found["bbox"]
+        for role, labels in (("buyer", BUYER_LABELS), ("seller", SELLER_LABELS)):
+            if any(_label_near(page, label, x0, y0) for label in labels):
+                roles.add(role)
+    if not roles and _in_footer_domain(name, page):
+        roles.add("seller")
+    return roles.pop() if len(roles) == 1 else None
+
+
+def _label_near(page: PageIndex, label: str, x0: float, y0: float) -> bool:
+    """A label line just above the name (same column) or just before it on its line."""
+    words = label.split()
+    for i in range(len(page.words) - len(words) + 1):
+        run = page.words[i:i + len(words)]
+        if [re.sub(r"[:.]+$", "", w[4]).casefold() for w in run] != words:
+            continue
+        lx0, ly0, lx1, _ = run[0][0], run[0][1], run[-1][2], run[0][3]
+        above = 0 < y0 - ly0 <= NEAR and abs(lx0 - x0) <= NEAR
+        before = abs(ly0 - y0) <= 4 and 0 <= x0 - lx1 <= NEAR / 2  # "Bill to: ACME", not another column
+        if above or before:
+            return True
+    return False
+
+
+FOOTER = 0.7  # the lower part of the page (by its lowest word) where a seller prints its contact line
+
+
+def _in_footer_domain(name: str, page: PageIndex) -> bool:
+    """The name's first distinctive word in an e-mail or web domain printed in the page's footer
+    (info@cronus.com): a buyer's address block may carry the buyer's e-mail, a footer does not."""
+    tokens = [t for t in compact_tokens(name) if len(t) >= 4 and not t.isdigit()][:1]
+    bottom = max((w[3] for w in page.words), default=0.0)
+    domains = [m.group(1).casefold() for w in page.words if w[1] >= FOOTER * bottom
+               for m in [re.search(r"(?:@|www\.|https?://)([\w.-]+\.[a-z]{2,})", w[4], re.IGNORECASE)] if m]
+    return any(token in domain for token in tokens for domain in domains)
