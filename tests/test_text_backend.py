@@ -65,3 +65,34 @@ def test_real_small_model_extracts_sample_invoices(tmp_path: Path, sample_dir: P
     header = [report.fields[f] for f in ("invoice_number", "issue_date", "total_amount")]
     assert sum(c.tp for c in header) >= 4, {f: vars(c) for f, c in report.fields.items()}
     assert report.overall.f1 >= 0.6, report.to_json()["overall"]
+
+
+def test_a_documents_pages_are_read_together_and_every_value_is_looked_up(
+        tmp_path: Path, sample_dir: Path, tiny_vlm: TinyVLM, ray_local: None) -> None:
+    """--read-pages: one request for the two pages of an invoice, a row for each page; the values
+    (noise from the tiny model) looked up on the pages, typed in Parquet."""
+    import pyarrow as pa
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(sample_dir / "multipage-001.pdf", inputs)
+    for read_pages, out in (("4", tmp_path / "together"), ("1", tmp_path / "apart")):
+        result = CliRunner().invoke(main, [
+            "run", "--schema", str(INVOICE_SCHEMA), str(inputs), "-o", str(out), "--model", str(tiny_vlm.model),
+            "--backend", "text", "--max-tokens", "512", "--samples", "1", "--read-pages", read_pages])
+        assert result.exit_code == 0, result.output
+    together = sorted(read_table(tmp_path / "together", "pages").to_pylist(), key=lambda p: p["page_number"])
+    assert [(p["page_number"], p["pages_read"], p["read_with"]) for p in together] == [(1, 2, None), (2, 1, 1)]
+    assert together[1]["status"] == together[0]["status"] and together[1]["completion_tokens"] == 0
+    apart = read_table(tmp_path / "apart", "pages").to_pylist()
+    assert sorted((p["page_number"], p["pages_read"], p["read_with"]) for p in apart) == [(1, 1, None), (2, 1, None)]
+    documents = read_table(tmp_path / "together", "documents")
+    assert documents.schema.field("field_sources").type.item_type == pa.struct([
+        pa.field("page", pa.int32()), pa.field("bbox", pa.list_(pa.float64())), pa.field("text", pa.string()),
+        pa.field("match", pa.string())])
+    doc = documents.to_pylist()[0]
+    assert doc["pages_ok"] + doc["pages_error"] == 2
+    sources = dict(doc["field_sources"] or [])
+    assert all(s["match"] in ("exact", "normalised", "fuzzy", "none") and s["page"] in (1, 2) for s in sources.values())
+    assert doc["ungrounded_fields"] == (sorted(p for p, s in sources.items() if s["match"] == "none")
+                                        if doc["status"] != "error" else None), doc["error"]
