@@ -42,6 +42,9 @@ def test_sampling_then_budgeted_adjudication(tmp_path: Path, four_pages: Path, t
     assert page["adjudicator_model"] == "claude-opus-4-7" and page["api_cost_usd"] == pytest.approx(per_call)
     assert (page["api_input_tokens"], page["api_output_tokens"]) == (2000, 300)
     assert page["needs_review"] is False
+    sources = dict(page["field_sources"] or [])  # looked up for the adjudicator's record, not the local one
+    assert sources["invoice_number"]["text"] in (None, GOOD["invoice_number"])
+    assert page["ungrounded_fields"] == sorted(k for k, s in sources.items() if s["match"] == "none")
     refused = [p for p in sent if not p["adjudicated"]]
     assert all(p["adjudication_reason"].endswith("budget_exhausted") and p["needs_review"] for p in refused)
     manifest = manifests(out)[-1]

@@ -23,6 +23,13 @@ from pipeline.rules.parties import settle_parties
 from pipeline.rules.repair import repair
 
 
+def ground(record: dict[str, Any] | None, schema: dict[str, Any], pages: Sequence[PageIndex | Sequence[Word]],
+           page_number: int) -> dict[str, FieldSource]:
+    """``field_sources`` of a record in the pages a request read (their words, or their indexes)."""
+    indexes = [p if isinstance(p, PageIndex) else PageIndex.build(p) for p in pages]
+    return ground_pages(record, schema, indexes, page_number) if any(p.words for p in indexes) else {}
+
+
 @dataclass(frozen=True)
 class Settled:
     record: dict[str, Any] | None
@@ -45,7 +52,7 @@ def settle_page(record: dict[str, Any] | None, confidence: dict[str, float], sch
     if record is not None and page_number == 1 and pages and pages[0].words:  # the parties are on page 1
         record, swapped = settle_parties(record, schema, pages[0])
         repairs += [swapped] if swapped else []
-    sources = ground_pages(record, schema, [p for p in pages], page_number) if any(p.words for p in pages) else {}
+    sources = ground(record, schema, pages, page_number)
     missing = ungrounded(sources)
     return Settled(record, sources, missing,
                    open_disputes(confidence, schema, page_number, page_count, missing, pages_read), repairs)

@@ -15,7 +15,7 @@ from pipeline.model.base import Backend, ModelResult
 from pipeline.render.read import LazyOcr, PageInput, RenderError, read_page
 from pipeline.results import PageResult
 from pipeline.rules.checks import check_rules
-from pipeline.rules.doubts import settle_page
+from pipeline.rules.doubts import ground, settle_page, ungrounded
 
 Section = Callable[[dict[str, Any]], AbstractContextManager[Any]]
 Infer = Callable[[Backend, dict[str, Any], PageInput], ModelResult]
@@ -64,11 +64,14 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
     except Exception as exc:  # a failure here (a cache that cannot be read, a bug) costs the page, not the run
         return PageResult.failed(task, f"internal_error: {type(exc).__name__}: {exc}"[:300])
     local = {"status": result.status, "error": result.error, "record": result.record}
+    sources = doubts.field_sources
+    if "record" in adjudication:  # the adjudicator's record: its values are looked up afresh
+        sources = ground(adjudication["record"], steps.schema, page.words, int(task["page_number"]))
     return PageResult.for_task(
         task, **{**local, **adjudication}, raw_output=result.raw_output, attempts=result.attempts,
         latency_ms=result.latency_ms, prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
         text_source=source, samples=result.samples, agreement=result.agreement, min_confidence=result.min_confidence,
         field_confidence=result.field_confidence, open_fields=doubts.open_fields,
         fallback_reason=result.fallback_reason, normalize_nulls=result.normalize_nulls,
-        dropped_rows=result.dropped_rows, field_sources=doubts.field_sources, pages_read=len(page.words) or 1,
-        repairs=doubts.repairs, ungrounded_fields=doubts.ungrounded_fields, truncated=result.truncated)
+        dropped_rows=result.dropped_rows, field_sources=sources, pages_read=len(page.words) or 1,
+        repairs=doubts.repairs, ungrounded_fields=ungrounded(sources), truncated=result.truncated)
