@@ -75,3 +75,15 @@ def test_missing_currency_is_read_from_printed_amounts() -> None:
     assert normalize_record({"currency": "GB4217", "total": "11.551,44 CHF"}, schema) == {
         "currency": "CHF", "total": 11551.44}
     assert normalize_record({"currency": None, "total": "12.00"}, schema) == {"currency": None, "total": 12.0}
+
+
+def test_null_written_as_a_string_is_null() -> None:
+    from pipeline.consensus.normalize import normalize_record
+
+    schema = {"type": "object", "properties": {
+        "vat_id": {"type": ["string", "null"]}, "name": {"type": "string"}, "due": {"type": ["string", "null"],
+                                                                                  "format": "date"}}}
+    nulled: list[str] = []
+    record = normalize_record({"vat_id": "null", "name": "None", "due": "NULL"}, schema, nulled=nulled)
+    assert record == {"vat_id": None, "name": "None", "due": None}  # a field that cannot be null keeps the text
+    assert nulled == []  # not an unreadable value: a null the model spelt out

@@ -41,6 +41,7 @@ CURRENCY_SYMBOLS = {
     "hk$": "HKD", "s$": "SGD", "nz$": "NZD", "₱": "PHP", "฿": "THB", "₪": "ILS", "ft": "HUF", "lei": "RON",
 }
 
+NULL_WORDS = frozenset({"null", "none", "nil"})
 _SPACES = re.compile(r"[\s\u00a0\u202f]+")
 
 
@@ -204,7 +205,7 @@ def normalize_record(value: Any, schema: dict[str, Any], root: dict[str, Any] | 
     if not isinstance(value, str) or ("const" in schema and value == schema["const"]):
         return value  # a constant is what it is, whitespace included
     result = _normalize_string(value, schema, dayfirst)
-    if result is None and clean_text(value) and nulled is not None:
+    if result is None and clean_text(value).casefold() not in NULL_WORDS | {""} and nulled is not None:
         nulled.append(path)
     return result
 
@@ -215,6 +216,8 @@ def _normalize_string(value: str, schema: dict[str, Any], dayfirst: bool) -> Any
     enum = schema.get("enum")
     nullable = "null" in types or (enum is not None and None in enum)
     fallback = None if nullable else value
+    if nullable and clean_text(value).casefold() in NULL_WORDS:
+        return None  # a small model writes null as a string ("vat_id": "null"): it means null
     if "number" in types or "integer" in types:
         amount = normalize_amount(value)
         if amount is None:
