@@ -3,7 +3,8 @@
 Decided once, in the worker, where the page's words are at hand.  First the record is repaired
 where its totals do not add up and the page prints the amounts that make them
 (``rules.repair``; only when the request read the whole document: the totals rules hold for
-whole documents).  Then every value is looked up on the page (``ground``): a value printed
+whole documents), and seller and buyer are put the right way round where the first page's
+labels say so (``rules.parties``).  Then every value is looked up on the page (``ground``): a value printed
 nowhere is in doubt even when the samples agree on it, since a small model agrees with itself
 readily.  The doubtful fields that matter for the document (``merge.pages.open_disputes``) go to
 the adjudicator or flag the page.
