@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from pipeline.adjudicate.base import AdjudicationRequest, Adjudicator
+from pipeline.merge.pages import covers_document
 from pipeline.model.base import ModelResult
 from pipeline.render.read import PageInput
 from pipeline.results import SPAN
@@ -25,7 +26,7 @@ def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]]
     # A page of a longer invoice need not add up (its totals may be on another page), but its
     # own rows, dates and codes must still hold: only sums and additions wait for the document.
     # (a request that read every page of the document, --read-pages, is the whole document)
-    whole = task["page_count"] == 1 or (task["page_number"] == 1 and int(task.get(SPAN) or 1) >= task["page_count"])
+    whole = covers_document(int(task["page_number"]), task["page_count"], int(task.get(SPAN) or 1))
     page_rules = rules if whole else [r for r in rules if r["kind"] not in WHOLE_DOCUMENT_KINDS]
     failures = flagging(page_rules, rule_failures(page_rules, result.record)) if result.record else []
     # an open field the samples agree on is printed nowhere on the page (pipeline.ground): unsure too

@@ -17,7 +17,7 @@ from typing import Any
 from pipeline.einvoice.documents import XmlOutcome
 from pipeline.einvoice.grounding import disagreements
 from pipeline.merge.pages import merge_pages, supplied_disputed
-from pipeline.merge.sources import document_sources
+from pipeline.merge.sources import document_grounding
 from pipeline.results import PageResult
 from pipeline.rules.checks import check_rules, flagging, rule_failures
 from pipeline.schema.compiled import CompiledSchema
@@ -126,9 +126,8 @@ class DocumentAssembler:
             else:
                 document.update(merged)
                 document["rule_failures"] = rule_failures(self.rules, merged)
-                sources = document_sources(read, merged, self.schema.raw)
+                sources, document["ungrounded_fields"] = document_grounding(read, merged, self.schema.raw)
                 document["field_sources"] = sources or None
-                document["ungrounded_fields"] = sorted(p for p, s in sources.items() if s["match"] == "none")
         document.update(self._einvoice(key, pages, document))
         document.update(_confidence(ok, len(pages) > 1))
         document.update(_traces(pages, len(pages) > 1, document.get("dropped_rows") or 0))

@@ -79,6 +79,12 @@ def merge_mode(path: str, schema: dict[str, Any]) -> str:
     return "first"
 
 
+def covers_document(page_number: int, page_count: int | None, pages_read: int = 1) -> bool:
+    """Whether a request that read ``pages_read`` pages from ``page_number`` (``--read-pages``)
+    read the whole document: then the rules that hold for whole documents apply to its answer."""
+    return page_number == 1 and pages_read >= (page_count or 1)
+
+
 def _deferred(path: str, schema: dict[str, Any], page_number: int | None, page_count: int | None,
               pages_read: int = 1) -> str | None:
     """The merge mode of a field that another page of the document supplies in the usual case

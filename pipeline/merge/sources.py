@@ -12,9 +12,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pipeline.ground.sources import ungrounded
 from pipeline.merge.pages import at_path, merge_mode
 
 _ROW = re.compile(r"^([^\[]+)\[(\d+)\](.*)$")
+
+
+def document_grounding(pages: list[dict[str, Any]], merged: dict[str, Any],
+                       schema: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The document's ``field_sources`` and its ``ungrounded_fields`` (values printed nowhere)."""
+    sources = document_sources(pages, merged, schema)
+    return sources, ungrounded(sources)
 
 
 def document_sources(pages: list[dict[str, Any]], merged: dict[str, Any],

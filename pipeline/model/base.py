@@ -173,6 +173,11 @@ class Backend(ABC):
             return None, f"invalid_json: {exc.msg} at char {exc.pos}{cut}"
         if not isinstance(value, dict):
             return None, "invalid_json: answer is not a JSON object"
+        return self._validated(value, traces)
+
+    def _validated(self, value: dict[str, Any],
+                   traces: list[tuple[list[str], int]] | None) -> tuple[dict[str, Any] | None, str]:
+        """An answer's object normalised, mended and validated against the schema."""
         nulled: list[str] = []
         value, dropped = self.schema.mend_counted(normalize_record(value, self.schema.raw, nulled=nulled))
         problems = self.schema.errors(value)
@@ -189,9 +194,8 @@ class Backend(ABC):
         if closed is None:
             return None
         value, repeats = without_repeats(closed)
-        value = normalize_record(with_missing_nulls(value, self.schema.raw), self.schema.raw)
-        value = self.schema.mend(value)
-        return (value, repeats) if not self.schema.errors(value) else None
+        record, _ = self._validated(with_missing_nulls(value, self.schema.raw), None)
+        return (record, repeats) if record is not None else None
 
 
 CUT_MARK = "output cut at max_tokens"

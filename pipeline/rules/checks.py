@@ -184,8 +184,13 @@ def _total_fields(rules: list[dict[str, Any]], rule: dict[str, Any]) -> set[str]
     return names
 
 
+def field_names(value: Any) -> list[str]:
+    """A rule's field reference (one name or a list of them) as a list, in the rule's order."""
+    return list(value) if isinstance(value, list) else [value] if isinstance(value, str) else []
+
+
 def _names(value: Any) -> set[str]:
-    return set(value) if isinstance(value, list) else {value} if isinstance(value, str) else set()
+    return set(field_names(value))
 
 
 def flagging(rules: list[dict[str, Any]], failures: list[str]) -> list[str]:

@@ -18,17 +18,16 @@ from typing import Any
 
 from pipeline.ground.index import PageIndex
 from pipeline.ground.sources import FieldSource, ground_pages, ungrounded
-from pipeline.merge.pages import open_disputes
+from pipeline.merge.pages import covers_document, open_disputes
 from pipeline.render.textlayer import Word
 from pipeline.rules.parties import settle_parties
 from pipeline.rules.repair import repair
 
 
-def ground(record: dict[str, Any] | None, schema: dict[str, Any], pages: Sequence[PageIndex | Sequence[Word]],
+def ground(record: dict[str, Any] | None, schema: dict[str, Any], pages: Sequence[PageIndex],
            page_number: int) -> dict[str, FieldSource]:
-    """``field_sources`` of a record in the pages a request read (their words, or their indexes)."""
-    indexes = [p if isinstance(p, PageIndex) else PageIndex.build(p) for p in pages]
-    return ground_pages(record, schema, indexes, page_number) if any(p.words for p in indexes) else {}
+    """``field_sources`` of a record in the pages a request read (none when they have no words)."""
+    return ground_pages(record, schema, pages, page_number) if any(p.words for p in pages) else {}
 
 
 @dataclass(frozen=True)
@@ -38,6 +37,7 @@ class Settled:
     ungrounded_fields: list[str] = field(default_factory=list)
     open_fields: list[str] = field(default_factory=list)
     repairs: list[str] = field(default_factory=list)
+    pages: list[PageIndex] = field(default_factory=list)  # the pages read, indexed once (reused for the API's record)
 
 
 def settle_page(record: dict[str, Any] | None, confidence: dict[str, float], schema: dict[str, Any],
@@ -47,8 +47,7 @@ def settle_page(record: dict[str, Any] | None, confidence: dict[str, float], sch
     pages = [PageIndex.build(w) for w in words]
     pages_read = max(1, len(words))
     repairs: list[str] = []
-    whole = page_number == 1 and pages_read >= (page_count or 1)
-    if record is not None and whole and any(p.words for p in pages):
+    if record is not None and covers_document(page_number, page_count, pages_read) and any(p.words for p in pages):
         record, repairs = repair(record, rules, (a for p in pages for a, _ in p.amounts))
     if record is not None and page_number == 1 and pages and pages[0].words:  # the parties are on page 1
         record, swapped = settle_parties(record, schema, pages[0])
@@ -56,4 +55,4 @@ def settle_page(record: dict[str, Any] | None, confidence: dict[str, float], sch
     sources = ground(record, schema, pages, page_number)
     missing = ungrounded(sources)
     return Settled(record, sources, missing,
-                   open_disputes(confidence, schema, page_number, page_count, missing, pages_read), repairs)
+                   open_disputes(confidence, schema, page_number, page_count, missing, pages_read), repairs, pages)

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from itertools import combinations
 from typing import Any
 
-from pipeline.rules.checks import evaluate_rule
+from pipeline.rules.checks import evaluate_rule, field_names
 
 CENT = 0.005
 
@@ -43,7 +43,7 @@ def repair(record: dict[str, Any], rules: list[dict[str, Any]],
 
 def _repair_add(record: dict[str, Any], rule: dict[str, Any], rules: list[dict[str, Any]],
                 amounts: list[float]) -> tuple[dict[str, Any], str | None]:
-    names = [*_names(rule["fields"]), *_names(rule["equals"])]
+    names = [*field_names(rule["fields"]), *field_names(rule["equals"])]
     found: list[tuple[str, float, dict[str, Any]]] = []
     for name in names:
         value = record.get(name)
@@ -72,7 +72,7 @@ def _drop_restating_rows(record: dict[str, Any], rule: dict[str, Any],
     adds = [r for r in rules if r.get("kind") == "add"]
     if not adds or any(evaluate_rule(r, record) is not True for r in adds):
         return record, None
-    totals = [abs(v) for r in adds for n in [*_names(r["fields"]), *_names(r["equals"])]
+    totals = [abs(v) for r in adds for n in [*field_names(r["fields"]), *field_names(r["equals"])]
               if isinstance(v := record.get(n), (int, float)) and not isinstance(v, bool) and v]
     rows = record.get(rule["items"])
     if not isinstance(rows, list):
@@ -106,7 +106,7 @@ def _drop_rows_to_sum(record: dict[str, Any], rule: dict[str, Any],
     rows = record.get(items)
     if not isinstance(rows, list) or len(rows) < 2:
         return record, None
-    totals = [abs(v) for n in _names(rule["equals"]) if isinstance(v := record.get(n), (int, float)) and v]
+    totals = [abs(v) for n in field_names(rule["equals"]) if isinstance(v := record.get(n), (int, float)) and v]
     products = [r for r in rules if r.get("kind") == "product" and r.get("items") == items]
     suspects = [i for i, row in enumerate(rows) if isinstance(row, dict) and (
         _restates(row.get(field), totals) or row.get(field) == 0 or
@@ -133,7 +133,3 @@ def _drop_rows_to_sum(record: dict[str, Any], rule: dict[str, Any],
 def _restates(value: Any, totals: list[float]) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and \
         any(abs(abs(value) - t) < CENT for t in totals)
-
-
-def _names(value: Any) -> list[str]:
-    return list(value) if isinstance(value, list) else [value] if isinstance(value, str) else []

@@ -66,7 +66,7 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
     local = {"status": result.status, "error": result.error, "record": result.record}
     sources = doubts.field_sources
     if "record" in adjudication:  # the adjudicator's record: its values are looked up afresh
-        sources = ground(adjudication["record"], steps.schema, page.words, int(task["page_number"]))
+        sources = ground(adjudication["record"], steps.schema, doubts.pages, int(task["page_number"]))
     return PageResult.for_task(
         task, **{**local, **adjudication}, raw_output=result.raw_output, attempts=result.attempts,
         latency_ms=result.latency_ms, prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
