@@ -21,8 +21,8 @@ TASK_KEYS = ("source_path", "source_sha256", "page_number", "page_count")
 SPAN = "page_span"  # a task's pages read in one request, from page_number (``--read-pages``); 1 if absent
 # carried through Ray as JSON text
 _JSON = ("record", "field_confidence", "open_fields", "normalize_nulls", "field_sources", "ungrounded_fields",
-         "repairs")
-INTERNAL = frozenset({"record", "batch_request", "open_fields"})  # not provenance columns of their own
+         "repairs", "read_kinds")
+INTERNAL = frozenset({"record", "batch_request", "open_fields", "read_kinds"})  # not provenance columns of their own
 
 
 @dataclass
@@ -55,6 +55,12 @@ class PageResult:
     ungrounded_fields: list[str] = field(default_factory=list)
     repairs: list[str] = field(default_factory=list)  # values the rules and the page's amounts corrected (rules.repair)
     pages_read: int = 1  # pages read in this row's request, from this page (--read-pages)
+    # what the screening found (pipeline.screen, pipeline.render.visible), for the request this row holds
+    page_kind: str | None = None  # invoice, credit_note, receipt, delivery_note, order, letter, terms, blank, other
+    hidden_text_chars: int = 0  # characters of text layer nobody can see: left out of what the model read
+    injection_suspected: bool = False  # text that spoke to the machine was found and left out (quarantined_text)
+    quarantined_text: str | None = None
+    read_kinds: list[str] = field(default_factory=list)  # the kind of each page the request read
     read_with: int | None = None  # read in one request with this page, whose row holds the record (--read-pages)
     einvoice_error: str | None = None  # why the document's e-invoice XML was not used (pipeline.einvoice)
     adjudicated: bool = False
@@ -78,9 +84,11 @@ class PageResult:
         """The rows of the other pages read in the same request: the same status and error, no
         record of their own (the first page's row holds what the request read)."""
         first = self.page_number or 1
+        kinds = self.read_kinds[1:] + [None] * span
         return [PageResult.for_task({"source_path": self.source_path, "source_sha256": self.source_sha256,
                                      "page_number": n, "page_count": self.page_count},
-                                    status=self.status, error=self.error, text_source=self.text_source, read_with=first)
+                                    status=self.status, error=self.error, text_source=self.text_source, read_with=first,
+                                    page_kind=kinds[n - first - 1])
                 for n in range(first + 1, first + span)]
 
     @property
@@ -89,9 +97,13 @@ class PageResult:
 
     @property
     def needs_review(self) -> bool:
-        """A person should look: the page failed or was cut short, or a dispute that matters was not
-        settled by the API."""
-        return self.status != "ok" or self.truncated or (bool(self.open_fields) and not self.adjudicated)
+        """A person should look: the page failed or was cut short, a dispute that matters was not
+        settled by the API, or the page cannot be trusted whatever the samples say: text on it spoke to
+        the machine, text on it was hidden, or the API's record has a value printed nowhere on it (the
+        local record's are among ``open_fields`` where they matter)."""
+        untrusted = self.injection_suspected or self.hidden_text_chars > 0
+        return self.status != "ok" or self.truncated or (bool(self.open_fields) and not self.adjudicated) or \
+            untrusted or (self.adjudicated and bool(self.ungrounded_fields))
 
     def to_row(self) -> dict[str, Any]:
         row = dataclasses.asdict(self)

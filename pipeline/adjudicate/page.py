@@ -41,7 +41,7 @@ def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]]
     request = AdjudicationRequest(
         page_sha256=f"{task['source_sha256']}:{task['page_number']}", png=page.png, text=page.text,
         schema=adjudicator.schema.raw, candidates=result.candidates, disputed=result.disputed,
-        rule_failures=failures)
+        rule_failures=failures, withheld=len(page.quarantined))
     outcome = adjudicator.adjudicate(request)
     fields: dict[str, Any] = {
         "adjudicated": outcome.adjudicated, "adjudicator_model": adjudicator.model,

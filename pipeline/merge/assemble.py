@@ -16,7 +16,7 @@ from typing import Any
 
 from pipeline.einvoice.documents import XmlOutcome
 from pipeline.einvoice.grounding import disagreements
-from pipeline.merge.pages import merge_pages, supplied_disputed
+from pipeline.merge.pages import document_kind, merge_pages, supplied_disputed
 from pipeline.merge.sources import document_grounding
 from pipeline.results import PageResult
 from pipeline.rules.checks import check_rules, flagging, rule_failures
@@ -129,6 +129,9 @@ class DocumentAssembler:
                 sources, document["ungrounded_fields"] = document_grounding(read, merged, self.schema.raw)
                 document["field_sources"] = sources or None
         document.update(self._einvoice(key, pages, document))
+        document.update(document_kind=document_kind([p.get("page_kind") for p in pages], self.schema.raw),
+                        injection_suspected=any(p.get("injection_suspected") for p in pages),
+                        hidden_text_chars=sum(p.get("hidden_text_chars") or 0 for p in pages))
         document.update(_confidence(ok, len(pages) > 1))
         document.update(_traces(pages, len(pages) > 1, document.get("dropped_rows") or 0))
         adjudicated = [p for p in pages if p.get("adjudicated")]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.schema.compiled import resolve_ref
+from pipeline.screen.kinds import schema_kinds
 
 
 def _is_type(node: dict[str, Any], name: str) -> bool:
@@ -139,3 +140,14 @@ def at_path(record: Any, path: str) -> Any:
     for key in path.split("."):
         record = record.get(key) if isinstance(record, dict) else None
     return record
+
+
+def document_kind(kinds: Sequence[str | None], schema: dict[str, Any]) -> str | None:
+    """A document's kind from its pages': the first kind the schema is for (a cover letter before an
+    invoice makes an invoice), else the first that is neither blank nor other, else other or blank."""
+    known = [k for k in kinds if k]
+    for wanted in (lambda k: k in schema_kinds(schema), lambda k: k not in ("blank", "other"), lambda k: k == "other"):
+        found = next((k for k in known if wanted(k)), None)
+        if found:
+            return found
+    return known[0] if known else None

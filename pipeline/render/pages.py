@@ -14,7 +14,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.render.textlayer import MIN_TEXT_CHARS, Word, layout_text, pdf_page_words
+from pipeline.render.textlayer import MIN_TEXT_CHARS, Word, layout_text
+from pipeline.render.visible import visible_words
 from pipeline.sources.discover import kind_of
 
 
@@ -28,8 +29,9 @@ class RenderedPage:
     width: int
     height: int
     text: str
-    words: tuple[Word, ...] = ()  # the text layer's words, in points
+    words: tuple[Word, ...] = ()  # the text layer's words a person can see, in points
     scale: float = 1.0  # pixels per page unit (point for a PDF, pixel for an image file)
+    hidden_chars: int = 0  # characters of the text layer nobody can see (render.visible), left out of words
 
 
 def page_count(path: Path) -> int:
@@ -76,14 +78,19 @@ def page_text(path: Path, page_number: int) -> str:
 
 
 def page_words(path: Path, page_number: int) -> list[Word]:
-    """The words of a page's text layer with their boxes in points ([] for images: they have none)."""
+    """The visible words of a page's text layer with their boxes in points ([] for images: they have none)."""
+    return read_words(path, page_number)[0]
+
+
+def read_words(path: Path, page_number: int) -> tuple[list[Word], int]:
+    """The visible words of a page's text layer, and the characters of it nobody can see."""
     if kind_of(path) != "pdf":
-        return []
+        return [], 0
     try:
         import pymupdf as fitz
 
         with fitz.open(path) as doc:
-            return pdf_page_words(doc.load_page(page_number - 1))
+            return visible_words(doc.load_page(page_number - 1))
     except Exception as exc:
         raise RenderError(f"cannot read text of page {page_number}: {_short(exc)}") from None
 
@@ -139,9 +146,9 @@ def _render_pdf_page(path: Path, page_number: int, dpi: int, max_pixels: int) ->
         zoom = dpi / 72.0
         zoom *= guard_scale(page.rect.width * zoom, page.rect.height * zoom, max_pixels)
         pix = page.get_pixmap(matrix=fitz.Matrix(zoom, zoom), alpha=False)
-        words = pdf_page_words(page)
+        words, hidden = visible_words(page)
         return RenderedPage(png=pix.tobytes("png"), width=pix.width, height=pix.height, text=layout_text(words),
-                            words=tuple(words), scale=zoom)
+                            words=tuple(words), scale=zoom, hidden_chars=hidden)
 
 
 def _render_image_page(path: Path, page_number: int, max_pixels: int) -> RenderedPage:

@@ -49,11 +49,17 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
     runs the model on the worker's one model thread; the API call is in neither."""
     try:
         with steps.reading(task):
-            page, source = read_page(backend, task, steps.dpi, steps.max_pixels, steps.ocr)
+            page, source = read_page(backend, task, steps.dpi, steps.max_pixels, steps.ocr, steps.schema)
     except RenderError as exc:
         return PageResult.failed(task, f"render_error: {exc}")
     except Exception as exc:  # never let one page kill the worker and the run
         return PageResult.failed(task, f"internal_error: {type(exc).__name__}: {exc}"[:300])
+    screening = {"page_kind": page.kinds[0] if page.kinds else None, "read_kinds": list(page.kinds),
+                 "hidden_text_chars": page.hidden_chars, "injection_suspected": bool(page.quarantined),
+                 "quarantined_text": " | ".join(page.quarantined)[:1000] or None, "text_source": source,
+                 "pages_read": len(page.words) or 1}
+    if not page.extract:  # not a kind the schema is for: a row with its kind and no values, never invented ones
+        return PageResult.for_task(task, status="ok", **screening)
     result = steps.infer(backend, task, page)
     try:
         doubts = settle_page(result.record, result.field_confidence, steps.schema, steps.rules, page.words,
@@ -70,8 +76,8 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
     return PageResult.for_task(
         task, **{**local, **adjudication}, raw_output=result.raw_output, attempts=result.attempts,
         latency_ms=result.latency_ms, prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
-        text_source=source, samples=result.samples, agreement=result.agreement, min_confidence=result.min_confidence,
+        samples=result.samples, agreement=result.agreement, min_confidence=result.min_confidence,
         field_confidence=result.field_confidence, open_fields=doubts.open_fields,
         fallback_reason=result.fallback_reason, normalize_nulls=result.normalize_nulls,
-        dropped_rows=result.dropped_rows, field_sources=sources, pages_read=len(page.words) or 1,
+        dropped_rows=result.dropped_rows, field_sources=sources, **screening,
         repairs=doubts.repairs, ungrounded_fields=ungrounded(sources), truncated=result.truncated)

@@ -114,6 +114,10 @@ DOCUMENT_PROVENANCE = [
     pa.field("einvoice", pa.string()),
     pa.field("einvoice_error", pa.string()),
     pa.field("einvoice_mismatches", pa.list_(pa.string())),
+    # the screening (pipeline.screen): the document's kind, text that spoke to the machine, hidden text
+    pa.field("document_kind", pa.string()),
+    pa.field("injection_suspected", pa.bool_()),
+    pa.field("hidden_text_chars", pa.int32()),
     _CREATED,
 ]
 

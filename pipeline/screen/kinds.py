@@ -1,0 +1,149 @@
+"""What kind of page this is, from its words, before any model reads it.
+
+A small model asked to fill an invoice schema fills it whatever the page is: a blank page, a
+cover letter or a page of terms came back as invoices with invented numbers and totals.  So a
+page's kind is decided first, cheaply and deterministically, and only the kinds the schema is
+for (``x-document-kinds``) are given to the model; every other page gets a row with its kind
+and no values.
+
+The title decides where there is one: a kind's name printed large or at the top of the page
+("Rechnung", "Credit note", "Lieferschein", "Purchase order", "Terms and conditions"), and not
+as a reference ("Order no. 4711", "Lieferschein-Nr." are references an invoice prints).  Without
+a title the body decides: a letter's salutation and closing, numbered clauses of terms, amounts
+with a total.  A page with no readable text is blank when its image is near-uniform.  A page that
+matches nothing is ``other``; it is read when it prints amounts (the continuation page of a long
+invoice has rows but no title), and not when it prints none (there is nothing to extract).
+The lexicon covers English, German, French, Spanish, Italian and Dutch.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+from pipeline.render.textlayer import Word, lines_of
+
+KINDS = ("invoice", "credit_note", "receipt", "delivery_note", "order", "letter", "terms", "blank", "other")
+DEFAULT_EXTRACT = ("invoice", "credit_note", "receipt")
+
+TITLES: dict[str, tuple[str, ...]] = {
+    "credit_note": ("credit note", "credit memo", "gutschrift", "rechnungskorrektur", "stornorechnung", "avoir",
+                    "note de credit", "facture d'avoir", "nota de credito", "nota di credito", "creditnota"),
+    "invoice": ("invoice", "tax invoice", "rechnung", "facture", "factura", "fattura", "faktura", "factuur",
+                "bill", "cash bill", "proforma"),
+    "receipt": ("receipt", "cash receipt", "sales receipt", "kassenbon", "kassenbeleg", "quittung", "bon",
+                "recu", "ticket de caisse", "ticket", "recibo", "ricevuta", "scontrino", "kassabon"),
+    "delivery_note": ("delivery note", "packing slip", "packing list", "dispatch note", "delivery receipt",
+                      "lieferschein", "bon de livraison", "albaran", "bolla di consegna", "documento di trasporto",
+                      "pakbon"),
+    "order": ("purchase order", "order confirmation", "order", "bestellung", "auftragsbestatigung", "bestellschein",
+              "bon de commande", "confirmation de commande", "commande", "pedido", "orden de compra", "ordine",
+              "bestelling"),
+    "terms": ("terms and conditions", "general terms", "terms of sale", "conditions of sale", "terms & conditions",
+              "allgemeine geschaftsbedingungen", "agb", "geschaftsbedingungen", "conditions generales",
+              "conditions generales de vente", "cgv", "terminos y condiciones", "condizioni generali",
+              "algemene voorwaarden"),
+}
+# German names a compound ends in: "Handelsrechnung", "Kostenrechnung", "Sammellieferschein"
+COMPOUND_HEADS = frozenset({"rechnung", "gutschrift", "lieferschein", "bestellung", "quittung", "kassenbon"})
+# after a kind's name, these make it a reference to another document, not the page's title
+REFERENCE = re.compile(r"^\s*(?:no\b|nr\b|n[o°º]|number|num\b|#|-?nummer|-?nr|id\b|ref|date|datum|du\b|vom\b|"
+                       r"\(|:?\s*\S*\d)")
+SALUTATION = re.compile(r"^(?:dear|hello|hi|sehr geehrte|liebe[rs]?|guten tag|madame|monsieur|cher|chere|bonjour|"
+                        r"estimad[oa]s?|gentile|egregi[oa]|geachte|beste)\b")
+CLOSING = re.compile(r"\b(?:sincerely|kind regards|best regards|yours faithfully|yours truly|regards,|"
+                     r"mit freundlichen grussen|freundliche grusse|cordialement|veuillez agreer|salutations|"
+                     r"atentamente|cordiali saluti|distinti saluti|met vriendelijke groet)")
+CLAUSE = re.compile(r"^(?:§\s*\d+|\d{1,2}\.(?:\d{1,2}\.?)?\s+[a-z]|article\s+\d+|artikel\s+\d+|art\.\s*\d+|"
+                    r"clause\s+\d+|ziffer\s+\d+)")
+AMOUNT = re.compile(r"(?<![\d.,])\d{1,3}(?:[.,' ]\d{3})*[.,]\d{2}(?![\d.,])")
+TOTAL = re.compile(r"\b(?:total|subtotal|amount due|balance|summe|gesamt|betrag|endbetrag|montant|a payer|"
+                   r"importe|totale|importo|totaal|bedrag|net|netto|mwst|ust|vat|tva|iva|gst|tax)\b")
+
+
+def schema_kinds(schema: dict[str, Any]) -> tuple[str, ...]:
+    """The page kinds a schema is for: its ``x-document-kinds``, or invoices, credit notes and receipts."""
+    kinds = schema.get("x-document-kinds")
+    return tuple(kinds) if isinstance(kinds, list) and kinds else DEFAULT_EXTRACT
+
+
+def page_kind(words: Sequence[Word], blank_image: bool | None = None) -> str:
+    """The kind of a page from its (visible, screened) words; ``blank_image``: whether its image is
+    near-uniform, for a page without words (None: not known)."""
+    if not any(any(ch.isalnum() for ch in w[4]) for w in words):
+        return "blank" if blank_image in (True, None) else "other"
+    lines = lines_of(words)
+    folded = [_fold(" ".join(w[4] for w in line)) for line in lines]
+    title = _title_kind(lines, folded)
+    if title is not None:
+        return title
+    body = "\n".join(folded)
+    priced = _priced(body)
+    if any(SALUTATION.search(line) for line in folded) and CLOSING.search(body) and not priced:
+        return "letter"
+    if sum(bool(CLAUSE.search(line)) for line in folded) >= 3 and not priced:
+        return "terms"
+    if priced:  # named in the body ("Invoice number 17", "Rechnungsdatum"): the first kind named
+        named = [kind for line in folded if (kind := _named(line, reference_ok=True)) in DEFAULT_EXTRACT]
+        if named:
+            return named[0]
+    return "other"
+
+
+def extracted(kind: str, words: Sequence[Word], kinds: Sequence[str], with_wanted: bool = False) -> bool:
+    """Whether a page of ``kind`` goes to the model: a kind the schema is for, or a page of no known
+    kind that prints amounts (a continuation page) or is read with a page of a wanted kind
+    (``with_wanted``: the header page of a document whose title is on another page)."""
+    if kind in kinds:
+        return True
+    return kind == "other" and (with_wanted or bool(AMOUNT.search(" ".join(w[4] for w in words))))
+
+
+def _title_kind(lines: list[list[Word]], folded: list[str]) -> str | None:
+    """The kind named by the page's title: its largest text (a number after the name is the page's
+    own), else one of its first lines (where a number after the name makes it a reference)."""
+    heights = [max(w[3] - w[1] for w in line) for line in lines]
+    body = sorted(heights)[len(heights) // 2]
+    top = max(heights)
+    if top >= body * 1.3:
+        for line, height in zip(folded, heights, strict=True):
+            if height >= top * 0.9 and (kind := _named(line, reference_ok=True, at_start=True)):
+                return kind
+    for line in folded[:6]:  # an invoice named at the top is one, even with its number after the name
+        if (kind := _named(line, reference_ok=True, at_start=True)) in DEFAULT_EXTRACT or \
+                (kind := _named(line, reference_ok=False, at_start=True)):
+            return kind
+    return None
+
+
+_NAMES = sorted(((name, kind) for kind, names in TITLES.items() for name in names), key=lambda nk: -len(nk[0]))
+
+
+def _named(line: str, reference_ok: bool, at_start: bool = False) -> str | None:
+    """The kind ``line`` names first (the longest name where two start together), or None; a name
+    followed by a number or "no." names another document unless ``reference_ok``; ``at_start``:
+    only a name in the line's first 20 characters counts (a title starts the line)."""
+    best: tuple[int, str] | None = None
+    for name, kind in _NAMES:
+        left = "" if name in COMPOUND_HEADS else "(?<![a-z])"
+        for match in re.finditer(rf"{left}{re.escape(name)}(?![a-z])", line):
+            if at_start and match.start() > 20:
+                break
+            if not reference_ok and REFERENCE.search(line[match.end():]):
+                continue
+            if best is None or match.start() < best[0]:
+                best = (match.start(), kind)
+            break
+    return best[1] if best else None
+
+
+def _priced(text: str) -> bool:
+    return len(AMOUNT.findall(text)) >= 3 and bool(TOTAL.search(text))
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents: "Auftragsbestätigung", "Bestatigung" and "BESTÄTIGUNG" compare equal."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).split())
