@@ -109,11 +109,11 @@ def _title_kind(lines: list[list[Word]], folded: list[str]) -> str | None:
     top = max(heights)
     if top >= body * 1.3:
         for line, height in zip(folded, heights, strict=True):
-            if height >= top * 0.9 and (kind := _named(line, reference_ok=True, at_start=True)):
+            if height >= top * 0.9 and (kind := _named(line, reference_ok=True, within=20)):
                 return kind
     for line in folded[:6]:  # an invoice named at the top is one, even with its number after the name
-        if (kind := _named(line, reference_ok=True, at_start=True)) in DEFAULT_EXTRACT or \
-                (kind := _named(line, reference_ok=False, at_start=True)):
+        if (kind := _named(line, reference_ok=True, within=0)) in DEFAULT_EXTRACT or \
+                (kind := _named(line, reference_ok=False, within=0)):
             return kind
     return None
 
@@ -121,15 +121,20 @@ def _title_kind(lines: list[list[Word]], folded: list[str]) -> str | None:
 _NAMES = sorted(((name, kind) for kind, names in TITLES.items() for name in names), key=lambda nk: -len(nk[0]))
 
 
-def _named(line: str, reference_ok: bool, at_start: bool = False) -> str | None:
+def _named(line: str, reference_ok: bool, within: int | None = None) -> str | None:
     """The kind ``line`` names first (the longest name where two start together), or None; a name
-    followed by a number or "no." names another document unless ``reference_ok``; ``at_start``:
-    only a name in the line's first 20 characters counts (a title starts the line)."""
+    followed by a number or "no." names another document unless ``reference_ok``.  ``within``: only
+    a name in the line's first so many characters counts (0: the line starts with it, or with a
+    compound ending in it)."""
     best: tuple[int, str] | None = None
     for name, kind in _NAMES:
         left = "" if name in COMPOUND_HEADS else "(?<![a-z])"
         for match in re.finditer(rf"{left}{re.escape(name)}(?![a-z])", line):
-            if at_start and match.start() > 20:
+            prefix = line[:match.start()]
+            if within == 0 and re.search(r"[a-z]", prefix) and not (
+                    name in COMPOUND_HEADS and re.fullmatch(r"[^a-z]*[a-z]+", prefix)):
+                break
+            if within and len(prefix) > within:
                 break
             if not reference_ok and REFERENCE.search(line[match.end():]):
                 continue
