@@ -138,7 +138,8 @@ def test_placements_are_told_apart(attacks: list[Path]) -> None:
     for pdf in attacks:
         result = _process(pdf, ObedientBackend(json.loads(pdf.with_suffix(".json").read_text()), {}))
         attack = json.loads(pdf.with_suffix(".attack.json").read_text())
-        by_placement.setdefault(attack["placement"], set()).add("quarantined" if result.injection_suspected else "hidden")
+        found = "quarantined" if result.injection_suspected else "hidden"
+        by_placement.setdefault(attack["placement"], set()).add(found)
         if result.injection_suspected:  # shown to a reviewer as it was printed
             assert attack["values"]["number"] in (result.quarantined_text or "")
     assert by_placement.pop("visible") == {"quarantined"}
@@ -258,3 +259,34 @@ def test_a_real_model_takes_no_attacker_value(tmp_path: Path, attacks: list[Path
         record = json.dumps({k: document.get(k) for k in SCHEMA.raw["properties"]}, default=str)
         assert evil["seller"] not in record and evil["number"] not in record
         assert document["needs_review"]
+
+
+def test_the_ocr_layer_of_a_scan_is_not_hidden_text(sample_dir: Path) -> None:
+    import pymupdf as fitz
+
+    from pipeline.devtools.samples import rasterise
+    from pipeline.render.pages import page_words
+    from pipeline.render.visible import visible_words
+
+    source = sample_dir / "invoice-001-classic.pdf"
+    words = page_words(source, 1)
+    scan, _ = rasterise(source.read_bytes(), dpi=150)
+    with fitz.open(stream=scan, filetype="pdf") as doc:
+        for x0, y0, _, y1, text in words:  # an OCR layer: invisible text over the scan's glyphs
+            doc[0].insert_text((x0, y1 - 1), text, fontsize=max(5, (y1 - y0) * 0.8), render_mode=3)
+        layered = doc.tobytes()
+    with fitz.open(stream=layered, filetype="pdf") as doc:
+        kept, hidden = visible_words(doc[0])
+    assert hidden == 0
+    assert sum(len(w[4]) for w in kept) == sum(len(w[4]) for w in words)
+
+
+def test_a_schema_names_the_kinds_it_is_for() -> None:
+    from pipeline.errors import SchemaError
+    from pipeline.schema.compiled import compile_schema
+    from pipeline.screen.kinds import schema_kinds
+
+    assert schema_kinds(SCHEMA.raw) == ("invoice", "credit_note", "receipt")
+    assert schema_kinds({**SCHEMA.raw, "x-document-kinds": ["delivery_note"]}) == ("delivery_note",)
+    with pytest.raises(SchemaError, match="x-document-kinds"):
+        compile_schema({**SCHEMA.raw, "x-document-kinds": ["invoices"]})

@@ -25,7 +25,7 @@ SYSTEM_PROMPT = (
 
 def prompt_schema(answer_schema: dict[str, Any]) -> dict[str, Any]:
     """What the model reads: the answer schema without ids and rules (tokens it does not need)."""
-    return {k: v for k, v in answer_schema.items() if k not in ("$schema", "$id", "x-rules")}
+    return {k: v for k, v in answer_schema.items() if k not in ("$schema", "$id", "x-rules", "x-document-kinds")}
 
 
 def png_data_uri(png: bytes) -> str:

@@ -76,7 +76,9 @@ def hidden_boxes(page: Any) -> list[tuple[float, float, float, float]]:
     boxes = []
     for span in spans:
         x0, y0, x1, y1 = span["bbox"]
-        if (span["size"] < MIN_READABLE_PT or span.get("alpha", 255) == 0
+        # not span["alpha"]: MuPDF gives invisible text (render mode 3) alpha 0, and the OCR layer of
+        # a scan is invisible text over visible glyphs
+        if (span["size"] < MIN_READABLE_PT
                 or x1 <= area.x0 or y1 <= area.y0 or x0 >= area.x1 or y0 >= area.y1
                 or _blank(image, (x0 - area.x0) * zoom, (y0 - area.y0) * zoom, (x1 - area.x0) * zoom,
                           (y1 - area.y0) * zoom)):

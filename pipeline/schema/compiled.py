@@ -125,8 +125,10 @@ def compile_schema(raw: Any, origin: str = "<schema>") -> CompiledSchema:
         raise SchemaError(f"schema {origin} must describe an object with 'properties' at its root")
     check_enforceable(raw, origin)
     from pipeline.rules.checks import check_rules
+    from pipeline.screen.kinds import schema_kinds
 
     check_rules(raw)
+    schema_kinds(raw)
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"))
     validator = Draft202012Validator(raw, format_checker=FormatChecker())
     return CompiledSchema(raw=raw, sha256=hashlib.sha256(canonical.encode()).hexdigest(),

@@ -23,6 +23,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
+from pipeline.errors import SchemaError
 from pipeline.render.textlayer import Word, lines_of
 
 KINDS = ("invoice", "credit_note", "receipt", "delivery_note", "order", "letter", "terms", "blank", "other")
@@ -66,7 +67,11 @@ TOTAL = re.compile(r"\b(?:total|subtotal|amount due|balance|summe|gesamt|betrag|
 def schema_kinds(schema: dict[str, Any]) -> tuple[str, ...]:
     """The page kinds a schema is for: its ``x-document-kinds``, or invoices, credit notes and receipts."""
     kinds = schema.get("x-document-kinds")
-    return tuple(kinds) if isinstance(kinds, list) and kinds else DEFAULT_EXTRACT
+    if kinds is None:
+        return DEFAULT_EXTRACT
+    if not isinstance(kinds, list) or not kinds or any(k not in KINDS for k in kinds):
+        raise SchemaError(f"x-document-kinds must be a non-empty list of {', '.join(KINDS)}; got {kinds!r}")
+    return tuple(kinds)
 
 
 def page_kind(words: Sequence[Word], blank_image: bool | None = None) -> str:
