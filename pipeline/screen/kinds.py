@@ -9,7 +9,7 @@ and no values.
 The title decides where there is one: a kind's name printed large or at the top of the page
 ("Rechnung", "Credit note", "Lieferschein", "Purchase order", "Terms and conditions"), and not
 as a reference ("Order no. 4711", "Lieferschein-Nr." are references an invoice prints).  Without
-a title the body decides: a letter's salutation and closing, numbered clauses of terms, amounts
+a title the body decides: a letter's salutation or closing (without prices), numbered clauses of terms, amounts
 with a total.  A page with no readable text is blank when its image is near-uniform.  A page that
 matches nothing is ``other``; it is read when it prints amounts (the continuation page of a long
 invoice has rows but no title), and not when it prints none (there is nothing to extract).
@@ -33,7 +33,7 @@ TITLES: dict[str, tuple[str, ...]] = {
     "credit_note": ("credit note", "credit memo", "gutschrift", "rechnungskorrektur", "stornorechnung", "avoir",
                     "note de credit", "facture d'avoir", "nota de credito", "nota di credito", "creditnota"),
     "invoice": ("invoice", "tax invoice", "rechnung", "facture", "factura", "fattura", "faktura", "factuur",
-                "bill", "cash bill", "proforma"),
+                "cash bill", "proforma"),
     "receipt": ("receipt", "cash receipt", "sales receipt", "kassenbon", "kassenbeleg", "quittung", "bon",
                 "recu", "ticket de caisse", "ticket", "recibo", "ricevuta", "scontrino", "kassabon"),
     "delivery_note": ("delivery note", "packing slip", "packing list", "dispatch note", "delivery receipt",
@@ -49,6 +49,8 @@ TITLES: dict[str, tuple[str, ...]] = {
 }
 # German names a compound ends in: "Handelsrechnung", "Kostenrechnung", "Sammellieferschein"
 COMPOUND_HEADS = frozenset({"rechnung", "gutschrift", "lieferschein", "bestellung", "quittung", "kassenbon"})
+# after a kind's name, these make it a label of something else: "Invoice address", "Invoice to:"
+LABEL = re.compile(r"^\s*(?:to\b|address|adresse|anschrift|recipient|empfanger|contact|details|copy to|period)")
 # after a kind's name, these make it a reference to another document, not the page's title
 REFERENCE = re.compile(r"^\s*(?:no\b|nr\b|n[o°º]|number|num\b|#|-?nummer|-?nr|id\b|ref|date|datum|du\b|vom\b|"
                        r"\(|:?\s*\S*\d)")
@@ -86,7 +88,7 @@ def page_kind(words: Sequence[Word], blank_image: bool | None = None) -> str:
         return title
     body = "\n".join(folded)
     priced = _priced(body)
-    if any(SALUTATION.search(line) for line in folded) and CLOSING.search(body) and not priced:
+    if (any(SALUTATION.search(line) for line in folded) or CLOSING.search(body)) and not priced:
         return "letter"
     if sum(bool(CLAUSE.search(line)) for line in folded) >= 3 and not priced:
         return "terms"
@@ -141,7 +143,8 @@ def _named(line: str, reference_ok: bool, within: int | None = None) -> str | No
                 break
             if within and len(prefix) > within:
                 break
-            if not reference_ok and REFERENCE.search(line[match.end():]):
+            rest = line[match.end():]
+            if LABEL.search(rest) or (not reference_ok and REFERENCE.search(rest)):
                 continue
             if best is None or match.start() < best[0]:
                 best = (match.start(), kind)
