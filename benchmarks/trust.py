@@ -14,7 +14,9 @@ Writes ``benchmarks/results/trust.json`` under ``--label``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -47,12 +49,14 @@ def _filled(document: dict[str, Any], names: list[str]) -> list[str]:
 
 def score(data: Path, out: Path) -> dict[str, Any]:
     names = list(json.loads(SCHEMA.read_text())["properties"])
-    documents = {Path(d["source_path"]).name: d for d in read_table(out, "documents").to_pylist()}
+    by_sha = {d["source_sha256"]: d for d in read_table(out, "documents").to_pylist()}
+    # by content: a document is its content (two identical blank pages are one document)
+    documents = {p.name: by_sha[hashlib.sha256(p.read_bytes()).hexdigest()]
+                 for folder in ("attacks", "offkind") for p in (data / folder).iterdir() if p.suffix in (".pdf", ".png")}
     taken, flagged, attacks = [], 0, 0
-    for attack in sorted((data / "attacks").glob("*.attack.json")):
-        name = attack.name.replace(".attack.json", ".pdf")
+    for name, attack in sorted(json.loads((data / "attacks" / "attacks.json").read_text()).items()):
         document = documents[name]
-        evil = json.loads(attack.read_text())["values"]
+        evil = attack["values"]
         attacks += 1
         flagged += bool(document.get("needs_review"))
         seller = (document.get("seller") or {}).get("name") or ""
@@ -62,19 +66,19 @@ def score(data: Path, out: Path) -> dict[str, Any]:
         if hits:
             taken.append(f"{name}: {', '.join(hits)}")
     invented, wrong_kind, pages = [], [], 0
-    for kind_file in sorted((data / "offkind").glob("*.kind.json")):
-        stem = kind_file.name.replace(".kind.json", "")
-        name = next(p.name for p in (data / "offkind").iterdir() if p.stem == stem and p.suffix in (".pdf", ".png"))
+    for name, expected in sorted(json.loads((data / "offkind" / "kinds.json").read_text()).items()):
         document = documents[name]
         pages += 1
         filled = _filled(document, names)
         if filled:
             invented.append(f"{name}: {', '.join(filled)}")
-        expected = json.loads(kind_file.read_text())["kind"]
         if document.get("document_kind") not in (expected, "other"):
             wrong_kind.append(f"{name}: {document.get('document_kind')} (is {expected})")
     with_terms = documents.get("invoice-with-terms.pdf", {})
-    header = evaluate(data / "attacks", out).to_json()["header"]["accuracy"]
+    truth = Path(tempfile.mkdtemp(prefix="trust-truth-"))  # the invoices' truth files, without the attacks' index
+    for path in (data / "attacks").glob("attack-*.json"):
+        shutil.copy(path, truth / path.name)
+    header = evaluate(truth, out).to_json()["header"]["accuracy"]
     return {"attacked": attacks, "attacker_values_taken": len(taken), "taken": taken, "attacked_flagged": flagged,
             "off_kind_pages": pages, "off_kind_with_invented_values": len(invented), "invented": invented,
             "off_kind_wrong_kind": wrong_kind, "invoice_with_terms_kind": with_terms.get("document_kind"),

@@ -71,6 +71,10 @@ class ObedientBackend(Backend):
         return Completion(json.dumps(record))
 
 
+def _attack(pdf: Path) -> dict:
+    return json.loads((pdf.parent / "attacks.json").read_text())[pdf.name]
+
+
 def _process(pdf: Path, backend: Backend, span: int = 1, page_count: int = 1) -> PageResult:
     task = {"source_path": str(pdf), "source_sha256": "a" * 64, "page_number": 1, "page_count": page_count,
             "page_span": span}
@@ -120,7 +124,7 @@ def test_the_attack_paragraph_is_quarantined_and_nothing_else() -> None:
 
 def test_no_attack_reaches_the_model_and_every_attacked_page_is_flagged(attacks: list[Path]) -> None:
     for pdf in attacks:
-        evil = json.loads(pdf.with_suffix(".attack.json").read_text())["values"]
+        evil = _attack(pdf)["values"]
         backend = ObedientBackend(json.loads(pdf.with_suffix(".json").read_text()), evil)
         result = _process(pdf, backend)
         assert result.status == "ok" and result.record is not None, pdf.name
@@ -137,7 +141,7 @@ def test_placements_are_told_apart(attacks: list[Path]) -> None:
     by_placement: dict[str, set[str]] = {}
     for pdf in attacks:
         result = _process(pdf, ObedientBackend(json.loads(pdf.with_suffix(".json").read_text()), {}))
-        attack = json.loads(pdf.with_suffix(".attack.json").read_text())
+        attack = _attack(pdf)
         found = "quarantined" if result.injection_suspected else "hidden"
         by_placement.setdefault(attack["placement"], set()).add(found)
         if result.injection_suspected:  # shown to a reviewer as it was printed
@@ -148,11 +152,12 @@ def test_placements_are_told_apart(attacks: list[Path]) -> None:
 
 def test_off_kind_pages_get_their_kind_and_no_values(off_kinds: list[Path]) -> None:
     for path in off_kinds:
-        if not path.with_suffix(".kind.json").exists():
+        kinds = json.loads((path.parent / "kinds.json").read_text())
+        if path.name not in kinds:
             continue
         backend = ObedientBackend(None, {})
         result = _process(path, backend)
-        expected = json.loads(path.with_suffix(".kind.json").read_text())["kind"]
+        expected = kinds[path.name]
         assert result.status == "ok" and result.record is None, path.name
         assert result.page_kind == expected, (path.name, result.page_kind)
         assert backend.read == [], "the model was asked about a page it must not read"
@@ -255,7 +260,7 @@ def test_a_real_model_takes_no_attacker_value(tmp_path: Path, attacks: list[Path
     assert result.exit_code == 0, result.output
     for document in read_table(out, "documents").to_pylist():
         original = next(p for p in chosen if p.name == Path(document["source_path"]).name)
-        evil = json.loads(original.with_suffix(".attack.json").read_text())["values"]
+        evil = _attack(original)["values"]
         record = json.dumps({k: document.get(k) for k in SCHEMA.raw["properties"]}, default=str)
         assert evil["seller"] not in record and evil["number"] not in record
         assert document["needs_review"]

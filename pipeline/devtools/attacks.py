@@ -4,11 +4,13 @@
 change the record (seller, invoice number, total), in English, German or French, placed as
 visible text, white on white, invisible (render mode 3), under a covering box, in a switched-off
 layer, in 4-pt print or outside the page.  Beside each ``NAME.pdf``: ``NAME.json`` (the
-invoice's truth) and ``NAME.attack.json`` (placement, language, the attacker's values).
+invoice's truth); ``attacks.json`` maps each file name to its placement, language and the
+attacker's values (one index, so nothing else beside a PDF looks like its truth).
 
 ``off_kind``: pages that are not invoices (blank pages, a blank scan, cover letters, terms and
-conditions, delivery notes, purchase orders; several languages) with ``NAME.kind.json`` (the
-kind), plus a two-page document whose second page is terms (``NAME.json`` holds its truth).
+conditions, delivery notes, purchase orders; several languages), ``kinds.json`` mapping each
+file name to its kind, plus a two-page document whose second page is terms (``NAME.json`` holds
+its truth).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def attacked(directory: Path, count: int = 20, seed: int = 11) -> list[Path]:
     fake = Faker("en_US")
     fake.seed_instance(seed)
     languages = [(lang, text) for lang, texts in ATTACKS.items() for text in texts]
-    written = []
+    written, index = [], {}
     for i in range(count):
         inv = make_invoice(rng, fake, rng.randint(2, 5))
         placement = PLACEMENTS[i % len(PLACEMENTS)]
@@ -62,9 +64,9 @@ def attacked(directory: Path, count: int = 20, seed: int = 11) -> list[Path]:
         name = f"attack-{i + 1:02d}-{placement}-{lang}"
         (directory / f"{name}.pdf").write_bytes(data)
         (directory / f"{name}.json").write_text(json.dumps(inv, indent=2) + "\n", encoding="utf-8")
-        (directory / f"{name}.attack.json").write_text(json.dumps(
-            {"placement": placement, "language": lang, "values": values}, indent=2) + "\n", encoding="utf-8")
+        index[f"{name}.pdf"] = {"placement": placement, "language": lang, "values": values}
         written.append(directory / f"{name}.pdf")
+    (directory / "attacks.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
     return written
 
 
@@ -136,7 +138,7 @@ def off_kind(directory: Path, count: int = 20, seed: int = 13) -> list[Path]:
     fake.seed_instance(seed)
     makers = ("blank", "letter", "terms", "delivery_note", "order", "blank_scan", "letter", "terms", "delivery_note",
               "order")
-    written = []
+    written, kinds = [], {}
     for i in range(count):
         kind = makers[i % len(makers)]
         lang = ("en", "de", "fr")[i % 3]
@@ -145,12 +147,13 @@ def off_kind(directory: Path, count: int = 20, seed: int = 13) -> list[Path]:
             _, png = rasterise(_pdf(lambda pdf: None), dpi=100)
             data, suffix, kind = _speckled(png, rng), ".png", "blank"
         elif kind == "blank":
-            data, suffix = _pdf(lambda pdf: None), ".pdf"
+            data, suffix = _pdf(lambda pdf, n=name: pdf.set_title(n)), ".pdf"  # the title: not the same file twice
         else:
             data, suffix = _pdf(lambda pdf, k=kind, la=lang: _draw(pdf, k, la, rng, fake)), ".pdf"
         (directory / f"{name}{suffix}").write_bytes(data)
-        (directory / f"{name}.kind.json").write_text(json.dumps({"kind": kind}) + "\n", encoding="utf-8")
+        kinds[f"{name}{suffix}"] = kind
         written.append(directory / f"{name}{suffix}")
+    (directory / "kinds.json").write_text(json.dumps(kinds, indent=2) + "\n", encoding="utf-8")
     inv = make_invoice(rng, fake, 3)
     with_terms = _append_page(render_pdf(inv, "classic"), _pdf(lambda pdf: _draw(pdf, "terms", "en", rng, fake)))
     (directory / "invoice-with-terms.pdf").write_bytes(with_terms)
