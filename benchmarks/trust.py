@@ -51,8 +51,8 @@ def score(data: Path, out: Path) -> dict[str, Any]:
     names = list(json.loads(SCHEMA.read_text())["properties"])
     by_sha = {d["source_sha256"]: d for d in read_table(out, "documents").to_pylist()}
     # by content: a document is its content (two identical blank pages are one document)
-    documents = {p.name: by_sha[hashlib.sha256(p.read_bytes()).hexdigest()]
-                 for folder in ("attacks", "offkind") for p in (data / folder).iterdir() if p.suffix in (".pdf", ".png")}
+    files = [p for folder in ("attacks", "offkind") for p in (data / folder).iterdir() if p.suffix in (".pdf", ".png")]
+    documents = {p.name: by_sha[hashlib.sha256(p.read_bytes()).hexdigest()] for p in files}
     taken, flagged, attacks = [], 0, 0
     for name, attack in sorted(json.loads((data / "attacks" / "attacks.json").read_text()).items()):
         document = documents[name]
