@@ -295,3 +295,22 @@ def test_a_schema_names_the_kinds_it_is_for() -> None:
     assert schema_kinds({**SCHEMA.raw, "x-document-kinds": ["delivery_note"]}) == ("delivery_note",)
     with pytest.raises(SchemaError, match="x-document-kinds"):
         compile_schema({**SCHEMA.raw, "x-document-kinds": ["invoices"]})
+
+
+def test_an_image_reader_skips_blank_scans_and_reads_other_scans(off_kinds: list[Path], sample_dir: Path) -> None:
+    from pipeline.render.read import read_page
+
+    class ImageReader:  # how read_page sees a VLM backend without a dual view
+        needs_text = False
+        dual_view = False
+
+    def read(path: Path) -> PageInput:
+        task = {"source_path": str(path), "page_number": 1, "page_count": 1}
+        return read_page(ImageReader(), task, 72, 1_000_000, LazyOcr(), SCHEMA.raw)[0]
+
+    blank = read(next(p for p in off_kinds if p.suffix == ".png"))
+    assert blank.kinds == ("blank",) and not blank.extract
+    scan = read(sample_dir / "scanned-001.pdf")  # no words to classify: the image is read
+    assert scan.kinds == ("other",) and scan.extract
+    letter = read(next(p for p in off_kinds if "letter" in p.name))  # a text layer says what it is
+    assert letter.kinds == ("letter",) and not letter.extract

@@ -6,7 +6,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pipeline.render.textlayer import Word
+from pipeline.render.textlayer import Word, has_usable_text, layout_text
 from pipeline.screen.injection import quarantine
 from pipeline.screen.kinds import extracted, page_kind
 
@@ -25,16 +25,16 @@ class PageScreen:
 def screen_page(words: Sequence[Word], kinds: Sequence[str], blank_image: bool | None = None,
                 unread: bool = False) -> PageScreen:
     """``kinds``: the kinds the schema is for; ``blank_image``: whether the page's image is
-    near-uniform (None: not looked at); ``unread``: the page has words nobody extracted (a scan a
-    VLM reads from its image), so a page without words is not taken for one without content."""
+    near-uniform (None: not looked at); ``unread``: a model reads the page's image (a VLM), so a
+    page whose words are too few to classify is read unless it is blank: its words are not all it has."""
     screened = quarantine(words)
-    removed = [w for w in words if w not in set(screened.kept)] if screened.suspected else []
-    if unread and not words:
+    kept = set(screened.kept)
+    boxes = [w[:4] for w in words if w not in kept]
+    if unread and not has_usable_text(layout_text(screened.kept)):
         kind = "blank" if blank_image else "other"
-        return PageScreen(kind, kind != "blank", [])
+        return PageScreen(kind, kind != "blank", screened.kept, screened.removed, boxes)
     kind = page_kind(screened.kept, blank_image)
-    return PageScreen(kind, extracted(kind, screened.kept, kinds), screened.kept, screened.removed,
-                      [w[:4] for w in removed])
+    return PageScreen(kind, extracted(kind, screened.kept, kinds), screened.kept, screened.removed, boxes)
 
 
 def redact(png: bytes, boxes: Sequence[Box], scale: float) -> bytes:
