@@ -314,3 +314,14 @@ def test_an_image_reader_skips_blank_scans_and_reads_other_scans(off_kinds: list
     assert scan.kinds == ("other",) and scan.extract
     letter = read(next(p for p in off_kinds if "letter" in p.name))  # a text layer says what it is
     assert letter.kinds == ("letter",) and not letter.extract
+
+
+def test_an_invoice_line_about_an_order_is_not_a_title() -> None:
+    words = []
+    for y, text in ((40, "ACME Ltd"), (55, "Order placed: 1 May 2026"), (70, "Invoice INV-17"),
+                    (90, "Widget 2 10.00 20.00"), (105, "Total 20.00")):
+        x = 40.0
+        for word in text.split():
+            words.append((x, float(y), x + 5 * len(word), y + 9.0, word))
+            x += 5 * len(word) + 4
+    assert page_kind(words) == "invoice"

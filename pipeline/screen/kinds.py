@@ -47,6 +47,7 @@ TITLES: dict[str, tuple[str, ...]] = {
               "conditions generales de vente", "cgv", "terminos y condiciones", "condizioni generali",
               "algemene voorwaarden"),
 }
+TITLE_WORDS = 4  # a title line that is not in large print has at most this many words
 # German names a compound ends in: "Handelsrechnung", "Kostenrechnung", "Sammellieferschein"
 COMPOUND_HEADS = frozenset({"rechnung", "gutschrift", "lieferschein", "bestellung", "quittung", "kassenbon"})
 # after a kind's name, these make it a label of something else: "Invoice address", "Invoice to:"
@@ -118,9 +119,10 @@ def _title_kind(lines: list[list[Word]], folded: list[str]) -> str | None:
         for line, height in zip(folded, heights, strict=True):
             if height >= top * 0.9 and (kind := _named(line, reference_ok=True, within=20)):
                 return kind
-    for line in folded[:6]:  # an invoice named at the top is one, even with its number after the name
+    for line in folded[:6]:  # an invoice named at the top is one, even with its number after the name;
+        # another kind only as a short line of its own ("Order placed: 1 May 2026" is an invoice's line)
         if (kind := _named(line, reference_ok=True, within=0)) in DEFAULT_EXTRACT or \
-                (kind := _named(line, reference_ok=False, within=0)):
+                (len(line.split()) <= TITLE_WORDS and (kind := _named(line, reference_ok=False, within=0))):
             return kind
     return None
 
