@@ -325,3 +325,17 @@ def test_an_invoice_line_about_an_order_is_not_a_title() -> None:
             words.append((x, float(y), x + 5 * len(word), y + 9.0, word))
             x += 5 * len(word) + 4
     assert page_kind(words) == "invoice"
+
+
+def test_an_attack_in_a_scan_is_found_by_ocr(attacks: list[Path], tmp_path: Path) -> None:
+    from pipeline.devtools.samples import rasterise
+
+    visible = next(p for p in attacks if "visible" in p.name)
+    scan, _ = rasterise(visible.read_bytes(), dpi=150)
+    pdf = tmp_path / "scanned-attack.pdf"
+    pdf.write_bytes(scan)
+    evil = _attack(visible)["values"]
+    backend = ObedientBackend(json.loads(visible.with_suffix(".json").read_text()), evil)
+    result = _process(pdf, backend)
+    assert result.text_source == "ocr" and result.injection_suspected and result.needs_review
+    assert not any(v in backend.read[0] for v in (evil["seller"], evil["number"]))
