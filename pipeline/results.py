@@ -36,7 +36,7 @@ class PageResult:
     record: dict[str, Any] | None = None
     raw_output: str | None = None
     attempts: int = 0
-    latency_ms: float = 0.0
+    latency_ms: float = 0.0  # the model's time on the page; for a page no model reads (pipeline.screen), the reading
     prompt_tokens: int = 0
     completion_tokens: int = 0
     text_source: str | None = None  # layer, ocr, image, image+layer, image+ocr, image+none, xml

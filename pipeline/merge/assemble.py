@@ -128,6 +128,8 @@ class DocumentAssembler:
                 document["rule_failures"] = rule_failures(self.rules, merged)
                 sources, document["ungrounded_fields"] = document_grounding(read, merged, self.schema.raw)
                 document["field_sources"] = sources or None
+        else:  # no page a model read (errors, pages of other kinds): no values, so no rule broken
+            document["rule_failures"] = []
         document.update(self._einvoice(key, pages, document))
         document.update(document_kind=document_kind([p.get("page_kind") for p in pages], self.schema.raw),
                         injection_suspected=any(p.get("injection_suspected") for p in pages),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class PageSteps:
 def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> PageResult:
     """One page, start to result.  In a worker, ``reading`` is one page at a time and ``infer``
     runs the model on the worker's one model thread; the API call is in neither."""
+    started = time.perf_counter()
     try:
         with steps.reading(task):
             page, source = read_page(backend, task, steps.dpi, steps.max_pixels, steps.ocr, steps.schema)
@@ -59,7 +61,8 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
                  "quarantined_text": " | ".join(page.quarantined)[:1000] or None, "text_source": source,
                  "pages_read": len(page.words) or 1}
     if not page.extract:  # not a kind the schema is for: a row with its kind and no values, never invented ones
-        return PageResult.for_task(task, status="ok", **screening)
+        return PageResult.for_task(task, status="ok", latency_ms=round((time.perf_counter() - started) * 1000, 2),
+                                   **screening)
     result = steps.infer(backend, task, page)
     try:
         doubts = settle_page(result.record, result.field_confidence, steps.schema, steps.rules, page.words,
