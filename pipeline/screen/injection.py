@@ -51,6 +51,11 @@ PATTERNS = tuple(re.compile(p, re.IGNORECASE) for p in (
     rf"any|jede[rns]?|tout|toute)?\s*(?:{_MACHINE})\b[^.;!?\n]{{0,40}}\b(?:{_READING})",
     rf"\b(?:{_MACHINE})\b\s*(?:,|:)?\s*(?:please\s+|bitte\s+|veuillez\s+)?(?:{_OVERRIDE_VERB}|set|report|use|"
     rf"output|return|enter|record|setze|trage|gib|utilise|indique|inscris|renvoie)\b",
+    rf"\b(?:to|for|an|f[uü]r|pour|à|a|para|per|attention|attn\.?|dear|liebe[rs]?|cher|ch[eè]re)\s+(?:the|die|das|den|"
+    rf"l'|le|la|el|il|any|all|every|alle|jede[rns]?|tout|toute)?\s*(?:{_MACHINE})s?\s*[:!,]",
+    rf"^\s*(?:{_MACHINE})s?\s*:",
+    rf"\b(?:if you are|if you're|as an?|wenn du|wenn sie|falls du|falls sie|als|si vous [eê]tes|si tu es|en tant "
+    rf"qu'|si eres|se sei)\s+(?:an?|the|eine?|ein|une?|un|una|el|la)?\s*(?:{_MACHINE})\b",
     rf"\b(?:you are|you're|act as|pretend to be|du bist|sie sind jetzt|tu es|vous [eê]tes maintenant|eres|sei)\s+"
     rf"(?:now\s+|jetzt\s+|maintenant\s+)?(?:an?|the|ein|eine|un|une|el|la|il)?\s*(?:{_MACHINE})\b",
 ))
