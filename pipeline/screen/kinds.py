@@ -8,11 +8,12 @@ and no values.
 
 The title decides where there is one: a kind's name printed large or at the top of the page
 ("Rechnung", "Credit note", "Lieferschein", "Purchase order", "Terms and conditions"), and not
-as a reference ("Order no. 4711", "Lieferschein-Nr." are references an invoice prints).  Without
-a title the body decides: a letter's salutation or closing (without prices), numbered clauses of terms, amounts
-with a total.  A page with no readable text is blank when its image is near-uniform.  A page that
-matches nothing is ``other``; it is read when it prints amounts (the continuation page of a long
-invoice has rows but no title), and not when it prints none (there is nothing to extract).
+as a reference or a label ("Order no. 4711", "Lieferschein-Nr.", "Invoice address" are what an
+invoice prints).  Without a title the body decides: a letter's salutation or closing (without
+prices), numbered clauses of terms, amounts with a total.  A page with no readable text is blank
+when its image is near-uniform.  A page that matches nothing is ``other``; it is read when it
+prints amounts (the continuation page of a long invoice has rows but no title) or is read with
+an invoice page, and not otherwise (there is nothing to extract).
 The lexicon covers English, German, French, Spanish, Italian and Dutch.
 """
 
