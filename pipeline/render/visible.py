@@ -44,19 +44,22 @@ def _outside_or_switched_off(page: Any, shown: list[Word]) -> int:
     placed where nobody sees it is a sign of intent.  The document is changed in memory only, and
     changed back."""
     doc = page.parent
-    switched = [c["number"] for c in doc.layer_ui_configs() if not c.get("on")] if doc is not None else []
-    crop, media = page.cropbox, page.mediabox
-    if not switched and crop == media:
-        return 0
-    for number in switched:
-        doc.set_layer_ui_config(number, action=0)
-    page.set_cropbox(media)
     try:
-        every = sum(len(w[4]) for w in page.get_text("words", sort=False))
-    finally:
-        page.set_cropbox(crop)
+        switched = [c["number"] for c in doc.layer_ui_configs() if not c.get("on")] if doc is not None else []
+        crop, media = page.cropbox, page.mediabox
+        if not switched and crop == media:
+            return 0
         for number in switched:
-            doc.set_layer_ui_config(number, action=2)
+            doc.set_layer_ui_config(number, action=0)
+        page.set_cropbox(media)
+        try:
+            every = sum(len(w[4]) for w in page.get_text("words", sort=False))
+        finally:
+            page.set_cropbox(crop)
+            for number in switched:
+                doc.set_layer_ui_config(number, action=2)
+    except (ValueError, RuntimeError):  # a box MuPDF will not set (rotated, odd boxes): only the count is lost,
+        return 0  # the text was not going to be read either way
     return max(0, every - sum(len(w[4]) for w in shown))
 
 
