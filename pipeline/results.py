@@ -84,11 +84,11 @@ class PageResult:
         """The rows of the other pages read in the same request: the same status and error, no
         record of their own (the first page's row holds what the request read)."""
         first = self.page_number or 1
-        kinds = self.read_kinds[1:] + [None] * span
+        kinds = dict(enumerate(self.read_kinds, start=first))  # none when the request failed before screening
         return [PageResult.for_task({"source_path": self.source_path, "source_sha256": self.source_sha256,
                                      "page_number": n, "page_count": self.page_count},
                                     status=self.status, error=self.error, text_source=self.text_source, read_with=first,
-                                    page_kind=kinds[n - first - 1])
+                                    page_kind=kinds.get(n))
                 for n in range(first + 1, first + span)]
 
     @property

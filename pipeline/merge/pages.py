@@ -146,7 +146,8 @@ def document_kind(kinds: Sequence[str | None], schema: dict[str, Any]) -> str | 
     """A document's kind from its pages': the first kind the schema is for (a cover letter before an
     invoice makes an invoice), else the first that is neither blank nor other, else other or blank."""
     known = [k for k in kinds if k]
-    for wanted in (lambda k: k in schema_kinds(schema), lambda k: k not in ("blank", "other"), lambda k: k == "other"):
+    read = schema_kinds(schema)
+    for wanted in (lambda k: k in read, lambda k: k not in ("blank", "other"), lambda k: k == "other"):
         found = next((k for k in known if wanted(k)), None)
         if found:
             return found

@@ -67,6 +67,7 @@ class Quarantine:
 
     kept: list[Word]
     removed: list[str]  # the quarantined paragraphs' text
+    removed_words: list[Word]  # their words (where an image reader must not see them either)
 
     @property
     def suspected(self) -> bool:
@@ -84,13 +85,15 @@ def quarantine(words: Sequence[Word]) -> Quarantine:
     paragraphs = paragraphs_of(words)
     removed: list[str] = []
     kept: list[Word] = []
+    removed_words: list[Word] = []
     for paragraph in paragraphs:
         text = "\n".join(" ".join(w[4] for w in line) for line in paragraph)
         if speaks_to_machine(text):
             removed.append(" ".join(text.split()))
+            removed_words.extend(w for line in paragraph for w in line)
         else:
             kept.extend(w for line in paragraph for w in line)
-    return Quarantine(kept if removed else list(words), removed)
+    return Quarantine(kept if removed else list(words), removed, removed_words)
 
 
 def paragraphs_of(words: Sequence[Word]) -> list[list[list[Word]]]:

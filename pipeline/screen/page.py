@@ -28,8 +28,7 @@ def screen_page(words: Sequence[Word], kinds: Sequence[str], blank_image: bool |
     near-uniform (None: not looked at); ``unread``: a model reads the page's image (a VLM), so a
     page whose words are too few to classify is read unless it is blank: its words are not all it has."""
     screened = quarantine(words)
-    kept = set(screened.kept)
-    boxes = [w[:4] for w in words if w not in kept]
+    boxes = [w[:4] for w in screened.removed_words]
     if unread and not has_usable_text(layout_text(screened.kept)):
         kind = "blank" if blank_image else "other"
         return PageScreen(kind, kind != "blank", screened.kept, screened.removed, boxes)
