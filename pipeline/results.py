@@ -20,8 +20,10 @@ from pipeline.ground.sources import FieldSource
 TASK_KEYS = ("source_path", "source_sha256", "page_number", "page_count")
 SPAN = "page_span"  # a task's pages read in one request, from page_number (``--read-pages``); 1 if absent
 # carried through Ray as JSON text
-_JSON = ("record", "field_confidence", "open_fields", "normalize_nulls", "field_sources", "ungrounded_fields",
+_JSON = ("record", "field_confidence", "field_alternatives",
+         "open_fields", "normalize_nulls", "field_sources", "ungrounded_fields",
          "repairs", "read_kinds")
+_MAPS = ("field_confidence", "field_alternatives", "field_sources")
 INTERNAL = frozenset({"record", "batch_request", "open_fields", "read_kinds"})  # not provenance columns of their own
 
 
@@ -44,6 +46,7 @@ class PageResult:
     agreement: float | None = None
     min_confidence: float | None = None
     field_confidence: dict[str, float] = field(default_factory=dict)
+    field_alternatives: dict[str, list[str]] = field(default_factory=dict)  # disputed path -> what other samples read
     # disputed fields that matter on this page (merge.pages.open_disputes): decided once, in the worker
     open_fields: list[str] = field(default_factory=list)
     fallback_reason: str | None = None  # e.g. the voted record did not validate: the greedy one was kept
@@ -117,7 +120,7 @@ class PageResult:
         for key in _JSON:
             text = values.get(key)
             values[key] = json.loads(text) if isinstance(text, str) else (
-                {} if key in ("field_confidence", "field_sources") else None if key == "record" else [])
+                {} if key in _MAPS else None if key == "record" else [])
         return cls(**values)
 
     def columns(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pipeline import __version__
 from pipeline.cli.jobs import jobs
 from pipeline.cli.models import models, samples
 from pipeline.cli.output import eval_command, show
+from pipeline.cli.review import export, review
 from pipeline.cli.run import run
 
 
@@ -30,7 +31,7 @@ def main() -> None:
     """
 
 
-for command in (run, show, eval_command, models, samples, jobs):
+for command in (run, show, eval_command, review, export, models, samples, jobs):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -47,8 +47,9 @@ def _cell(value: Any, column: str) -> str:
 
 @click.command("eval")
 @click.option("--truth", "truth_path", required=True, type=click.Path(path_type=Path),
-              help="Folder of ground-truth NAME.json files (matched to source files NAME.*), or 'einvoice': "
-                   "each document's own e-invoice XML (free ground truth; run with --einvoice ignore).")
+              help="Folder of ground-truth NAME.json files (matched to source files NAME.*); 'einvoice': "
+                   "each document's own e-invoice XML (free ground truth; run with --einvoice ignore); "
+                   "'corrections': the documents people approved in 'extract review', as they left them.")
 @click.argument("output", type=click.Path(path_type=Path))
 @click.option("--json", "json_path", type=click.Path(path_type=Path),
               help="Where to write the report as JSON [default: OUTPUT/eval.json].")

@@ -21,6 +21,7 @@ from pipeline.consensus.compare import Node, child, row_distance, same
 class Consensus:
     record: dict[str, Any]
     confidence: dict[str, float] = field(default_factory=dict)  # field path -> agreement share
+    alternatives: dict[str, list[Any]] = field(default_factory=dict)  # disputed path -> the values that lost
 
     @property
     def disputed(self) -> list[str]:
@@ -37,6 +38,13 @@ class Consensus:
 
 def vote(values: list[Any], node: Node = None, root: dict[str, Any] | None = None) -> tuple[Any, float]:
     """Majority value (ties: earliest) and its share of the votes, values compared as ``node`` says."""
+    groups = _groups(values, node, root)
+    best = max(groups, key=lambda g: g[1])  # max keeps the first of equal counts
+    return best[0], best[1] / len(values)
+
+
+def _groups(values: list[Any], node: Node, root: dict[str, Any] | None) -> list[tuple[Any, int]]:
+    """The distinct values (as ``node`` compares them), each with its votes, in order of first vote."""
     groups: list[tuple[Any, int]] = []
     for value in values:
         for i, (representative, count) in enumerate(groups):
@@ -45,8 +53,7 @@ def vote(values: list[Any], node: Node = None, root: dict[str, Any] | None = Non
                 break
         else:
             groups.append((value, 1))
-    best = max(groups, key=lambda g: g[1])  # max keeps the first of equal counts
-    return best[0], best[1] / len(values)
+    return groups
 
 
 def _align(rows_by_sample: list[list[Any]], node: Node, root: dict[str, Any] | None) -> list[list[Any]]:
@@ -68,12 +75,12 @@ def _align(rows_by_sample: list[list[Any]], node: Node, root: dict[str, Any] | N
 
 
 def _merge(values: list[Any], path: str, confidence: dict[str, float], node: Node,
-           root: dict[str, Any] | None) -> Any:
+           root: dict[str, Any] | None, alternatives: dict[str, list[Any]]) -> Any:
     present = [v for v in values if v is not None]
     if present and all(isinstance(v, dict) for v in present):
         keys = list(dict.fromkeys(k for v in present for k in v))
         return {k: _merge([v.get(k) if isinstance(v, dict) else None for v in values], f"{path}.{k}", confidence,
-                          child(node, k, root), root)
+                          child(node, k, root), root, alternatives)
                 for k in keys}
     if present and all(isinstance(v, list) for v in present):
         items = child(node, None, root)
@@ -84,10 +91,13 @@ def _merge(values: list[Any], path: str, confidence: dict[str, float], node: Nod
             columns = _align(lists, items, root)
         else:
             columns = [[v[i] if i < len(v) else None for v in lists] for i in range(max(map(len, lists)))]
-        merged = [_merge(column, f"{path}[{i}]", confidence, items, root) for i, column in enumerate(columns)]
+        merged = [_merge(column, f"{path}[{i}]", confidence, items, root, alternatives)
+                  for i, column in enumerate(columns)]
         return merged[:length] if len(lists[0]) >= length else merged
     winner, share = vote(values, node, root)
     confidence[path] = share
+    if share < 1.0:  # what the other samples read: a reviewer's likely candidates
+        alternatives[path] = [value for value, _ in _groups(values, node, root) if value is not winner]
     return winner
 
 
@@ -97,5 +107,7 @@ def consensus(samples: list[dict[str, Any]], schema: dict[str, Any] | None = Non
     if not samples:
         raise ValueError("consensus needs at least one sample")
     confidence: dict[str, float] = {}
-    record = _merge(list(samples), "$", confidence, schema, schema)
-    return Consensus(record=record, confidence={k.removeprefix("$."): v for k, v in confidence.items()})
+    alternatives: dict[str, list[Any]] = {}
+    record = _merge(list(samples), "$", confidence, schema, schema, alternatives)
+    return Consensus(record=record, confidence={k.removeprefix("$."): v for k, v in confidence.items()},
+                     alternatives={k.removeprefix("$."): v for k, v in alternatives.items()})

@@ -246,6 +246,8 @@ def evaluate(truth_path: Path, output: Path, schema: dict[str, Any] | None = Non
     if str(truth_path) == EINVOICE_TRUTH:
         truth, report.documents_from_xml = einvoice_truth(docs, schema, report.compared_by)
         docs = [d for d in docs if d.get("einvoice") != "xml"]
+    elif str(truth_path) == CORRECTIONS_TRUTH:
+        truth = corrections_truth(output, docs, schema)
     else:
         truth = load_truth(truth_path)
     by_stem = {Path(d["source_path"]).stem: d for d in docs}
@@ -286,6 +288,22 @@ def _completion_tokens(output: Path) -> int:
 
 
 EINVOICE_TRUTH = "einvoice"  # --truth einvoice: the truth is each document's own e-invoice XML
+CORRECTIONS_TRUTH = "corrections"  # --truth corrections: the documents people approved (pipeline.review)
+
+
+def corrections_truth(output: Path, docs: list[dict[str, Any]], schema: dict[str, Any] | None) -> dict[str, Any]:
+    """Truth from the reviews: every approved document as the person left it, every field of it
+    stated (a person who approves confirms the empty fields too).  Reviewed documents are the
+    doubtful ones, so this measures the model where it is weakest, not on average."""
+    from pipeline.review.corrections import truth
+
+    names = list((schema or {}).get("properties") or [])
+    if not names and docs:
+        names = list(docs[0])[:list(docs[0]).index("run_id")]
+    reviewed = truth(output, names)
+    if not reviewed:
+        raise InputError(f"nobody has approved a document of {output} yet: review some with 'extract review {output}'")
+    return {Path(path).stem: record for path, record in reviewed.values()}
 
 
 def einvoice_truth(docs: list[dict[str, Any]], schema: dict[str, Any] | None,

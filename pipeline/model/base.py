@@ -45,6 +45,7 @@ class ModelResult:
     completion_tokens: int = 0
     samples: int = 0  # valid samples the record was voted from
     field_confidence: dict[str, float] = field(default_factory=dict)
+    field_alternatives: dict[str, list[str]] = field(default_factory=dict)  # disputed path -> values that lost, as text
     agreement: float | None = None  # mean field confidence (None with a single sample)
     min_confidence: float | None = None
     candidates: list[dict[str, Any]] = field(default_factory=list)  # the valid samples, greedy first
@@ -145,6 +146,8 @@ class Backend(ABC):
                 result.normalize_nulls = sorted({f for nulled, _ in traces for f in nulled})
                 result.dropped_rows = max(dropped for _, dropped in traces)
             result.field_confidence = voted.confidence
+            result.field_alternatives = {path: [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+                                                for v in values] for path, values in voted.alternatives.items()}
             result.agreement = round(voted.mean_confidence, 4)
             result.min_confidence = round(voted.min_confidence, 4)
         return result

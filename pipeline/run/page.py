@@ -80,7 +80,8 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
         task, **{**local, **adjudication}, raw_output=result.raw_output, attempts=result.attempts,
         latency_ms=result.latency_ms, prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
         samples=result.samples, agreement=result.agreement, min_confidence=result.min_confidence,
-        field_confidence=result.field_confidence, open_fields=doubts.open_fields,
+        field_confidence=result.field_confidence, field_alternatives=result.field_alternatives,
+        open_fields=doubts.open_fields,
         fallback_reason=result.fallback_reason, normalize_nulls=result.normalize_nulls,
         dropped_rows=result.dropped_rows, field_sources=sources, **screening,
         repairs=doubts.repairs, ungrounded_fields=ungrounded(sources), truncated=result.truncated)

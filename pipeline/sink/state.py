@@ -38,7 +38,8 @@ from pipeline.errors import OutputError
 
 STATE_DIR = "_state"
 RUNS_DIR = "_runs"
-TABLES = ("documents", "pages", "errors")
+TABLES = ("documents", "pages", "errors")  # written by runs
+REVIEW_TABLES = ("corrections",)  # written by the review app (pipeline.review), under its own lock
 
 _DDL = """
 create table if not exists meta (key text primary key, value text not null);
@@ -160,9 +161,12 @@ class StateStore:
                 tx.execute("insert or ignore into rewrites values (?)", (old_part,))
         return sorted(stale)
 
-    def pending_parts(self) -> list[tuple[str, list[str]]]:
+    def pending_parts(self, tables: tuple[str, ...] = TABLES) -> list[tuple[str, list[str]]]:
+        """Parts registered but never committed, of ``tables`` only: a run repairs its own parts and
+        leaves a review's (which may be half-way through a commit while the run starts) to the review."""
         rows = self.db.execute("select part_id, files from parts where status = 'pending'")
-        return [(r[0], json.loads(r[1])) for r in rows]
+        parts = [(r[0], json.loads(r[1])) for r in rows]
+        return [(p, files) for p, files in parts if not files or files[0].split("/", 1)[0] in tables]
 
     def drop_part(self, part_id: str) -> None:
         with self.transaction() as tx:

@@ -1,0 +1,177 @@
+"""The review web app: a queue, a document view with boxes on the page, corrections as data.
+
+Server-rendered pages (Starlette + Jinja2, a few lines of plain JavaScript for the keyboard),
+so there is nothing to build.  What it will serve is fixed by the output root: a document is
+named by its content hash, a page by its number; no request names a path.  Every write needs
+the CSRF token of the form it came from, and where a token is set (always, off loopback),
+every request needs it too: once as ``?token=`` (it becomes a cookie), then the cookie.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from pipeline.review import corrections
+from pipeline.review.fields import form_fields, generic, record_of, shown
+from pipeline.review.picture import PictureError, pages_of, picture
+from pipeline.review.queue import REASONS, build_queue, counts, reasons_of
+from pipeline.review.submit import review_rows
+from pipeline.review.view import OutputView, as_dict
+
+HERE = Path(__file__).parent
+SHA = re.compile(r"[0-9a-f]{64}")
+COOKIE = "extract_review_token"
+HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+           "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; "
+                                      "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"}
+ASSETS = {"review.css": "text/css", "review.js": "text/javascript"}
+
+
+def create_app(output: Path, reviewer: str, token: str | None = None, schema: str | None = None) -> Starlette:
+    """The app for one output root; ``token``: required of every request when set."""
+    view = OutputView(output, schema)
+    csrf = secrets.token_urlsafe(32)
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters["shown"] = shown
+
+    def page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+        return templates.TemplateResponse(request, name, {"output": str(output), "reviewer": reviewer, **context},
+                                          status_code=status, headers=HEADERS)
+
+    async def queue(request: Request) -> Response:
+        reason = request.query_params.get("reason") or None
+        run_date = request.query_params.get("run_date") or None
+        documents = view.documents()
+        reviewed = view.reviewed()
+        items = build_queue(documents, reviewed, reason, run_date)
+        dates = sorted({str(d.get("run_date")) for d in documents if d.get("run_date")}, reverse=True)
+        return page(request, "queue.html", {"items": items, "counts": counts(documents, reviewed), "reasons": REASONS,
+                                            "reason": reason, "run_date": run_date, "dates": dates})
+
+    def _next_key(after: str) -> str | None:
+        items = build_queue(view.documents(), view.reviewed())
+        keys = [i.key for i in items if i.key]
+        if after in keys:
+            rest = keys[keys.index(after) + 1:]
+            return rest[0] if rest else None
+        return keys[0] if keys else None
+
+    async def document(request: Request) -> Response:
+        key = request.path_params["key"]
+        doc = view.document(key) if SHA.fullmatch(key) else None
+        if doc is None:
+            return PlainTextResponse("no such document in this output", status_code=404, headers=HEADERS)
+        return _document_page(request, key, doc, {}, {})
+
+    def _document_page(request: Request, key: str, doc: Any, problems: dict[str, str],
+                       typed: dict[str, str], status: int = 200) -> Response:
+        row = doc.row
+        record = record_of(row, view.record_names)
+        fields = form_fields(record, view.schema)
+        sources = {path: src for path, src in as_dict(row.get("field_sources")).items() if src}
+        try:
+            count = pages_of(row["source_path"], key)
+            problem = None
+        except PictureError as exc:
+            count, problem = 0, str(exc)
+        pages = []
+        for number in range(1, count + 1):
+            try:
+                pic = picture(row["source_path"], key, number)
+            except PictureError as exc:
+                problem = str(exc)
+                break
+            boxes = [{"path": p, "bbox": s["bbox"], "match": s["match"], "doubtful": p in doc.doubtful,
+                      "text": s.get("text")} for p, s in sources.items() if s.get("bbox") and s.get("page") == number]
+            pages.append({"number": number, "width": pic.width, "height": pic.height, "boxes": boxes})
+        header = [f for f in fields if f.row is None]
+        tables: dict[str, dict[str, Any]] = {}
+        for f in fields:
+            if f.row is not None:
+                name = generic(f.path).rsplit(".", 1)
+                table = tables.setdefault(name[0], {"columns": [], "rows": {}})
+                column = name[1] if len(name) > 1 else "value"
+                if column not in table["columns"]:
+                    table["columns"].append(column)
+                table["rows"].setdefault(f.row, {})[column] = f
+        reviews = corrections.reviews(view.root).get(key, [])
+        context = {"key": key, "row": row, "pages": pages, "picture_problem": problem, "header": header,
+                   "tables": tables, "doubtful": doc.doubtful, "alternatives": doc.alternatives,
+                   "sources": sources, "rules": doc.rules, "doc_pages": doc.pages, "problems": problems,
+                   "typed": typed, "csrf": csrf, "review_id": corrections.new_review_id(), "reviews": reviews,
+                   "next_key": _next_key(key), "reasons": reasons_of(row)}
+        return page(request, "document.html", context, status)
+
+    async def submit(request: Request) -> Response:
+        key = request.path_params["key"]
+        doc = view.document(key) if SHA.fullmatch(key) else None
+        if doc is None:
+            return PlainTextResponse("no such document in this output", status_code=404, headers=HEADERS)
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+        if not hmac.compare_digest(form.get("csrf", ""), csrf):
+            return PlainTextResponse("the form's CSRF token is missing or stale: reload the page", status_code=403,
+                                     headers=HEADERS)
+        review_id = form.get("review_id", "")
+        if not re.fullmatch(r"[0-9a-f]{32}", review_id):
+            return PlainTextResponse("the form has no review id: reload the page", status_code=400, headers=HEADERS)
+        rows, problems = review_rows(doc.row, view.record_names, view.compiled, form, review_id, reviewer)
+        if problems:
+            typed = {k.removeprefix("f:"): v for k, v in form.items() if k.startswith("f:")}
+            return _document_page(request, key, doc, problems, typed, status=422)
+        corrections.append(view.root, rows)
+        target = _next_key(key)
+        return RedirectResponse(f"/doc/{target}" if target else "/?done=1", status_code=303, headers=HEADERS)
+
+    async def page_png(request: Request) -> Response:
+        key = request.path_params["key"]
+        doc = view.document(key) if SHA.fullmatch(key) else None
+        number = request.path_params["number"]
+        if doc is None:
+            return PlainTextResponse("no such document in this output", status_code=404, headers=HEADERS)
+        try:
+            pic = picture(doc.row["source_path"], key, number)
+        except PictureError as exc:
+            return PlainTextResponse(str(exc), status_code=410, headers=HEADERS)
+        return Response(pic.png, media_type="image/png", headers={**HEADERS, "Cache-Control": "private, max-age=300"})
+
+    async def asset(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in ASSETS:
+            return PlainTextResponse("not found", status_code=404, headers=HEADERS)
+        return Response((HERE / "static" / name).read_bytes(), media_type=ASSETS[name], headers=HEADERS)
+
+    routes = [
+        Route("/", queue),
+        Route("/doc/{key}", document, methods=["GET"]),
+        Route("/doc/{key}", submit, methods=["POST"]),
+        Route("/doc/{key}/page/{number:int}.png", page_png),
+        Route("/static/{name}", asset),
+    ]
+    async def guard(request: Request, call_next: Any) -> Response:
+        if token is None:
+            return await call_next(request)  # type: ignore[no-any-return]
+        given = request.query_params.get("token")
+        if given is not None and hmac.compare_digest(given, token):
+            rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
+            response = RedirectResponse(request.url.path + (f"?{rest}" if rest else ""), status_code=303)
+            response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+            return response
+        if hmac.compare_digest(request.cookies.get(COOKIE, ""), token):
+            return await call_next(request)  # type: ignore[no-any-return]
+        return PlainTextResponse("this review server needs its token: open the URL it printed", status_code=401,
+                                 headers=HEADERS)
+
+    return Starlette(routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=guard)])

@@ -1,0 +1,208 @@
+"""A record's fields as a reviewer sees them: paths, types, and values typed in by a person.
+
+Paths are the ones ``field_sources`` and ``field_confidence`` use (``seller.name``,
+``line_items[2].amount``), so a value, its box on the page and its samples' alternatives meet
+on one key.  What a person types is read by the field's schema type (an amount as a number,
+"3.1.2026" as a date), never by its name; what cannot be read is refused with a reason.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.consensus.compare import Node, child, field_kind
+from pipeline.consensus.normalize import normalize_amount, normalize_date
+from pipeline.schema.compiled import resolve_ref
+
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_PATH = re.compile(r"[^.\[\]]+(?:\[\d+\]|\.[^.\[\]]+)*")
+
+
+@dataclass(frozen=True)
+class Field:
+    path: str
+    kind: str  # date, number, integer, boolean, choice, text
+    value: Any
+    choices: tuple[str, ...] = ()
+    row: int | None = None  # index of the array row it belongs to, for a table in the form
+
+
+class ValueRefused(ValueError):
+    """A typed-in value that the field's type cannot hold; its message is shown to the reviewer."""
+
+
+def steps(path: str) -> list[str | int]:
+    """``line_items[2].amount`` -> ['line_items', 2, 'amount']; a malformed path is refused."""
+    if not _PATH.fullmatch(path):
+        raise ValueRefused(f"not a field path: {path!r}")
+    return [int(m.group(2)) if m.group(2) else m.group(1) for m in _STEP.finditer(path)]
+
+
+def get_path(record: Any, path: str) -> Any:
+    value = record
+    for step in steps(path):
+        if isinstance(step, int):
+            value = value[step] if isinstance(value, list) and step < len(value) else None
+        else:
+            value = value.get(step) if isinstance(value, dict) else None
+    return value
+
+
+def set_path(record: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of ``record`` with ``path`` set (rows and objects created on the way: an added row)."""
+    out = copy.deepcopy(record)
+    parts = steps(path)
+    target: Any = out
+    for step, nxt in zip(parts, parts[1:], strict=False):
+        fresh: Any = [] if isinstance(nxt, int) else {}
+        if isinstance(step, int):
+            while len(target) <= step:
+                target.append(None)
+            if not isinstance(target[step], (dict, list)):
+                target[step] = fresh
+            target = target[step]
+        else:
+            if not isinstance(target.get(step), (dict, list)):
+                target[step] = fresh
+            target = target[step]
+    last = parts[-1]
+    if isinstance(last, int):
+        while len(target) <= last:
+            target.append(None)
+    target[last] = value
+    return out
+
+
+def plain(value: Any) -> Any:
+    """A value read back from Parquet as JSON holds it (dates as ISO text)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def record_of(row: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The record columns of a documents row, as JSON."""
+    return {name: plain(row.get(name)) for name in names}
+
+
+def drop_empty_rows(record: dict[str, Any]) -> dict[str, Any]:
+    """Rows a reviewer emptied are removed: clearing every field of a row deletes it."""
+    out = {}
+    for key, value in record.items():
+        if isinstance(value, list) and value and all(isinstance(r, dict) or r is None for r in value):
+            value = [r for r in value if isinstance(r, dict) and any(v not in (None, "") for v in r.values())]
+        out[key] = value
+    return out
+
+
+def form_fields(record: dict[str, Any] | None, schema: dict[str, Any] | None) -> list[Field]:
+    """Every leaf of the schema, with the record's value: arrays of objects get one row per record
+    row and one empty row more, so a missed line can be added."""
+    record = record or {}
+    out: list[Field] = []
+    props = (schema or {}).get("properties") or {k: None for k in record}
+    for name in props:
+        _leaves(record.get(name), child(schema, name, schema) if schema else None, schema, name, None, out)
+    return out
+
+
+def _leaves(value: Any, node: Node, root: dict[str, Any] | None, path: str, row: int | None,
+            out: list[Field]) -> None:
+    kind = _kind(node, root, value)
+    if kind == "object":
+        props = (_plain(node, root) or {}).get("properties") or (value or {})
+        for key in props:
+            sub = value.get(key) if isinstance(value, dict) else None
+            _leaves(sub, child(node, key, root), root, f"{path}.{key}", row, out)
+        return
+    if kind == "array":
+        items = child(node, None, root)
+        rows = value if isinstance(value, list) else []
+        objects = _kind(items, root, rows[0] if rows else None) == "object"
+        for i, sub in enumerate([*rows, None] if objects else rows):
+            _leaves(sub, items, root, f"{path}[{i}]", i, out)
+        return
+    choices = tuple(str(c) for c in (_plain(node, root) or {}).get("enum", []) if c is not None)
+    out.append(Field(path, "choice" if choices else kind, value, choices, row))
+
+
+def _plain(node: Node, root: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The node without its ``anyOf [.., null]`` wrapper."""
+    if node is None:
+        return None
+    node = resolve_ref(node, root or node)
+    options = [o for o in node.get("anyOf", []) if o.get("type") != "null"]
+    return resolve_ref(options[0], root or node) if options else node
+
+
+def _kind(node: Node, root: dict[str, Any] | None, value: Any) -> str:
+    kind = field_kind(node, root)
+    if kind == "unknown":  # no schema: by the value
+        return ("object" if isinstance(value, dict) else "array" if isinstance(value, list) else
+                "number" if isinstance(value, (int, float)) and not isinstance(value, bool) else "text")
+    plain = _plain(node, root) or {}
+    types = plain.get("type")
+    if kind == "number" and (types == "integer" or (isinstance(types, list) and "integer" in types)):
+        return "integer"
+    return "text" if kind == "currency" else kind
+
+
+def node_at(schema: dict[str, Any] | None, path: str) -> Node:
+    node: Node = schema
+    for step in steps(path):
+        node = child(node, None if isinstance(step, int) else step, schema)
+    return node
+
+
+def parse_value(text: str, node: Node, root: dict[str, Any] | None) -> Any:
+    """What a person typed, as the field's type holds it; "" is "not on the document" (null)."""
+    text = text.strip()
+    if not text:
+        return None
+    kind = _kind(node, root, None) if node is not None else "text"
+    if kind in ("number", "integer"):
+        number = normalize_amount(text)
+        if number is None:
+            raise ValueRefused(f"{text!r} is not a number")
+        if kind == "integer":
+            if number != int(number):
+                raise ValueRefused(f"{text!r} is not a whole number")
+            return int(number)
+        return number
+    if kind == "date":
+        iso = normalize_date(text)
+        if iso is None:
+            raise ValueRefused(f"{text!r} is not a date (write it as YYYY-MM-DD)")
+        return iso
+    if kind == "boolean":
+        if text.lower() in ("true", "yes", "1", "ja", "oui"):
+            return True
+        if text.lower() in ("false", "no", "0", "nein", "non"):
+            return False
+        raise ValueRefused(f"{text!r} is not yes or no")
+    choices = [c for c in (_plain(node, root) or {}).get("enum", []) if c is not None]
+    if choices and text not in [str(c) for c in choices]:
+        raise ValueRefused(f"{text!r} is not one of {', '.join(map(str, choices))}")
+    return text
+
+
+def shown(value: Any) -> str:
+    """A value as the form shows it (and as a person would type it)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value == int(value) and abs(value) < 1e15:
+        return f"{value:.2f}"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def generic(path: str) -> str:
+    """``line_items[2].amount`` -> ``line_items.amount``: the field, whatever the row."""
+    return re.sub(r"\[\d+\]", "", path)
