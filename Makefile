@@ -9,13 +9,14 @@ TINY   := models/tiny
 DEMO_OUT ?= out/demo
 PYTEST_ARGS ?=
 
-.PHONY: help install install-models demo demo-vlm test test-slow lint bench-memory bench-eval clean
+.PHONY: help install install-models demo demo-vlm review test test-slow lint bench-memory bench-eval clean
 
 help:
 	@echo "make demo       install, pull the 1.5B text model, extract the sample invoices, show the records"
 	@echo "make demo-vlm   the same through the VLM path with a tiny random-weight model (values are noise)"
 	@echo "make test       install test dependencies and the 0.5B model, run lint and the test suite"
 	@echo "make test-slow  also run the slow tests (200-page memory run)"
+	@echo "make review     review the demo's flagged documents in a browser (after make demo)"
 	@echo "make lint       ruff + mypy"
 	@echo "make bench-memory  streaming memory benchmark (200 pages)"
 
@@ -64,6 +65,9 @@ demo-vlm: $(STAMP) data/samples/invoice-001-classic.pdf $(TINY)/tiny-llama.gguf
 	@echo "NOTE: this model is a tiny RANDOM-WEIGHT VLM: it exercises the real VLM pipeline"
 	@echo "(render -> llama.cpp mtmd -> grammar -> validation -> Parquet) but its values are noise."
 	@echo "tables: out/demo-vlm/{documents,pages,errors}/run_date=*/"
+
+review: $(STAMP)
+	$(BIN)/extract review $(DEMO_OUT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline tests benchmarks

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "pipeline"
 MAX_PROJECT_IMPORTS = 8
 STAGES = ("sources", "einvoice", "render", "model", "consensus", "rules", "adjudicate", "merge", "sink",
-          "cli", "config", "jobs", "eval", "run", "schema", "ground")
+          "cli", "config", "jobs", "eval", "run", "schema", "ground", "screen", "review")
 
 
 def _module(path: Path) -> str:

@@ -51,6 +51,9 @@ def review(output: Path, host: str, port: int, token: str | None, reviewer: str 
     from pipeline.review.app import create_app
 
     app = create_app(output, reviewer or _reviewer(), token, schema)
+    note = getattr(app.state, "note", None)
+    if note:
+        click.echo(f"warning: fields are typed by their values: {note}", err=True)
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"review {output} at http://{shown_host}:{port}/" + (f"?token={token}" if token else ""))
     click.echo("press Ctrl+C to stop")

@@ -79,7 +79,8 @@ def create_app(output: Path, reviewer: str, token: str | None = None, schema: st
     def _document_page(request: Request, key: str, doc: Any, problems: dict[str, str],
                        typed: dict[str, str], status: int = 200) -> Response:
         row = doc.row
-        record = record_of(row, view.record_names)
+        reviews = corrections.reviews(view.root).get(key, [])
+        record = corrections.corrected(record_of(row, view.record_names), reviews)[0]
         fields = form_fields(record, view.schema)
         sources = {path: src for path, src in as_dict(row.get("field_sources")).items() if src}
         try:
@@ -107,7 +108,6 @@ def create_app(output: Path, reviewer: str, token: str | None = None, schema: st
                 if column not in table["columns"]:
                     table["columns"].append(column)
                 table["rows"].setdefault(f.row, {})[column] = f
-        reviews = corrections.reviews(view.root).get(key, [])
         context = {"key": key, "row": row, "pages": pages, "picture_problem": problem, "header": header,
                    "tables": tables, "doubtful": doc.doubtful, "alternatives": doc.alternatives,
                    "sources": sources, "rules": doc.rules, "doc_pages": doc.pages, "problems": problems,
@@ -127,7 +127,9 @@ def create_app(output: Path, reviewer: str, token: str | None = None, schema: st
         review_id = form.get("review_id", "")
         if not re.fullmatch(r"[0-9a-f]{32}", review_id):
             return PlainTextResponse("the form has no review id: reload the page", status_code=400, headers=HEADERS)
-        rows, problems = review_rows(doc.row, view.record_names, view.compiled, form, review_id, reviewer)
+        shown_record = corrections.corrected(record_of(doc.row, view.record_names),
+                                             corrections.reviews(view.root).get(key, []))[0]
+        rows, problems = review_rows(doc.row, shown_record, view.compiled, form, review_id, reviewer)
         if problems:
             typed = {k.removeprefix("f:"): v for k, v in form.items() if k.startswith("f:")}
             return _document_page(request, key, doc, problems, typed, status=422)
@@ -174,4 +176,6 @@ def create_app(output: Path, reviewer: str, token: str | None = None, schema: st
         return PlainTextResponse("this review server needs its token: open the URL it printed", status_code=401,
                                  headers=HEADERS)
 
-    return Starlette(routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=guard)])
+    app = Starlette(routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=guard)])
+    app.state.note = view.note
+    return app

@@ -1,7 +1,7 @@
 """A submitted review form -> the ``corrections`` rows it stands for, or why it is refused.
 
-The old value is always the machine's record as the server holds it, never what the browser
-sends back; a field counts as corrected only when the typed value differs from it as the
+The old value is always the record as the server showed it (the machine's, with earlier reviews
+applied), never what the browser sends back; a field counts as corrected only when the typed value differs from it as the
 field's type compares values (``12,50`` for ``12.5`` is no correction), and the corrected
 record must still be valid for the schema, so the reviewed view can never hold what the schema
 forbids.
@@ -20,7 +20,6 @@ from pipeline.review.fields import (
     get_path,
     node_at,
     parse_value,
-    record_of,
     set_path,
 )
 from pipeline.schema.compiled import CompiledSchema
@@ -28,11 +27,11 @@ from pipeline.schema.compiled import CompiledSchema
 FIELD_PREFIX = "f:"
 
 
-def review_rows(row: dict[str, Any], record_names: list[str], compiled: CompiledSchema | None,
+def review_rows(row: dict[str, Any], record: dict[str, Any], compiled: CompiledSchema | None,
                 form: dict[str, str], review_id: str, reviewer: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """(rows to commit, problems by field path); rows is empty when there are problems."""
+    """(rows to commit, problems by field path); rows is empty when there are problems.  ``record``
+    is what the form showed: the machine's, with earlier reviews applied."""
     schema = compiled.raw if compiled else None
-    record = record_of(row, record_names)
     fields = form_fields(record, schema)
     known = {f.path for f in fields}
     problems: dict[str, str] = {}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, SchemaError
 from pipeline.review import corrections
 from pipeline.review.fields import generic
 from pipeline.schema.compiled import load_schema
@@ -36,8 +36,15 @@ class OutputView:
         if not (root / "documents").is_dir():
             raise InputError(f"{root} holds no documents table; run 'extract run ... --output {root}' first")
         recorded = (manifests(root)[-1:] or [{}])[0].get("schema", {}).get("path")
-        path = schema_path or recorded
-        self.compiled = load_schema(path) if path else None
+        self.note: str | None = None  # why fields are typed by their values, to be shown
+        self.compiled = load_schema(schema_path) if schema_path else None
+        if self.compiled is None and recorded:
+            try:
+                self.compiled = load_schema(recorded)
+            except SchemaError as exc:
+                self.note = f"the run's schema cannot be read ({exc.message}); pass --schema"
+        elif self.compiled is None:
+            self.note = "no run manifest names a schema; pass --schema"
         self.schema: dict[str, Any] | None = self.compiled.raw if self.compiled else None
         self.record_names = list((self.schema or {}).get("properties") or [])
         self._stamp: tuple[Any, ...] = ()
