@@ -1,10 +1,10 @@
 """A submitted review form -> the ``corrections`` rows it stands for, or why it is refused.
 
 The old value is always the record as the server showed it (the machine's, with earlier reviews
-applied), never what the browser sends back; a field counts as corrected only when the typed value differs from it as the
-field's type compares values (``12,50`` for ``12.5`` is no correction), and the corrected
-record must still be valid for the schema, so the reviewed view can never hold what the schema
-forbids.
+applied), never what the browser sends back; a field counts as corrected only when the typed
+value differs from it as the field's type compares values (``12,50`` for ``12.5`` is no
+correction), and the corrected record must still be valid for the schema, so the reviewed view
+can never hold what the schema forbids.
 """
 
 from __future__ import annotations
