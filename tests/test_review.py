@@ -47,6 +47,8 @@ def output(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path, tiny_vlm:
                                        "--model", str(tiny_vlm.model), "--backend", "text", "--max-tokens", "256",
                                        "--samples", "2"])
     assert result.exit_code == 0, result.output
+    flagged = sum(bool(d["needs_review"]) for d in read_table(out, "documents").to_pylist())
+    assert f"{flagged} documents need a person: extract review {out}" in " ".join(result.output.split())
     return out
 
 
@@ -118,6 +120,8 @@ def test_a_correction_is_written_once_and_the_reviewed_view_applies_it(root: Pat
                                                     else json.dumps(before["total_amount"]))
     assert [r["action"] for r in rows].count("approve") == 1 and {r["reviewer"] for r in rows} == {"ann"}
     assert key not in _queue_keys(client)
+    shown = CliRunner().invoke(main, ["show", str(root), "--table", "corrections"])
+    assert shown.exit_code == 0 and "INV-REVIEWED" in shown.output and "approve" in shown.output
 
     target = root.parent / "reviewed.parquet"
     result = CliRunner().invoke(main, ["export", "reviewed", str(root), "--to", str(target)])
@@ -264,3 +268,25 @@ def test_the_vote_keeps_what_the_other_samples_read() -> None:
                        {"total_amount": 10.0, "invoice_number": "A"}], schema)
     assert voted.record["total_amount"] == 10.0
     assert voted.alternatives == {"total_amount": [12.0]}
+
+
+def test_reviews_are_compacted_into_one_part_and_none_is_lost(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(corrections, "COMPACT_AT", 4)
+    keys = read_table(root, "documents").column("source_sha256").to_pylist()
+    written = []
+    for i in range(6):
+        row = {"review_id": corrections.new_review_id(), "source_sha256": keys[i % len(keys)], "source_path": "x",
+               "run_id": None, "action": "approve", "field_path": None, "old_value": None, "new_value": None,
+               "reviewer": f"r{i}"}
+        assert corrections.append(root, [row])
+        written.append(row["review_id"])
+    files = sorted((root / "corrections").glob("run_date=*/*.parquet"))
+    assert len(files) == 3  # four compacted into one, then two more
+    assert sorted(corrections.read(root).column("review_id").to_pylist()) == sorted(written)
+    orphan = files[0].with_name("part-review-orphan.parquet")  # a compaction killed before it removed a file
+    shutil.copy(files[0], orphan)
+    assert corrections.read(root).num_rows == 6  # read through the state store: the orphan is not counted
+    again = {"review_id": written[0], "source_sha256": keys[0], "source_path": "x", "run_id": None,
+             "action": "approve", "field_path": None, "old_value": None, "new_value": None, "reviewer": "r0"}
+    assert not corrections.append(root, [again])  # a compacted review is still written only once
+    assert not orphan.exists() and corrections.read(root).num_rows == 6  # the next writer clears the orphan

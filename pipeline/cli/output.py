@@ -16,8 +16,9 @@ from pipeline.errors import OutputError
 
 @click.command()
 @click.argument("output", type=click.Path(path_type=Path))
-@click.option("--table", "which", type=click.Choice(["documents", "pages", "errors"]), default="documents",
-              show_default=True, help="Which table of the run to show.")
+@click.option("--table", "which", type=click.Choice(["documents", "pages", "errors", "corrections"]),
+              default="documents", show_default=True,
+              help="Which table to show (corrections: what people changed in 'extract review').")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(1), help="Rows to show.")
 @click.option("--columns", default="source_path,page_number,status,invoice_number,issue_date,"
               "currency,total_amount,line_items,error", show_default=True,
@@ -26,8 +27,17 @@ def show(output: Path, which: str, limit: int, columns: str) -> None:
     """Print the first records of a run's OUTPUT folder as a table."""
     from pipeline.sink.dataset import read_table
 
-    table = read_table(output, which)
-    wanted = [c for c in columns.split(",") if c in table.column_names]
+    if which == "corrections":
+        from pipeline.review.corrections import read
+
+        table = read(output)
+        names = columns.split(",")
+        if not any(c in table.column_names for c in names if c != "source_path"):  # the documents' default columns
+            names = ["source_path", "action", "field_path", "old_value", "new_value", "reviewer", "reviewed_at"]
+    else:
+        table = read_table(output, which)
+        names = columns.split(",")
+    wanted = [c for c in names if c in table.column_names]
     view = Table(title=f"{output}/{which} ({table.num_rows} rows)")
     for c in wanted:
         view.add_column(c, overflow="fold")

@@ -78,6 +78,9 @@ def run_options(opts: Settings, base: Path | None = None) -> None:
                        ("manifest", summary.manifest_path)):
         table.add_row(key, str(value))
     out.print(table)
+    flagged = manifest.get("traces", {}).get("documents_needs_review") or 0
+    if flagged:
+        out.print(f"{flagged} documents need a person: extract review {summary.output}")
     if summary.repaired.get("parts_dropped") or summary.repaired.get("lock_taken_over"):
         err.print(f"recovered from an interrupted run: {summary.repaired}")
     if manifest.get("traces", {}).get("pages_per_worker_reason"):

@@ -41,7 +41,7 @@ class DocumentAssembler:
         self.api: dict[str, float] = {"pages_adjudicated": 0, "api_input_tokens": 0, "api_output_tokens": 0,
                                       "api_cost_usd": 0.0}
         self.traces: dict[str, Any] = {"pages_fallback": 0, "dropped_rows": 0, "normalize_nulls": {}, "repairs": 0,
-                                       "ungrounded_fields": 0}
+                                       "ungrounded_fields": 0, "documents_needs_review": 0}
 
     def add(self, result: PageResult) -> dict[str, Any]:
         """Take one page's result; emit its document when complete. Returns the page's row."""
@@ -152,6 +152,7 @@ class DocumentAssembler:
             bool(flagging(self.rules, document.get("rule_failures") or [])) and len(adjudicated) < len(pages)) or \
             bool(supplied_disputed(ok, self.schema.raw))
         document["status"] = status
+        self.traces["documents_needs_review"] += bool(document["needs_review"])
         self.writer.add_document(document, pages)
         self.document_counts[status] += 1
 

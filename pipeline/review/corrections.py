@@ -10,6 +10,9 @@ commit).  A review carries the id its form was rendered with, and a review id al
 table is not written again, so a resubmitted form (a double click, a retry after a lost
 answer) cannot write a correction twice.  Writers serialise on their own lock
 (``_state/review.lock``), not on the run's lock, so people can review while a night's run writes.
+Readers take the committed parts from the state store, not from the folder; every
+``COMPACT_AT`` reviews the parts are compacted into one (``compact``), so a year of reviews is
+not a year of small files.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline.review.fields import drop_empty_rows, record_of, set_path
-from pipeline.sink.dataset import table_files
 from pipeline.sink.parquet import rows_to_table, write_parquet_atomic
 from pipeline.sink.state import REVIEW_TABLES, STATE_DIR, StateStore
 
@@ -49,19 +51,27 @@ def new_review_id() -> str:
     return uuid.uuid4().hex
 
 
+COMPACT_AT = 64  # committed parts; one review is one small part, and a year of them would be many files
+
+
 @contextmanager
 def review_lock(root: Path) -> Iterator[StateStore]:
-    """The review writers' lock and the root's state store (released by the kernel if we die)."""
+    """The review writers' lock and the root's state store (released by the kernel if we die), with
+    what a killed review left behind cleared away: a pending part, files a compaction let go of."""
     path = root / STATE_DIR / "review.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+", encoding="utf-8") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)  # reviews are short: wait for the other writer
         store = StateStore(root)
         try:
-            for part_id, files in store.pending_parts(REVIEW_TABLES):  # a review killed half-way
+            for part_id, files in store.pending_parts(REVIEW_TABLES):
                 for rel in files:
                     (root / rel).unlink(missing_ok=True)
                 store.drop_part(part_id)
+            live = {f for _, files in store.committed_parts(TABLE) for f in files}
+            for stale in (root / TABLE).glob("run_date=*/*.parquet"):
+                if stale.relative_to(root).as_posix() not in live:
+                    stale.unlink()
             yield store
         finally:
             store.close()
@@ -76,29 +86,70 @@ def append(root: Path, rows: list[dict[str, Any]]) -> bool:
     if any(r["review_id"] != review_id for r in rows):
         raise ValueError("one review at a time")
     with review_lock(root) as store:
-        if review_id in _review_ids(root):
+        if review_id in _review_ids(root, store):
             return False
         now = datetime.now(timezone.utc)
         table = rows_to_table([{**r, "reviewed_at": r.get("reviewed_at") or now} for r in rows], SCHEMA)
         part_id = f"review-{now:%Y%m%dT%H%M%S}-{review_id[:12]}"
         rel = f"{TABLE}/run_date={now.date().isoformat()}/part-{part_id}.parquet"
-        store.register_part(part_id, review_id, [rel])
-        write_parquet_atomic(root / rel, table)
-        store.commit_part(part_id, review_id, [])
+        _commit(root, store, part_id, rel, table)
+        if len(store.committed_parts(TABLE)) >= COMPACT_AT:
+            compact(root, store)
     return True
 
 
-def _review_ids(root: Path) -> set[str]:
-    table = read(root)
+def _commit(root: Path, store: StateStore, part_id: str, rel: str, table: pa.Table,
+            replacing: list[str] | None = None) -> None:
+    store.register_part(part_id, part_id, [rel])
+    write_parquet_atomic(root / rel, table)
+    if replacing is None:
+        store.commit_part(part_id, part_id, [])
+    else:
+        store.replace_parts(replacing, part_id)
+
+
+def compact(root: Path, store: StateStore) -> None:
+    """Every committed correction in one part: the new part is committed and the old ones forgotten
+    in one transaction, then their files removed (a crash before that leaves files nobody reads,
+    cleared by the next review write)."""
+    parts = store.committed_parts(TABLE)
+    table = read(root, store)
+    now = datetime.now(timezone.utc)
+    part_id = f"review-{now:%Y%m%dT%H%M%S}-compacted-{uuid.uuid4().hex[:8]}"
+    _commit(root, store, part_id, f"{TABLE}/run_date={now.date().isoformat()}/part-{part_id}.parquet",
+            table, replacing=[p for p, _ in parts])
+    for _, files in parts:
+        for rel in files:
+            (root / rel).unlink(missing_ok=True)
+
+
+def _review_ids(root: Path, store: StateStore) -> set[str]:
+    table = read(root, store)
     return set(table.column("review_id").to_pylist()) if table.num_rows else set()
 
 
-def read(root: Path) -> pa.Table:
-    """Every committed correction (an empty table where nobody has reviewed yet)."""
+def read(root: Path, store: StateStore | None = None) -> pa.Table:
+    """Every committed correction (an empty table where nobody has reviewed yet), from the parts the
+    state store lists as committed: never a half-written or compacted-away file."""
     import pyarrow.parquet as pq
 
-    parts = [pq.read_table(p, schema=SCHEMA) for p in table_files(root, TABLE)]
-    return pa.concat_tables(parts) if parts else SCHEMA.empty_table()
+    if not (root / STATE_DIR / "state.db").exists():
+        return SCHEMA.empty_table()
+    own = store is None
+    store = store or StateStore(root)
+    try:
+        for attempt in range(3):
+            files = [f for _, part in store.committed_parts(TABLE) for f in part]
+            try:
+                tables = [pq.read_table(root / f, schema=SCHEMA) for f in files]
+                break
+            except FileNotFoundError:  # compacted away between listing and reading: list again
+                if attempt == 2:
+                    raise
+    finally:
+        if own:
+            store.close()
+    return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
 
 
 def reviews(root: Path) -> dict[str, list[dict[str, Any]]]:

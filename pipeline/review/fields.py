@@ -198,8 +198,8 @@ def shown(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value == int(value) and abs(value) < 1e15:
-        return f"{value:.2f}"
+    if isinstance(value, float) and abs(value) < 1e15:  # 15, 3845.70, 0.125: as a person writes them
+        return str(int(value)) if value == int(value) else f"{value:.2f}" if round(value, 2) == value else repr(value)
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 

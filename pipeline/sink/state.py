@@ -161,6 +161,17 @@ class StateStore:
                 tx.execute("insert or ignore into rewrites values (?)", (old_part,))
         return sorted(stale)
 
+    def replace_parts(self, old: list[str], part_id: str) -> None:
+        """Commit ``part_id`` and forget ``old`` in one transaction (compaction: the rows move, never twice)."""
+        with self.transaction() as tx:
+            tx.execute("update parts set status = 'committed' where part_id = ?", (part_id,))
+            tx.executemany("delete from parts where part_id = ?", [(p,) for p in old])
+
+    def committed_parts(self, table: str) -> list[tuple[str, list[str]]]:
+        rows = self.db.execute("select part_id, files from parts where status = 'committed' order by created_at")
+        parts = [(r[0], json.loads(r[1])) for r in rows]
+        return [(p, files) for p, files in parts if files and files[0].split("/", 1)[0] == table]
+
     def pending_parts(self, tables: tuple[str, ...] = TABLES) -> list[tuple[str, list[str]]]:
         """Parts registered but never committed, of ``tables`` only: a run repairs its own parts and
         leaves a review's (which may be half-way through a commit while the run starts) to the review."""

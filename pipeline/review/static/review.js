@@ -8,7 +8,7 @@
     if (!field) { return; }
     boxes(field).forEach(function (r) {
       r.classList.add("active");
-      r.scrollIntoView({block: "center", inline: "nearest"});
+      r.scrollIntoView({block: "nearest", inline: "nearest"});
     });
   });
   document.addEventListener("click", function (e) {
