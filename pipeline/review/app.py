@@ -26,7 +26,7 @@ from starlette.templating import Jinja2Templates
 
 from pipeline.review import corrections
 from pipeline.review.fields import form_fields, generic, record_of, shown
-from pipeline.review.picture import PictureError, pages_of, picture
+from pipeline.review.picture import PictureError, page_sizes, picture
 from pipeline.review.queue import REASONS, build_queue, counts, reasons_of
 from pipeline.review.submit import review_rows
 from pipeline.review.view import OutputView, as_dict
@@ -84,20 +84,14 @@ def create_app(output: Path, reviewer: str, token: str | None = None, schema: st
         fields = form_fields(record, view.schema)
         sources = {path: src for path, src in as_dict(row.get("field_sources")).items() if src}
         try:
-            count = pages_of(row["source_path"], key)
-            problem = None
+            sizes, problem = page_sizes(row["source_path"], key), None
         except PictureError as exc:
-            count, problem = 0, str(exc)
+            sizes, problem = [], str(exc)
         pages = []
-        for number in range(1, count + 1):
-            try:
-                pic = picture(row["source_path"], key, number)
-            except PictureError as exc:
-                problem = str(exc)
-                break
+        for number, (width, height) in enumerate(sizes, start=1):
             boxes = [{"path": p, "bbox": s["bbox"], "match": s["match"], "doubtful": p in doc.doubtful,
                       "text": s.get("text")} for p, s in sources.items() if s.get("bbox") and s.get("page") == number]
-            pages.append({"number": number, "width": pic.width, "height": pic.height, "boxes": boxes})
+            pages.append({"number": number, "width": width, "height": height, "boxes": boxes})
         header = [f for f in fields if f.row is None]
         tables: dict[str, dict[str, Any]] = {}
         for f in fields:

@@ -15,7 +15,7 @@ from xml.sax.saxutils import quoteattr
 
 from pipeline.errors import OutputError
 from pipeline.review.fields import generic, get_path, plain, record_of, shown
-from pipeline.review.picture import PictureError, pages_of, picture
+from pipeline.review.picture import PictureError, page_sizes, picture
 from pipeline.review.view import OutputView, as_dict
 
 
@@ -35,7 +35,7 @@ def export(view: OutputView, target: Path, image_prefix: str) -> dict[str, int]:
             skipped += 1
             continue
         try:
-            count = pages_of(doc["source_path"], key)
+            count = len(page_sizes(doc["source_path"], key))
         except PictureError:
             skipped += 1  # the file is gone or changed: nothing to label
             continue

@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pipeline.render.pages import RenderError, page_count, render_page
+from pipeline.sources.discover import kind_of
 
 DPI = 110
 MAX_PIXELS = 6_000_000
@@ -53,11 +54,23 @@ def _sha256(path: str, mtime_ns: int, size: int) -> str:
     return digest.hexdigest()
 
 
-def pages_of(path: str, sha256: str) -> int:
+def page_sizes(path: str, sha256: str) -> list[tuple[float, float]]:
+    """Each page's size in page units (the boxes' space), without rendering a page."""
+    source = check_source(path, sha256)
     try:
-        return page_count(check_source(path, sha256))
+        if kind_of(source) == "pdf":
+            import pymupdf as fitz
+
+            with fitz.open(source) as doc:
+                return [(page.rect.width, page.rect.height) for page in doc]
+        from PIL import Image
+
+        with Image.open(source) as im:
+            return [(float(im.width), float(im.height))] * page_count(source)
     except RenderError as exc:
         raise PictureError(str(exc)) from None
+    except Exception as exc:  # PyMuPDF and Pillow raise many types for a damaged file
+        raise PictureError(f"cannot open {source.name}: {' '.join(str(exc).split())[:200]}") from None
 
 
 @lru_cache(maxsize=32)
