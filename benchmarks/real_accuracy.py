@@ -33,9 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas" / "invoice.json"
 
 
-def measure(folder: Path, model: str, samples: int, out: Path) -> dict[str, Any]:
+def measure(folder: Path, model: str, samples: int, out: Path, amounts: str = default_of("amounts")) -> dict[str, Any]:
     cfg = build_config(schema_path=SCHEMA, inputs=(folder,), output=out, backend="text", workers=2,
-                       model=ModelConfig(path=models.model_path(model), n_threads=1, samples=samples),
+                       model=ModelConfig(path=models.model_path(model), n_threads=1, samples=samples,
+                                         amounts=amounts),
                        adjudication=AdjudicationConfig(), einvoice="ignore")
     summary = execute_run(cfg, load_schema(SCHEMA))
     report = evaluate(folder, out)
@@ -49,7 +50,7 @@ def measure(folder: Path, model: str, samples: int, out: Path) -> dict[str, Any]
             wrong[stem] = sorted(k for k, c in single.items() if c)
     line_items = {k: v for k, v in data["fields"].items() if k.startswith("line_items.")}
     return {
-        "folder": str(folder), "model": model, "samples": samples, "workers": 2, "threads": 1,
+        "folder": str(folder), "model": model, "samples": samples, "amounts": amounts, "workers": 2, "threads": 1,
         "pages": summary.pages, "seconds": round(summary.seconds, 1),
         "pages_per_second": data["pages_per_second"], "completion_tokens_per_page": data["completion_tokens_per_page"],
         "header_accuracy": data["header"]["accuracy"], "overall_f1": data["overall"]["f1"],
@@ -84,6 +85,8 @@ def main() -> None:
     parser.add_argument("folders", type=Path, nargs="+", help="folders of documents with NAME.json truth beside them")
     parser.add_argument("--model", action="append", help="model name (repeatable; default: the 1.5B)")
     parser.add_argument("--samples", type=int, default=default_of("samples"), help="samples per page")
+    parser.add_argument("--amounts", choices=["printed", "free"], default=default_of("amounts"),
+                        help="amount fields: only numbers printed on the page, or free")
     parser.add_argument("--keep", type=Path, help="keep the output roots under this folder")
     args = parser.parse_args()
     previous = RESULTS / "real_accuracy.json"
@@ -92,10 +95,10 @@ def main() -> None:
         base = args.keep or Path(tmp)
         for folder in args.folders:
             for model in args.model or ["qwen2.5-coder-1.5b"]:
-                out = base / f"{folder.name}-{model}-s{args.samples}"
-                result = measure(folder, model, args.samples, out)
+                out = base / f"{folder.name}-{model}-s{args.samples}-{args.amounts}"
+                result = measure(folder, model, args.samples, out, args.amounts)
                 show(result)
-                results[f"{folder.name}/{model}/samples={args.samples}"] = result
+                results[f"{folder.name}/{model}/samples={args.samples}/amounts={args.amounts}"] = result
                 write_results("real_accuracy", results)
 
 

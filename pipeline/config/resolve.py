@@ -53,7 +53,7 @@ def resolve(settings: Settings, base: Path | None = None) -> RunConfig:
                         chat_handler=s.chat_handler, n_ctx=None if s.n_ctx == "auto" else s.n_ctx,
                         n_threads=s.threads or default_threads(workers), n_gpu_layers=s.n_gpu_layers, seed=s.seed,
                         max_tokens=s.max_tokens, temperature=s.temperature, retries=s.retries, samples=s.samples,
-                        read_pages=s.read_pages, dual_view=s.dual_view, verbose=s.verbose)
+                        read_pages=s.read_pages, amounts=s.amounts, dual_view=s.dual_view, verbose=s.verbose)
     adjudication = AdjudicationConfig(
         provider="none" if s.no_api else s.adjudicator, model=s.adjudicator_model, base_url=s.adjudicator_url,
         when=s.adjudicate, below=s.adjudicate_below, mode=s.adjudicate_mode, batch_poll_s=s.batch_poll_s,

@@ -114,6 +114,9 @@ class Settings(_Strict):
         "use", help="E-invoices (Factur-X / ZUGFeRD attachments, XRechnung / UBL XML): use takes the record from "
                     "valid XML without the model; verify also runs the model and flags every field where the page "
                     "and the XML disagree; ignore reads the pages only.")
+    amounts: Literal["printed", "free"] = setting(
+        "free", help="Text backend: printed lets an amount field take only a number printed on the page (or null): "
+                     "the model chooses, it cannot compute or misformat one; free lets it write any amount.")
     dual_view: bool = setting(False, help="VLM: also read each page's text layer (or OCR) with the same model "
                                           "and vote that answer with the image samples.")
     adjudicator: Literal["none", "anthropic", "openai"] = setting(
@@ -177,6 +180,7 @@ class ModelConfig(_Strict):
     retries: int = default_of("retries")
     samples: int = default_of("samples")
     read_pages: int = default_of("read_pages")
+    amounts: Literal["printed", "free"] = default_of("amounts")
     dual_view: bool = default_of("dual_view")
     verbose: bool = default_of("verbose")
 
@@ -244,6 +248,8 @@ class RunConfig(_Strict):
             "read_pages": m.read_pages if self.backend == "text" else None,
             "adjudicator": [a.provider, a.model, a.when, a.below] if a.provider != "none" else None,
         }
+        if self.backend == "text" and m.amounts != "free":  # only then: keys of existing outputs stay as they were
+            relevant["amounts"] = m.amounts
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:32]
 
     @model_validator(mode="before")

@@ -13,7 +13,6 @@ from abc import abstractmethod
 from typing import Any
 
 from pipeline.config.settings import ModelConfig, RunConfig, default_of
-from pipeline.errors import ModelError
 from pipeline.model.base import Backend, Completion, PageInput
 from pipeline.model.context import resolve_n_ctx
 from pipeline.model.preflight import (
@@ -24,6 +23,7 @@ from pipeline.model.preflight import (
     load_error,
     quiet_native_logs,
 )
+from pipeline.model.printed import printed_grammar
 from pipeline.model.prompt import prompt_schema, text_messages, vlm_messages
 from pipeline.model.sampling import make_llama_class
 from pipeline.schema.compiled import CompiledSchema, compile_schema
@@ -59,12 +59,12 @@ class LlamaBackend(Backend):
     def messages(self, page: PageInput) -> list[dict[str, Any]]:
         """The chat messages for one page."""
 
-    def sampling(self, attempt: int) -> dict[str, Any]:
+    def sampling(self, attempt: int, gbnf: str | None = None) -> dict[str, Any]:
         """Grammar and sampling settings: greedy first, then a temperature ladder (0.3, 0.6, 0.9, 1.0)."""
         from llama_cpp import LlamaGrammar
 
         temperature = self.cfg.temperature if attempt == 0 else max(self.cfg.temperature, min(1.0, 0.3 * attempt))
-        return {"grammar": LlamaGrammar.from_string(self.gbnf, verbose=False), "temperature": temperature,
+        return {"grammar": LlamaGrammar.from_string(gbnf or self.gbnf, verbose=False), "temperature": temperature,
                 "seed": self.cfg.seed + attempt, "max_tokens": self.cfg.max_tokens,
                 "repeat_penalty": 1.0}  # JSON repeats keys by design: never penalise them
 
@@ -73,8 +73,8 @@ class LlamaBackend(Backend):
         # system prompt + schema are evaluated once per worker and a page's text once per page.
         return self.chat(self.messages(page), attempt)
 
-    def chat(self, messages: list[dict[str, Any]], attempt: int) -> Completion:
-        response = self.llm.create_chat_completion(messages=messages, **self.sampling(attempt))  # type: ignore[arg-type]
+    def chat(self, messages: list[dict[str, Any]], attempt: int, gbnf: str | None = None) -> Completion:
+        response = self.llm.create_chat_completion(messages=messages, **self.sampling(attempt, gbnf))  # type: ignore[arg-type]
         choice = response["choices"][0]  # type: ignore[index]
         return _completion(choice["message"]["content"], response, choice)
 
@@ -151,9 +151,22 @@ class LlamaTextBackend(LlamaBackend):
     def __init__(self, cfg: ModelConfig, schema: CompiledSchema, model_sha256: str) -> None:
         check_files(cfg, needs_mmproj=False)
         super().__init__(cfg, schema, model_sha256)
+        self._page_gbnf: tuple[str, str] = ("", self.gbnf)
 
     def messages(self, page: PageInput) -> list[dict[str, Any]]:
         return text_messages(self.prompt_schema, page.text)
+
+    def execute(self, page: PageInput, attempt: int) -> Completion:
+        return self.chat(self.messages(page), attempt, self.page_grammar(page.text))
+
+    def page_grammar(self, text: str) -> str:
+        """The grammar for a page: with ``--amounts printed``, its amount fields limited to the numbers
+        the page prints (one grammar per page, kept for the page's other samples)."""
+        if self.cfg.amounts != "printed":
+            return self.gbnf
+        if self._page_gbnf[0] != text:
+            self._page_gbnf = (text, printed_grammar(self.answer_schema, self.schema.raw, text) or self.gbnf)
+        return self._page_gbnf[1]
 
 
 def make_backend(cfg: RunConfig, schema_raw: dict[str, Any], model_sha256: str) -> LlamaBackend:
@@ -161,6 +174,7 @@ def make_backend(cfg: RunConfig, schema_raw: dict[str, Any], model_sha256: str) 
     schema = compile_schema(schema_raw, str(cfg.schema_path))
     if cfg.backend == "vlm":
         if cfg.chat_handler is None:
-            raise ModelError("the VLM backend needs a chat handler: run 'complete' on the config first")
+            # a caller's mistake, not a user's: resolve.complete() always sets it for the VLM
+            raise RuntimeError("the VLM backend needs a chat handler: run 'complete' on the config first")
         return LlamaVLMBackend(cfg.model, schema, model_sha256, cfg.chat_handler, cfg.max_pixels)
     return LlamaTextBackend(cfg.model, schema, model_sha256)

@@ -132,6 +132,39 @@ def copy_mode_schema(schema: Any) -> Any:
     return out
 
 
+PRINTED_DEF = "printed-amount"
+
+
+def printed_schema(answer: dict[str, Any], schema: dict[str, Any], amounts: list[str]) -> dict[str, Any]:
+    """``answer`` (the answer schema of ``schema``) with every amount copied from the page limited to
+    ``amounts``, the numbers the page prints (or null where the field may be null): every number
+    field but those ``schema`` marks ``"x-ground": false`` (the model derives them).  One shared
+    definition, so the grammar holds the page's numbers once."""
+    def limit(node: Any, raw: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        raw = raw if isinstance(raw, dict) else {}
+        if node.get("pattern") == AMOUNT_PATTERN and raw.get("x-ground") is not False:
+            ref = {"$ref": f"#/$defs/{PRINTED_DEF}"}
+            types = node.get("type")
+            return {"anyOf": [ref, {"type": "null"}]} if isinstance(types, list) and "null" in types else ref
+        out = dict(node)
+        for key in ("properties", "$defs"):
+            if isinstance(node.get(key), dict):
+                out[key] = {k: limit(v, (raw.get(key) or {}).get(k)) for k, v in node[key].items()}
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                out[key] = limit(node[key], raw.get(key))
+        if isinstance(node.get("anyOf"), list):
+            branches = raw.get("anyOf") if isinstance(raw.get("anyOf"), list) else []
+            out["anyOf"] = [limit(b, branches[i] if i < len(branches) else None) for i, b in enumerate(node["anyOf"])]
+        return out
+
+    limited = limit(copy.deepcopy(answer), schema)
+    limited["$defs"] = {**limited.get("$defs", {}), PRINTED_DEF: {"type": "string", "enum": list(amounts)}}
+    return limited  # type: ignore[no-any-return]
+
+
 def _is_type(value: Any, t: str) -> bool:
     checks = {
         "null": value is None,

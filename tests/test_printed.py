@@ -1,0 +1,98 @@
+"""``--amounts printed``: an amount field may take only a number the page prints (or null).
+
+Real llama.cpp: the tiny random-weight model writes noise, so whatever it picks under the page's
+grammar shows what the grammar allows; the 0.5B shows that a real model still reads the values.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.config.settings import ModelConfig
+from pipeline.devtools.tiny_vlm import TinyVLM
+from pipeline.model import registry as models
+from pipeline.model.base import PageInput
+from pipeline.model.llama import LlamaTextBackend
+from pipeline.model.preflight import grammar_of
+from pipeline.model.printed import printed_amounts
+from pipeline.schema.compiled import compile_schema
+from pipeline.schema.grammar import printed_schema, schema_to_gbnf
+
+from .conftest import INVOICE_SCHEMA
+
+PAGE = """ACME GmbH                                  Rechnung Nr. RE-2026-0042
+Datum: 03.02.2026
+
+Pos  Beschreibung           Menge   Einzelpreis      Betrag
+1    Beratung                   3      1.200,00    3.600,00
+2    Reisekosten                1        412,50      412,50
+
+                                  Netto             4.012,50 €
+                                  MwSt 19 %           762,38 €
+                                  Gesamt            4.774,88 €
+"""
+
+
+def test_the_numbers_a_page_prints_are_read_as_printed() -> None:
+    found = printed_amounts(PAGE + "\nCHF 1'234.50   1 234,56   12.00-   (5.00)   Tel 0171 2345678")
+    for printed in ("3.600,00", "412,50", "4.774,88", "1'234.50", "1 234,56", "12.00-", "(5.00)", "3", "19"):
+        assert printed in found, printed
+    assert "03.02.2026" not in found and "2026" in found  # a date is not an amount; its number may be
+    assert len(found) == len(set(found))
+
+
+def test_only_the_amount_fields_are_limited() -> None:
+    schema = json.loads(INVOICE_SCHEMA.read_text())
+    answer, free = grammar_of(schema)
+    limited = schema_to_gbnf(printed_schema(answer, schema, ["4.774,88", "762,38"]))
+    assert 'printed-amount ::= "\\"4.774,88\\"" | "\\"762,38\\""' in limited
+    for field in ("net-amount-0", "tax-amount-0", "total-amount-0", "line-item-amount-0", "line-item-quantity-0"):
+        assert f"{field} ::= printed-amount" in limited
+    assert "printed-amount" not in free
+    derived = {**schema, "properties": {**schema["properties"],
+                                        "net_amount": {**schema["properties"]["net_amount"], "x-ground": False}}}
+    answer, _ = grammar_of(derived)
+    assert "net-amount-0 ::= printed-amount" not in schema_to_gbnf(printed_schema(answer, derived, ["1"]))
+
+
+def _backend(path: object, amounts: str, schema: dict | None = None, **extra: object) -> LlamaTextBackend:
+    cfg = ModelConfig(path=path, n_ctx=4096, max_tokens=600, retries=0, amounts=amounts, **extra)  # type: ignore[arg-type]
+    return LlamaTextBackend(cfg, compile_schema(schema or json.loads(INVOICE_SCHEMA.read_text())), "0" * 64)
+
+
+AMOUNTS_ONLY = {"type": "object", "additionalProperties": False, "required": ["net", "total", "rows"], "properties": {
+    "net": {"type": ["number", "null"]}, "total": {"type": ["number", "null"]},
+    "rows": {"type": "array", "maxItems": 4, "items": {"type": "number"}}}}
+
+
+def test_noise_can_only_choose_printed_numbers(tiny_vlm: TinyVLM) -> None:
+    allowed = set(printed_amounts(PAGE))
+    for amounts in ("printed", "free"):
+        backend = _backend(tiny_vlm.model, amounts, AMOUNTS_ONLY, temperature=1.0)
+        try:
+            chosen: list[str] = []
+            for attempt in range(4):
+                answer = json.loads(backend.execute(PageInput("x.pdf", 1, b"", PAGE), attempt).text)
+                chosen += [v for v in [answer["net"], answer["total"], *answer["rows"]] if v is not None]
+        finally:
+            backend.close()
+        if amounts == "printed":
+            assert chosen and set(chosen) <= allowed, set(chosen) - allowed
+        else:  # the same noise, free: it writes amounts the page does not print
+            assert set(chosen) - allowed
+
+
+@pytest.mark.realmodel
+def test_a_real_model_still_reads_the_amounts() -> None:
+    if models.installed("qwen2.5-coder-0.5b") is None:
+        pytest.skip("qwen2.5-coder-0.5b is not installed")
+    backend = _backend(models.model_path("qwen2.5-coder-0.5b"), "printed")
+    try:
+        result = backend.extract(PageInput("x.pdf", 1, b"", PAGE))
+    finally:
+        backend.close()
+    assert result.record is not None
+    assert (result.record["net_amount"], result.record["tax_amount"], result.record["total_amount"]) == \
+        (4012.5, 762.38, 4774.88)
