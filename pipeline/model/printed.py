@@ -22,6 +22,9 @@ _SINGLE = re.compile(r"(?<![\w.,'])[-−]?\(?\d+(?:[.,'’]\d+)*\)?-?(?![\w])")
 # thousands grouped by spaces ("1 234,56"), read as one number beside its parts
 _SPACED = re.compile(r"(?<![\w.,])\d{1,3}(?: \d{3})+(?:[.,]\d{1,4})?(?![\w])")
 _DATE = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
+# not amounts: a leading zero before more digits (0171..., 000119...: phone numbers, ids), nine or more
+# digits without a mark (account and receipt numbers)
+_NOT_AMOUNT = re.compile(r"^0\d|^\d{9,}$")
 MAX_CANDIDATES = 600
 
 
@@ -31,7 +34,8 @@ def printed_amounts(text: str) -> list[str]:
     for pattern in (_SINGLE, _SPACED):
         for match in pattern.finditer(text):
             value = match.group().replace("−", "-").replace("’", "'")
-            if _DATE.match(value.strip("-()")) or normalize_amount(value) is None:
+            bare = value.strip("-()")
+            if _DATE.match(bare) or _NOT_AMOUNT.match(bare) or normalize_amount(value) is None:
                 continue
             found.setdefault(value, None)
             if len(found) >= MAX_CANDIDATES:
