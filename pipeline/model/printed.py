@@ -17,10 +17,12 @@ from typing import Any
 from pipeline.consensus.normalize import normalize_amount
 from pipeline.schema.grammar import printed_schema, schema_to_gbnf
 
-# a number as printed: digits with group and decimal marks, a sign before or after, or brackets
-_SINGLE = re.compile(r"(?<![\w.,'])[-−]?\(?\d+(?:[.,'’]\d+)*\)?-?(?![\w])")
+# a number as printed, the whole of a word once letters and symbols around it are cut off ("RM64.50",
+# "16.80S" with its tax code, "€12"): digits with group and decimal marks, a sign before or after, brackets
+_NUMBER = re.compile(r"[-−]?\(?\d+(?:[.,'’]\d+)*\)?-?")
+_EDGES = re.compile(r"^[^\d(−-]+|[^\d)−-]+$")
 # thousands grouped by spaces ("1 234,56"), read as one number beside its parts
-_SPACED = re.compile(r"(?<![\w.,])\d{1,3}(?: \d{3})+(?:[.,]\d{1,4})?(?![\w])")
+_SPACED = re.compile(r"(?<![\w.,])\d{1,3}(?: \d{3})+(?:[.,]\d{1,4})?(?![\d.,])")
 _DATE = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
 # not amounts: a leading zero before more digits (0171..., 000119...: phone numbers, ids), nine or more
 # digits without a mark (account and receipt numbers)
@@ -30,16 +32,16 @@ MAX_CANDIDATES = 600
 
 def printed_amounts(text: str) -> list[str]:
     """The distinct numbers ``text`` prints, in reading order, each as printed."""
+    words = [w for w in (_EDGES.sub("", word) for word in text.split()) if _NUMBER.fullmatch(w)]
     found: dict[str, None] = {}
-    for pattern in (_SINGLE, _SPACED):
-        for match in pattern.finditer(text):
-            value = match.group().replace("−", "-").replace("’", "'")
-            bare = value.strip("-()")
-            if _DATE.match(bare) or _NOT_AMOUNT.match(bare) or normalize_amount(value) is None:
-                continue
-            found.setdefault(value, None)
-            if len(found) >= MAX_CANDIDATES:
-                return list(found)
+    for value in [*words, *(m.group() for m in _SPACED.finditer(text))]:
+        value = value.replace("−", "-").replace("’", "'")
+        bare = value.strip("-()")
+        if _DATE.match(bare) or _NOT_AMOUNT.match(bare) or normalize_amount(value) is None:
+            continue
+        found.setdefault(value, None)
+        if len(found) >= MAX_CANDIDATES:
+            break
     return list(found)
 
 
