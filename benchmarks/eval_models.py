@@ -63,7 +63,8 @@ def run_one(name: str, evalset: Path, out: Path, workers: int, samples: int = 1)
     thread.join()
     report = evaluate(evalset, out).to_json()
     return {"model": name, "sha256": models.installed(name)["files"]["model"]["sha256"],  # type: ignore[index]
-            "workers": workers, "threads": threads, "samples": samples, "pages": summary.pages, "pages_ok": summary.ok,
+            "workers": workers, "threads": threads, "samples": samples, "amounts": model.amounts,
+            "pages": summary.pages, "pages_ok": summary.ok,
             "documents": report["documents"], "seconds": round(seconds, 1),
             "pages_per_s": round(summary.pages / seconds, 3), "peak_rss_mib": round(peak[0] / 2**20),
             "f1": report["overall"]["f1"], "precision": report["overall"]["precision"],

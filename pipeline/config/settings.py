@@ -115,8 +115,8 @@ class Settings(_Strict):
                     "valid XML without the model; verify also runs the model and flags every field where the page "
                     "and the XML disagree; ignore reads the pages only.")
     amounts: Literal["printed", "free"] = setting(
-        "free", help="Text backend: printed lets an amount field take only a number printed on the page (or null): "
-                     "the model chooses, it cannot compute or misformat one; free lets it write any amount.")
+        "printed", help="Text backend: printed lets an amount field take only a number printed on the page (or "
+                        "null): the model chooses, it cannot compute or misformat one; free lets it write any amount.")
     dual_view: bool = setting(False, help="VLM: also read each page's text layer (or OCR) with the same model "
                                           "and vote that answer with the image samples.")
     adjudicator: Literal["none", "anthropic", "openai"] = setting(
@@ -248,7 +248,7 @@ class RunConfig(_Strict):
             "read_pages": m.read_pages if self.backend == "text" else None,
             "adjudicator": [a.provider, a.model, a.when, a.below] if a.provider != "none" else None,
         }
-        if self.backend == "text" and m.amounts != "free":  # only then: keys of existing outputs stay as they were
+        if self.backend == "text" and m.amounts != "free":  # free is how outputs from before the setting were made
             relevant["amounts"] = m.amounts
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:32]
 
