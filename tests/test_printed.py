@@ -42,6 +42,9 @@ def test_the_numbers_a_page_prints_are_read_as_printed() -> None:
         assert printed in found, printed
     assert "03.02.2026" not in found and "2026" not in found and "16" not in found  # nor a date or a part of one
     assert "0171" not in printed_amounts("Tel 0171 2345678") and not printed_amounts("Beleg 000119910400")
+    french, pounds = printed_amounts("Total HT 2\u202f217,42 €"), printed_amounts("Subtotal -£5,773.35")
+    assert "2\u202f217,42" in french and "217,42" not in french  # a thin space groups thousands: one number
+    assert pounds == ["-5,773.35", "-£5,773.35"]  # the bare number, and the word as printed
     assert len(found) == len(set(found))
 
 

@@ -17,11 +17,13 @@ from typing import Any
 from pipeline.consensus.normalize import normalize_amount
 from pipeline.schema.grammar import printed_schema, schema_to_gbnf
 
-# a number as printed, the whole of a word once letters and symbols around it are cut off ("RM64.50",
-# "16.80S" with its tax code, "€12"): digits with group and decimal marks, a sign before or after, brackets
-_NUMBER = re.compile(r"[-−]?\(?\d+(?:[.,'’]\d+)*\)?-?")
-_EDGES = re.compile(r"^[^\d(−-]+|[^\d)−-]+$")
-# thousands grouped by spaces ("1 234,56"), read as one number beside its parts
+_THIN = "\u00a0\u202f\u2009"  # no-break and thin spaces: thousands marks inside one printed number
+# a word holding a number: letters or a currency before or after it ("-£117.16", "RM64.50", "16.80S"),
+# digits with group and decimal marks, a sign before or after, brackets
+_WORD = re.compile(rf"[^\d\-−(]*(?P<sign>[-−]?\(?)[^\d\-−(]{{0,3}}(?P<digits>\d(?:[\d.,'’{_THIN}]*\d)?)"
+                   rf"(?P<close>\)?-?)[^\d]*")
+_TRAILING = re.compile(r"[.,:;]+$")
+# thousands grouped by plain spaces ("1 234,56"), read as one number beside its parts
 _SPACED = re.compile(r"(?<![\w.,])\d{1,3}(?: \d{3})+(?:[.,]\d{1,4})?(?![\d.,])")
 _DATE = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
 # not amounts: a leading zero before more digits (0171..., 000119...: phone numbers, ids), nine or more
@@ -31,15 +33,27 @@ MAX_CANDIDATES = 600
 
 
 def printed_amounts(text: str) -> list[str]:
-    """The distinct numbers ``text`` prints, in reading order, each as printed."""
-    words = [w for w in (_EDGES.sub("", word) for word in text.split()) if _NUMBER.fullmatch(w)]
+    """The distinct numbers ``text`` prints, in reading order: each word that holds one, as the bare
+    number (``-£117.16`` -> ``-117.16``) and, where it differs, as printed (``-£117.16``)."""
     found: dict[str, None] = {}
-    for value in [*words, *(m.group() for m in _SPACED.finditer(text))]:
-        value = value.replace("−", "-").replace("’", "'")
-        bare = value.strip("-()")
-        if _DATE.match(bare) or _NOT_AMOUNT.match(bare) or normalize_amount(value) is None:
+    words = re.split(r"[ \t\n\r\f\v]+", text)  # not at no-break or thin spaces: "2 217,42" is one number
+    for word in [*(_TRAILING.sub("", w) for w in words), *(m.group() for m in _SPACED.finditer(text))]:
+        match = _SPACED.fullmatch(word) or _WORD.fullmatch(word)
+        if not match:
             continue
-        found.setdefault(value, None)
+        if match.re is _SPACED:
+            bare = word
+        else:
+            sign, close = match["sign"], match["close"]
+            if ("(" in sign) != (")" in close):  # "(835643-A)": a bracket around an id, not a negative amount
+                sign, close = sign.replace("(", ""), close.replace(")", "")
+            bare = (sign + match["digits"] + close).replace("−", "-")
+        digits = bare.strip("-()")
+        if _DATE.match(digits) or _NOT_AMOUNT.match(digits) or normalize_amount(bare) is None:
+            continue
+        for value in (bare, word):
+            if normalize_amount(value) == normalize_amount(bare):
+                found.setdefault(value, None)
         if len(found) >= MAX_CANDIDATES:
             break
     return list(found)
