@@ -25,11 +25,11 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from pipeline.review import corrections
-from pipeline.review.fields import form_fields, generic, record_of, shown
+from pipeline.review.fields import form_fields, generic, shown
 from pipeline.review.picture import PictureError, page_sizes, picture
 from pipeline.review.queue import REASONS, build_queue, counts, reasons_of
 from pipeline.review.submit import review_rows
-from pipeline.review.view import OutputView, as_dict
+from pipeline.review.view import OutputView, as_dict, shown_record
 
 HERE = Path(__file__).parent
 SHA = re.compile(r"[0-9a-f]{64}")
@@ -79,9 +79,7 @@ def create_app(output: Path, reviewer: str, token: str | None = None, schema: st
     def _document_page(request: Request, key: str, doc: Any, problems: dict[str, str],
                        typed: dict[str, str], status: int = 200) -> Response:
         row = doc.row
-        reviews = corrections.reviews(view.root).get(key, [])
-        record = corrections.corrected(record_of(row, view.record_names), reviews)[0]
-        fields = form_fields(record, view.schema)
+        fields = form_fields(shown_record(view, doc), view.schema)
         sources = {path: src for path, src in as_dict(row.get("field_sources")).items() if src}
         try:
             sizes, problem = page_sizes(row["source_path"], key), None
@@ -105,7 +103,7 @@ def create_app(output: Path, reviewer: str, token: str | None = None, schema: st
         context = {"key": key, "row": row, "pages": pages, "picture_problem": problem, "header": header,
                    "tables": tables, "doubtful": doc.doubtful, "alternatives": doc.alternatives,
                    "sources": sources, "rules": doc.rules, "doc_pages": doc.pages, "problems": problems,
-                   "typed": typed, "csrf": csrf, "review_id": corrections.new_review_id(), "reviews": reviews,
+                   "typed": typed, "csrf": csrf, "review_id": corrections.new_review_id(), "reviews": doc.reviews,
                    "next_key": _next_key(key), "reasons": reasons_of(row)}
         return page(request, "document.html", context, status)
 
@@ -121,9 +119,7 @@ def create_app(output: Path, reviewer: str, token: str | None = None, schema: st
         review_id = form.get("review_id", "")
         if not re.fullmatch(r"[0-9a-f]{32}", review_id):
             return PlainTextResponse("the form has no review id: reload the page", status_code=400, headers=HEADERS)
-        shown_record = corrections.corrected(record_of(doc.row, view.record_names),
-                                             corrections.reviews(view.root).get(key, []))[0]
-        rows, problems = review_rows(doc.row, shown_record, view.compiled, form, review_id, reviewer)
+        rows, problems = review_rows(doc.row, shown_record(view, doc), view.compiled, form, review_id, reviewer)
         if problems:
             typed = {k.removeprefix("f:"): v for k, v in form.items() if k.startswith("f:")}
             return _document_page(request, key, doc, problems, typed, status=422)

@@ -14,7 +14,7 @@ from typing import Any
 
 from pipeline.errors import InputError, SchemaError
 from pipeline.review import corrections
-from pipeline.review.fields import generic
+from pipeline.review.fields import generic, record_of
 from pipeline.schema.compiled import load_schema
 from pipeline.sink.dataset import manifests, read_table, table_files
 
@@ -28,6 +28,7 @@ class Document:
     doubtful: set[str] = field(default_factory=set)  # paths the machine doubts (disputed, printed nowhere)
     alternatives: dict[str, list[str]] = field(default_factory=dict)  # path -> what other samples read
     rules: list[str] = field(default_factory=list)
+    reviews: list[dict[str, Any]] = field(default_factory=list)  # its corrections so far, oldest first
 
 
 class OutputView:
@@ -82,7 +83,8 @@ class OutputView:
             return None
         pages = [p for p in self._pages.get(key, []) if p.get("run_id") == row.get("run_id")] or \
             self._pages.get(key, [])
-        doc = Document(row, pages, rules=list(row.get("rule_failures") or []))
+        doc = Document(row, pages, rules=list(row.get("rule_failures") or []),
+                       reviews=corrections.reviews(self.root).get(key, []))
         doc.doubtful = {_TAG.sub("", p) for p in [*(row.get("disputed_fields") or []),
                                                    *(row.get("ungrounded_fields") or [])]}
         whole = len([p for p in pages if p.get("read_with") is None]) <= 1  # one record for the whole document
@@ -91,6 +93,11 @@ class OutputView:
                 if whole or generic(path) == path:
                     doc.alternatives.setdefault(path, list(values or []))
         return doc
+
+
+def shown_record(view: OutputView, doc: Document) -> dict[str, Any]:
+    """The record a reviewer sees and corrects: the machine's, with the reviews so far applied."""
+    return corrections.corrected(record_of(doc.row, view.record_names), doc.reviews)[0]
 
 
 def as_dict(value: Any) -> dict[str, Any]:
