@@ -41,6 +41,12 @@ class PageResult:
     latency_ms: float = 0.0  # the model's time on the page; for a page no model reads (pipeline.screen), the reading
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # drafted decoding (model.decode): answer tokens guessed ahead, of them the grammar's forced text, kept;
+    # model calls after the prompt (without drafts: one per answer token)
+    drafted_tokens: int = 0
+    forced_tokens: int = 0
+    accepted_tokens: int = 0
+    decode_calls: int = 0
     text_source: str | None = None  # layer, ocr, image, image+layer, image+ocr, image+none, xml
     samples: int = 0
     agreement: float | None = None

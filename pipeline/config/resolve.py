@@ -17,6 +17,7 @@ from pipeline.config.settings import (
     RunConfig,
     Settings,
     build_config,
+    default_draft,
     default_threads,
     default_workers,
     expand_inputs,
@@ -51,7 +52,9 @@ def resolve(settings: Settings, base: Path | None = None) -> RunConfig:
     workers = s.workers or default_workers(gpu=s.n_gpu_layers != 0)
     model = ModelConfig(path=model_path, mmproj=locate(s.mmproj, "mmproj") if s.mmproj else None,
                         chat_handler=s.chat_handler, n_ctx=None if s.n_ctx == "auto" else s.n_ctx,
-                        n_threads=s.threads or default_threads(workers), n_gpu_layers=s.n_gpu_layers, seed=s.seed,
+                        n_threads=s.threads or default_threads(workers), n_gpu_layers=s.n_gpu_layers,
+                        draft_tokens=s.draft_tokens if s.draft_tokens is not None else default_draft(s.n_gpu_layers),
+                        seed=s.seed,
                         max_tokens=s.max_tokens, temperature=s.temperature, retries=s.retries, samples=s.samples,
                         read_pages=s.read_pages, amounts=s.amounts, dual_view=s.dual_view, verbose=s.verbose)
     adjudication = AdjudicationConfig(

@@ -101,6 +101,10 @@ class Settings(_Strict):
     temperature: float = setting(0.0, ge=0.0, le=2.0,
                                  help="Temperature of the first sample (later samples climb a ladder from it).")
     n_gpu_layers: int = setting(0, ge=-1, help="Layers to offload to the GPU; -1 = all (needs a CUDA build).")
+    draft_tokens: int | None = setting(
+        None, ge=0, le=64, auto="16 with a GPU, 0 on a CPU",
+        help="Answer tokens guessed ahead per model call (the grammar's forced text, the page's words) and "
+             "checked in one batch; the answer stays the same. Pays where a batch costs about a step (GPU).")
     seed: int = setting(0, help="Sampling seed.")
     retries: int = setting(1, ge=0, le=5, help="Extra attempts for a page whose answer is not valid.")
     samples: int = setting(3, ge=1, le=9,
@@ -174,6 +178,7 @@ class ModelConfig(_Strict):
     n_ctx: int | None = None  # None: sized from the prompt, page and answer (model/context.py)
     n_threads: int = 1
     n_gpu_layers: int = default_of("n_gpu_layers")
+    draft_tokens: int = 0  # resolved: 0 on a CPU (config/resolve.py)
     seed: int = default_of("seed")
     max_tokens: int = default_of("max_tokens")
     temperature: float = default_of("temperature")
@@ -269,6 +274,17 @@ class RunConfig(_Strict):
         if self.model.dual_view and self.backend != "vlm":
             raise ValueError("dual view needs the VLM backend (--mmproj): the text backend has no image view")
         return self
+
+
+def default_draft(n_gpu_layers: int) -> int:
+    """Tokens drafted per model call when ``--draft-tokens`` is not given: 16 with a GPU, none on a CPU.
+
+    Measured on the 2-core CPU (docs/performance.md): one thread evaluates a batch of k tokens in
+    about k single steps for k < 16 (the int8 dot products are compute-bound), so a checked draft
+    saves little and a wrong one costs a step per token; a GPU evaluates a short batch in about
+    the time of one token.
+    """
+    return 16 if n_gpu_layers != 0 else 0
 
 
 def default_workers(cores: int | None = None, gpu: bool = False) -> int:

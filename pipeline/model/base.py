@@ -31,6 +31,14 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str | None = None
+    # drafted decoding (model.decode): answer tokens guessed ahead, of them from the grammar, kept; model calls
+    drafted_tokens: int = 0
+    forced_tokens: int = 0
+    accepted_tokens: int = 0
+    decode_calls: int = 0
+
+
+DECODING = ("drafted_tokens", "forced_tokens", "accepted_tokens", "decode_calls")
 
 
 @dataclass
@@ -53,6 +61,7 @@ class ModelResult:
     normalize_nulls: list[str] = field(default_factory=list)  # fields of the record nulled as unreadable
     dropped_rows: int = 0  # rows of the record dropped as restated totals
     truncated: bool = False  # every answer was cut at max_tokens: the record is what came before the cut
+    decoding: dict[str, int] = field(default_factory=dict)  # DECODING counts summed over the page's answers
 
     @property
     def disputed(self) -> list[str]:
@@ -93,9 +102,14 @@ class Backend(ABC):
         independent way to misread the page, so where it disagrees with the image the field is
         disputed (and it still answers when every image sample failed).
         """
+        usage = dict.fromkeys(("prompt_tokens", "completion_tokens", *DECODING), 0)
+        result = self._extract(page, usage)
+        result.decoding = {k: usage[k] for k in DECODING}
+        return result
+
+    def _extract(self, page: PageInput, tokens: dict[str, int]) -> ModelResult:
         started = time.perf_counter()
         cut: str | None = None  # the first answer cut at max_tokens, kept in case none is whole
-        tokens = [0, 0]  # prompt, completion
         problem = "no attempt made"
         raw: str | None = None
         valid: list[dict[str, Any]] = []
@@ -117,7 +131,7 @@ class Backend(ABC):
                 valid.append(record)
             elif not valid:
                 problem = f"{problem}; text view: {text_problem}"
-        prompt_tokens, completion_tokens = tokens
+        prompt_tokens, completion_tokens = tokens["prompt_tokens"], tokens["completion_tokens"]
         if not valid and cut is not None:
             kept = self._salvage(cut)
             if kept is not None:
@@ -152,15 +166,15 @@ class Backend(ABC):
             result.min_confidence = round(voted.min_confidence, 4)
         return result
 
-    def _attempt(self, tokens: list[int], traces: list[tuple[list[str], int]], call: Callable[..., Completion],
+    def _attempt(self, tokens: dict[str, int], traces: list[tuple[list[str], int]], call: Callable[..., Completion],
                  *args: Any) -> tuple[dict[str, Any] | None, str, str | None]:
         """One model call, checked: (record or None, problem, raw text); never raises."""
         try:
             completion = call(*args)
         except Exception as exc:  # a backend failure is a page error, not a dead run
             return None, f"model_error: {' '.join(str(exc).split())[:300] or type(exc).__name__}", None
-        tokens[0] += completion.prompt_tokens
-        tokens[1] += completion.completion_tokens
+        for key in tokens:
+            tokens[key] += getattr(completion, key)
         try:
             record, problem = self._check(completion, traces)
         except Exception as exc:  # a bug in normalisation must cost a page, not the run

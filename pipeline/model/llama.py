@@ -54,6 +54,7 @@ class LlamaBackend(Backend):
         except Exception as exc:
             raise load_error(cfg.path, exc) from None
         compile_grammar(self.llm, self.gbnf)
+        self.llm.draft_tokens = cfg.draft_tokens  # drafted answer tokens per model call: model/decode.py
 
     @abstractmethod
     def messages(self, page: PageInput) -> list[dict[str, Any]]:
@@ -76,17 +77,19 @@ class LlamaBackend(Backend):
     def chat(self, messages: list[dict[str, Any]], attempt: int, gbnf: str | None = None) -> Completion:
         response = self.llm.create_chat_completion(messages=messages, **self.sampling(attempt, gbnf))  # type: ignore[arg-type]
         choice = response["choices"][0]  # type: ignore[index]
-        return _completion(choice["message"]["content"], response, choice)
+        return _completion(choice["message"]["content"], response, choice, self.llm.decode_counts)
 
     def close(self) -> None:
         self.llm.close()
 
 
-def _completion(text: str | None, response: Any, choice: Any) -> Completion:
+def _completion(text: str | None, response: Any, choice: Any, counts: Any) -> Completion:
+    """The answer with its token counts (``counts``: the call's ``model.decode.DecodeCounts``)."""
     usage = response.get("usage") or {}
     return Completion(text=text or "", prompt_tokens=int(usage.get("prompt_tokens", 0)),
                       completion_tokens=int(usage.get("completion_tokens", 0)),
-                      finish_reason=choice.get("finish_reason"))
+                      finish_reason=choice.get("finish_reason"), drafted_tokens=counts.drafted,
+                      forced_tokens=counts.forced, accepted_tokens=counts.accepted, decode_calls=counts.calls)
 
 
 class LlamaVLMBackend(LlamaBackend):
@@ -117,7 +120,7 @@ class LlamaVLMBackend(LlamaBackend):
         if attempt > 0 and self._prompt is not None and self._prompt[0] == digest and self._rewind(self._prompt[1]):
             response = self.llm.create_completion(prompt=self._prompt[1], **self.sampling(attempt))
             choice = response["choices"][0]  # type: ignore[index]
-            return _completion(choice["text"], response, choice)
+            return _completion(choice["text"], response, choice, self.llm.decode_counts)
         self._prompt = None
         completion = super().execute(page, attempt)
         # The handler evaluated the prompt into positions [0, prompt_tokens) and left their ids

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.model.decode import DecodeCounts, Probe, speculative_generate
+
 _TOKEN_DATA = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
 
 
@@ -102,6 +104,38 @@ def make_llama_class() -> Any:
     import llama_cpp
 
     class FastGrammarLlama(llama_cpp.Llama):  # type: ignore[misc]
+        draft_tokens = 0  # most tokens drafted per model call (pipeline.model.decode); 0: one token per call
+        decode_counts = DecodeCounts()
+        _probe: Probe | None = None
+        _answers: tuple[tuple[int, ...], list[list[int]]] = ((), [])  # (prompt, its earlier answers)
+        _habit = ""  # the last answer's text: how this model spaces its JSON
+
+        def generate(self, tokens: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            grammar = kwargs.get("grammar")
+            if grammar is None or self.draft_tokens <= 0 or kwargs.get("logits_processor"):
+                self.decode_counts = DecodeCounts()
+                yield from super().generate(tokens, **kwargs)
+                return
+            sampler = self._init_sampler(grammar=grammar, temp=kwargs.get("temp", 0.8), top_k=kwargs.get("top_k", 40),
+                                         top_p=kwargs.get("top_p", 0.95), min_p=kwargs.get("min_p", 0.05))
+            self._sampler = sampler
+            if self._probe is None:
+                self._probe = Probe(self)
+            prompt = tuple(tokens)
+            if self._answers[0] != prompt:
+                self._answers = (prompt, [])
+            self.decode_counts = counts = DecodeCounts()
+            answer: list[int] = []
+            try:
+                for token in speculative_generate(self, sampler, prompt, self._probe, self._answers[1],
+                                                  self._habit, self.draft_tokens, counts,
+                                                  kwargs.get("stopping_criteria")):
+                    answer.append(token)
+                    yield token
+            finally:
+                self._answers[1].append(answer)
+                self._habit = self.detokenize(answer).decode("utf-8", errors="ignore")
+
         def _init_sampler(self, **kwargs: Any) -> Any:  # type: ignore[override]  # keywords only upstream
             grammar = kwargs.get("grammar")
             if grammar is None:

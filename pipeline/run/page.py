@@ -79,6 +79,7 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
     return PageResult.for_task(
         task, **{**local, **adjudication}, raw_output=result.raw_output, attempts=result.attempts,
         latency_ms=result.latency_ms, prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+        **result.decoding,
         samples=result.samples, agreement=result.agreement, min_confidence=result.min_confidence,
         field_confidence=result.field_confidence, field_alternatives=result.field_alternatives,
         open_fields=doubts.open_fields,
