@@ -5,8 +5,10 @@ or generated invoice pages): the page's greedy answer decoded one token per mode
 llama.cpp with the grammar checked on the chosen token, what ``extract`` does by default on a CPU)
 and with drafts checked in batches, both from an empty KV cache; then the page's later samples
 (temperature ladder, prompt cached) both ways.  The prompt is timed alone once per page, so the
-decode time is the answer's own.  Checks that the greedy answers are identical on every page and
-prints pages/s, decode tokens/s, their ratios and the drafting counters.  Also times what a batch
+decode time is the answer's own.  Checks whether the greedy answers are identical on every page and,
+where not, where they part and by how much plain decoding's logits preferred its choice there (llama.cpp
+rounds a batch differently from a single step: a near-tie can go the other way); prints pages/s,
+decode tokens/s, their ratios and the drafting counters.  Also times what a batch
 of k tokens costs against k single steps on this machine, which bounds any drafting gain.
 
     python benchmarks/decode.py [DIR] --model qwen2.5-coder-0.5b --model qwen2.5-coder-1.5b \\
@@ -29,6 +31,7 @@ from pipeline.config.settings import ModelConfig
 from pipeline.devtools.samples import generate
 from pipeline.model import registry as models
 from pipeline.model.llama import LlamaTextBackend
+from pipeline.model.sampling import divergence
 from pipeline.render.pages import page_text
 from pipeline.schema.compiled import load_schema
 
@@ -77,15 +80,17 @@ def measure(model: str, texts: list[tuple[str, str]], draft: int, samples: int, 
     backend = LlamaTextBackend(ModelConfig(path=models.model_path(model), n_threads=threads, max_tokens=1024,
                                            draft_tokens=0), load_schema(SCHEMA), "benchmark")
     llm = backend.llm
+    llm.trace_sampling = True  # to tell a near-tie that rounding decided from a different choice
     curve = batch_curve(llm)
     rows = []
     for name, text in texts:
         row: dict[str, Any] = {"page": name}
-        answers = {}
+        answers, traces = {}, {}
         for mode, k in (("plain", 0), ("drafted", draft)):
             llm.reset()
             llm._answers = ((), [])  # no earlier answers of this page to draft from
             seconds, completion, counts = answer(backend, text, 0, k)
+            traces[mode] = llm._sampler.trace
             later = [answer(backend, text, attempt, k) for attempt in range(1, samples)]
             answers[mode] = [completion.text, *(c.text for _, c, _ in later)]
             row[mode] = {"greedy_s": round(seconds, 2), "later_s": round(sum(s for s, _, _ in later), 2),
@@ -100,13 +105,17 @@ def measure(model: str, texts: list[tuple[str, str]], draft: int, samples: int, 
         llm.eval(prompt)
         row["prompt_s"] = round(time.perf_counter() - started, 2)
         row["identical"] = answers["plain"][0] == answers["drafted"][0]
+        split = divergence(traces["plain"], traces["drafted"])
+        if split is not None:  # the answer token where they part, and plain's logit gap between the two choices
+            row["diverged_at_token"], row["plain_logit_gap"] = split[0], round(split[1], 3)
         row["later_identical"] = answers["plain"][1:] == answers["drafted"][1:]
         rows.append(row)
         p, d = row["plain"], row["drafted"]
         print(f"  {name[:44]:44} prompt {row['prompt_tokens']:5d} tok {row['prompt_s']:6.1f}s | answer "
               f"{p['tokens']:4d} tok: plain {p['greedy_s']:6.1f}s, drafted {d['greedy_s']:6.1f}s "
               f"({d['calls']} calls, {d['accepted']}/{d['drafted']} drafted kept, {d['forced']} forced) "
-              f"{'same' if row['identical'] else 'DIFFERENT'}", flush=True)
+              f"{'same' if row['identical'] else 'different'}"
+              f"{'' if split is None else f' from token {split[0]}, plain logit gap {split[1]:.3f}'}", flush=True)
     backend.close()
     return {"model": model, "draft_tokens": draft, "threads": threads, "samples": samples,
             "batch_ms_per_token": curve, "pages": rows, **summary(rows, samples)}
@@ -114,7 +123,9 @@ def measure(model: str, texts: list[tuple[str, str]], draft: int, samples: int, 
 
 def summary(rows: list[dict[str, Any]], samples: int) -> dict[str, Any]:
     prompt = sum(r["prompt_s"] for r in rows)
+    gaps = [r["plain_logit_gap"] for r in rows if "plain_logit_gap" in r]
     out: dict[str, Any] = {"identical_greedy": f"{sum(r['identical'] for r in rows)}/{len(rows)}",
+                           "largest_logit_gap_where_different": max(gaps) if gaps else None,
                            "identical_later": f"{sum(r['later_identical'] for r in rows)}/{len(rows)}"}
     for mode in ("plain", "drafted"):
         greedy = sum(r[mode]["greedy_s"] for r in rows)
@@ -148,6 +159,7 @@ def main() -> None:
     parser.add_argument("--draft", type=int, default=16)
     parser.add_argument("--samples", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--results", default="decode", help="name of the results file (benchmarks/results/NAME.json)")
     args = parser.parse_args()
     texts = pages(args.folder, args.pages)
     results = []
@@ -158,7 +170,7 @@ def main() -> None:
         print(f"  identical greedy answers: {result['identical_greedy']}; plain {result['plain']}; "
               f"drafted {result['drafted']}; ratio {result.get('ratio')}")
         results.append(result)
-    write_results("decode", {"folder": str(args.folder or "generated"), "results": results})
+    write_results(args.results, {"folder": str(args.folder or "generated"), "results": results})
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pipeline.rules.checks import check_rules, rule_failures
 from pipeline.rules.repair import repair
 from pipeline.schema.compiled import load_schema
@@ -99,3 +101,21 @@ def test_seller_and_buyer_are_swapped_only_on_the_page_evidence() -> None:
                      (40, 800, "Thank you"))
     assert settle_parties(wrong, schema, in_block)[1] is None  # an e-mail in an address block says nothing
     assert settle_parties(model, {"properties": {}}, labelled)[1] is None  # no x-party: no opinion
+
+
+def test_the_currency_is_the_one_the_pages_print() -> None:
+    from pipeline.rules.currency import settle_currency
+
+    schema = json.loads(INVOICE_SCHEMA.read_text())
+    dollars = _page((50, 100, "Service A 12 $10.00 $120.00"), (50, 120, "Total: $127.50"))
+    record, notes = settle_currency({"currency": "EUR", "total_amount": 127.5}, schema, [dollars])
+    assert record["currency"] == "USD" and notes == ["currency: EUR -> USD (the only currency the pages print: "
+                                                     "'$10.00')"]
+    assert settle_currency({"currency": None}, schema, [dollars])[0]["currency"] == "USD"  # filled, recorded
+    assert settle_currency({"currency": "USD"}, schema, [dollars]) == ({"currency": "USD"}, [])
+    both = _page((50, 100, "Total CHF 12.00 (EUR 10.50)"))
+    assert settle_currency({"currency": "GBP"}, schema, [both]) == ({"currency": "GBP"}, [])  # two: not ours to say
+    silent = _page((50, 100, "Total 12.00 RM 5 kr PHP hosting"))  # no symbol, no unambiguous code
+    assert settle_currency({"currency": "EUR"}, schema, [silent]) == ({"currency": "EUR"}, [])
+    canadian = _page((50, 100, "Total CA$15.00"))
+    assert settle_currency({"currency": "USD"}, schema, [canadian])[0]["currency"] == "CAD"

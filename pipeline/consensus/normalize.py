@@ -35,7 +35,7 @@ CURRENCY_SYMBOLS = {
     "$": "USD", "us$": "USD", "usd": "USD",
     "£": "GBP", "gbp": "GBP",
     "chf": "CHF", "fr.": "CHF", "sfr": "CHF",
-    "¥": "JPY", "jpy": "JPY", "c$": "CAD", "cad": "CAD", "a$": "AUD", "aud": "AUD",
+    "¥": "JPY", "jpy": "JPY", "c$": "CAD", "ca$": "CAD", "cad": "CAD", "a$": "AUD", "au$": "AUD", "aud": "AUD",
     "kr": "SEK", "sek": "SEK", "nok": "NOK", "dkk": "DKK", "zł": "PLN", "pln": "PLN", "kč": "CZK", "czk": "CZK",
     "₹": "INR", "inr": "INR", "rm": "MYR", "myr": "MYR", "r$": "BRL", "₩": "KRW", "₺": "TRY",
     "hk$": "HKD", "s$": "SGD", "nz$": "NZD", "₱": "PHP", "฿": "THB", "₪": "ILS", "ft": "HUF", "lei": "RON",

@@ -16,8 +16,13 @@ random draws in the same order) and the draft is kept up to the first token it d
 which replaces the rest; the KV cache is cut back past them.  So a greedy answer is the plain
 greedy answer, and a temperature sample is drawn from the same distribution with the same draws
 (the sample at each position is compared with the draft: an exact equivalent of the standard
-acceptance rule for a draft that proposes one token with certainty).  Where a draft is wrong the
-batch cost more than a single step: drafts are cut where the grammar would refuse them.
+acceptance rule for a draft that proposes one token with certainty).  Up to rounding: llama.cpp
+evaluates a batch with other kernels than a single step, and the logits differ by up to ~0.2 on
+the Qwen 0.5B/1.5B Q4_K_M (measured), so where the model's two best tokens are that close either
+run may take either; plain llama.cpp's own answer moves the same way with how its prompt was split
+into batches.  ``sampling.divergence`` tells such a near-tie from a real difference.  A wrong draft
+costs its batch positions: drafts are cut where the grammar would refuse them, and a lookup needs
+three matching tokens.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import numpy as np
 
 from pipeline.model.decode import DecodeCounts, Probe, speculative_generate
 
+TRACE_TOP = 8
 _TOKEN_DATA = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
 
 
@@ -43,6 +44,7 @@ class GrammarFirstSampler:
         self._all["id"] = np.arange(n_vocab, dtype=np.intc)
         self.fast_hits = 0
         self.full_passes = 0
+        self.trace: list[tuple[int, dict[int, float]]] | None = None  # per token: (chosen, top logits), when asked
 
     def _apply(self, data: np.ndarray) -> None:
         array = self._lib.llama_token_data_array(
@@ -88,6 +90,9 @@ class GrammarFirstSampler:
                 raise RuntimeError("the grammar allows no token here")
             token = self._pick(masked)
         self._lib.llama_sampler_accept(self.grammar, token)
+        if self.trace is not None:
+            top = np.argpartition(logits, -TRACE_TOP)[-TRACE_TOP:]
+            self.trace.append((token, {**{int(t): float(logits[t]) for t in top}, token: float(logits[token])}))
         return token
 
     def close(self) -> None:
@@ -99,12 +104,24 @@ class GrammarFirstSampler:
         self.close()
 
 
+def divergence(plain: list[tuple[int, dict[int, float]]], other: list[tuple[int, dict[int, float]]]) \
+        -> tuple[int, float] | None:
+    """Where two traced decodings of the same prompt first chose differently, and by how much the first
+    one's logits preferred its token over the other's there (inf when the other was not among its top
+    logits): a gap of a few hundredths is a tie that rounding decides, not a change of mind."""
+    for n, ((a, logits), (b, _)) in enumerate(zip(plain, other, strict=False)):
+        if a != b:
+            return n, logits[a] - logits[b] if b in logits else float("inf")
+    return None
+
+
 def make_llama_class() -> Any:
     """A ``Llama`` whose grammar-constrained generations use ``GrammarFirstSampler``."""
     import llama_cpp
 
     class FastGrammarLlama(llama_cpp.Llama):  # type: ignore[misc]
         draft_tokens = 0  # most tokens drafted per model call (pipeline.model.decode); 0: one token per call
+        trace_sampling = False  # keep each choice with the top logits it was made from (sampler.trace)
         decode_counts = DecodeCounts()
         _probe: Probe | None = None
         _answers: tuple[tuple[int, ...], list[list[int]]] = ((), [])  # (prompt, its earlier answers)
@@ -140,8 +157,10 @@ def make_llama_class() -> Any:
             grammar = kwargs.get("grammar")
             if grammar is None:
                 return super()._init_sampler(**kwargs)
-            return GrammarFirstSampler(self._model.vocab, self._n_vocab, grammar._grammar,
-                                       kwargs.get("temp", 0.8), self._seed, top_k=kwargs.get("top_k", 40),
-                                       top_p=kwargs.get("top_p", 0.95), min_p=kwargs.get("min_p", 0.05))
+            sampler = GrammarFirstSampler(self._model.vocab, self._n_vocab, grammar._grammar,
+                                          kwargs.get("temp", 0.8), self._seed, top_k=kwargs.get("top_k", 40),
+                                          top_p=kwargs.get("top_p", 0.95), min_p=kwargs.get("min_p", 0.05))
+            sampler.trace = [] if self.trace_sampling else None
+            return sampler
 
     return FastGrammarLlama

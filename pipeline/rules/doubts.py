@@ -20,6 +20,7 @@ from pipeline.ground.index import PageIndex
 from pipeline.ground.sources import FieldSource, ground_pages, ungrounded
 from pipeline.merge.pages import covers_document, open_disputes
 from pipeline.render.textlayer import Word
+from pipeline.rules.currency import settle_currency
 from pipeline.rules.parties import settle_parties
 from pipeline.rules.repair import repair
 
@@ -52,6 +53,9 @@ def settle_page(record: dict[str, Any] | None, confidence: dict[str, float], sch
     if record is not None and page_number == 1 and pages and pages[0].words:  # the parties are on page 1
         record, swapped = settle_parties(record, schema, pages[0])
         repairs += [swapped] if swapped else []
+    if record is not None and any(p.words for p in pages):
+        record, changed = settle_currency(record, schema, pages)
+        repairs += changed
     sources = ground(record, schema, pages, page_number)
     missing = ungrounded(sources)
     return Settled(record, sources, missing,

@@ -1,0 +1,67 @@
+"""The currency from what the pages print, where the model's choice is printed nowhere.
+
+A currency is chosen, not copied (``"x-normalize": "currency"`` fields hold ISO codes), so it is
+not looked up like other values; a small model tends to answer with the currency it sees most in
+training (EUR, USD) whatever the page says.  The pages say it: ISO codes written out ("EUR",
+"CHF") and symbols stuck to the amounts ("$127.50", "€", "£", "CA$").  Where the pages print
+exactly one currency and the record holds another one (or none), the record takes the printed
+one, and the change is recorded; where they print several, or none, the model's choice stays.
+Only symbols and upper-case ISO codes count: words such as "kr" or "RM" are too short and too
+common to be evidence on their own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from pipeline.consensus.compare import field_kind
+from pipeline.consensus.normalize import CURRENCY_SYMBOLS, normalize_currency
+from pipeline.ground.index import PageIndex
+
+CODES = frozenset(CURRENCY_SYMBOLS.values()) - {"PHP", "TRY", "RON", "ILS"}  # also words and acronyms
+SYMBOLS = sorted((s for s in CURRENCY_SYMBOLS if not s.isalpha() and not s.endswith(".")), key=len, reverse=True)
+WORDS = {"euro": "EUR", "euros": "EUR"}
+
+
+def printed_currencies(pages: Sequence[PageIndex]) -> dict[str, str]:
+    """ISO code -> the first word that shows it, for every currency the pages print."""
+    found: dict[str, str] = {}
+    for page in pages:
+        for word in (w[4] for w in page.words):
+            for code in _codes(word):
+                found.setdefault(code, word)
+    return found
+
+
+def _codes(word: str) -> list[str]:
+    codes = [m for m in re.findall(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])", word) if m in CODES]
+    if word.strip(".,:;()").lower() in WORDS:
+        codes.append(WORDS[word.strip(".,:;()").lower()])
+    lowered = word.lower()
+    for symbol in SYMBOLS:  # "hk$" before "$": a longer symbol takes its characters first
+        if symbol in lowered:
+            codes.append(CURRENCY_SYMBOLS[symbol])
+            lowered = lowered.replace(symbol, " ")
+    return codes
+
+
+def settle_currency(record: dict[str, Any], schema: dict[str, Any],
+                    pages: Sequence[PageIndex]) -> tuple[dict[str, Any], list[str]]:
+    """``record`` with each top-level currency field set to the one currency the pages print, and what changed."""
+    fields = [k for k, v in (schema.get("properties") or {}).items()
+              if isinstance(v, dict) and field_kind(v, schema) == "currency"]
+    if not fields:
+        return record, []
+    printed = printed_currencies(pages)
+    if len(printed) != 1:
+        return record, []
+    (code, word), = printed.items()
+    notes = []
+    for name in fields:
+        held = record.get(name)
+        if (normalize_currency(held) if isinstance(held, str) else None) != code:
+            record = {**record, name: code}
+            notes.append(f"{name}: {held} -> {code} (the only currency the pages print: {word!r})")
+    return record, notes
