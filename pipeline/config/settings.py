@@ -104,7 +104,8 @@ class Settings(_Strict):
     draft_tokens: int | None = setting(
         None, ge=0, le=64, auto="16 with a GPU, 0 on a CPU",
         help="Answer tokens guessed ahead per model call (the grammar's forced text, the page's words) and "
-             "checked in one batch; the answer stays the same. Pays where a batch costs about a step (GPU).")
+             "checked in one batch: the same answer (up to rounding at a near-tie), in fewer calls. Pays where "
+             "a batch costs about a step (GPU).")
     seed: int = setting(0, help="Sampling seed.")
     retries: int = setting(1, ge=0, le=5, help="Extra attempts for a page whose answer is not valid.")
     samples: int = setting(3, ge=1, le=9,
