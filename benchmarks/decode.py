@@ -14,7 +14,7 @@ counters.  Also times what a batch of k tokens costs against k single steps on t
 which bounds any drafting gain.
 
     python benchmarks/decode.py [DIR] --model qwen2.5-coder-0.5b --model qwen2.5-coder-1.5b \\
-        [--pages 8] [--draft 16] [--samples 3] [--threads 1]
+        [--pages 8] [--draft 16] [--samples 3] [--threads 1] [--n-gpu-layers -1]
 
 Writes ``benchmarks/results/decode.json``.
 """
@@ -78,9 +78,10 @@ class _Page:
         self.text = text
 
 
-def measure(model: str, texts: list[tuple[str, str]], draft: int, samples: int, threads: int) -> dict[str, Any]:
+def measure(model: str, texts: list[tuple[str, str]], draft: int, samples: int, threads: int,
+            gpu_layers: int = 0) -> dict[str, Any]:
     backend = LlamaTextBackend(ModelConfig(path=models.model_path(model), n_threads=threads, max_tokens=1024,
-                                           draft_tokens=0), load_schema(SCHEMA), "benchmark")
+                                           draft_tokens=0, n_gpu_layers=gpu_layers), load_schema(SCHEMA), "benchmark")
     llm = backend.llm
     llm.trace_sampling = True  # to tell a near-tie that rounding decided from a different choice
     curve = batch_curve(llm)
@@ -130,7 +131,7 @@ def measure(model: str, texts: list[tuple[str, str]], draft: int, samples: int, 
         llm.eval(prompt[shared:])
         row["page_prompt_s"] = round(time.perf_counter() - started, 2)
     backend.close()
-    return {"model": model, "draft_tokens": draft, "threads": threads, "samples": samples,
+    return {"model": model, "draft_tokens": draft, "threads": threads, "n_gpu_layers": gpu_layers, "samples": samples,
             "batch_ms_per_token": curve, "pages": rows, **summary(rows, samples)}
 
 
@@ -181,13 +182,14 @@ def main() -> None:
     parser.add_argument("--draft", type=int, default=16)
     parser.add_argument("--samples", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--n-gpu-layers", type=int, default=0, help="-1: every layer on the GPU (a CUDA build)")
     parser.add_argument("--results", default="decode", help="name of the results file (benchmarks/results/NAME.json)")
     args = parser.parse_args()
     texts = pages(args.folder, args.pages)
     results = []
     for model in args.model or ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]:
         print(f"{model}: {len(texts)} pages, {args.threads} thread(s), drafts of up to {args.draft}")
-        result = measure(model, texts, args.draft, args.samples, args.threads)
+        result = measure(model, texts, args.draft, args.samples, args.threads, args.n_gpu_layers)
         print(f"  batch of k, ms per token: {result['batch_ms_per_token']}")
         print(f"  identical greedy answers: {result['identical_greedy']}; plain {result['plain']}; "
               f"drafted {result['drafted']}; ratio {result.get('ratio')}")

@@ -282,8 +282,8 @@ def default_draft(n_gpu_layers: int) -> int:
 
     Measured on the 2-core CPU (docs/performance.md): one thread evaluates a batch of k tokens in
     about k single steps for k < 16 (the int8 dot products are compute-bound), so a checked draft
-    saves little and a wrong one costs a step per token; a GPU evaluates a short batch in about
-    the time of one token.
+    saves little and a wrong one costs a step per token.  On a GPU decoding is bound by reading the
+    weights, so a short batch should cost about one step (not measured here: no GPU was lent).
     """
     return 16 if n_gpu_layers != 0 else 0
 

@@ -107,7 +107,7 @@ class Backend(ABC):
         result.decoding = {k: usage[k] for k in DECODING}
         return result
 
-    def _extract(self, page: PageInput, tokens: dict[str, int]) -> ModelResult:
+    def _extract(self, page: PageInput, usage: dict[str, int]) -> ModelResult:
         started = time.perf_counter()
         cut: str | None = None  # the first answer cut at max_tokens, kept in case none is whole
         problem = "no attempt made"
@@ -117,7 +117,7 @@ class Backend(ABC):
         attempts = 0
         while len(valid) < self.samples and attempts < self.samples + self.retries:
             attempt, attempts = attempts, attempts + 1
-            record, problem, text = self._attempt(tokens, traces, self.execute, page, attempt)
+            record, problem, text = self._attempt(usage, traces, self.execute, page, attempt)
             if record is None and text is not None and cut is None and CUT_MARK in problem:
                 cut = text
             raw = raw if valid or text is None else text  # keep the answer the record comes from
@@ -125,13 +125,13 @@ class Backend(ABC):
                 valid.append(record)
         if self.dual_view and page.text.strip():
             attempts += 1
-            record, text_problem, text = self._attempt(tokens, traces, self.execute_text_view, page)
+            record, text_problem, text = self._attempt(usage, traces, self.execute_text_view, page)
             raw = raw if valid or text is None else text
             if record is not None:
                 valid.append(record)
             elif not valid:
                 problem = f"{problem}; text view: {text_problem}"
-        prompt_tokens, completion_tokens = tokens["prompt_tokens"], tokens["completion_tokens"]
+        prompt_tokens, completion_tokens = usage["prompt_tokens"], usage["completion_tokens"]
         if not valid and cut is not None:
             kept = self._salvage(cut)
             if kept is not None:
@@ -166,15 +166,15 @@ class Backend(ABC):
             result.min_confidence = round(voted.min_confidence, 4)
         return result
 
-    def _attempt(self, tokens: dict[str, int], traces: list[tuple[list[str], int]], call: Callable[..., Completion],
+    def _attempt(self, usage: dict[str, int], traces: list[tuple[list[str], int]], call: Callable[..., Completion],
                  *args: Any) -> tuple[dict[str, Any] | None, str, str | None]:
         """One model call, checked: (record or None, problem, raw text); never raises."""
         try:
             completion = call(*args)
         except Exception as exc:  # a backend failure is a page error, not a dead run
             return None, f"model_error: {' '.join(str(exc).split())[:300] or type(exc).__name__}", None
-        for key in tokens:
-            tokens[key] += getattr(completion, key)
+        for key in usage:
+            usage[key] += getattr(completion, key)
         try:
             record, problem = self._check(completion, traces)
         except Exception as exc:  # a bug in normalisation must cost a page, not the run
