@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-_TOKEN_DATA = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
+TOKEN_DATA = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)  # llama_token_data
 _PROBES = string.ascii_letters + string.digits + string.punctuation + " \n\t"
 _NGRAMS = (4, 3)  # a shorter match drafts the wrong continuation too often to pay for its batch
 
@@ -68,7 +68,7 @@ class Probe:
         self.chars = chars
         self.ids = np.array(ids, dtype=np.intc)
         self.token_of = dict(zip(chars, ids, strict=True))
-        self.data = np.zeros(len(ids), dtype=_TOKEN_DATA)
+        self.data = np.zeros(len(ids), dtype=TOKEN_DATA)
 
     def allowed(self, grammar: Any) -> list[str]:
         """The probe characters ``grammar`` admits next."""
@@ -103,7 +103,7 @@ class Probe:
     def valid_prefix(self, grammar: Any, tokens: Sequence[int]) -> int:
         """How many of ``tokens`` the grammar admits in a row."""
         copy = self.lib.llama_sampler_clone(grammar)
-        one = np.zeros(1, dtype=_TOKEN_DATA)
+        one = np.zeros(1, dtype=TOKEN_DATA)
         array = self.lib.llama_token_data_array(
             data=one.ctypes.data_as(self.lib.llama_token_data_p), size=1, selected=-1, sorted=False)
         try:

@@ -18,10 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.model.decode import DecodeCounts, Probe, speculative_generate
+from pipeline.model.decode import TOKEN_DATA, DecodeCounts, Probe, speculative_generate
 
 TRACE_TOP = 8
-_TOKEN_DATA = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
 
 
 class GrammarFirstSampler:
@@ -39,8 +38,8 @@ class GrammarFirstSampler:
         self.temperature = temperature
         self.top_k, self.top_p, self.min_p = top_k, top_p, min_p
         self.rng = np.random.default_rng(seed)
-        self._one = np.zeros(1, dtype=_TOKEN_DATA)
-        self._all = np.zeros(n_vocab, dtype=_TOKEN_DATA)
+        self._one = np.zeros(1, dtype=TOKEN_DATA)
+        self._all = np.zeros(n_vocab, dtype=TOKEN_DATA)
         self._all["id"] = np.arange(n_vocab, dtype=np.intc)
         self.fast_hits = 0
         self.full_passes = 0
