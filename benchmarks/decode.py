@@ -32,6 +32,7 @@ from _results import write_results
 from pipeline.config.settings import ModelConfig
 from pipeline.devtools.samples import generate
 from pipeline.model import registry as models
+from pipeline.model.decode import common_prefix
 from pipeline.model.llama import LlamaTextBackend
 from pipeline.model.sampling import divergence
 from pipeline.render.pages import page_text
@@ -123,7 +124,7 @@ def measure(model: str, texts: list[tuple[str, str]], draft: int, samples: int, 
               f"{'' if split is None else f' from token {split[0]}, plain logit gap {split[1]:.3f}'}", flush=True)
     # In a run the instruction and schema stay in each worker's KV cache between pages: time a page's
     # own prompt tokens after the prefix all pages share, for the pages/s a run gets.
-    shared = min(_common(prompts[0], p) for p in prompts[1:]) if len(prompts) > 1 else 0
+    shared = min(common_prefix(prompts[0], p) for p in prompts[1:]) if len(prompts) > 1 else 0
     for row, prompt in zip(rows, prompts, strict=True):
         llm.reset()
         llm.eval(prompt[:shared])
@@ -133,13 +134,6 @@ def measure(model: str, texts: list[tuple[str, str]], draft: int, samples: int, 
     backend.close()
     return {"model": model, "draft_tokens": draft, "threads": threads, "n_gpu_layers": gpu_layers, "samples": samples,
             "batch_ms_per_token": curve, "pages": rows, **summary(rows, samples)}
-
-
-def _common(a: list[int], b: list[int]) -> int:
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return n
 
 
 def summary(rows: list[dict[str, Any]], samples: int) -> dict[str, Any]:

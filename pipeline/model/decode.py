@@ -198,6 +198,16 @@ class Drafter:
         return len(tokens)
 
 
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens two sequences share from the start."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 def speculative_generate(llm: Any, sampler: Any, prompt: Sequence[int], probe: Probe,
                          sources: Sequence[Sequence[int]], habit: str, limit: int, counts: DecodeCounts,
                          stop: Any = None) -> Generator[int, Any, None]:
@@ -207,11 +217,7 @@ def speculative_generate(llm: Any, sampler: Any, prompt: Sequence[int], probe: P
     ``generate`` does, so the next call reuses the longest cached prefix the same way.
     """
     tokens = list(prompt)
-    cached = 0
-    for a, b in zip(llm.input_ids[:llm.n_tokens], tokens, strict=False):
-        if a != b:
-            break
-        cached += 1
+    cached = common_prefix(llm.input_ids[:llm.n_tokens], tokens)
     if not (cached == llm.n_tokens == len(tokens) and not llm._requires_eval):  # else: its logits are current
         cached = min(cached, len(tokens) - 1)  # the last prompt token is evaluated again for its logits
         if cached > 0 and llm._ctx.kv_cache_seq_rm(-1, cached, -1):

@@ -49,11 +49,12 @@ def printed_amounts(text: str) -> list[str]:
                 sign, close = sign.replace("(", ""), close.replace(")", "")
             bare = (sign + match["digits"] + close).replace("−", "-")
         digits = bare.strip("-()")
-        if _DATE.match(digits) or _NOT_AMOUNT.match(digits) or normalize_amount(bare) is None:
+        amount = normalize_amount(bare)
+        if _DATE.match(digits) or _NOT_AMOUNT.match(digits) or amount is None:
             continue
-        for value in (bare, word):
-            if normalize_amount(value) == normalize_amount(bare):
-                found.setdefault(value, None)
+        found.setdefault(bare, None)
+        if word != bare and normalize_amount(word) == amount:
+            found.setdefault(word, None)
         if len(found) >= MAX_CANDIDATES:
             break
     return list(found)

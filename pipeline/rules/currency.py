@@ -37,8 +37,9 @@ def printed_currencies(pages: Sequence[PageIndex]) -> dict[str, str]:
 
 def _codes(word: str) -> list[str]:
     codes = [m for m in re.findall(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])", word) if m in CODES]
-    if word.strip(".,:;()").lower() in WORDS:
-        codes.append(WORDS[word.strip(".,:;()").lower()])
+    bare = word.strip(".,:;()").lower()
+    if bare in WORDS:
+        codes.append(WORDS[bare])
     lowered = word.lower()
     for symbol in SYMBOLS:  # "hk$" before "$": a longer symbol takes its characters first
         if symbol in lowered:
