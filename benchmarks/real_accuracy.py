@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from _answers import start_ray
 from _results import RESULTS, write_results
 
 from pipeline.config.settings import AdjudicationConfig, ModelConfig, build_config, default_of
@@ -33,11 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas" / "invoice.json"
 
 
-def measure(folder: Path, model: str, samples: int, out: Path, amounts: str = default_of("amounts")) -> dict[str, Any]:
+def measure(folder: Path, model: str, samples: int, out: Path, amounts: str = default_of("amounts"),
+            below: float = default_of("adjudicate_below")) -> dict[str, Any]:
     cfg = build_config(schema_path=SCHEMA, inputs=(folder,), output=out, backend="text", workers=2,
                        model=ModelConfig(path=models.model_path(model), n_threads=1, samples=samples,
                                          amounts=amounts),
-                       adjudication=AdjudicationConfig(), einvoice="ignore")
+                       adjudication=AdjudicationConfig(below=below), einvoice="ignore")
     summary = execute_run(cfg, load_schema(SCHEMA))
     report = evaluate(folder, out)
     data = report.to_json()
@@ -50,7 +52,7 @@ def measure(folder: Path, model: str, samples: int, out: Path, amounts: str = de
             wrong[stem] = sorted(k for k, c in single.items() if c)
     line_items = {k: v for k, v in data["fields"].items() if k.startswith("line_items.")}
     return {
-        "folder": str(folder), "model": model, "samples": samples, "amounts": amounts, "workers": 2, "threads": 1,
+        "folder": str(folder), "model": model, "samples": samples, "amounts": amounts, "below": below, "workers": 2, "threads": 1,
         "pages": summary.pages, "seconds": round(summary.seconds, 1),
         "pages_per_second": data["pages_per_second"], "completion_tokens_per_page": data["completion_tokens_per_page"],
         "header_accuracy": data["header"]["accuracy"], "overall_f1": data["overall"]["f1"],
@@ -87,8 +89,15 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=default_of("samples"), help="samples per page")
     parser.add_argument("--amounts", choices=["printed", "free"], default=default_of("amounts"),
                         help="amount fields: only numbers printed on the page, or free")
+    parser.add_argument("--below", type=float, default=default_of("adjudicate_below"),
+                        help="agreement under which a field is in doubt (--adjudicate-below)")
     parser.add_argument("--keep", type=Path, help="keep the output roots under this folder")
+    parser.add_argument("--answers", type=Path,
+                        help="answer the model's calls from this folder where it has them, recording the rest "
+                             "(benchmarks/_answers.py): a change after the model measured without rerunning it")
     args = parser.parse_args()
+    if args.answers:
+        start_ray(args.answers, cpus=2)
     previous = RESULTS / "real_accuracy.json"
     results: dict[str, Any] = json.loads(previous.read_text()) if previous.is_file() else {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,7 +105,7 @@ def main() -> None:
         for folder in args.folders:
             for model in args.model or ["qwen2.5-coder-1.5b"]:
                 out = base / f"{folder.name}-{model}-s{args.samples}-{args.amounts}"
-                result = measure(folder, model, args.samples, out, args.amounts)
+                result = measure(folder, model, args.samples, out, args.amounts, args.below)
                 show(result)
                 results[f"{folder.name}/{model}/samples={args.samples}/amounts={args.amounts}"] = result
                 write_results("real_accuracy", results)

@@ -119,3 +119,48 @@ def test_the_currency_is_the_one_the_pages_print() -> None:
     assert settle_currency({"currency": "EUR"}, schema, [silent]) == ({"currency": "EUR"}, [])
     canadian = _page((50, 100, "Total CA$15.00"))
     assert settle_currency({"currency": "USD"}, schema, [canadian])[0]["currency"] == "CAD"
+
+
+def test_a_row_that_is_not_goods_is_dropped_once_the_pages_rows_are_together() -> None:
+    """Page 1 has the goods, page 2 a payment line and the totals: no page alone can tell."""
+    from typing import Any
+
+    from pipeline.merge.assemble import DocumentAssembler
+    from pipeline.results import PageResult
+
+    class Writer:
+        def add_document(self, document: dict[str, Any], pages: list[dict[str, Any]]) -> None:
+            self.document = document
+
+    schema = load_schema(INVOICE_SCHEMA)
+    writer = Writer()
+    assembler = DocumentAssembler(schema, {}, writer)  # type: ignore[arg-type]
+    goods = [{"description": "support", "quantity": 1.0, "unit_price": 60.0, "amount": 60.0},
+             {"description": "paper", "quantity": 3.0, "unit_price": 10.0, "amount": 30.0}]
+    paid = {"description": "paid by card", "quantity": 1.0, "unit_price": 5.0, "amount": 50.0}
+    party = {"name": "ACME", "vat_id": None, "address": None}
+    first = {"invoice_number": "R-7", "currency": "EUR", "seller": party, "buyer": party, "line_items": goods}
+    last = {"line_items": [paid], "net_amount": 90.0, "tax_amount": 9.0, "total_amount": 99.0}
+    for number, record in ((1, first), (2, last)):
+        assembler.add(PageResult("a.pdf", "a" * 64, number, 2, status="ok", record=record))
+    document = writer.document
+    assert document["error"] is None, document["error"]
+    assert document["line_items"] == goods and document["rule_failures"] == []
+    assert document["repairs"] == ["document: line_items: 1 rows that are not goods dropped (lines_sum_to_net "
+                                   "holds without them)"]
+    assert not document["needs_review"] and assembler.traces["repairs"] == 1
+
+
+def test_the_one_row_that_is_the_excess_over_consistent_totals_is_dropped() -> None:
+    """A gross price printed under a row, read as one more row: it breaks no product."""
+    rows = [{"description": d, "quantity": 1.0, "unit_price": a, "amount": a}
+            for d, a in (("hotel", 158.88), ("breakfast", 11.76), ("taxi", 23.36), ("taxi", 20.09), ("gross", 21.5))]
+    record = {"net_amount": 214.09, "tax_amount": 16.39, "total_amount": 230.48, "line_items": rows}
+    repaired, notes = repair(record, RULES, [])
+    assert repaired["line_items"] == rows[:4] and rule_failures(RULES, repaired) == []
+    assert notes == ["line_items: row 5 (21.5) dropped, the rows' excess over the totals (lines_sum_to_net holds "
+                     "without it)"]
+    # two rows of the excess's amount, or totals that do not agree: nothing proves which row
+    twice = {**record, "line_items": [*rows, rows[4]]}
+    assert repair({**twice, "net_amount": 214.09 + 21.5, "total_amount": 230.48 + 21.5}, RULES, [])[1] == []
+    assert repair({**record, "tax_amount": 16.0}, RULES, [])[1] == []

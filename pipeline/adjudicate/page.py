@@ -10,7 +10,7 @@ from pipeline.merge.pages import covers_document
 from pipeline.model.base import ModelResult
 from pipeline.render.read import PageInput
 from pipeline.results import SPAN
-from pipeline.rules.checks import WHOLE_DOCUMENT_KINDS, flagging, rule_failures
+from pipeline.rules.checks import flagging, rule_failures, scoped
 
 
 def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]], task: dict[str, Any],
@@ -27,7 +27,7 @@ def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]]
     # own rows, dates and codes must still hold: only sums and additions wait for the document.
     # (a request that read every page of the document, --read-pages, is the whole document)
     whole = covers_document(int(task["page_number"]), task["page_count"], int(task.get(SPAN) or 1))
-    page_rules = rules if whole else [r for r in rules if r["kind"] not in WHOLE_DOCUMENT_KINDS]
+    page_rules = scoped(rules, whole)
     failures = flagging(page_rules, rule_failures(page_rules, result.record)) if result.record else []
     # an open field the samples agree on is printed nowhere on the page (pipeline.ground): unsure too
     unsure = [f for f in open_fields if result.field_confidence.get(f, 0.0) < below]

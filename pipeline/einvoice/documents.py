@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipeline.consensus.normalize import normalize_record
+from pipeline.einvoice.grounding import disagreements
 from pipeline.einvoice.mapping import check_annotations, einvoice_properties, to_record
 from pipeline.einvoice.parse import parse
 from pipeline.einvoice.read import EInvoiceError, find_xml
 from pipeline.results import PageResult
+from pipeline.rules.checks import rule_failures
 from pipeline.schema.compiled import CompiledSchema
 
 Mode = Literal["use", "verify", "ignore"]
@@ -87,3 +89,29 @@ def xml_pages(tasks: list[dict[str, Any]], outcome: XmlOutcome | None, mode: Mod
                                            text_source="xml", samples=0, agreement=1.0 if first else None,
                                            min_confidence=1.0 if first else None))
     return results
+
+
+def einvoice_columns(outcome: XmlOutcome | None, pages: list[dict[str, Any]], document: dict[str, Any],
+                     schema: dict[str, Any], rules: list[dict[str, Any]],
+                     source: Path) -> tuple[dict[str, Any], int | None]:
+    """A document's e-invoice columns, and how many fields the model misread (None: not compared).
+
+    Read from the XML: ``einvoice`` is ``xml``.  Verified: the pages were read by the model too;
+    every field where the page shows something other than the XML is recorded with both values
+    (``einvoice_mismatches``; where the model's reading differs but the page does show the XML's
+    value, the model misread it, counted in the manifest's traces), and the document keeps the
+    XML's values.
+    """
+    if outcome is None or outcome.record is None:
+        return {"einvoice": None, "einvoice_error": outcome.error if outcome else None, "einvoice_mismatches": []}, None
+    if any(p.get("text_source") == "xml" for p in pages):
+        return {"einvoice": "xml", "einvoice_error": None, "einvoice_mismatches": []}, None
+    names = list(schema["properties"])
+    misread = None
+    if any(name in document for name in names):
+        found = {name: document.get(name) for name in names}
+        mismatches, misread = disagreements(found, outcome.record, schema, source)
+    else:
+        mismatches = ["the pages could not be read, so nothing was compared"]
+    return {**outcome.record, "rule_failures": rule_failures(rules, outcome.record), "einvoice": "verified",
+            "einvoice_error": None, "einvoice_mismatches": mismatches}, misread

@@ -14,12 +14,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pipeline.einvoice.documents import XmlOutcome
-from pipeline.einvoice.grounding import disagreements
+from pipeline.einvoice.documents import XmlOutcome, einvoice_columns
 from pipeline.merge.pages import document_kind, merge_pages, supplied_disputed
 from pipeline.merge.sources import document_grounding
 from pipeline.results import PageResult
 from pipeline.rules.checks import check_rules, flagging, rule_failures
+from pipeline.rules.repair import repair
 from pipeline.schema.compiled import CompiledSchema
 from pipeline.sink.parquet import PartWriter
 
@@ -29,8 +29,9 @@ class DocumentAssembler:
     say why its XML was not used, or, with ``--einvoice verify``, to check the pages against it."""
 
     def __init__(self, schema: CompiledSchema, stamp: dict[str, Any], writer: PartWriter,
-                 einvoices: dict[tuple[str, str], XmlOutcome] | None = None) -> None:
+                 einvoices: dict[tuple[str, str], XmlOutcome] | None = None, below: float = 1.0) -> None:
         self.schema = schema
+        self.below = below  # the agreement under which a field is in doubt (--adjudicate-below)
         self.einvoices = einvoices or {}  # verify or use is told by the pages: an XML page was not read by the model
         self.stamp = stamp
         self.writer = writer
@@ -80,25 +81,11 @@ class DocumentAssembler:
             self._emit(key)
 
     def _einvoice(self, key: tuple[str, str], pages: list[dict[str, Any]], document: dict[str, Any]) -> dict[str, Any]:
-        """The document's e-invoice columns.  Read from the XML: ``einvoice`` is ``xml``.  Verified:
-        the pages were read by the model too; every field where the page shows something other than
-        the XML is recorded with both values (``einvoice_mismatches``; where the model's reading
-        differs but the page does show the XML's value, the model misread it, counted in the
-        manifest's traces), and the document keeps the XML's values."""
-        outcome = self.einvoices.get(key)
-        if outcome is None or outcome.record is None:
-            return {"einvoice": None, "einvoice_error": outcome.error if outcome else None, "einvoice_mismatches": []}
-        if any(p.get("text_source") == "xml" for p in pages):
-            return {"einvoice": "xml", "einvoice_error": None, "einvoice_mismatches": []}
-        names = list(self.schema.raw["properties"])
-        if any(name in document for name in names):
-            found = {name: document.get(name) for name in names}
-            mismatches, misread = disagreements(found, outcome.record, self.schema.raw, Path(key[0]))
+        columns, misread = einvoice_columns(self.einvoices.get(key), pages, document, self.schema.raw, self.rules,
+                                            Path(key[0]))
+        if misread is not None:
             self.traces["einvoice_misreads"] = self.traces.get("einvoice_misreads", 0) + misread
-        else:
-            mismatches = ["the pages could not be read, so nothing was compared"]
-        return {**outcome.record, "rule_failures": rule_failures(self.rules, outcome.record), "einvoice": "verified",
-                "einvoice_error": None, "einvoice_mismatches": mismatches}
+        return columns
 
     def _emit(self, key: tuple[str, str]) -> None:
         pages = sorted(self._waiting.pop(key), key=lambda p: p.get("page_number") or 0)
@@ -114,9 +101,13 @@ class DocumentAssembler:
             "error": "; ".join(f"page {p.get('page_number')}: {p.get('error')}" for p in errors)[:1000] or None,
         }
         status = "ok" if not errors else ("partial" if ok else "error")
+        repairs: list[str] = []
         if read:
             # the last page's totals read as rows only show once the rows of all pages are together
             merged, dropped = self.schema.mend_counted(merge_pages([p["_record"] for p in read], self.schema.raw))
+            if len(read) > 1:  # the rows of all pages together: rows that are not goods show only now
+                merged, repairs = repair(merged, self.rules, ())
+                self.traces["repairs"] += len(repairs)
             self.traces["dropped_rows"] += dropped
             document["dropped_rows"] = dropped
             problems = self.schema.errors(merged)
@@ -136,6 +127,7 @@ class DocumentAssembler:
                         hidden_text_chars=sum(p.get("hidden_text_chars") or 0 for p in pages))
         document.update(_confidence(ok, len(pages) > 1))
         document.update(_traces(pages, len(pages) > 1, document.get("dropped_rows") or 0))
+        document["repairs"] += [f"document: {r}" for r in repairs]
         adjudicated = [p for p in pages if p.get("adjudicated")]
         document.update(
             adjudicated=bool(adjudicated),
@@ -150,7 +142,7 @@ class DocumentAssembler:
         document["needs_review"] = status != "ok" or any(p.get("needs_review") for p in pages) or \
             bool(document.get("einvoice_mismatches")) or (
             bool(flagging(self.rules, document.get("rule_failures") or [])) and len(adjudicated) < len(pages)) or \
-            bool(supplied_disputed(ok, self.schema.raw))
+            bool(supplied_disputed(ok, self.schema.raw, self.below))
         document["status"] = status
         self.traces["documents_needs_review"] += bool(document["needs_review"])
         self.writer.add_document(document, pages)

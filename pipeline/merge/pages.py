@@ -100,9 +100,11 @@ def _deferred(path: str, schema: dict[str, Any], page_number: int | None, page_c
 
 
 def open_disputes(confidence: dict[str, float], schema: dict[str, Any], page_number: int | None,
-                  page_count: int | None, ungrounded: Sequence[str] = (), pages_read: int = 1) -> list[str]:
-    """The page's disputed field paths that still matter: any disagreement among the samples, and
-    any value printed nowhere on the page (``ungrounded``, pipeline.ground).
+                  page_count: int | None, ungrounded: Sequence[str] = (), pages_read: int = 1,
+                  below: float = 1.0) -> list[str]:
+    """The page's disputed field paths that still matter: a value fewer than ``below`` of the samples
+    agree on (1.0: any disagreement; 0.6: no majority), and any value printed nowhere on the page
+    (``ungrounded``, pipeline.ground).
 
     A multi-page invoice prints its header and parties on page 1 and its totals on the last;
     the document takes each from there (``merge_value``).  A disagreement about the totals on an
@@ -111,12 +113,13 @@ def open_disputes(confidence: dict[str, float], schema: dict[str, Any], page_num
     usual page lacks the field and the document does take the disputed value, the document is
     flagged (``supplied_disputed``).
     """
-    doubtful = {p for p, c in confidence.items() if c < 1.0} | set(ungrounded)
+    doubtful = {p for p, c in confidence.items() if c < below} | set(ungrounded)
     return sorted(p for p in doubtful if not _deferred(p, schema, page_number, page_count, pages_read))
 
 
-def supplied_disputed(pages: list[dict[str, Any]], schema: dict[str, Any]) -> list[str]:
-    """Deferred disputes (see ``open_disputes``) whose value the merged document took after all.
+def supplied_disputed(pages: list[dict[str, Any]], schema: dict[str, Any], below: float = 1.0) -> list[str]:
+    """Deferred disputes (see ``open_disputes``, ``below`` as there) whose value the merged document
+    took after all.
 
     ``pages`` are the ok page rows in page order, each with ``_record``, ``field_confidence``,
     ``ungrounded_fields``, ``page_number``, ``page_count`` and ``adjudicated``.
@@ -125,7 +128,7 @@ def supplied_disputed(pages: list[dict[str, Any]], schema: dict[str, Any]) -> li
     for i, page in enumerate(pages):
         if page.get("adjudicated"):
             continue
-        doubtful = {p for p, c in (page.get("field_confidence") or {}).items() if c < 1.0}
+        doubtful = {p for p, c in (page.get("field_confidence") or {}).items() if c < below}
         for path in sorted(doubtful | set(page.get("ungrounded_fields") or [])):
             mode = _deferred(path, schema, page.get("page_number"), page.get("page_count"), page.get("pages_read") or 1)
             if mode is None:

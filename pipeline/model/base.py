@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pipeline.consensus.normalize import normalize_record
-from pipeline.consensus.vote import consensus
+from pipeline.consensus.vote import alternatives_text, consensus
 from pipeline.model.salvage import close_cut_json, with_missing_nulls, without_repeats
 from pipeline.render.read import PageInput
 from pipeline.schema.compiled import CompiledSchema
@@ -160,8 +160,7 @@ class Backend(ABC):
                 result.normalize_nulls = sorted({f for nulled, _ in traces for f in nulled})
                 result.dropped_rows = max(dropped for _, dropped in traces)
             result.field_confidence = voted.confidence
-            result.field_alternatives = {path: [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
-                                                for v in values] for path, values in voted.alternatives.items()}
+            result.field_alternatives = alternatives_text(voted.alternatives)
             result.agreement = round(voted.mean_confidence, 4)
             result.min_confidence = round(voted.min_confidence, 4)
         return result

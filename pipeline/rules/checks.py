@@ -130,7 +130,7 @@ def in_writing_order(schema: dict[str, Any]) -> dict[str, Any]:
     arrays = [r["items"] for r in rules if r.get("kind") == "sum" and r.get("items") in (props or {})]
     if not isinstance(props, dict) or not arrays:
         return schema
-    totals = {t for r in rules if r.get("kind") == "sum" for t in _total_fields(rules, r)}
+    totals = {t for r in rules if r.get("kind") == "sum" for t in total_fields(rules, r)}
     totals = {t for t in totals if t in props and t not in arrays}
     last_array = max(list(props).index(a) for a in arrays)
     order = [k for i, k in enumerate(props) if i <= last_array and k not in totals]
@@ -159,7 +159,7 @@ def drop_restated_totals(rules: list[dict[str, Any]], record: dict[str, Any]) ->
             continue
         rows, field = record[rule["items"]], rule["field"]
         amounts = [_num(r.get(field)) if isinstance(r, dict) else None for r in rows]
-        totals = [v for v in (_num(record.get(n)) for n in _total_fields(rules, rule)) if v]
+        totals = [v for v in (_num(record.get(n)) for n in total_fields(rules, rule)) if v]
         cut = len(rows)
         while cut > 1 and any(_close(amounts[cut - 1] or 0.0, t, 0.005) for t in totals):
             cut -= 1
@@ -175,7 +175,7 @@ def drop_restated_totals(rules: list[dict[str, Any]], record: dict[str, Any]) ->
     return record
 
 
-def _total_fields(rules: list[dict[str, Any]], rule: dict[str, Any]) -> set[str]:
+def total_fields(rules: list[dict[str, Any]], rule: dict[str, Any]) -> set[str]:
     """The fields a sum rule's rows may be restating: its targets and the fields added to them."""
     names = _names(rule["equals"])
     for other in rules:
@@ -191,6 +191,12 @@ def field_names(value: Any) -> list[str]:
 
 def _names(value: Any) -> set[str]:
     return set(field_names(value))
+
+
+def scoped(rules: list[dict[str, Any]], whole_document: bool) -> list[dict[str, Any]]:
+    """The rules that hold for what a request read: all of them for a whole document; for one page
+    of a longer one, not those that compare rows with totals (the totals may be on another page)."""
+    return rules if whole_document else [r for r in rules if r["kind"] not in WHOLE_DOCUMENT_KINDS]
 
 
 def flagging(rules: list[dict[str, Any]], failures: list[str]) -> list[str]:

@@ -7,7 +7,8 @@ right number, and the schema's rules (``x-rules``) say how the totals relate.  S
 printed on the page; a replacement is taken only if exactly one makes the rule hold (ties are
 broken by the ``sum`` rule over the rows: the repair that also makes the rows add up wins).
 Then, with the totals proven consistent, trailing rows that restate one of them ("Subtotal",
-"VAT", "Total" read as rows) are dropped.  Every change is recorded (``repairs``), so it is
+"VAT", "Total" read as rows) are dropped, then rows that are not goods, then the one row that is
+exactly the excess of the rows over the totals.  Every change is recorded (``repairs``), so it is
 visible, never silent; a document whose rules still fail stays flagged.
 """
 
@@ -37,6 +38,9 @@ def repair(record: dict[str, Any], rules: list[dict[str, Any]],
             notes += [note] if note else []
         if rule.get("kind") == "sum" and evaluate_rule(rule, record) is False:
             record, note = _drop_rows_to_sum(record, rule, rules)
+            notes += [note] if note else []
+        if rule.get("kind") == "sum" and evaluate_rule(rule, record) is False:
+            record, note = _drop_the_excess_row(record, rule, rules)
             notes += [note] if note else []
     return record, notes
 
@@ -128,6 +132,42 @@ def _drop_rows_to_sum(record: dict[str, Any], rule: dict[str, Any],
             return {**record, items: kept}, f"{items}: {len(rows) - len(kept)} rows that are not goods dropped " \
                                              f"({rule['name']} holds without them)"
     return record, None
+
+
+def _drop_the_excess_row(record: dict[str, Any], rule: dict[str, Any],
+                         rules: list[dict[str, Any]]) -> tuple[dict[str, Any], str | None]:
+    """The one row whose amount is exactly what the rows add up to beyond a consistent total.
+
+    A gross price, a deposit or a note printed under a row is read as one more row; it breaks
+    no product and restates no total, so ``_drop_rows_to_sum`` cannot suspect it.  Where the
+    totals agree with each other (the ``add`` rules hold) and exactly one row equals the excess of
+    the rows over a total, that row goes; two candidates, or none, prove nothing.
+    """
+    adds = [r for r in rules if r.get("kind") == "add"]
+    if not adds or any(evaluate_rule(r, record) is not True for r in adds):
+        return record, None
+    items, field = rule["items"], rule["field"]
+    rows = record.get(items)
+    if not isinstance(rows, list) or len(rows) < 3:
+        return record, None
+    amounts = [_amount(row.get(field)) if isinstance(row, dict) else None for row in rows]
+    if any(a is None for a in amounts):
+        return record, None
+    total = sum(a for a in amounts if a is not None)
+    targets = [t for t in (_amount(record.get(n)) for n in field_names(rule["equals"])) if t is not None]
+    found = {i for t in targets for i, a in enumerate(amounts) if a and abs(a - (total - t)) < CENT}
+    if len(found) != 1:
+        return record, None
+    index = found.pop()
+    kept = rows[:index] + rows[index + 1:]
+    if evaluate_rule(rule, {**record, items: kept}) is not True:
+        return record, None
+    return {**record, items: kept}, f"{items}: row {index + 1} ({amounts[index]}) dropped, the rows' excess over " \
+                                    f"the totals ({rule['name']} holds without it)"
+
+
+def _amount(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _restates(value: Any, totals: list[float]) -> bool:

@@ -39,7 +39,7 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
         stamp = {"run_id": cfg.run_id, "model_name": cfg.model.path.name, "model_sha256": model_sha256,
                  "prompt_version": cfg.prompt_version, "schema_sha256": schema.sha256, "work_key": settings}
         writer = out.writer()
-        assembler = DocumentAssembler(schema, stamp, writer, plan.einvoices)
+        assembler = DocumentAssembler(schema, stamp, writer, plan.einvoices, cfg.adjudication.below)
         notes: dict[str, Any] = {}
         latencies = process_pages(cfg, schema, plan.tasks, plan.ready, assembler, model_sha256, progress,
                                   adjudication, notes)

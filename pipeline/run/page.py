@@ -66,8 +66,12 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
     result = steps.infer(backend, task, page)
     try:
         doubts = settle_page(result.record, result.field_confidence, steps.schema, steps.rules, page.words,
-                             int(task["page_number"]), task["page_count"])
-        result = dataclasses.replace(result, record=doubts.record)
+                             int(task["page_number"]), task["page_count"], result.candidates, steps.adjudicate_below)
+        alternatives = result.field_alternatives
+        if doubts.cohered is not None:  # rules.cohere took the tied fields from one sample
+            alternatives = doubts.cohered.alternatives_over(alternatives)
+        result = dataclasses.replace(result, record=doubts.record, field_confidence=doubts.confidence,
+                                     field_alternatives=alternatives)
         adjudication = adjudicate_page(steps.adjudicator, steps.rules, task, page, result, doubts.open_fields,
                                        steps.adjudicate_always, steps.adjudicate_below)
     except Exception as exc:  # a failure here (a cache that cannot be read, a bug) costs the page, not the run
