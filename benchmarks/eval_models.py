@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import psutil
+from _answers import start_ray
 from _results import write_results
 
 from pipeline.config.settings import ModelConfig, build_config, cpu_count
@@ -78,7 +79,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--samples", type=int, default=1, help="answers per page (the README table used 1)")
     parser.add_argument("--evalset", type=Path, help="use this eval set folder instead of generating one")
+    parser.add_argument("--answers", type=Path,
+                        help="answer the model's calls from this folder where it has them, recording the rest "
+                             "(benchmarks/_answers.py; the pages/s are then not the model's)")
     args = parser.parse_args()
+    if args.answers:
+        start_ray(args.answers, cpus=cpu_count())
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         evalset = args.evalset or Path(tmp) / "evalset"

@@ -52,7 +52,8 @@ def measure(folder: Path, model: str, samples: int, out: Path, amounts: str = de
             wrong[stem] = sorted(k for k, c in single.items() if c)
     line_items = {k: v for k, v in data["fields"].items() if k.startswith("line_items.")}
     return {
-        "folder": str(folder), "model": model, "samples": samples, "amounts": amounts, "below": below, "workers": 2, "threads": 1,
+        "folder": str(folder), "model": model, "samples": samples, "amounts": amounts, "below": below,
+        "workers": 2, "threads": 1,
         "pages": summary.pages, "seconds": round(summary.seconds, 1),
         "pages_per_second": data["pages_per_second"], "completion_tokens_per_page": data["completion_tokens_per_page"],
         "header_accuracy": data["header"]["accuracy"], "overall_f1": data["overall"]["f1"],
@@ -104,10 +105,11 @@ def main() -> None:
         base = args.keep or Path(tmp)
         for folder in args.folders:
             for model in args.model or ["qwen2.5-coder-1.5b"]:
-                out = base / f"{folder.name}-{model}-s{args.samples}-{args.amounts}"
+                out = base / f"{folder.name}-{model}-s{args.samples}-{args.amounts}-b{args.below}"
                 result = measure(folder, model, args.samples, out, args.amounts, args.below)
                 show(result)
-                results[f"{folder.name}/{model}/samples={args.samples}/amounts={args.amounts}"] = result
+                key = f"{folder.name}/{model}/samples={args.samples}/amounts={args.amounts}/below={args.below}"
+                results[key] = result
                 write_results("real_accuracy", results)
 
 

@@ -62,3 +62,16 @@ def test_line_items_are_aligned_before_voting() -> None:
     assert result.confidence["line_items[1].amount"] == 2 / 3
     assert result.confidence["line_items.length"] == 2 / 3
     assert "line_items.length" in result.disputed
+
+
+def test_samples_that_write_one_address_two_ways_agree_but_a_reviewer_edit_is_not_lost() -> None:
+    from pipeline.consensus.compare import agrees, same
+
+    node = {"type": ["string", "null"]}
+    with_country = "Lieferantenstraße 20, 10369 Berlin, Deutschland"
+    assert vote([with_country, "Lieferantenstraße 20 10369 Berlin", "Lieferantenstraße 20, 10369 Berlin"],
+                node) == (with_country, 1.0)
+    assert not same(with_country, "Lieferantenstraße 20, 10369 Berlin", node)  # a reviewer's edit stays an edit
+    assert not agrees("Au bon moulin SARL", "Au bon moulin", node)  # short text: every word counts
+    assert not agrees("Kundenstraße 15, 69876 Frankfurt", "Lieferantenstraße 20, 80333 München", node)
+    assert not agrees("2026-03-01", "2026-03-02", {"type": "string", "format": "date"})

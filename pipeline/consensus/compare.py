@@ -87,6 +87,24 @@ def same(a: Any, b: Any, node: Node = None, root: dict[str, Any] | None = None) 
     return fold(a) == fold(b)
 
 
+NEAR_WORDS = 4  # text of this many words or more can agree without being equal
+NEAR_SHARE = 0.8  # the share of their words (of both together) two such texts must share
+
+
+def agrees(a: Any, b: Any, node: Node = None, root: dict[str, Any] | None = None) -> bool:
+    """Whether two samples read the same value: ``same``, or, for text of several words, most of
+    the words shared.  Samples write one address with and without its country, with and without
+    commas; that is one reading, not a dispute.  Only for consensus: a reviewer's added word is a
+    correction (``review.submit`` compares with ``same``)."""
+    if same(a, b, node, root):
+        return True
+    if a is None or b is None or field_kind(node, root) not in ("text", "unknown") or \
+            not isinstance(a, str) or not isinstance(b, str):
+        return False
+    x, y = set(re.findall(r"\w+", fold(a))), set(re.findall(r"\w+", fold(b)))
+    return min(len(x), len(y)) >= NEAR_WORDS and len(x & y) >= NEAR_SHARE * len(x | y)
+
+
 def _kind_of_values(a: Any, b: Any) -> str:
     if isinstance(a, date) or isinstance(b, date):
         return "date"

@@ -3,7 +3,8 @@
 Each page can be extracted K times (greedy first, then sampled); where the samples agree the
 value is probably right, where they disagree the field is *disputed* and the page is a
 candidate for adjudication.  Values are compared by the field's schema type
-(``pipeline.consensus.compare``: dates as dates, amounts within 0.01, text folded); rows of
+(``pipeline.consensus.compare``: dates as dates, amounts within 0.01, text folded, text of several
+words agreeing where it shares most of its words: ``agrees``); rows of
 arrays of objects (line items) are aligned to the first sample's rows by the best assignment
 before voting.  Ties go to the earliest sample (the greedy
 one).  The result records, per field path, the winning value and its agreement share.
@@ -19,7 +20,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.consensus.compare import Node, child, row_distance, same
+from pipeline.consensus.compare import Node, agrees, child, row_distance
 
 
 @dataclass
@@ -53,7 +54,7 @@ def _groups(values: list[Any], node: Node, root: dict[str, Any] | None) -> list[
     groups: list[tuple[Any, int]] = []
     for value in values:
         for i, (representative, count) in enumerate(groups):
-            if same(value, representative, node, root) or (value is None and representative is None):
+            if agrees(value, representative, node, root) or (value is None and representative is None):
                 groups[i] = (representative, count + 1)
                 break
         else:
@@ -82,7 +83,7 @@ def _align(rows_by_sample: list[list[Any]], node: Node, root: dict[str, Any] | N
 def _anchor_vote(values: list[Any], node: Node, root: dict[str, Any] | None) -> tuple[Any, float]:
     """The first value and the share of the values that agree with it."""
     first = values[0]
-    agree = sum(1 for v in values if same(v, first, node, root) or (v is None and first is None))
+    agree = sum(1 for v in values if agrees(v, first, node, root) or (v is None and first is None))
     return first, agree / len(values)
 
 

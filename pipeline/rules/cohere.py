@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.consensus.compare import child, same
+from pipeline.consensus.compare import agrees, child
 from pipeline.consensus.vote import alternatives_text, anchored
 from pipeline.rules.checks import field_names, flagging, rule_failures, scoped, total_fields
 
@@ -92,4 +92,4 @@ def cohere(record: dict[str, Any], confidence: dict[str, float], samples: list[d
                    names, {p: v for p, v in reading.alternatives.items() if taken.covers(p)}, note)
 
 def _agree(a: Any, b: Any, node: dict[str, Any] | None, schema: dict[str, Any]) -> bool:
-    return (a is None and b is None) or (a is not None and b is not None and same(a, b, node, schema))
+    return (a is None and b is None) or (a is not None and b is not None and agrees(a, b, node, schema))
