@@ -155,7 +155,7 @@ def test_which_pages_go_to_the_adjudicator(anthropic_server: tuple[str, Script],
         return ModelResult("ok", dict(GOOD), None, "{}", 1, 1.0, samples=3, field_confidence=confidence,
                            candidates=[GOOD])
 
-    # one of three samples disagrees on a field (2/3 agree): unsure at the default 1.0, not below 0.6
+    # one of three samples disagrees on a field (2/3 agree): unsure at 1.0 (any disagreement), not at 0.6
     split = result({"total_amount": 2 / 3, "currency": 1.0})
     columns = decide(claude, [], task, page, split)
     assert columns["adjudicated"] and columns["adjudication_reason"].startswith("disputed: total_amount")

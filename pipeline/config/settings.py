@@ -132,9 +132,10 @@ class Settings(_Strict):
                                                      "server, a proxy).")
     adjudicate: Literal["disputed", "always"] = setting(
         "disputed", help="Which pages go to the adjudicator: the hard ones, or every page (the all-API baseline).")
-    adjudicate_below: float = setting(1.0, gt=0, le=1,
-                                      help="A page is unsure when a field's agreement among the samples is below "
-                                           "this (1.0: any disagreement; 0.6 with 3 samples: no majority).")
+    adjudicate_below: float = setting(0.6, gt=0, le=1,
+                                      help="A field is in doubt when fewer than this share of the samples agree on "
+                                           "its value: its page goes to the adjudicator, or without one is flagged "
+                                           "needs_review (0.6 with 3 samples: no majority; 1.0: any disagreement).")
     adjudicate_mode: Literal["sync", "batch"] = setting(
         "sync", help="sync: call the API page by page; batch: one Anthropic Message Batch after the local pass "
                      "(half price, for nightly jobs).")
