@@ -45,7 +45,8 @@ class Cohered:
 
 
 def tied_fields(rules: list[dict[str, Any]], failed: list[str]) -> list[str]:
-    """The top-level fields the failed rules read, and the totals tied to them by ``add`` rules."""
+    """The top-level fields the failed rules read; for a ``sum``, its rows and every total tied to
+    its targets by ``add`` rules (the net, the tax, the total)."""
     names: set[str] = set()
     for rule in rules:
         if rule["name"] not in failed:
@@ -90,6 +91,7 @@ def cohere(record: dict[str, Any], confidence: dict[str, float], samples: list[d
                    {**{p: c for p, c in confidence.items() if not taken.covers(p)},
                     **{p: c for p, c in reading.confidence.items() if taken.covers(p)}},
                    names, {p: v for p, v in reading.alternatives.items() if taken.covers(p)}, note)
+
 
 def _agree(a: Any, b: Any, node: dict[str, Any] | None, schema: dict[str, Any]) -> bool:
     return (a is None and b is None) or (a is not None and b is not None and agrees(a, b, node, schema))
