@@ -9,7 +9,12 @@ tokens per page; writes ``benchmarks/results/real_accuracy.json`` (one entry per
 so runs of one folder or one model add to the file).
 
     python benchmarks/real_accuracy.py ../shared/realdev/invoices ../shared/realdev/receipts \\
-        --model qwen2.5-coder-1.5b --model qwen2.5-coder-0.5b [--samples 3] [--keep OUT]
+        --model qwen2.5-coder-1.5b --model qwen2.5-coder-0.5b [--samples 3] [--keep OUT] \\
+        [--below 0.6] [--answers DIR]
+
+``--answers DIR`` records every model answer in DIR, and a later run with the same DIR replays
+them (``_answers.py``): a change to voting, rules, grounding or flagging is then measured in
+seconds on exactly the answers it was measured on before (pages/s are then not the model's).
 """
 
 from __future__ import annotations

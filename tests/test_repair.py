@@ -119,6 +119,13 @@ def test_the_currency_is_the_one_the_pages_print() -> None:
     assert settle_currency({"currency": "EUR"}, schema, [silent]) == ({"currency": "EUR"}, [])
     canadian = _page((50, 100, "Total CA$15.00"))
     assert settle_currency({"currency": "USD"}, schema, [canadian])[0]["currency"] == "CAD"
+    # a bare "$" is many currencies' sign: it overrides the euro (whose own sign the page lacks), not
+    # a dollar of another country, nor a currency whose sign is a word (a Malaysian receipt's "$6.60")
+    assert settle_currency({"currency": "GBP"}, schema, [dollars])[0]["currency"] == "USD"
+    assert settle_currency({"currency": "CAD"}, schema, [dollars]) == ({"currency": "CAD"}, [])
+    assert settle_currency({"currency": "MYR"}, schema, [dollars]) == ({"currency": "MYR"}, [])
+    stated = _page((50, 100, "Total: $127.50 USD"))
+    assert settle_currency({"currency": "MYR"}, schema, [stated])[0]["currency"] == "USD"  # the code says it
 
 
 def test_a_row_that_is_not_goods_is_dropped_once_the_pages_rows_are_together() -> None:

@@ -8,6 +8,12 @@ exactly one currency and the record holds another one (or none), the record take
 one, and the change is recorded; where they print several, or none, the model's choice stays.
 Only symbols and upper-case ISO codes count: words such as "kr" or "RM" are too short and too
 common to be evidence on their own.
+
+A bare "$" or "¥" is a sign that many currencies use (some twenty dollars and pesos; yen and
+yuan).  Printed alone it fills a missing currency (with USD or JPY, recorded), and it overrides a
+currency that has a sign of its own which the pages do not show (a euro invoice shows "€" or
+"EUR", not "$"); it never overrides one of its own family (CAD, SGD) or one whose sign is a word
+the pages need not show as evidence (MYR's "RM": Malaysian receipts print "$" too).
 """
 
 from __future__ import annotations
@@ -25,27 +31,49 @@ SYMBOLS = sorted((s for s in CURRENCY_SYMBOLS if not s.isalpha() and not s.endsw
 WORDS = {"euro": "EUR", "euros": "EUR"}
 
 
+AMBIGUOUS = frozenset({"$", "¥"})  # signs that several currencies print
+
+
 def printed_currencies(pages: Sequence[PageIndex]) -> dict[str, str]:
     """ISO code -> the first word that shows it, for every currency the pages print."""
-    found: dict[str, str] = {}
+    return {code: word for code, (word, _) in _printed(pages).items()}
+
+
+def _printed(pages: Sequence[PageIndex]) -> dict[str, tuple[str, bool]]:
+    """ISO code -> (first word that shows it, whether every sighting was an ambiguous sign)."""
+    found: dict[str, tuple[str, bool]] = {}
     for page in pages:
         for word in (w[4] for w in page.words):
-            for code in _codes(word):
-                found.setdefault(code, word)
+            for code, ambiguous in _codes(word):
+                first, only_ambiguous = found.get(code, (word, True))
+                found[code] = (first, only_ambiguous and ambiguous)
     return found
 
 
-def _codes(word: str) -> list[str]:
-    codes = [m for m in re.findall(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])", word) if m in CODES]
+def _codes(word: str) -> list[tuple[str, bool]]:
+    codes = [(m, False) for m in re.findall(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])", word) if m in CODES]
     bare = word.strip(".,:;()").lower()
     if bare in WORDS:
-        codes.append(WORDS[bare])
+        codes.append((WORDS[bare], False))
     lowered = word.lower()
     for symbol in SYMBOLS:  # "hk$" before "$": a longer symbol takes its characters first
         if symbol in lowered:
-            codes.append(CURRENCY_SYMBOLS[symbol])
+            codes.append((CURRENCY_SYMBOLS[symbol], symbol in AMBIGUOUS))
             lowered = lowered.replace(symbol, " ")
     return codes
+
+
+def _signs(code: str) -> list[str]:
+    return [s for s, c in CURRENCY_SYMBOLS.items() if c == code and s in SYMBOLS]
+
+
+def _contradicts(ambiguous: bool, held: str | None) -> bool:
+    """Whether the one printed currency overrides the record's ``held`` one (see the module docstring)."""
+    if held is None or not ambiguous:
+        return True
+    own = _signs(held)
+    family = any(a in s for s in own for a in AMBIGUOUS)
+    return bool(own) and not family
 
 
 def settle_currency(record: dict[str, Any], schema: dict[str, Any],
@@ -55,14 +83,15 @@ def settle_currency(record: dict[str, Any], schema: dict[str, Any],
               if isinstance(v, dict) and field_kind(v, schema) == "currency"]
     if not fields:
         return record, []
-    printed = printed_currencies(pages)
+    printed = _printed(pages)
     if len(printed) != 1:
         return record, []
-    (code, word), = printed.items()
+    (code, (word, ambiguous)), = printed.items()
     notes = []
     for name in fields:
         held = record.get(name)
-        if (normalize_currency(held) if isinstance(held, str) else None) != code:
+        held_code = normalize_currency(held) if isinstance(held, str) else None
+        if held_code != code and _contradicts(ambiguous, held_code):
             record = {**record, name: code}
             notes.append(f"{name}: {held} -> {code} (the only currency the pages print: {word!r})")
     return record, notes
