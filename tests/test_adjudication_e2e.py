@@ -28,7 +28,8 @@ def test_sampling_then_budgeted_adjudication(tmp_path: Path, four_pages: Path, t
     args = ["run", "--schema", str(INVOICE_SCHEMA), str(inputs), "-o", str(out), "--model", str(tiny_vlm.model),
             "--mmproj", str(tiny_vlm.mmproj), "--samples", "5", "--max-tokens", "1024", "--workers", "2",
             "--threads", "1", "--adjudicator", "anthropic", "--adjudicator-url", url,
-            "--api-cache", str(tmp_path / "cache")]
+            "--api-cache", str(tmp_path / "cache"),
+            "--adjudicate-below", "1.0"]  # any disagreement: the tiny model's 5 samples rarely lack a majority
     # a call's worst case is ~0.115 USD and an answer costs 0.0175: 0.12 allows exactly one call
     result = CliRunner().invoke(main, [*args, "--budget-usd", "0.12"])
     assert result.exit_code == 0, result.output
