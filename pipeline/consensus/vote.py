@@ -54,7 +54,7 @@ def _groups(values: list[Any], node: Node, root: dict[str, Any] | None) -> list[
     groups: list[tuple[Any, int]] = []
     for value in values:
         for i, (representative, count) in enumerate(groups):
-            if agrees(value, representative, node, root) or (value is None and representative is None):
+            if agrees(value, representative, node, root):
                 groups[i] = (representative, count + 1)
                 break
         else:
@@ -83,7 +83,7 @@ def _align(rows_by_sample: list[list[Any]], node: Node, root: dict[str, Any] | N
 def _anchor_vote(values: list[Any], node: Node, root: dict[str, Any] | None) -> tuple[Any, float]:
     """The first value and the share of the values that agree with it."""
     first = values[0]
-    agree = sum(1 for v in values if agrees(v, first, node, root) or (v is None and first is None))
+    agree = sum(1 for v in values if agrees(v, first, node, root))
     return first, agree / len(values)
 
 

@@ -55,7 +55,8 @@ def check_rules(schema: dict[str, Any]) -> list[dict[str, Any]]:
     return rules
 
 
-def _num(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
+    """A JSON number as a float (a bool is not one), else None."""
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
@@ -70,7 +71,7 @@ def _rows(record: dict[str, Any], key: str) -> list[dict[str, Any]]:
 
 def _targets(record: dict[str, Any], equals: Any) -> list[float]:
     names = equals if isinstance(equals, list) else [equals]
-    return [v for v in (_num(record.get(n)) for n in names) if v is not None]
+    return [v for v in (as_number(record.get(n)) for n in names) if v is not None]
 
 
 def evaluate_rule(rule: dict[str, Any], record: dict[str, Any]) -> bool | None:
@@ -78,14 +79,14 @@ def evaluate_rule(rule: dict[str, Any], record: dict[str, Any]) -> bool | None:
     tol = float(rule.get("tolerance", 0.02))
     kind = rule["kind"]
     if kind == "sum":
-        values = [_num(r.get(rule["field"])) for r in _rows(record, rule["items"])]
+        values = [as_number(r.get(rule["field"])) for r in _rows(record, rule["items"])]
         targets = _targets(record, rule["equals"])
         if not values or any(v is None for v in values) or not targets:
             return None
         total = sum(v for v in values if v is not None)
         return any(_close(total, t, max(tol, 0.005 * len(values))) for t in targets)
     if kind == "add":
-        values = [_num(record.get(f)) for f in rule["fields"]]
+        values = [as_number(record.get(f)) for f in rule["fields"]]
         targets = _targets(record, rule["equals"])
         if any(v is None for v in values) or not targets:
             return None
@@ -93,8 +94,8 @@ def evaluate_rule(rule: dict[str, Any], record: dict[str, Any]) -> bool | None:
     if kind == "product":
         verdicts = []
         for row in _rows(record, rule["items"]):
-            factors = [_num(row.get(f)) for f in rule["fields"]]
-            target = _num(row.get(rule["equals"]))
+            factors = [as_number(row.get(f)) for f in rule["fields"]]
+            target = as_number(row.get(rule["equals"]))
             if target is None or any(f is None for f in factors):
                 continue
             product = 1.0
@@ -158,8 +159,8 @@ def drop_restated_totals(rules: list[dict[str, Any]], record: dict[str, Any]) ->
                 evaluate_rule(rule, record) is not False:
             continue
         rows, field = record[rule["items"]], rule["field"]
-        amounts = [_num(r.get(field)) if isinstance(r, dict) else None for r in rows]
-        totals = [v for v in (_num(record.get(n)) for n in total_fields(rules, rule)) if v]
+        amounts = [as_number(r.get(field)) if isinstance(r, dict) else None for r in rows]
+        totals = [v for v in (as_number(record.get(n)) for n in total_fields(rules, rule)) if v]
         cut = len(rows)
         while cut > 1 and any(_close(amounts[cut - 1] or 0.0, t, 0.005) for t in totals):
             cut -= 1

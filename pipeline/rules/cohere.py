@@ -36,7 +36,7 @@ class Cohered:
 
     def covers(self, path: str) -> bool:
         """Whether a field path lies in the fields taken from the sample."""
-        return any(path == n or path.startswith((f"{n}.", f"{n}[")) for n in self.fields)
+        return _under(path, self.fields)
 
     def alternatives_over(self, previous: dict[str, list[str]]) -> dict[str, list[str]]:
         """The vote's ``field_alternatives`` (as text) with those of the fields taken from the sample
@@ -79,19 +79,19 @@ def cohere(record: dict[str, Any], confidence: dict[str, float], samples: list[d
         return Cohered(record, confidence)
 
     def support(i: int) -> int:
-        return sum(all(_agree(s.get(n), samples[i].get(n), child(schema, n, schema), schema) for n in names)
+        return sum(all(agrees(s.get(n), samples[i].get(n), child(schema, n, schema), schema) for n in names)
                    for s in samples)
 
     chosen = max(keeping, key=support)  # max keeps the earliest of equal support
     reading = anchored(samples, chosen, schema)
     note = f"{', '.join(names)} taken together from sample {chosen + 1} of {len(samples)}: the field-by-field " \
            f"vote broke {', '.join(failed)}, which that sample's own values keep"
-    taken = Cohered(record, confidence, names)
     return Cohered({**record, **{n: reading.record.get(n) for n in names}},
-                   {**{p: c for p, c in confidence.items() if not taken.covers(p)},
-                    **{p: c for p, c in reading.confidence.items() if taken.covers(p)}},
-                   names, {p: v for p, v in reading.alternatives.items() if taken.covers(p)}, note)
+                   {**{p: c for p, c in confidence.items() if not _under(p, names)},
+                    **{p: c for p, c in reading.confidence.items() if _under(p, names)}},
+                   names, {p: v for p, v in reading.alternatives.items() if _under(p, names)}, note)
 
 
-def _agree(a: Any, b: Any, node: dict[str, Any] | None, schema: dict[str, Any]) -> bool:
-    return (a is None and b is None) or (a is not None and b is not None and agrees(a, b, node, schema))
+def _under(path: str, names: list[str]) -> bool:
+    return any(path == n or path.startswith((f"{n}.", f"{n}[")) for n in names)
+

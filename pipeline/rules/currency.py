@@ -34,12 +34,7 @@ WORDS = {"euro": "EUR", "euros": "EUR"}
 AMBIGUOUS = frozenset({"$", "¥"})  # signs that several currencies print
 
 
-def printed_currencies(pages: Sequence[PageIndex]) -> dict[str, str]:
-    """ISO code -> the first word that shows it, for every currency the pages print."""
-    return {code: word for code, (word, _) in _printed(pages).items()}
-
-
-def _printed(pages: Sequence[PageIndex]) -> dict[str, tuple[str, bool]]:
+def printed_currencies(pages: Sequence[PageIndex]) -> dict[str, tuple[str, bool]]:
     """ISO code -> (first word that shows it, whether every sighting was an ambiguous sign)."""
     found: dict[str, tuple[str, bool]] = {}
     for page in pages:
@@ -83,7 +78,7 @@ def settle_currency(record: dict[str, Any], schema: dict[str, Any],
               if isinstance(v, dict) and field_kind(v, schema) == "currency"]
     if not fields:
         return record, []
-    printed = _printed(pages)
+    printed = printed_currencies(pages)
     if len(printed) != 1:
         return record, []
     (code, (word, ambiguous)), = printed.items()

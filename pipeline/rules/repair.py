@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from itertools import combinations
 from typing import Any
 
-from pipeline.rules.checks import evaluate_rule, field_names
+from pipeline.rules.checks import as_number, evaluate_rule, field_names
 
 CENT = 0.005
 
@@ -150,11 +150,11 @@ def _drop_the_excess_row(record: dict[str, Any], rule: dict[str, Any],
     rows = record.get(items)
     if not isinstance(rows, list) or len(rows) < 3:
         return record, None
-    amounts = [_amount(row.get(field)) if isinstance(row, dict) else None for row in rows]
+    amounts = [as_number(row.get(field)) if isinstance(row, dict) else None for row in rows]
     if any(a is None for a in amounts):
         return record, None
     total = sum(a for a in amounts if a is not None)
-    targets = [t for t in (_amount(record.get(n)) for n in field_names(rule["equals"])) if t is not None]
+    targets = [t for t in (as_number(record.get(n)) for n in field_names(rule["equals"])) if t is not None]
     found = {i for t in targets for i, a in enumerate(amounts) if a and abs(a - (total - t)) < CENT}
     if len(found) != 1:
         return record, None
@@ -164,10 +164,6 @@ def _drop_the_excess_row(record: dict[str, Any], rule: dict[str, Any],
         return record, None
     return {**record, items: kept}, f"{items}: row {index + 1} ({amounts[index]}) dropped, the rows' excess over " \
                                     f"the totals ({rule['name']} holds without it)"
-
-
-def _amount(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _restates(value: Any, totals: list[float]) -> bool:
