@@ -105,13 +105,13 @@ def test_open_disputes_leave_totals_to_the_last_page_and_the_header_to_the_first
 def test_a_header_disputed_on_a_later_page_matters_only_if_the_document_takes_it() -> None:
     party = {"name": "S", "vat_id": None, "address": None}
     page1 = _page(invoice_number="INV-1", seller=party, buyer=party, line_items=[_item("a")])
-    page2 = _page(invoice_number="INV-1", seller={**party, "vat_id": "DE1"}, buyer=party, total_amount=2.0,
+    page2 = _page(invoice_number="INV-1", seller={**party, "vat_id": "DE123456789"}, buyer=party, total_amount=2.0,
                   line_items=[])
     unsure = {"buyer.name": 2 / 3, "seller.vat_id": 2 / 3, "total_amount": 1.0}
     writer = _assemble((page1, {}), (page2, unsure))
     assert writer.pages[1]["disputed_fields"] == ["buyer.name", "seller.vat_id"]
     assert not writer.pages[1]["needs_review"]  # neither sends nor flags the page
-    assert writer.document["seller"]["vat_id"] == "DE1" and writer.document["needs_review"]  # page 1 has none
+    assert writer.document["seller"]["vat_id"] == "DE123456789" and writer.document["needs_review"]  # page 1 has none
     writer = _assemble((page1, {}), (page2, {"buyer.name": 2 / 3}))
     assert writer.document["buyer"]["name"] == "S" and not writer.document["needs_review"]  # page 1's is used
 

@@ -87,3 +87,22 @@ def test_null_written_as_a_string_is_null() -> None:
     record = normalize_record({"vat_id": "null", "name": "None", "due": "NULL"}, schema, nulled=nulled)
     assert record == {"vat_id": None, "name": "None", "due": None}  # a field that cannot be null keeps the text
     assert nulled == []  # not an unreadable value: a null the model spelt out
+
+
+def test_a_value_that_does_not_match_its_pattern_is_read_as_null_with_a_trace() -> None:
+    """The pattern is checked after copying: a model forced into it writes some matching text instead of null."""
+    import json
+
+    from pipeline.schema.grammar import answer_schema
+
+    from .conftest import INVOICE_SCHEMA
+
+    schema = json.loads(INVOICE_SCHEMA.read_text())
+    assert "pattern" in schema["$defs"]["party"]["properties"]["vat_id"]
+    assert "pattern" not in answer_schema(schema)["$defs"]["party"]["properties"]["vat_id"]  # not in the grammar
+    nulled: list[str] = []
+    party = {"name": "Kunden AG", "vat_id": "DE69876 Frankfurt", "address": None}  # a postcode and town
+    record = normalize_record({"seller": {**party, "vat_id": " DE 123456789 "}, "buyer": party}, schema,
+                              nulled=nulled)
+    assert record["seller"]["vat_id"] == "DE 123456789" and record["buyer"]["vat_id"] is None
+    assert nulled == ["buyer.vat_id"]

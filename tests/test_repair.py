@@ -171,3 +171,76 @@ def test_the_one_row_that_is_the_excess_over_consistent_totals_is_dropped() -> N
     twice = {**record, "line_items": [*rows, rows[4]]}
     assert repair({**twice, "net_amount": 214.09 + 21.5, "total_amount": 230.48 + 21.5}, RULES, [])[1] == []
     assert repair({**record, "tax_amount": 16.0}, RULES, [])[1] == []
+
+
+def test_a_repair_adds_up_to_the_cent_and_never_by_an_amount_of_nothing() -> None:
+    """A street number within the rule's rounding tolerance of the sum, or 0.01 as a tax, is no repair."""
+    record = {"net_amount": 29.99, "tax_amount": 5.0, "total_amount": 29.99, "line_items": []}
+    # 24.99 + 5 = 29.99 exactly; 29.99 + 5 = 34.99 is within 0.02 of a printed 35 ("35 rue ...")
+    repaired, notes = repair(record, RULES, [29.99, 5.0, 24.99, 35.0])
+    assert repaired["net_amount"] == 24.99 and notes == ["net_amount: 29.99 -> 24.99 (net_plus_tax_is_total)"]
+    gross_as_net = {"net_amount": 104.9, "tax_amount": 2.2, "total_amount": 104.9, "line_items": []}
+    assert repair(gross_as_net, RULES, [104.9, 2.2, 0.01, 100.0])[1] == []  # a tax of 0.01 "fits": not taken
+
+
+def test_allowances_and_charges_below_the_rows_are_part_of_the_sum() -> None:
+    goods = [{"description": d, "quantity": 1.0, "unit_price": a, "amount": a} for d, a in (("support", 60.0),
+                                                                                           ("paper", 35.0))]
+    record = {"allowance_total": -5.0, "charge_total": 10.0, "net_amount": 100.0, "tax_amount": 10.0,
+              "total_amount": 110.0, "line_items": goods}
+    assert rule_failures(RULES, record) == []  # 95 - 5 + 10 = 100, a discount printed with its minus or without
+    assert rule_failures(RULES, {**record, "allowance_total": 5.0}) == []
+    assert rule_failures(RULES, {**record, "charge_total": None}) == ["lines_sum_to_net"]
+    credit = {**record, "net_amount": -100.0, "tax_amount": -10.0, "total_amount": -110.0,
+              "line_items": [{**row, "unit_price": -row["amount"], "amount": -row["amount"]} for row in goods]}
+    assert rule_failures(RULES, credit) == []  # on a credit note the charges are negative like the rows
+
+
+def test_the_discount_and_the_charge_read_as_rows_too_are_dropped_from_the_rows() -> None:
+    goods = [{"description": "support", "quantity": 1.0, "unit_price": 60.0, "amount": 60.0},
+             {"description": "paper", "quantity": 3.0, "unit_price": 10.0, "amount": 30.0},
+             {"description": "call", "quantity": 1.0, "unit_price": 5.0, "amount": 5.0}]
+    rows = [*goods, {"description": "discount", "quantity": 1.0, "unit_price": 5.0, "amount": -5.0},
+            {"description": "travel", "quantity": None, "unit_price": None, "amount": 12.0}]
+    record = {"allowance_total": 5.0, "charge_total": 12.0, "net_amount": 102.0, "tax_amount": 10.2,
+              "total_amount": 112.2, "line_items": rows}
+    repaired, notes = repair(record, RULES, [])
+    assert repaired["line_items"] == goods and rule_failures(RULES, repaired) == []
+    assert notes == ["line_items: 2 rows that are not goods dropped (lines_sum_to_net holds without them)"]
+
+
+def test_an_allowance_the_rows_do_not_need_is_taken_back() -> None:
+    """Asked for a document discount, a small model writes a line's discount or a subtotal there."""
+    goods = [{"description": "support", "quantity": 1.0, "unit_price": 60.0, "amount": 60.0},
+             {"description": "paper", "quantity": 3.0, "unit_price": 10.0, "amount": 30.0}]
+    record = {"allowance_total": 12.5, "charge_total": None, "net_amount": 90.0, "tax_amount": 9.0,
+              "total_amount": 99.0, "line_items": goods}
+    repaired, notes = repair(record, RULES, [])
+    assert repaired["allowance_total"] is None and rule_failures(RULES, repaired) == []
+    assert notes == ["allowance_total: 12.5 -> None (lines_sum_to_net holds without it)"]
+    # both would have to go, or either alone would do: only a single smallest choice is taken
+    assert repair({**record, "charge_total": 12.5}, RULES, [])[1] == []
+
+
+def test_a_total_read_wrong_on_one_page_is_repaired_from_the_amounts_of_all_pages() -> None:
+    """Page by page the totals rules do not hold; the document's repair has every page's amounts."""
+    from typing import Any
+
+    from pipeline.merge.assemble import DocumentAssembler
+    from pipeline.results import PageResult
+
+    class Writer:
+        def add_document(self, document: dict[str, Any], pages: list[dict[str, Any]]) -> None:
+            self.document = document
+
+    assembler = DocumentAssembler(load_schema(INVOICE_SCHEMA), {}, Writer())  # type: ignore[arg-type]
+    party = {"name": "ACME", "vat_id": None, "address": None}
+    goods = [{"description": "support", "quantity": 1.0, "unit_price": 24.99, "amount": 24.99}]
+    first = {"invoice_number": "F-1", "currency": "EUR", "seller": party, "buyer": party, "line_items": goods,
+             "net_amount": 29.99, "tax_amount": 5.0, "total_amount": 29.99}  # the gross read as the net
+    assembler.add(PageResult("f.pdf", "f" * 64, 1, 2, status="ok", record=first, printed_amounts=[29.99, 5.0]))
+    assembler.add(PageResult("f.pdf", "f" * 64, 2, 2, status="ok", record={"line_items": []},
+                             printed_amounts=[24.99, 29.99]))
+    document = assembler.writer.document  # type: ignore[attr-defined]
+    assert document["net_amount"] == 24.99 and document["rule_failures"] == []
+    assert document["repairs"] == ["document: net_amount: 29.99 -> 24.99 (net_plus_tax_is_total)"]

@@ -54,6 +54,11 @@ def test_malformed_rules_are_refused() -> None:
     with pytest.raises(SchemaError, match="per"):
         check_rules({"x-rules": [{"name": "x", "kind": "product", "items": "r", "fields": ["a"], "equals": "b",
                                   "per": [0]}]})
+    with pytest.raises(SchemaError, match="'plus' is a list of field names, on a sum rule only"):
+        check_rules({"x-rules": [{"name": "x", "kind": "add", "fields": ["a"], "equals": "b", "plus": ["c"]}]})
+    with pytest.raises(SchemaError, match="'minus'"):
+        check_rules({"x-rules": [{"name": "x", "kind": "sum", "items": "r", "field": "a", "equals": "b",
+                                  "minus": "c"}]})
 
 
 def test_prices_per_base_quantity_and_warnings() -> None:

@@ -36,6 +36,17 @@ def test_unenforceable_keywords_are_refused_with_their_path(keyword: str, value:
         compile_schema({"type": "object", "properties": {"a": {keyword: value}}})
 
 
+def test_a_pattern_is_taken_on_a_nullable_string_only() -> None:
+    nullable = {"type": ["string", "null"], "pattern": "^[A-Z]{2}[0-9]+$"}
+    assert compile_schema({"type": "object", "properties": {"a": nullable}})
+    with pytest.raises(SchemaError, match="'pattern' at \\$.properties.a .*nullable string"):
+        compile_schema({"type": "object", "properties": {"a": {"type": "string", "pattern": "^a$"}}})
+    with pytest.raises(SchemaError, match="'pattern' at \\$.properties.a.anyOf\\[0\\]"):
+        compile_schema({"type": "object", "properties": {"a": {"anyOf": [nullable, {"type": "integer"}]}}})
+    with pytest.raises(SchemaError, match="pattern"):  # the meta-schema checks the regex first
+        compile_schema({"type": "object", "properties": {"a": {**nullable, "pattern": "(["}}})
+
+
 def test_unsupported_format_and_remote_ref_are_refused() -> None:
     with pytest.raises(SchemaError, match="format 'email'"):
         compile_schema({"type": "object", "properties": {"a": {"type": "string", "format": "email"}}})
@@ -119,14 +130,15 @@ def test_totals_are_written_after_the_rows_they_add_up() -> None:
     raw = json.loads(INVOICE_SCHEMA.read_text())
     answer = answer_schema(raw)
     assert list(answer["properties"]) == ["invoice_number", "issue_date", "due_date", "seller", "buyer", "currency",
-                                          "line_items", "net_amount", "tax_amount", "total_amount"]
+                                          "line_items", "allowance_total", "charge_total", "net_amount", "tax_amount",
+                                          "total_amount"]
     root = next(line for line in schema_to_gbnf(answer).splitlines() if line.startswith("root ::="))
     assert root.index("line-items-kv") < root.index("net-amount-kv") < root.index("total-amount-kv")
     prompt = text_messages(prompt_schema(answer), "page")[1]["content"]
     assert prompt.index('"line_items"') < prompt.index('"net_amount"')
     # the record and its columns keep the schema's own order
-    assert list(compile_schema(raw).raw["properties"])[6] == "net_amount"
-    assert [f.name for f in record_fields(compile_schema(raw).raw)][6] == "net_amount"
+    assert list(compile_schema(raw).raw["properties"])[6] == "allowance_total"
+    assert [f.name for f in record_fields(compile_schema(raw).raw)][6] == "allowance_total"
 
 
 def test_writing_order_comes_from_the_rules_only() -> None:

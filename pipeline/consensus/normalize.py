@@ -235,7 +235,11 @@ def _normalize_string(value: str, schema: dict[str, Any], dayfirst: bool) -> Any
             return folded[clean_text(value).casefold()]
         code = normalize_currency(value)
         return code if code in enum else fallback
-    return clean_text(value)
+    text = clean_text(value)
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str) and not re.search(pattern, text):
+        return fallback  # not the kind of value the field holds (JSON Schema patterns are unanchored)
+    return text
 
 
 def _infer_currency(raw: Any, normalized: Any, schema: dict[str, Any]) -> Any:

@@ -44,18 +44,21 @@ LOCALES = {
         "invoice": "INVOICE", "credit": "CREDIT NOTE", "number": "Invoice No.", "date": "Invoice date",
         "due": "Due date", "from": "From", "to": "Bill to", "vat": "VAT No.", "desc": "Description",
         "qty": "Qty", "price": "Unit price", "amount": "Amount", "net": "Subtotal", "tax": "VAT",
-        "total": "Total due", "notax": "No VAT charged", "page": "Page"}, ".", ",", "long", EN_MONTHS),
+        "total": "Total due", "notax": "No VAT charged", "page": "Page",
+        "rows": "Items total", "allowance": "Discount", "charge": "Shipping"}, ".", ",", "long", EN_MONTHS),
     "de": Locale("de", "de_DE", {
         "invoice": "RECHNUNG", "credit": "GUTSCHRIFT", "number": "Rechnungsnr.", "date": "Rechnungsdatum",
         "due": "Fällig am", "from": "Absender", "to": "Rechnungsempfänger", "vat": "USt-IdNr.",
         "desc": "Bezeichnung", "qty": "Menge", "price": "Einzelpreis", "amount": "Betrag", "net": "Nettobetrag",
-        "tax": "MwSt.", "total": "Gesamtbetrag", "notax": "Steuerfrei", "page": "Seite"},
+        "tax": "MwSt.", "total": "Gesamtbetrag", "notax": "Steuerfrei", "page": "Seite",
+        "rows": "Positionssumme", "allowance": "Rabatt", "charge": "Versandkosten"},
         ",", ".", "dotted", DE_MONTHS),
     "fr": Locale("fr", "fr_FR", {
         "invoice": "FACTURE", "credit": "AVOIR", "number": "Facture n°", "date": "Date de facture",
         "due": "Échéance", "from": "Émetteur", "to": "Client", "vat": "N° TVA", "desc": "Désignation",
         "qty": "Qté", "price": "Prix unitaire", "amount": "Montant", "net": "Total HT", "tax": "TVA",
-        "total": "Total TTC", "notax": "TVA non applicable", "page": "Page"}, ",", "\u202f", "words", FR_MONTHS),
+        "total": "Total TTC", "notax": "TVA non applicable", "page": "Page",
+        "rows": "Total lignes", "allowance": "Remise", "charge": "Frais de port"}, ",", "\u202f", "words", FR_MONTHS),
 }
 SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "CHF": "CHF"}
 PRODUCTS = {
@@ -89,7 +92,9 @@ def fmt_date(iso: str, loc: Locale) -> str:
 
 
 def make_truth(rng: random.Random, fake: Any, loc: Locale, n_items: int, currency: str,
-               credit: bool = False, no_tax: bool = False) -> dict[str, Any]:
+               credit: bool = False, no_tax: bool = False, adjusted: bool = False) -> dict[str, Any]:
+    """``adjusted``: a discount and a shipping charge on the whole document, below the rows (the
+    net is then not the rows' sum)."""
     issue = date(2025, 1, 1) + timedelta(days=rng.randrange(0, 600))
     due = issue + timedelta(days=rng.choice((14, 30, 60)))
     sign = -1.0 if credit else 1.0
@@ -99,7 +104,10 @@ def make_truth(rng: random.Random, fake: Any, loc: Locale, n_items: int, currenc
         price = round(rng.uniform(4, 900), 2)
         items.append({"description": rng.choice(PRODUCTS[loc.code]), "quantity": qty,
                       "unit_price": round(sign * price, 2), "amount": round(sign * qty * price, 2)})
-    net = round(sum(i["amount"] for i in items), 2)
+    rows = round(sum(i["amount"] for i in items), 2)
+    allowance = round(abs(rows) * rng.choice((0.02, 0.03, 0.05)), 2) if adjusted else None
+    charge = rng.choice((4.9, 9.5, 12.0, 19.9)) if adjusted else None
+    net = round(rows - sign * (allowance or 0.0) + sign * (charge or 0.0), 2)
     rate = 0.0 if no_tax else {"en": 0.2, "de": 0.19, "fr": 0.2}[loc.code]
     tax = round(net * rate, 2)
     prefix = {"en": "INV", "de": "RE", "fr": "FA"}[loc.code] if not credit else "CN"
@@ -113,6 +121,7 @@ def make_truth(rng: random.Random, fake: Any, loc: Locale, n_items: int, currenc
         "invoice_number": f"{prefix}-{issue.year}-{rng.randint(100, 99999):05d}",
         "issue_date": issue.isoformat(), "due_date": due.isoformat(),
         "seller": party(), "buyer": party(), "currency": currency,
+        "allowance_total": allowance, "charge_total": charge,
         "net_amount": net, "tax_amount": tax, "total_amount": round(net + tax, 2), "line_items": items,
     }
 
@@ -198,10 +207,16 @@ def render_invoice(inv: dict[str, Any], loc: Locale, layout: int, credit: bool, 
     pdf.ln(3)
     doc.font("", 9)
     tax_label = lab["notax"] if no_tax else lab["tax"]
-    for label, key in ((lab["net"], "net_amount"), (tax_label, "tax_amount"), (lab["total"], "total_amount")):
-        doc.font("B" if key == "total_amount" else "", 9)
+    lines: list[tuple[str, float]] = []
+    if inv.get("allowance_total") or inv.get("charge_total"):
+        lines.append((lab["rows"], round(sum(it["amount"] for it in inv["line_items"]), 2)))
+        lines += [(lab["allowance"], -inv["allowance_total"])] if inv.get("allowance_total") else []
+        lines += [(lab["charge"], inv["charge_total"])] if inv.get("charge_total") else []
+    lines += [(lab["net"], inv["net_amount"]), (tax_label, inv["tax_amount"]), (lab["total"], inv["total_amount"])]
+    for label, value in lines:
+        doc.font("B" if label == lab["total"] else "", 9)
         pdf.cell(140, 5.5, t(label), align="R")
-        pdf.cell(46, 5.5, t(fmt_amount(inv[key], loc, cur)), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(46, 5.5, t(fmt_amount(value, loc, cur)), align="R", new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 
 
@@ -239,4 +254,9 @@ def generate_evalset(directory: Path, seed: int = 2026, per_locale: int = 15) ->
     save("en-credit-note", inv, render_invoice(inv, LOCALES["en"], 0, credit=True, no_tax=False))
     inv = make_truth(rng, fake, LOCALES["fr"], 4, "EUR", no_tax=True)
     save("fr-no-tax", inv, render_invoice(inv, LOCALES["fr"], 1, credit=False, no_tax=True))
+    for code, layout in (("de", 1), ("en", 2)):  # a discount and shipping below the rows
+        fake = Faker(LOCALES[code].faker)
+        fake.seed_instance(seed + layout)
+        inv = make_truth(rng, fake, LOCALES[code], 3, currencies[code][0], adjusted=True)
+        save(f"{code}-allowance-charge", inv, render_invoice(inv, LOCALES[code], layout, credit=False, no_tax=False))
     return written

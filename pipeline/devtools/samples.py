@@ -47,6 +47,7 @@ def make_invoice(rng: random.Random, fake: Any, n_items: int) -> dict[str, Any]:
         "issue_date": issue.isoformat(), "due_date": due.isoformat(),
         "seller": party(), "buyer": party(),
         "currency": rng.choice(list(CURRENCIES)),
+        "allowance_total": None, "charge_total": None,
         "net_amount": net, "tax_amount": tax, "total_amount": round(net + tax, 2),
         "line_items": items,
     }

@@ -50,8 +50,9 @@ class DocumentAssembler:
         if outcome is not None and outcome.error and result.einvoice_error is None:
             result.einvoice_error = outcome.error  # the model read the page because the XML could not be used
         page = {**(result.record or {}), **result.columns(), **self.stamp, "created_at": datetime.now(timezone.utc),
-                "_record": result.record, "field_confidence": result.field_confidence or None,
-                "disputed_fields": result.disputed, "needs_review": result.needs_review}
+                "_record": result.record, "_amounts": result.printed_amounts,
+                "field_confidence": result.field_confidence or None, "disputed_fields": result.disputed,
+                "needs_review": result.needs_review}
         self.page_counts[result.status] += 1
         self.api["api_input_tokens"] += result.api_input_tokens
         self.api["api_output_tokens"] += result.api_output_tokens
@@ -105,8 +106,10 @@ class DocumentAssembler:
         if read:
             # the last page's totals read as rows only show once the rows of all pages are together
             merged, dropped = self.schema.mend_counted(merge_pages([p["_record"] for p in read], self.schema.raw))
-            if len(read) > 1:  # the rows of all pages together: rows that are not goods show only now
-                merged, repairs = repair(merged, self.rules, ())
+            # the rows and totals of all pages together: a total read wrong on one page, or rows that
+            # are not goods, show only now; the amounts of all pages are the candidates
+            if len(read) > 1:
+                merged, repairs = repair(merged, self.rules, [a for p in read for a in p["_amounts"]])
                 self.traces["repairs"] += len(repairs)
             self.traces["dropped_rows"] += dropped
             document["dropped_rows"] = dropped

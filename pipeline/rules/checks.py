@@ -7,7 +7,9 @@ column), and later stages use them to decide which pages deserve a second opinio
 whose inputs are missing is skipped, not failed: absence is the validator's business.
 
 Kinds:
-  ``sum``      the ``field`` of every row of array ``items`` adds up to one of ``equals``
+  ``sum``      the ``field`` of every row of array ``items`` adds up to one of ``equals``, less the
+             fields in ``minus`` and plus those in ``plus`` (optional; document-level
+             allowances and charges, printed below the rows; null counts as none)
   ``add``      the ``fields`` add up to ``equals``
   ``product``  in every row of ``items``, the product of ``fields`` equals ``equals``
   ``order``    the dates/numbers in ``fields`` are non-decreasing
@@ -51,6 +53,10 @@ def check_rules(schema: dict[str, Any]) -> list[dict[str, Any]]:
         per = rule.get("per", [1])
         if not isinstance(per, list) or not per or not all(isinstance(p, (int, float)) and p > 0 for p in per):
             raise SchemaError(f"rule '{rule['name']}': 'per' must be a list of positive numbers")
+        for key in ("plus", "minus"):
+            if key in rule and not (rule["kind"] == "sum" and isinstance(rule[key], list) and
+                                    all(isinstance(n, str) for n in rule[key])):
+                raise SchemaError(f"rule '{rule['name']}': '{key}' is a list of field names, on a sum rule only")
         names.add(rule["name"])
     return rules
 
@@ -84,6 +90,7 @@ def evaluate_rule(rule: dict[str, Any], record: dict[str, Any]) -> bool | None:
         if not values or any(v is None for v in values) or not targets:
             return None
         total = sum(v for v in values if v is not None)
+        total += adjustment(rule, record, total)
         return any(_close(total, t, max(tol, 0.005 * len(values))) for t in targets)
     if kind == "add":
         values = [as_number(record.get(f)) for f in rule["fields"]]
@@ -114,6 +121,15 @@ def evaluate_rule(rule: dict[str, Any], record: dict[str, Any]) -> bool | None:
         value = record.get(rule["field"])
         return None if value is None else value in rule["values"]
     raise SchemaError(f"unknown rule kind {kind!r}")
+
+
+def adjustment(rule: dict[str, Any], record: dict[str, Any], rows_total: float) -> float:
+    """What a ``sum`` rule adds to its rows' total before comparing: its ``plus`` fields less its
+    ``minus`` fields, by size (a discount is printed "-5.00" as often as "5.00"), turned with the rows'
+    sign (on a credit note the rows are negative, and so are its charges)."""
+    plus = sum(abs(v) for n in rule.get("plus", []) if (v := as_number(record.get(n))) is not None)
+    minus = sum(abs(v) for n in rule.get("minus", []) if (v := as_number(record.get(n))) is not None)
+    return (plus - minus) * (-1.0 if rows_total < 0 else 1.0)
 
 
 def in_writing_order(schema: dict[str, Any]) -> dict[str, Any]:
@@ -177,8 +193,9 @@ def drop_restated_totals(rules: list[dict[str, Any]], record: dict[str, Any]) ->
 
 
 def total_fields(rules: list[dict[str, Any]], rule: dict[str, Any]) -> set[str]:
-    """The fields a sum rule's rows may be restating: its targets and the fields added to them."""
-    names = _names(rule["equals"])
+    """The fields a sum rule's rows may be restating: its targets, its adjustments and the fields
+    added to them."""
+    names = _names(rule["equals"]) | _names(rule.get("plus")) | _names(rule.get("minus"))
     for other in rules:
         if other.get("kind") == "add" and (_names(other["fields"]) | _names(other["equals"])) & names:
             names |= _names(other["fields"]) | _names(other["equals"])

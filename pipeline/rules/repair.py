@@ -5,7 +5,8 @@ subtotals as the net, the gross as the net, the tax rate's base as the tax.  The
 right number, and the schema's rules (``x-rules``) say how the totals relate.  So where an
 ``add`` rule fails (net + tax = total), each field of the rule in turn is replaced by each amount
 printed on the page; a replacement is taken only if exactly one makes the rule hold (ties are
-broken by the ``sum`` rule over the rows: the repair that also makes the rows add up wins).
+broken by the ``sum`` rule over the rows: the repair that also makes the rows add up wins; then
+by exactness: a sum to the cent beats one within the rule's rounding tolerance).
 Then, with the totals proven consistent, trailing rows that restate one of them ("Subtotal",
 "VAT", "Total" read as rows) are dropped, then rows that are not goods, then the one row that is
 exactly the excess of the rows over the totals.  Every change is recorded (``repairs``), so it is
@@ -18,7 +19,7 @@ from collections.abc import Iterable
 from itertools import combinations
 from typing import Any
 
-from pipeline.rules.checks import as_number, evaluate_rule, field_names
+from pipeline.rules.checks import adjustment, as_number, evaluate_rule, field_names
 
 CENT = 0.005
 
@@ -42,6 +43,9 @@ def repair(record: dict[str, Any], rules: list[dict[str, Any]],
         if rule.get("kind") == "sum" and evaluate_rule(rule, record) is False:
             record, note = _drop_the_excess_row(record, rule, rules)
             notes += [note] if note else []
+        if rule.get("kind") == "sum" and evaluate_rule(rule, record) is False:
+            record, note = _drop_adjustments(record, rule)
+            notes += [note] if note else []
     return record, notes
 
 
@@ -49,6 +53,8 @@ def _repair_add(record: dict[str, Any], rule: dict[str, Any], rules: list[dict[s
                 amounts: list[float]) -> tuple[dict[str, Any], str | None]:
     names = [*field_names(rule["fields"]), *field_names(rule["equals"])]
     found: list[tuple[str, float, dict[str, Any]]] = []
+    # an amount within the rounding tolerance of zero repairs nothing: the rule holds without the field
+    amounts = [a for a in amounts if a > float(rule.get("tolerance", 0.02))]
     for name in names:
         value = record.get(name)
         if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -63,6 +69,9 @@ def _repair_add(record: dict[str, Any], rule: dict[str, Any], rules: list[dict[s
     if len(found) > 1:  # the rows decide between repairs that each make the totals add up
         sums = [r for r in rules if r.get("kind") == "sum"]
         found = [f for f in found if any(evaluate_rule(s, f[2]) is True for s in sums)] or found
+    if len(found) > 1:  # then a repair that adds up to the cent beats one within the rule's tolerance
+        exact = {**rule, "tolerance": CENT}
+        found = [f for f in found if evaluate_rule(exact, f[2]) is True] or found
     if len(found) != 1:
         return record, None
     name, value, repaired = found[0]
@@ -110,7 +119,8 @@ def _drop_rows_to_sum(record: dict[str, Any], rule: dict[str, Any],
     rows = record.get(items)
     if not isinstance(rows, list) or len(rows) < 2:
         return record, None
-    totals = [abs(v) for n in field_names(rule["equals"]) if isinstance(v := record.get(n), (int, float)) and v]
+    totals = [abs(v) for n in [*field_names(rule["equals"]), *rule.get("plus", []), *rule.get("minus", [])]
+              if isinstance(v := record.get(n), (int, float)) and v]
     products = [r for r in rules if r.get("kind") == "product" and r.get("items") == items]
     suspects = [i for i, row in enumerate(rows) if isinstance(row, dict) and (
         _restates(row.get(field), totals) or row.get(field) == 0 or
@@ -154,6 +164,7 @@ def _drop_the_excess_row(record: dict[str, Any], rule: dict[str, Any],
     if any(a is None for a in amounts):
         return record, None
     total = sum(a for a in amounts if a is not None)
+    total += adjustment(rule, record, total)
     targets = [t for t in (as_number(record.get(n)) for n in field_names(rule["equals"])) if t is not None]
     found = {i for t in targets for i, a in enumerate(amounts) if a and abs(a - (total - t)) < CENT}
     if len(found) != 1:
@@ -164,6 +175,24 @@ def _drop_the_excess_row(record: dict[str, Any], rule: dict[str, Any],
         return record, None
     return {**record, items: kept}, f"{items}: row {index + 1} ({amounts[index]}) dropped, the rows' excess over " \
                                     f"the totals ({rule['name']} holds without it)"
+
+
+def _drop_adjustments(record: dict[str, Any], rule: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The allowances or charges of a ``sum`` rule (``plus``, ``minus``) set to null where the rows
+    add up without them and with them they do not: a model that fills a field it was asked for
+    takes a line's discount, a tax or a subtotal for it.  The fewest fields that make the rule hold
+    go, if only one such choice exists.  Rows are judged first (``_drop_rows_to_sum``): a row that
+    equals an allowance is the allowance read twice."""
+    present = [n for n in [*rule.get("minus", []), *rule.get("plus", [])] if as_number(record.get(n))]
+    for size in range(1, len(present) + 1):
+        fits = [drop for drop in combinations(present, size)
+                if evaluate_rule(rule, {**record, **dict.fromkeys(drop)}) is True]
+        if len(fits) > 1:
+            return record, None
+        if fits:
+            return {**record, **dict.fromkeys(fits[0])}, "; ".join(
+                f"{n}: {record[n]} -> None ({rule['name']} holds without it)" for n in fits[0])
+    return record, None
 
 
 def _restates(value: Any, totals: list[float]) -> bool:

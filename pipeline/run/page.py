@@ -89,4 +89,5 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
         open_fields=doubts.open_fields,
         fallback_reason=result.fallback_reason, normalize_nulls=result.normalize_nulls,
         dropped_rows=result.dropped_rows, field_sources=sources, **screening,
-        repairs=doubts.repairs, ungrounded_fields=ungrounded(sources), truncated=result.truncated)
+        repairs=doubts.repairs, ungrounded_fields=ungrounded(sources), truncated=result.truncated,
+        printed_amounts=[a for p in doubts.pages for a, _ in p.amounts])

@@ -141,6 +141,9 @@ def check_enforceable(schema: dict[str, Any], origin: str) -> None:
         for key, value in node.items():
             if key in ANNOTATIONS or key.startswith("x-"):
                 continue
+            if key == "pattern":
+                _check_pattern(node, where, origin)
+                continue
             if key not in ENFORCED:
                 raise SchemaError(
                     f"schema {origin}: keyword '{key}' at {where} cannot be enforced by the "
@@ -158,6 +161,18 @@ def check_enforceable(schema: dict[str, Any], origin: str) -> None:
                 raise SchemaError(f"schema {origin}: an open object at {where} needs 'properties'")
         if node.get("type") == "object" and "properties" not in node:
             raise SchemaError(f"schema {origin}: object at {where} needs 'properties'")
+
+
+def _check_pattern(node: dict[str, Any], where: str, origin: str) -> None:
+    """A ``pattern`` is checked once the value is read, not by the grammar: a nullable string that
+    does not match becomes null (``consensus.normalize``), where the grammar would force the model
+    to write *some* matching text.  So only a nullable string, outside ``anyOf``, may have one (the
+    meta-schema has already checked that it is a regular expression)."""
+    types = node.get("type")
+    if not (isinstance(types, list) and "string" in types and "null" in types) or ".anyOf[" in where:
+        raise SchemaError(f"schema {origin}: keyword 'pattern' at {where} cannot be enforced by the output "
+                          "grammar; it is supported on a nullable string (type [\"string\", \"null\"]) only, "
+                          "where a value that does not match is read as null")
 
 
 def for_models(schema: Any) -> Any:

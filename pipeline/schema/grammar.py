@@ -102,10 +102,13 @@ def copy_mode_schema(schema: Any) -> Any:
 
     Small models copy text well and convert formats badly ("14.04.2025" forced into an ISO
     grammar becomes "1404-04-20").  So numbers become strings of amount characters, and
-    *nullable* dates and enums become short free strings; ``normalize_record`` then turns them
-    into numbers, ISO dates and enum members (or null) before validation against the real
-    schema.  Non-nullable dates and enums keep their strict grammar: a value that could not be
-    normalised would have nowhere to go.  Branches of an ``anyOf`` stay strict too:
+    *nullable* dates and enums become short free strings, and nullable strings lose their
+    ``pattern``; ``normalize_record`` then turns them into numbers, ISO dates and enum members,
+    and nulls a string that does not match its pattern (a postcode and town copied as a VAT id),
+    before validation against the real schema.  Forced into the pattern, a model writes *some*
+    matching string (the postcode without the town) instead of null.  Non-nullable dates, enums
+    and patterns keep their strict grammar: a value that could not be normalised would have
+    nowhere to go.  Branches of an ``anyOf`` stay strict too:
     normalisation cannot tell which branch a copied string was meant for.
     """
     if not isinstance(schema, dict):
@@ -129,6 +132,8 @@ def copy_mode_schema(schema: Any) -> Any:
         out.pop("enum")
         out["type"] = ["string", "null"]
         out["maxLength"] = 24
+    elif nullable and "pattern" in out and "string" in type_list:
+        out.pop("pattern")  # checked after copying: a value that does not match is nulled, with a trace
     return out
 
 
