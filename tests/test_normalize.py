@@ -106,3 +106,14 @@ def test_a_value_that_does_not_match_its_pattern_is_read_as_null_with_a_trace() 
                               nulled=nulled)
     assert record["seller"]["vat_id"] == "DE 123456789" and record["buyer"]["vat_id"] is None
     assert nulled == ["buyer.vat_id"]
+
+
+def test_an_allowance_or_charge_of_zero_is_none() -> None:
+    """0.00 and null say the same of a document discount; as two values they would look disputed."""
+    import json
+
+    from .conftest import INVOICE_SCHEMA
+
+    schema = json.loads(INVOICE_SCHEMA.read_text())
+    record = normalize_record({"allowance_total": "0,00", "charge_total": "4,90", "tax_amount": "0.00"}, schema)
+    assert record == {"allowance_total": None, "charge_total": 4.9, "tax_amount": 0.0}  # a tax of 0 stays 0

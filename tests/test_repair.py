@@ -218,8 +218,27 @@ def test_an_allowance_the_rows_do_not_need_is_taken_back() -> None:
     repaired, notes = repair(record, RULES, [])
     assert repaired["allowance_total"] is None and rule_failures(RULES, repaired) == []
     assert notes == ["allowance_total: 12.5 -> None (lines_sum_to_net holds without it)"]
-    # both would have to go, or either alone would do: only a single smallest choice is taken
-    assert repair({**record, "charge_total": 12.5}, RULES, [])[1] == []
+    # one amount as both discount and charge: they cancel, the rows need neither, both go
+    cancel, notes = repair({**record, "charge_total": 12.5}, RULES, [])
+    assert cancel["allowance_total"] is None and cancel["charge_total"] is None and len(notes) == 1
+    # the net copied one field early: the rows do not add up either way, so it proves nothing
+    early = {**record, "allowance_total": 90.0, "net_amount": 95.0, "total_amount": 104.0}
+    repaired, notes = repair(early, RULES, [])
+    assert repaired["allowance_total"] is None
+    assert notes == ["allowance_total: 90.0 -> None (lines_sum_to_net does not prove it)"]
+    # the net and the tax copied one field early: rows + "charge" (the tax) = total holds, but they restate totals
+    shifted = {**record, "allowance_total": 90.0, "charge_total": 9.0}
+    repaired, notes = repair(shifted, RULES, [])
+    assert repaired["allowance_total"] is None and repaired["charge_total"] is None
+    assert notes == ["allowance_total: 90.0 -> None (restates a total); charge_total: 9.0 -> None (restates a total)"]
+    # a charge that happens to equal the tax stays where the rows need it
+    needed = {**record, "allowance_total": 5.0, "charge_total": 9.5, "net_amount": 94.5, "tax_amount": 9.5,
+              "total_amount": 104.0}
+    assert repair(needed, RULES, []) == (needed, [])
+    # proved (the rows need it), or a rule that cannot be checked (no rows): kept as read
+    proved = {**record, "net_amount": 77.5, "tax_amount": 7.75, "total_amount": 85.25}
+    assert repair(proved, RULES, []) == (proved, [])
+    assert repair({**record, "line_items": []}, RULES, [])[0]["allowance_total"] == 12.5
 
 
 def test_a_total_read_wrong_on_one_page_is_repaired_from_the_amounts_of_all_pages() -> None:

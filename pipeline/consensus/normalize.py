@@ -191,7 +191,7 @@ def normalize_record(value: Any, schema: dict[str, Any], root: dict[str, Any] | 
         root = schema
         normalized = normalize_record(value, schema, root, infer_dayfirst(_date_strings(value, schema, root)),
                                       nulled, path)
-        return _infer_currency(value, normalized, schema)
+        return _no_zero_adjustments(_infer_currency(value, normalized, schema), schema)
     if dayfirst is None:
         dayfirst = infer_dayfirst(_date_strings(value, schema, root))
     schema = resolve_ref(schema, root)
@@ -240,6 +240,17 @@ def _normalize_string(value: str, schema: dict[str, Any], dayfirst: bool) -> Any
     if isinstance(pattern, str) and not re.search(pattern, text):
         return fallback  # not the kind of value the field holds (JSON Schema patterns are unanchored)
     return text
+
+
+def _no_zero_adjustments(record: Any, schema: dict[str, Any]) -> Any:
+    """A ``sum`` rule's allowances and charges (its ``plus`` and ``minus`` fields) of 0 are none:
+    null, as the rule reads them.  A model writes "no discount" as 0.00 or as null, an e-invoice
+    states 0.00; one fact, so one value, or samples that agree would look disputed."""
+    if not isinstance(record, dict):
+        return record
+    names = {n for rule in schema.get("x-rules") or [] if isinstance(rule, dict) and rule.get("kind") == "sum"
+             for key in ("plus", "minus") for n in rule.get(key) or []}
+    return {k: None if k in names and v == 0 and not isinstance(v, bool) else v for k, v in record.items()}
 
 
 def _infer_currency(raw: Any, normalized: Any, schema: dict[str, Any]) -> Any:

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from itertools import combinations
 from typing import Any
 
-from pipeline.rules.checks import adjustment, as_number, evaluate_rule, field_names
+from pipeline.rules.checks import adjustment, as_number, evaluate_rule, field_names, total_fields
 
 CENT = 0.005
 
@@ -43,8 +43,8 @@ def repair(record: dict[str, Any], rules: list[dict[str, Any]],
         if rule.get("kind") == "sum" and evaluate_rule(rule, record) is False:
             record, note = _drop_the_excess_row(record, rule, rules)
             notes += [note] if note else []
-        if rule.get("kind") == "sum" and evaluate_rule(rule, record) is False:
-            record, note = _drop_adjustments(record, rule)
+        if rule.get("kind") == "sum":
+            record, note = _drop_adjustments(record, rule, rules)
             notes += [note] if note else []
     return record, notes
 
@@ -177,22 +177,43 @@ def _drop_the_excess_row(record: dict[str, Any], rule: dict[str, Any],
                                     f"the totals ({rule['name']} holds without it)"
 
 
-def _drop_adjustments(record: dict[str, Any], rule: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """The allowances or charges of a ``sum`` rule (``plus``, ``minus``) set to null where the rows
-    add up without them and with them they do not: a model that fills a field it was asked for
-    takes a line's discount, a tax or a subtotal for it.  The fewest fields that make the rule hold
-    go, if only one such choice exists.  Rows are judged first (``_drop_rows_to_sum``): a row that
-    equals an allowance is the allowance read twice."""
-    present = [n for n in [*rule.get("minus", []), *rule.get("plus", [])] if as_number(record.get(n))]
-    for size in range(1, len(present) + 1):
-        fits = [drop for drop in combinations(present, size)
-                if evaluate_rule(rule, {**record, **dict.fromkeys(drop)}) is True]
-        if len(fits) > 1:
-            return record, None
-        if fits:
-            return {**record, **dict.fromkeys(fits[0])}, "; ".join(
-                f"{n}: {record[n]} -> None ({rule['name']} holds without it)" for n in fits[0])
-    return record, None
+def _drop_adjustments(record: dict[str, Any], rule: dict[str, Any],
+                      rules: list[dict[str, Any]]) -> tuple[dict[str, Any], str | None]:
+    """A ``sum`` rule's allowances and charges (``plus``, ``minus``) are kept only where the rows and
+    the totals prove them: the rule holds with them and not without.  A small model asked for a
+    document discount fills the field anyway (the net or the tax copied one field early, one amount
+    as both discount and charge, which cancel).  Where the rule fails, the fewest fields whose
+    removal makes it hold go (if only one such choice exists); where it holds without them, or
+    fails whatever is removed, they all go; unless proved, one that equals a total (the net, the
+    tax) is that total copied one field early, and goes first.  Rows are judged first (``_drop_rows_to_sum``): a row
+    that equals an allowance is the allowance read twice.  A rule that cannot be checked (no rows,
+    no totals) leaves them as read."""
+    original = record
+    adjusting = [*rule.get("minus", []), *rule.get("plus", [])]
+    present = [n for n in adjusting if as_number(record.get(n))]
+    totals = [abs(v) for n in total_fields(rules, rule) if n not in adjusting and (v := as_number(record.get(n)))]
+    copies = [n for n in present if _restates(record[n], totals)]  # the net or the tax, one field early
+    if evaluate_rule(rule, record) is True and evaluate_rule(rule, {**record, **dict.fromkeys(present)}) is False:
+        return record, None  # proved: the rows need them, whatever they equal
+    if copies and evaluate_rule(rule, record) is not None:
+        record = {**record, **dict.fromkeys(copies)}
+        present = [n for n in present if n not in copies]
+    verdict = evaluate_rule(rule, record)
+    bare = {**record, **dict.fromkeys(present)}
+    copied = [f"{n}: {original[n]} -> None (restates a total)" for n in copies if record.get(n) is None]
+    if not present or verdict is None or (verdict is True and evaluate_rule(rule, bare) is not True):
+        return record, "; ".join(copied) or None
+    drop: tuple[str, ...] = tuple(present)
+    if verdict is False:
+        for size in range(1, len(present)):
+            fits = [d for d in combinations(present, size)
+                    if evaluate_rule(rule, {**record, **dict.fromkeys(d)}) is True]
+            if fits:
+                drop = fits[0] if len(fits) == 1 else drop
+                break
+    kept = {**record, **dict.fromkeys(drop)}
+    why = "holds without it" if evaluate_rule(rule, kept) is True else "does not prove it"
+    return kept, "; ".join(copied + [f"{n}: {record[n]} -> None ({rule['name']} {why})" for n in drop])
 
 
 def _restates(value: Any, totals: list[float]) -> bool:
