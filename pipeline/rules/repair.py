@@ -9,7 +9,8 @@ broken by the ``sum`` rule over the rows: the repair that also makes the rows ad
 by exactness: a sum to the cent beats one within the rule's rounding tolerance).
 Then, with the totals proven consistent, trailing rows that restate one of them ("Subtotal",
 "VAT", "Total" read as rows) are dropped, then rows that are not goods, then the one row that is
-exactly the excess of the rows over the totals.  Every change is recorded (``repairs``), so it is
+exactly the excess of the rows over the totals; last, the document's allowances and charges are
+kept only where the rows need them.  Every change is recorded (``repairs``), so it is
 visible, never silent; a document whose rules still fail stays flagged.
 """
 
@@ -179,41 +180,37 @@ def _drop_the_excess_row(record: dict[str, Any], rule: dict[str, Any],
 
 def _drop_adjustments(record: dict[str, Any], rule: dict[str, Any],
                       rules: list[dict[str, Any]]) -> tuple[dict[str, Any], str | None]:
-    """A ``sum`` rule's allowances and charges (``plus``, ``minus``) are kept only where the rows and
-    the totals prove them: the rule holds with them and not without.  A small model asked for a
-    document discount fills the field anyway (the net or the tax copied one field early, one amount
-    as both discount and charge, which cancel).  Where the rule fails, the fewest fields whose
-    removal makes it hold go (if only one such choice exists); where it holds without them, or
-    fails whatever is removed, they all go; unless proved, one that equals a total (the net, the
-    tax) is that total copied one field early, and goes first.  Rows are judged first (``_drop_rows_to_sum``): a row
-    that equals an allowance is the allowance read twice.  A rule that cannot be checked (no rows,
-    no totals) leaves them as read."""
-    original = record
+    """A ``sum`` rule's allowances and charges (``plus``, ``minus``) are kept only where the rows
+    prove them: the rule holds with them and not without.  Asked for a document discount, a small
+    model fills the field anyway: the net or the tax one field early, or one amount as discount and
+    charge, which cancel.  Unless proved, one that equals a total is that total copied and goes
+    first; of the rest, where the rule fails, the fewest whose removal makes it hold go (if only one
+    such choice exists), and otherwise (the rule holds without them, or fails whatever is removed)
+    all go.  Rows are judged before (``_drop_rows_to_sum``: a row that equals an allowance is the
+    allowance read twice).  A rule that cannot be checked (no rows, no totals) leaves them as read."""
     adjusting = [*rule.get("minus", []), *rule.get("plus", [])]
     present = [n for n in adjusting if as_number(record.get(n))]
-    totals = [abs(v) for n in total_fields(rules, rule) if n not in adjusting and (v := as_number(record.get(n)))]
-    copies = [n for n in present if _restates(record[n], totals)]  # the net or the tax, one field early
-    if evaluate_rule(rule, record) is True and evaluate_rule(rule, {**record, **dict.fromkeys(present)}) is False:
-        return record, None  # proved: the rows need them, whatever they equal
-    if copies and evaluate_rule(rule, record) is not None:
-        record = {**record, **dict.fromkeys(copies)}
-        present = [n for n in present if n not in copies]
     verdict = evaluate_rule(rule, record)
-    bare = {**record, **dict.fromkeys(present)}
-    copied = [f"{n}: {original[n]} -> None (restates a total)" for n in copies if record.get(n) is None]
-    if not present or verdict is None or (verdict is True and evaluate_rule(rule, bare) is not True):
-        return record, "; ".join(copied) or None
-    drop: tuple[str, ...] = tuple(present)
-    if verdict is False:
-        for size in range(1, len(present)):
-            fits = [d for d in combinations(present, size)
-                    if evaluate_rule(rule, {**record, **dict.fromkeys(d)}) is True]
+    if not present or verdict is None or \
+            (verdict is True and evaluate_rule(rule, {**record, **dict.fromkeys(present)}) is False):
+        return record, None  # nothing to judge, or proved: the rows need them, whatever they equal
+    totals = [abs(v) for n in total_fields(rules, rule) if n not in adjusting and (v := as_number(record.get(n)))]
+    copies = [n for n in present if _restates(record[n], totals)]
+    kept = {**record, **dict.fromkeys(copies)}
+    notes = [f"{n}: {record[n]} -> None (restates a total)" for n in copies]
+    rest = [n for n in present if n not in copies]
+    verdict = evaluate_rule(rule, kept)
+    if rest and not (verdict is True and evaluate_rule(rule, {**kept, **dict.fromkeys(rest)}) is False):
+        drop = tuple(rest)
+        for size in range(1, len(rest)) if verdict is False else ():
+            fits = [d for d in combinations(rest, size) if evaluate_rule(rule, {**kept, **dict.fromkeys(d)}) is True]
             if fits:
                 drop = fits[0] if len(fits) == 1 else drop
                 break
-    kept = {**record, **dict.fromkeys(drop)}
-    why = "holds without it" if evaluate_rule(rule, kept) is True else "does not prove it"
-    return kept, "; ".join(copied + [f"{n}: {record[n]} -> None ({rule['name']} {why})" for n in drop])
+        kept = {**kept, **dict.fromkeys(drop)}
+        why = "holds without it" if evaluate_rule(rule, kept) is True else "does not prove it"
+        notes += [f"{n}: {record[n]} -> None ({rule['name']} {why})" for n in drop]
+    return kept, "; ".join(notes) or None
 
 
 def _restates(value: Any, totals: list[float]) -> bool:
