@@ -15,7 +15,8 @@ import pytest
 GOOD = {"invoice_number": "INV-1", "issue_date": "2026-01-02", "due_date": None,
         "seller": {"name": "ACME", "vat_id": None, "address": None},
         "buyer": {"name": "Buyer", "vat_id": None, "address": None}, "currency": "EUR",
-        "net_amount": 10.0, "tax_amount": 1.9, "total_amount": 11.9, "line_items": []}
+        "allowance_total": None, "charge_total": None, "net_amount": 10.0, "tax_amount": 1.9, "total_amount": 11.9,
+        "line_items": []}
 
 
 class Script:
