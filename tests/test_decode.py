@@ -32,7 +32,7 @@ from .test_printed import PAGE
 
 
 def _text_backend(path: Path, draft: int, **extra: object) -> LlamaTextBackend:
-    cfg = ModelConfig(path=path, n_ctx=4096, max_tokens=400, retries=0, draft_tokens=draft, **extra)  # type: ignore[arg-type]
+    cfg = ModelConfig(path=path, n_ctx=8192, max_tokens=400, retries=0, draft_tokens=draft, **extra)  # type: ignore[arg-type]
     return LlamaTextBackend(cfg, compile_schema(json.loads(INVOICE_SCHEMA.read_text())), "0" * 64)
 
 
