@@ -35,7 +35,7 @@ def _png(colour: str) -> bytes:
 
 
 def _backend(tiny_vlm: TinyVLM) -> tuple[LlamaVLMBackend, CountingHandler]:
-    cfg = ModelConfig(path=tiny_vlm.model, mmproj=tiny_vlm.mmproj, n_ctx=4096, max_tokens=256, seed=7)
+    cfg = ModelConfig(path=tiny_vlm.model, mmproj=tiny_vlm.mmproj, n_ctx=8192, max_tokens=1536, seed=7)
     compiled = load_schema(INVOICE_SCHEMA)
     backend = LlamaVLMBackend(cfg, compiled, "0" * 64, preflight(cfg, compiled))
     counter = CountingHandler(backend.llm.chat_handler)
