@@ -245,7 +245,8 @@ def _normalize_string(value: str, schema: dict[str, Any], dayfirst: bool) -> Any
 def _no_zero_adjustments(record: Any, schema: dict[str, Any]) -> Any:
     """A ``sum`` rule's allowances and charges (its ``plus`` and ``minus`` fields) of 0 are none:
     null, as the rule reads them.  A model writes "no discount" as 0.00 or as null, an e-invoice
-    states 0.00; one fact, so one value, or samples that agree would look disputed."""
+    states 0.00; one fact, so one value, or samples that agree would look disputed.  (The field
+    names are read here as ``rules.checks.adjusting_fields`` does: consensus comes before rules.)"""
     if not isinstance(record, dict):
         return record
     names = {n for rule in schema.get("x-rules") or [] if isinstance(rule, dict) and rule.get("kind") == "sum"

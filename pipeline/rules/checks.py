@@ -123,6 +123,11 @@ def evaluate_rule(rule: dict[str, Any], record: dict[str, Any]) -> bool | None:
     raise SchemaError(f"unknown rule kind {kind!r}")
 
 
+def adjusting_fields(rule: dict[str, Any]) -> list[str]:
+    """A ``sum`` rule's allowance and charge fields (``minus``, then ``plus``); none for other kinds."""
+    return [*rule.get("minus", []), *rule.get("plus", [])]
+
+
 def adjustment(rule: dict[str, Any], record: dict[str, Any], rows_total: float) -> float:
     """What a ``sum`` rule adds to its rows' total before comparing: its ``plus`` fields less its
     ``minus`` fields, by size (a discount is printed "-5.00" as often as "5.00"), turned with the rows'
@@ -195,7 +200,7 @@ def drop_restated_totals(rules: list[dict[str, Any]], record: dict[str, Any]) ->
 def total_fields(rules: list[dict[str, Any]], rule: dict[str, Any]) -> set[str]:
     """The fields a sum rule's rows may be restating: its targets, its adjustments and the fields
     added to them."""
-    names = _names(rule["equals"]) | _names(rule.get("plus")) | _names(rule.get("minus"))
+    names = _names(rule["equals"]) | set(adjusting_fields(rule))
     for other in rules:
         if other.get("kind") == "add" and (_names(other["fields"]) | _names(other["equals"])) & names:
             names |= _names(other["fields"]) | _names(other["equals"])

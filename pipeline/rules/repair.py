@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from itertools import combinations
 from typing import Any
 
-from pipeline.rules.checks import adjustment, as_number, evaluate_rule, field_names, total_fields
+from pipeline.rules.checks import adjusting_fields, adjustment, as_number, evaluate_rule, field_names, total_fields
 
 CENT = 0.005
 
@@ -120,7 +120,7 @@ def _drop_rows_to_sum(record: dict[str, Any], rule: dict[str, Any],
     rows = record.get(items)
     if not isinstance(rows, list) or len(rows) < 2:
         return record, None
-    totals = [abs(v) for n in [*field_names(rule["equals"]), *rule.get("plus", []), *rule.get("minus", [])]
+    totals = [abs(v) for n in [*field_names(rule["equals"]), *adjusting_fields(rule)]
               if isinstance(v := record.get(n), (int, float)) and v]
     products = [r for r in rules if r.get("kind") == "product" and r.get("items") == items]
     suspects = [i for i, row in enumerate(rows) if isinstance(row, dict) and (
@@ -188,7 +188,7 @@ def _drop_adjustments(record: dict[str, Any], rule: dict[str, Any],
     such choice exists), and otherwise (the rule holds without them, or fails whatever is removed)
     all go.  Rows are judged before (``_drop_rows_to_sum``: a row that equals an allowance is the
     allowance read twice).  A rule that cannot be checked (no rows, no totals) leaves them as read."""
-    adjusting = [*rule.get("minus", []), *rule.get("plus", [])]
+    adjusting = adjusting_fields(rule)
     present = [n for n in adjusting if as_number(record.get(n))]
     verdict = evaluate_rule(rule, record)
     if not present or verdict is None or \

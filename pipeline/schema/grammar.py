@@ -106,9 +106,9 @@ def copy_mode_schema(schema: Any) -> Any:
     ``pattern``; ``normalize_record`` then turns them into numbers, ISO dates and enum members,
     and nulls a string that does not match its pattern (a postcode and town copied as a VAT id),
     before validation against the real schema.  Forced into the pattern, a model writes *some*
-    matching string (the postcode without the town) instead of null.  Non-nullable dates, enums
-    and patterns keep their strict grammar: a value that could not be normalised would have
-    nowhere to go.  Branches of an ``anyOf`` stay strict too:
+    matching string (the postcode without the town) instead of null; so a pattern is taken on
+    nullable strings only (``schema.compiled``).  Non-nullable dates and enums keep their strict
+    grammar: a value that could not be normalised would have nowhere to go.  Branches of an ``anyOf`` stay strict too:
     normalisation cannot tell which branch a copied string was meant for.
     """
     if not isinstance(schema, dict):
