@@ -72,6 +72,11 @@ def test_samples_that_write_one_address_two_ways_agree_but_a_reviewer_edit_is_no
     assert vote([with_country, "Lieferantenstraße 20 10369 Berlin", "Lieferantenstraße 20, 10369 Berlin"],
                 node) == (with_country, 1.0)
     assert not same(with_country, "Lieferantenstraße 20, 10369 Berlin", node)  # a reviewer's edit stays an edit
-    assert not agrees("Au bon moulin SARL", "Au bon moulin", node)  # short text: every word counts
+    # one read further along the same words: a row's second line, a name's legal form
+    assert agrees("Fahrtkosten, Taxi Berlin", "Fahrtkosten", node)
+    assert agrees("Kfz- Haftpflicht SF25 (30 %)", "Kfz-Haftpflicht", node)
+    assert agrees("Au bon moulin SARL", "Au bon moulin", node)
+    assert not agrees("Au moulin", "Au bon moulin", node)  # short text otherwise: every word counts
+    assert not agrees("Lieferant GmbH", "GmbH", node)  # the end of a text is no reading of it
     assert not agrees("Kundenstraße 15, 69876 Frankfurt", "Lieferantenstraße 20, 80333 München", node)
     assert not agrees("2026-03-01", "2026-03-02", {"type": "string", "format": "date"})

@@ -133,3 +133,36 @@ def test_a_group_that_reads_the_last_page_owns_the_totals() -> None:
     confidence = {"total_amount": 0.5, "invoice_number": 1.0}
     assert open_disputes(confidence, SCHEMA.raw, 1, 2) == []  # page 1 of 2: the last page has the totals
     assert open_disputes(confidence, SCHEMA.raw, 1, 2, pages_read=2) == ["total_amount"]
+
+
+def test_a_word_misspelt_by_a_letter_is_found_but_a_short_or_numeric_one_is_not() -> None:
+    index = PageIndex.build(WORDS + [(40, 100, 140, 112, "Lieferant"), (144, 100, 180, 112, "GmbH")])
+    assert locate("Lieferanten GmbH", "text", index, 1)["match"] == "fuzzy"  # the model's extra "en"
+    assert locate("Acne GmbX", "text", index, 1)["match"] == "none"  # short words must be exact
+    assert locate("12346 Berlin", "text", index, 1)["match"] == "none"  # so must numbers
+
+
+def test_a_date_printed_nowhere_is_dropped_with_a_note_and_flags_nothing() -> None:
+    from pipeline.rules.doubts import settle_page
+
+    record = {"invoice_number": "RE-2026/17", "issue_date": "2026-03-07", "due_date": "2026-03-31", "currency": "EUR"}
+    settled = settle_page(record, dict.fromkeys(record, 1.0), SCHEMA.raw, [], [WORDS], 1, 1)
+    assert settled.record["due_date"] is None and settled.record["issue_date"] == "2026-03-07"
+    assert settled.repairs == ["due_date: printed nowhere on the page, dropped"]
+    assert settled.ungrounded_fields == [] and settled.open_fields == []
+
+
+def test_a_sample_that_writes_a_value_printed_nowhere_is_no_vote_against_a_printed_one() -> None:
+    from pipeline.ground.votes import printed_agreement
+
+    index = PageIndex.build(WORDS)
+    samples = [{"invoice_number": "RE-2026/17", "buyer": {"vat_id": None}},
+               {"invoice_number": "INV-99", "buyer": {"vat_id": "DE123456789"}},
+               {"invoice_number": "Rechnung", "buyer": {"vat_id": "FR761938861"}}]
+    record = {"invoice_number": "RE-2026/17", "buyer": {"vat_id": None}}
+    confidence = {"invoice_number": 1 / 3, "buyer.vat_id": 1 / 3}
+    settled = printed_agreement(confidence, record, samples, SCHEMA.raw, [index])
+    # "Rechnung" is printed: a real reading against the record's; "INV-99" is not, and does not count
+    assert settled["invoice_number"] == 0.5
+    assert settled["buyer.vat_id"] == 1.0  # none of the three VAT ids is printed: nothing is in dispute
+    assert printed_agreement(confidence, record, samples, SCHEMA.raw, [PageIndex.build([])]) == confidence

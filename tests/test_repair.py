@@ -263,3 +263,60 @@ def test_a_total_read_wrong_on_one_page_is_repaired_from_the_amounts_of_all_page
     document = assembler.writer.document  # type: ignore[attr-defined]
     assert document["net_amount"] == 24.99 and document["rule_failures"] == []
     assert document["repairs"] == ["document: net_amount: 29.99 -> 24.99 (net_plus_tax_is_total)"]
+
+
+def test_a_rows_wrong_factor_is_taken_from_its_own_printed_line() -> None:
+    from pipeline.rules.products import repair_products
+
+    rows = [{"description": "Kommissionierer", "quantity": 27.5, "unit_price": 15.0, "amount": 288.75},  # gross price
+            {"description": "Hot air", "quantity": 800.0, "unit_price": 25.0, "amount": 20.0},  # holds per 1,000 only
+            {"description": "Beratung", "quantity": 1.0, "unit_price": 67.22, "amount": 80.0}]  # nothing on its line
+    lines = [{3.0, 10.5, 27.5, 19.0, 288.75}, {15.0, 4.5}, {800.0, 19.0, 0.025, 20.0}, {1.0, 67.22, 80.0}]
+    repaired, notes = repair_products({"line_items": rows}, RULES, lines)
+    assert [r["unit_price"] for r in repaired["line_items"]] == [10.5, 0.025, 67.22]
+    assert notes == ["line_items[0].unit_price: 15.0 -> 10.5 (the row's printed line; quantity_times_price_is_amount)",
+                     "line_items[1].unit_price: 25.0 -> 0.025 (the row's printed line; quantity_times_price_is_amount)"]
+    # two numbers on the line that would each do (a price of 10.50, or 19.25 at 15.00): nothing proves which
+    two = [{27.5, 288.75, 10.5, 15.0, 19.25}]
+    assert repair_products({"line_items": rows[:1]}, RULES, two)[1] == []
+    # the row's line must print its amount and its other factor
+    assert repair_products({"line_items": rows[:1]}, RULES, [{27.5, 10.5}, {288.75}])[1] == []
+
+
+def test_an_allowance_and_a_charge_the_model_left_out_are_filled_from_the_page() -> None:
+    rows = [{"description": "a", "quantity": 1.0, "unit_price": 300.0, "amount": 300.0},
+            {"description": "b", "quantity": 1.0, "unit_price": 110.1, "amount": 110.1}]
+    record = {"net_amount": 403.55, "tax_amount": 76.67, "total_amount": 480.22, "line_items": rows,
+              "allowance_total": None, "charge_total": None}
+    repaired, notes = repair(record, RULES, [300.0, 110.1, 403.55, 76.67, 480.22, 21.55, 15.0, 19.0, 2.0])
+    assert (repaired["allowance_total"], repaired["charge_total"]) == (21.55, 15.0)  # 410.10 - 21.55 + 15.00
+    assert rule_failures(RULES, repaired) == [] and len(notes) == 1 and "the page prints it" in notes[0]
+    # a second pair that fits as well (31.55 and 25.00) proves nothing: the rule keeps failing
+    assert repair(record, RULES, [300.0, 110.1, 403.55, 76.67, 480.22, 21.55, 15.0, 31.55, 25.0])[1] == []
+
+
+def test_a_receipts_cash_read_as_its_total_is_undone_by_the_printed_rate() -> None:
+    # NET TOTAL 90.00, CASH 100.00, change 10.00; GST summary "S = 6%  84.90  5.10"
+    record = {"net_amount": 90.0, "tax_amount": 84.9, "total_amount": 100.0, "line_items": []}
+    page = [90.0, 100.0, 10.0, 84.9, 5.1, 45.0, 2.0]
+    # without the rates, the one amount that adds up makes the change the tax
+    assert repair(record, RULES, page)[0]["tax_amount"] == 10.0
+    repaired, notes = repair(record, RULES, page, rates=[6.0])
+    assert (repaired["net_amount"], repaired["tax_amount"], repaired["total_amount"]) == (84.9, 5.1, 90.0)
+    assert notes == ["net_amount: 90.0 -> 84.9; tax_amount: 84.9 -> 5.1; total_amount: 100.0 -> 90.0 "
+                     "(net_plus_tax_is_total: the one printed set at a printed rate)"]
+    # a one-field repair at a printed rate is still the one taken, within the rule's rounding
+    rounded = {"net_amount": 50.9, "tax_amount": 2.88, "total_amount": 50.9, "line_items": []}
+    assert repair(rounded, RULES, [50.92, 0.02, 50.9, 48.04, 2.88], rates=[6.0])[0]["net_amount"] == 48.04
+
+
+def test_an_amount_printed_as_a_rows_is_no_allowance_or_charge() -> None:
+    from pipeline.rules.products import row_totals
+
+    lines = [{1.0, 12.0, 145.63, 1747.56}, {124606.18}, {2.0, 3.0}]  # "Cloud-Hosting 12 x 145,63 = 1.747,56"
+    assert row_totals(lines) == {1747.56}
+    rows = [{"description": "a", "quantity": 1.0, "unit_price": 100.0, "amount": 100.0}]
+    record = {"net_amount": 1847.56, "tax_amount": 0.0, "total_amount": 1847.56, "line_items": rows}
+    page = [100.0, 1847.56, 1747.56, 12.0, 145.63]
+    assert repair(record, RULES, page)[0]["charge_total"] == 1747.56  # without the lines: taken for a charge
+    assert repair(record, RULES, page, row_totals=row_totals(lines))[1] == []  # a row left out: left to the flag

@@ -59,6 +59,8 @@ def test_malformed_rules_are_refused() -> None:
     with pytest.raises(SchemaError, match="'minus'"):
         check_rules({"x-rules": [{"name": "x", "kind": "sum", "items": "r", "field": "a", "equals": "b",
                                   "minus": "c"}]})
+    with pytest.raises(SchemaError, match="'repair' names one of its fields, on an order rule only"):
+        check_rules({"x-rules": [{"name": "x", "kind": "order", "fields": ["a", "b"], "repair": "c"}]})
 
 
 def test_prices_per_base_quantity_and_warnings() -> None:
@@ -110,3 +112,28 @@ def test_a_mended_record_must_still_validate() -> None:
     assert len(compile_schema(raw).mend(record)["line_items"]) == 2
     raw["properties"]["line_items"]["minItems"] = 3
     assert compile_schema(raw).mend(record) is record  # two rows would not validate: keep the answer
+
+
+def test_a_due_date_before_the_issue_date_takes_the_one_printed_date_that_keeps_the_order() -> None:
+    from pipeline.rules.order import repair_order
+
+    early = {**GOOD, "issue_date": "2018-07-13", "due_date": "2018-07-11"}  # the service period's end
+    printed = ["2018-07-09", "2018-07-11", "2018-07-13", "2018-08-12", "2018-03-15"]
+    fixed, notes = repair_order(early, RULES, printed)
+    assert fixed["due_date"] == "2018-08-12" and rule_failures(RULES, fixed) == []
+    assert notes == ["due_date: 2018-07-11 -> 2018-08-12 (due_not_before_issue: the one printed date that keeps "
+                     "the order)"]
+    # two that would do, or none: nothing proves which, and the date the pages disprove goes
+    fixed, notes = repair_order(early, RULES, [*printed, "2018-09-01"])
+    assert fixed["due_date"] is None
+    assert notes[0].endswith("(due_not_before_issue: 2 printed dates would keep the order)")
+    assert repair_order(early, RULES, ["2018-07-13"])[0]["due_date"] is None  # the issue date itself proves nothing
+    assert repair_order(GOOD, RULES, printed) == (GOOD, [])  # the order holds: nothing to do
+
+
+def test_rows_that_add_up_to_the_cent_vouch_for_their_number_and_amounts() -> None:
+    from pipeline.rules.checks import proven_by_sums
+
+    assert proven_by_sums(RULES, GOOD) == {"line_items.length", "line_items[0].amount", "line_items[1].amount"}
+    off = {**GOOD, "net_amount": 10.02, "total_amount": 11.92}  # within the rule's tolerance, not to the cent
+    assert rule_failures(RULES, off) == [] and proven_by_sums(RULES, off) == set()

@@ -93,15 +93,21 @@ NEAR_SHARE = 0.8  # the share of their words (of both together) two such texts m
 
 def agrees(a: Any, b: Any, node: Node = None, root: dict[str, Any] | None = None) -> bool:
     """Whether two samples read the same value: ``same``, or, for text of several words, most of
-    the words shared.  Samples write one address with and without its country, with and without
-    commas; that is one reading, not a dispute.  Only for consensus: a reviewer's added word is a
-    correction (``review.submit`` compares with ``same``)."""
+    the words shared, or one's words the start of the other's.  Samples write one address with
+    and without its country, with and without commas, a row's description with or without its
+    second line ("Kfz-Haftpflicht" / "Kfz- Haftpflicht SF25"); that is one reading, not a
+    dispute.  Only for consensus: a reviewer's added word is a correction (``review.submit``
+    compares with ``same``)."""
     if same(a, b, node, root):
         return True
     if a is None or b is None or field_kind(node, root) not in ("text", "unknown") or \
             not isinstance(a, str) or not isinstance(b, str):
         return False
-    x, y = set(re.findall(r"\w+", fold(a))), set(re.findall(r"\w+", fold(b)))
+    words_a, words_b = re.findall(r"\w+", fold(a)), re.findall(r"\w+", fold(b))
+    short, long = sorted((words_a, words_b), key=len)
+    if short and len(long) >= 2 and long[:len(short)] == short:
+        return True  # one sample read further along the same text: "Fahrtkosten" / "Fahrtkosten, Taxi Berlin"
+    x, y = set(words_a), set(words_b)
     return min(len(x), len(y)) >= NEAR_WORDS and len(x & y) >= NEAR_SHARE * len(x | y)
 
 

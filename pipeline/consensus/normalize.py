@@ -75,7 +75,8 @@ def normalize_amount(value: Any) -> float | None:
 
     '1.234,56' and '1,234.56' and "1'234.56" and '1 234,56' -> 1234.56; '€ 12' -> 12.0;
     '12-' and '(12.00)' and '-12' (credit notes) -> -12.0.  A single separator followed by
-    exactly three digits is a thousands separator ('1,234' -> 1234.0).
+    exactly three digits is a thousands separator ('1,234' -> 1234.0), unless what it follows is
+    a zero ('0.025' -> 0.025).
     """
     if value is None or isinstance(value, bool):
         return None
@@ -94,7 +95,8 @@ def normalize_amount(value: Any) -> float | None:
     elif last_dot >= 0 or last_comma >= 0:
         mark = "." if last_dot >= 0 else ","
         head, _, tail = digits.rpartition(mark)
-        thousands = len(tail) == 3 and head.replace(mark, "").isdigit()
+        # no group starts with a zero: '0.025' is a price of a fraction of a cent, not 25
+        thousands = len(tail) == 3 and head.replace(mark, "").isdigit() and not head.startswith("0")
         decimal = "" if thousands or digits.count(mark) > 1 else mark
     else:
         decimal = ""

@@ -20,6 +20,7 @@ class Span:
     text: str
     bbox: tuple[float, float, float, float]
     words: int
+    line: int = 0  # the visual line it is on, counted from the top of the page
 
 
 def split_words(words: Sequence[Word]) -> list[Word]:
@@ -52,8 +53,8 @@ class PageIndex:
         split = split_words(words)
         lines = lines_of(split)
         ordered = [w for line in lines for w in line]
-        spans = [Span(" ".join(w[4] for w in line[i:i + n]), union(line[i:i + n]), n)
-                 for line in lines for n in range(1, MAX_SPAN + 1) for i in range(len(line) - n + 1)]
+        spans = [Span(" ".join(w[4] for w in line[i:i + n]), union(line[i:i + n]), n, k)
+                 for k, line in enumerate(lines) for n in range(1, MAX_SPAN + 1) for i in range(len(line) - n + 1)]
         return cls(ordered, spans)
 
     @cached_property
@@ -67,11 +68,31 @@ class PageIndex:
         return out
 
     @cached_property
+    def rates(self) -> frozenset[float]:
+        """The percentages the page prints ("19 %", "GST @6%"), above 0 and below 100."""
+        found = set()
+        for span in self.spans:
+            if span.words <= 2:
+                for m in re.finditer(r"(?<![\d.,])(\d{1,2}(?:[.,]\d{1,3})?)\s?%", span.text):
+                    rate = float(m.group(1).replace(",", "."))
+                    found |= {rate} if 0 < rate < 100 else set()
+        return frozenset(found)
+
+    @cached_property
+    def line_amounts(self) -> list[frozenset[float]]:
+        """The amounts printed on each visual line (a row of a table is one line)."""
+        lines: dict[int, set[float]] = {}
+        for amount, span in self.amounts:
+            lines.setdefault(span.line, set()).add(round(amount, 6))
+        return [frozenset(found) for _, found in sorted(lines.items())]
+
+    @cached_property
     def dates(self) -> list[tuple[set[str], Span]]:
         out = []
         for span in self.spans:
             if re.search(r"\d", span.text):
-                found = {d for d in (normalize_date(span.text, True), normalize_date(span.text, False)) if d}
+                found = {d for text in _date_texts(span.text) for first in (True, False)
+                         if (d := normalize_date(text, first))}
                 if found:
                     out.append((found, span))
         return out
@@ -110,6 +131,15 @@ class PageIndex:
             for token in compact_tokens(w[4]):
                 out.setdefault(token, i)
         return out
+
+
+def _date_texts(text: str) -> set[str]:
+    """A span and the dates inside it, as OCR glues them: ":31 Jan 2016" (its label's colon),
+    "02/02/1610:23:36AM" (the time run on: a two- and a four-digit year both read)."""
+    texts = {text, text.strip(":;,.()[]")}
+    for m in re.finditer(r"(?<!\d)(\d{1,2}[./-]\d{1,2}[./-])(\d{2})(\d{2})?", text):
+        texts |= {m.group(1) + m.group(2), m.group(0)}
+    return texts
 
 
 def compact_tokens(text: str) -> list[str]:

@@ -6,7 +6,8 @@ vocabularies (enums, ``"x-normalize": "currency"``, booleans) are chosen, not co
 field marked ``"x-ground": false`` is one the model derives on purpose.  Match kinds, best
 first: ``exact`` (the words as printed), ``normalised`` (same value after normalising: an
 amount or a date in another format, text without its punctuation), ``fuzzy`` (text: most of its
-words on the page, e.g. an address over several lines) and ``none`` (nowhere on the page).
+words on the page, e.g. an address over several lines, a long word misspelt by a letter or
+two) and ``none`` (nowhere on the page).
 """
 
 from __future__ import annotations
@@ -56,6 +57,28 @@ def ungrounded(sources: dict[str, FieldSource]) -> list[str]:
     return sorted(path for path, source in sources.items() if source["match"] == "none")
 
 
+def drop_unprinted(record: Any, schema: dict[str, Any], sources: dict[str, FieldSource],
+                   kinds: Sequence[str] = ("date",)) -> tuple[Any, list[str]]:
+    """``record`` with its values of ``kinds`` that are printed nowhere (``none``) set to null, and
+    their paths.  A date is copied from the page, never worked out: one found in no format on any
+    page read is the model's own (the month's end, the issue date plus the payment terms), so
+    it is dropped and the page says so, instead of flagging a document for a value nobody printed."""
+    dropped: list[str] = []
+
+    def walk(value: Any, node: Node, path: str) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, child(node, k, schema), f"{path}.{k}" if path else k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, child(node, None, schema), f"{path}[{i}]") for i, v in enumerate(value)]
+        source = sources.get(path)
+        if source is not None and source["match"] == "none" and groundable(node, schema) in kinds:
+            dropped.append(path)
+            return None
+        return value
+
+    return walk(record, schema, ""), dropped
+
+
 def _walk(value: Any, node: Node, root: dict[str, Any], path: str, index: PageIndex, page: int,
           out: dict[str, FieldSource]) -> None:
     if value is None or value == "":
@@ -68,12 +91,12 @@ def _walk(value: Any, node: Node, root: dict[str, Any], path: str, index: PageIn
         for i, sub in enumerate(value):
             _walk(sub, child(node, None, root), root, f"{path}[{i}]", index, page, out)
         return
-    kind = _groundable(node, root)
+    kind = groundable(node, root)
     if kind is not None:
         out[path] = locate(value, kind, index, page)
 
 
-def _groundable(node: Node, root: dict[str, Any]) -> str | None:
+def groundable(node: Node, root: dict[str, Any]) -> str | None:
     """'number', 'date' or 'text' for a field whose value is copied from the page, else None."""
     if node is None:
         return None
@@ -131,7 +154,7 @@ def _text(value: Any, index: PageIndex) -> Found:
     if at >= 0:
         return _words(index, compact_owner[at], compact_owner[at + len(compact) - 1], "normalised")
     tokens = compact_tokens(str(value))
-    hits = sorted({index.tokens[t] for t in tokens if t in index.tokens})
+    hits = sorted({i for t in tokens if (i := _token_at(t, index)) is not None})
     if len(tokens) >= 2 and len(hits) >= FUZZY_SHARE * len(tokens):
         words = [index.words[i] for i in hits]
         return " ".join(w[4] for w in words), union(words), "fuzzy"
@@ -140,6 +163,19 @@ def _text(value: Any, index: PageIndex) -> Found:
         if SequenceMatcher(None, compact, best[4].casefold()).ratio() >= 0.85:
             return best[4], union([best]), "fuzzy"
     return None
+
+
+def _token_at(token: str, index: PageIndex) -> int | None:
+    """The word a token of a value is printed in: as it is, or, for a word of five letters or more,
+    misspelt by a letter or two ("Lieferanten" for "Lieferant", OCR's "Rotterdarn")."""
+    if token in index.tokens:
+        return index.tokens[token]
+    if len(token) < 5 or token.isdigit():
+        return None
+    near = [(SequenceMatcher(None, token, t).ratio(), i) for t, i in index.tokens.items()
+            if abs(len(t) - len(token)) <= 2]
+    best = max(near, default=(0.0, None))
+    return best[1] if best[0] >= 0.85 else None
 
 
 def _at_word_start(folded: str, wanted: str) -> int:

@@ -10,9 +10,11 @@ Kinds:
   ``sum``      the ``field`` of every row of array ``items`` adds up to one of ``equals``, less the
              fields in ``minus`` and plus those in ``plus`` (optional; document-level
              allowances and charges, printed below the rows; null counts as none)
-  ``add``      the ``fields`` add up to ``equals``
+  ``add``      the ``fields`` add up to ``equals`` (``rate``: the field that is a printed
+             percentage of the others, the tax of the net; used by ``rules.repair``)
   ``product``  in every row of ``items``, the product of ``fields`` equals ``equals``
-  ``order``    the dates/numbers in ``fields`` are non-decreasing
+  ``order``    the dates/numbers in ``fields`` are non-decreasing (``repair``: the field that
+             yields when they are not, see ``rules.order``)
   ``in``       ``field`` is one of ``values``
 Numeric comparisons allow ``tolerance`` (default 0.02, absolute).
 """
@@ -57,6 +59,10 @@ def check_rules(schema: dict[str, Any]) -> list[dict[str, Any]]:
             if key in rule and not (rule["kind"] == "sum" and isinstance(rule[key], list) and
                                     all(isinstance(n, str) for n in rule[key])):
                 raise SchemaError(f"rule '{rule['name']}': '{key}' is a list of field names, on a sum rule only")
+        if "rate" in rule and not (rule["kind"] == "add" and rule["rate"] in field_names(rule["fields"])):
+            raise SchemaError(f"rule '{rule['name']}': 'rate' names one of its fields, on an add rule only")
+        if "repair" in rule and not (rule["kind"] == "order" and rule["repair"] in rule["fields"]):
+            raise SchemaError(f"rule '{rule['name']}': 'repair' names one of its fields, on an order rule only")
         names.add(rule["name"])
     return rules
 
@@ -67,7 +73,7 @@ def as_number(value: Any) -> float | None:
 
 
 def _close(a: float, b: float, tolerance: float) -> bool:
-    return abs(a - b) <= tolerance
+    return abs(a - b) <= tolerance + 1e-9  # in floats, 50.92 - 50.90 is a hair over 0.02
 
 
 def _rows(record: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -121,6 +127,19 @@ def evaluate_rule(rule: dict[str, Any], record: dict[str, Any]) -> bool | None:
         value = record.get(rule["field"])
         return None if value is None else value in rule["values"]
     raise SchemaError(f"unknown rule kind {kind!r}")
+
+
+def proven_by_sums(rules: list[dict[str, Any]], record: dict[str, Any]) -> set[str]:
+    """The paths a ``sum`` rule that holds to the cent vouches for: how many rows there are and
+    their amounts.  Rows that add up to the printed totals are stronger evidence than samples that
+    agree; a sample that read a totals line as one more row, or left out a row of zero, is
+    outvoted by the arithmetic."""
+    out: set[str] = set()
+    for rule in rules:
+        if rule.get("kind") == "sum" and evaluate_rule({**rule, "tolerance": 0.005}, record) is True:
+            out |= {f"{rule['items']}.length"} | {f"{rule['items']}[{i}].{rule['field']}"
+                                                  for i in range(len(_rows(record, rule["items"])))}
+    return out
 
 
 def adjusting_fields(rule: dict[str, Any]) -> list[str]:

@@ -2,14 +2,15 @@
 
 Decided once, in the worker, where the page's words are at hand.  First, where the vote of several
 samples broke a rule that one sample keeps, the rule's fields are taken from that sample
-(``rules.cohere``).  Then the record is repaired
-where its totals do not add up and the page prints the amounts that make them
-(``rules.repair``; only when the request read the whole document: the totals rules hold for
-whole documents), and seller and buyer are put the right way round where the first page's
-labels say so (``rules.parties``).  Then every value is looked up on the page (``ground``): a value printed
-nowhere is in doubt even when the samples agree on it, since a small model agrees with itself
-readily.  The doubtful fields that matter for the document (``merge.pages.open_disputes``) go to
-the adjudicator or flag the page.
+(``rules.cohere``).  Then the record is repaired from the pages' words (``rules.fixes``: a row's
+factor from its printed line, a date that breaks an ``order`` rule, the totals from the printed
+amounts, seller and buyer, the currency).  Then every value is looked up on the page (``ground``):
+a value printed nowhere is in doubt even when the samples agree on it, since a small model agrees
+with itself readily; a date printed nowhere is the model's own and is dropped
+(``ground.drop_unprinted``); a sample's value printed nowhere is no vote against a printed one
+(``ground.votes``); and rows that add up to the totals to the cent settle a dispute over their
+number and amounts (``checks.proven_by_sums``).  The doubtful fields that matter for the document
+(``merge.pages.open_disputes``) go to the adjudicator or flag the page.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.ground.index import PageIndex
-from pipeline.ground.sources import FieldSource, ground_pages, ungrounded
+from pipeline.ground.sources import FieldSource, drop_unprinted, ground_pages, ungrounded
+from pipeline.ground.votes import printed_agreement
 from pipeline.merge.pages import covers_document, open_disputes
 from pipeline.render.textlayer import Word
+from pipeline.rules.checks import proven_by_sums
 from pipeline.rules.cohere import Cohered, cohere
-from pipeline.rules.currency import settle_currency
-from pipeline.rules.parties import settle_parties
-from pipeline.rules.repair import repair
+from pipeline.rules.fixes import fix_record, totals_repair
 
 
 def ground(record: dict[str, Any] | None, schema: dict[str, Any], pages: Sequence[PageIndex],
@@ -37,7 +38,9 @@ def ground(record: dict[str, Any] | None, schema: dict[str, Any], pages: Sequenc
 @dataclass(frozen=True)
 class Settled:
     record: dict[str, Any] | None
-    confidence: dict[str, float]  # the samples' agreement on the record's values (rules.cohere may move it)
+    # the samples' agreement on the record's values (rules.cohere may move it; outside rows, counted
+    # among the samples whose value is printed: ground.votes)
+    confidence: dict[str, float]
     cohered: Cohered | None = None  # where the rules' fields were taken from one sample
     field_sources: dict[str, FieldSource] = field(default_factory=dict)
     ungrounded_fields: list[str] = field(default_factory=list)
@@ -55,26 +58,27 @@ def settle_page(record: dict[str, Any] | None, confidence: dict[str, float], sch
     pages_read = max(1, len(words))
     covers = covers_document(page_number, page_count, pages_read)
     whole = covers and any(p.words for p in pages)  # the totals can be repaired from the page's amounts
-    amounts = [a for p in pages for a, _ in p.amounts]
     repairs: list[str] = []
     cohered = None
     if record is not None and len(samples) > 1:
+        totals = totals_repair(rules, pages)
         taken = cohere(record, confidence, list(samples), schema, rules,
-                       lambda r: repair(r, rules, amounts)[0] if whole else r, covers)
+                       (lambda r: totals(r)[0]) if whole else lambda r: r, covers)
         if taken.note:
             record, confidence, cohered = taken.record, taken.confidence, taken
             repairs.append(taken.note)
-    if record is not None and whole:
-        record, fixed = repair(record, rules, amounts)
+    if record is not None:
+        record, fixed = fix_record(record, schema, rules, pages, page_number, whole)
         repairs += fixed
-    if record is not None and page_number == 1 and pages and pages[0].words:  # the parties are on page 1
-        record, swapped = settle_parties(record, schema, pages[0])
-        repairs += [swapped] if swapped else []
-    if record is not None and any(p.words for p in pages):
-        record, changed = settle_currency(record, schema, pages)
-        repairs += changed
     sources = ground(record, schema, pages, page_number)
+    record, dropped = drop_unprinted(record, schema, sources)
+    if dropped:
+        sources = {path: source for path, source in sources.items() if path not in dropped}
+        repairs += [f"{path}: printed nowhere on the page, dropped" for path in dropped]
     missing = ungrounded(sources)
-    return Settled(record, confidence, cohered, sources, missing,
-                   open_disputes(confidence, schema, page_number, page_count, missing, pages_read, below), repairs,
-                   pages)
+    confidence = printed_agreement(confidence, record, samples, schema, pages)
+    disputes = open_disputes(confidence, schema, page_number, page_count, missing, pages_read, below)
+    if record is not None and whole:  # rows that add up to the totals settle how many there are
+        proven = proven_by_sums(rules, record)
+        disputes = [p for p in disputes if p not in proven or p in missing]
+    return Settled(record, confidence, cohered, sources, missing, disputes, repairs, pages)

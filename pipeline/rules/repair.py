@@ -10,13 +10,14 @@ by exactness: a sum to the cent beats one within the rule's rounding tolerance).
 Then, with the totals proven consistent, trailing rows that restate one of them ("Subtotal",
 "VAT", "Total" read as rows) are dropped, then rows that are not goods, then the one row that is
 exactly the excess of the rows over the totals; last, the document's allowances and charges are
-kept only where the rows need them.  Every change is recorded (``repairs``), so it is
+kept only where the rows need them, and where the rows need one the model left out and the page
+prints it, it is filled in.  Every change is recorded (``repairs``), so it is
 visible, never silent; a document whose rules still fail stays flagged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import combinations
 from typing import Any
 
@@ -25,14 +26,17 @@ from pipeline.rules.checks import adjusting_fields, adjustment, as_number, evalu
 CENT = 0.005
 
 
-def repair(record: dict[str, Any], rules: list[dict[str, Any]],
-           page_amounts: Iterable[float]) -> tuple[dict[str, Any], list[str]]:
-    """``record`` repaired by the rules and the amounts printed on its pages, and what was changed."""
+def repair(record: dict[str, Any], rules: list[dict[str, Any]], page_amounts: Iterable[float],
+           rates: Iterable[float] = (), row_totals: Iterable[float] = ()) -> tuple[dict[str, Any], list[str]]:
+    """``record`` repaired by the rules and the amounts printed on its pages, and what was changed;
+    ``rates``: the percentages the pages print (for an ``add`` rule's ``rate`` field);
+    ``row_totals``: amounts printed as a row's (``rules.products.row_totals``)."""
     amounts = sorted({round(abs(a), 2) for a in page_amounts if a})
+    as_rows = {round(abs(a), 2) for a in row_totals}
     notes: list[str] = []
     for rule in rules:
         if rule.get("kind") == "add" and evaluate_rule(rule, record) is False:
-            record, note = _repair_add(record, rule, rules, amounts)
+            record, note = _repair_add(record, rule, rules, amounts, sorted(set(rates)))
             notes += [note] if note else []
     for rule in rules:
         if rule.get("kind") == "sum" and evaluate_rule(rule, record) is False:
@@ -44,6 +48,9 @@ def repair(record: dict[str, Any], rules: list[dict[str, Any]],
         if rule.get("kind") == "sum" and evaluate_rule(rule, record) is False:
             record, note = _drop_the_excess_row(record, rule, rules)
             notes += [note] if note else []
+        if rule.get("kind") == "sum" and evaluate_rule(rule, record) is False:
+            record, note = _find_adjustments(record, rule, rules, [a for a in amounts if a not in as_rows])
+            notes += [note] if note else []
         if rule.get("kind") == "sum":
             record, note = _drop_adjustments(record, rule, rules)
             notes += [note] if note else []
@@ -51,7 +58,7 @@ def repair(record: dict[str, Any], rules: list[dict[str, Any]],
 
 
 def _repair_add(record: dict[str, Any], rule: dict[str, Any], rules: list[dict[str, Any]],
-                amounts: list[float]) -> tuple[dict[str, Any], str | None]:
+                amounts: list[float], rates: Sequence[float] = ()) -> tuple[dict[str, Any], str | None]:
     names = [*field_names(rule["fields"]), *field_names(rule["equals"])]
     found: list[tuple[str, float, dict[str, Any]]] = []
     # an amount within the rounding tolerance of zero repairs nothing: the rule holds without the field
@@ -67,6 +74,13 @@ def _repair_add(record: dict[str, Any], rule: dict[str, Any], rules: list[dict[s
             candidate = {**record, name: sign * amount}
             if evaluate_rule(rule, candidate) is True:
                 found.append((name, sign * amount, candidate))
+    if rule.get("rate") and rates:  # a tax at none of the printed rates is no tax (the change handed back)
+        at_rate = [f for f in found if _at_a_rate(f[2], rule, rates)]
+        if not at_rate and not _at_a_rate(record, rule, rates):
+            whole = _rated_repair(record, rule, amounts, rates)
+            if whole is not None:
+                return whole
+        found = at_rate or found
     if len(found) > 1:  # the rows decide between repairs that each make the totals add up
         sums = [r for r in rules if r.get("kind") == "sum"]
         found = [f for f in found if any(evaluate_rule(s, f[2]) is True for s in sums)] or found
@@ -77,6 +91,42 @@ def _repair_add(record: dict[str, Any], rule: dict[str, Any], rules: list[dict[s
         return record, None
     name, value, repaired = found[0]
     return repaired, f"{name}: {record[name]} -> {value} ({rule['name']})"
+
+
+def _at_a_rate(record: dict[str, Any], rule: dict[str, Any], rates: Sequence[float]) -> bool:
+    """Whether the rule's ``rate`` field is one of the printed percentages of its other fields (to
+    the cent, give or take a rounding each side)."""
+    rated = rule["rate"]
+    value = as_number(record.get(rated))
+    base = [as_number(record.get(n)) for n in field_names(rule["fields"]) if n != rated]
+    if value is None or None in base:
+        return False
+    of = abs(sum(b for b in base if b is not None))
+    return any(abs(abs(value) - of * rate / 100) <= 0.015 for rate in rates)
+
+
+def _rated_repair(record: dict[str, Any], rule: dict[str, Any], amounts: list[float],
+                  rates: Sequence[float]) -> tuple[dict[str, Any], str] | None:
+    """All of a two-field ``add`` rule's fields from the page, where exactly one printed triple adds
+    up to the cent with its ``rate`` field at a printed rate.  A receipt's model reads the cash
+    handed over as the total; the one repair of one field then makes the change the tax, at no
+    rate the receipt prints; the net, tax and total it does print say otherwise."""
+    names, totals = field_names(rule["fields"]), field_names(rule["equals"])
+    if len(names) != 2 or len(totals) != 1 or any(as_number(record.get(n)) is None for n in [*names, *totals]):
+        return None
+    rated, other = rule["rate"], next(n for n in names if n != rule["rate"])
+    printed = set(amounts)
+    floor = float(rule.get("tolerance", 0.02))
+    found = [{other: round(t - x, 2), rated: x, totals[0]: t} for t in amounts for x in amounts
+             if floor < x < t and round(t - x, 2) in printed]
+    found = [f for f in found if _at_a_rate(f, rule, rates)]
+    if len(found) != 1:
+        return None
+    sign = -1.0 if (as_number(record.get(totals[0])) or 0.0) < 0 else 1.0
+    values = {n: sign * v for n, v in found[0].items()}
+    changed = [n for n in [*names, *totals] if abs(abs(record[n]) - abs(values[n])) >= CENT]
+    note = "; ".join(f"{n}: {record[n]} -> {values[n]}" for n in changed)
+    return {**record, **values}, f"{note} ({rule['name']}: the one printed set at a printed rate)"
 
 
 def _drop_restating_rows(record: dict[str, Any], rule: dict[str, Any],
@@ -176,6 +226,42 @@ def _drop_the_excess_row(record: dict[str, Any], rule: dict[str, Any],
         return record, None
     return {**record, items: kept}, f"{items}: row {index + 1} ({amounts[index]}) dropped, the rows' excess over " \
                                     f"the totals ({rule['name']} holds without it)"
+
+
+def _find_adjustments(record: dict[str, Any], rule: dict[str, Any], rules: list[dict[str, Any]],
+                      amounts: list[float]) -> tuple[dict[str, Any], str | None]:
+    """The allowance and charge a model left out, where the page prints them and they make the rows
+    add up to a consistent total to the cent: one amount in one field if exactly one does, else one
+    allowance and one charge if exactly one pair does.  The discount and the freight printed
+    under the rows are read past more often than not; the totals already include them.  An amount
+    that equals a row or a total is none of them, nor one printed as a row's (a row left out)."""
+    adjusting, minus, plus = adjusting_fields(rule), rule.get("minus", []), rule.get("plus", [])
+    rows = record.get(rule["items"])
+    adds = [r for r in rules if r.get("kind") == "add"]
+    values = [as_number(r.get(rule["field"])) if isinstance(r, dict) else None for r in rows] \
+        if isinstance(rows, list) else []
+    if not adjusting or any(as_number(record.get(n)) for n in adjusting) or not values or None in values or \
+            any(evaluate_rule(r, record) is False for r in adds):
+        return record, None
+    rows_total = sum(v for v in values if v is not None)
+    targets = [t for t in (as_number(record.get(n)) for n in field_names(rule["equals"])) if t is not None]
+    known = [abs(v) for v in values if v]
+    known += [abs(v) for n in total_fields(rules, rule) if (v := as_number(record.get(n)))]
+    candidates = [a for a in amounts if a > float(rule.get("tolerance", 0.02)) and not _restates(a, known)]
+    sign = -1.0 if rows_total < 0 else 1.0
+
+    def exact(fields: dict[str, float]) -> bool:
+        total = rows_total + adjustment(rule, {**record, **fields}, rows_total)
+        return any(abs(total - t) < CENT for t in targets)
+
+    singles = [{n: sign * a} for n in adjusting for a in candidates if exact({n: a})]
+    pairs = [{m: sign * a, p: sign * c} for m in minus for p in plus for a in candidates for c in candidates
+             if a != c and exact({m: a, p: c})]
+    found = singles if singles else pairs
+    if len(found) != 1:
+        return record, None
+    return {**record, **found[0]}, "; ".join(f"{n}: None -> {v} ({rule['name']}: the page prints it and the rows "
+                                             f"add up with it)" for n, v in found[0].items())
 
 
 def _drop_adjustments(record: dict[str, Any], rule: dict[str, Any],

@@ -1,0 +1,53 @@
+"""What the pages prove about a voted record, applied in one order.
+
+Each step is a repair the page's own words justify, recorded as it is made: a row's factor from
+its printed line (``rules.products``), a date that breaks an ``order`` rule (``rules.order``),
+the totals from the printed amounts (``rules.repair``, only when the request read the whole
+document: the totals rules hold for whole documents), seller and buyer the right way round by
+the first page's labels (``rules.parties``), the currency the pages print (``rules.currency``).
+Rows come first: the totals' repairs suspect rows that break their ``product`` rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pipeline.ground.index import PageIndex
+from pipeline.rules.currency import settle_currency
+from pipeline.rules.order import repair_order
+from pipeline.rules.parties import settle_parties
+from pipeline.rules.products import repair_products, row_totals
+from pipeline.rules.repair import repair
+
+Record = dict[str, Any]
+
+
+def totals_repair(rules: list[dict[str, Any]],
+                  pages: Sequence[PageIndex]) -> Callable[[Record], tuple[Record, list[str]]]:
+    """``rules.repair`` with what the pages print: amounts, rates, the amounts printed as a row's."""
+    amounts = [a for p in pages for a, _ in p.amounts]
+    rates = [r for p in pages for r in p.rates]
+    as_rows = row_totals([line for p in pages for line in p.line_amounts])
+    return lambda record: repair(record, rules, amounts, rates, as_rows)
+
+
+def fix_record(record: Record, schema: dict[str, Any], rules: list[dict[str, Any]], pages: Sequence[PageIndex],
+               page_number: int, whole: bool) -> tuple[Record, list[str]]:
+    """``record`` repaired from ``pages`` (the pages the request read, from ``page_number`` on;
+    ``whole``: they are the whole document), and the notes of what changed."""
+    notes: list[str] = []
+    if not any(p.words for p in pages):
+        return record, notes
+    record, fixed = repair_products(record, rules, [line for p in pages for line in p.line_amounts])
+    notes += fixed
+    record, fixed = repair_order(record, rules, [d for p in pages for found, _ in p.dates for d in found])
+    notes += fixed
+    if whole:
+        record, fixed = totals_repair(rules, pages)(record)
+        notes += fixed
+    if page_number == 1 and pages[0].words:  # the parties are on page 1
+        record, swapped = settle_parties(record, schema, pages[0])
+        notes += [swapped] if swapped else []
+    record, changed = settle_currency(record, schema, pages)
+    return record, notes + changed
