@@ -166,3 +166,15 @@ def test_a_sample_that_writes_a_value_printed_nowhere_is_no_vote_against_a_print
     assert settled["invoice_number"] == 0.5
     assert settled["buyer.vat_id"] == 1.0  # none of the three VAT ids is printed: nothing is in dispute
     assert printed_agreement(confidence, record, samples, SCHEMA.raw, [PageIndex.build([])]) == confidence
+
+
+def test_dates_as_ocr_glues_them_and_in_the_pages_own_order() -> None:
+    def page(*texts: str) -> PageIndex:
+        return PageIndex.build([(0, 20 * i, 60, 20 * i + 10, t) for i, t in enumerate(texts)])
+
+    assert {"2016-01-31"} <= {d for found, _ in page("Date", ":31 Jan 2016").dates for d in found}
+    assert {"2016-02-02"} <= {d for found, _ in page(":02/02/1610:23:36AM").dates for d in found}
+    # "09.07.2018" is 9 July where the page's unambiguous dates are day-first, 7 September where not
+    assert page("13.07.2018", "09.07.2018").printed_dates == {"2018-07-13", "2018-07-09"}
+    assert page("07/13/2018", "09/07/2018").printed_dates == {"2018-07-13", "2018-09-07"}
+    assert {"2018-07-09", "2018-09-07"} <= {d for found, _ in page("09.07.2018").dates for d in found}

@@ -320,3 +320,14 @@ def test_an_amount_printed_as_a_rows_is_no_allowance_or_charge() -> None:
     page = [100.0, 1847.56, 1747.56, 12.0, 145.63]
     assert repair(record, RULES, page)[0]["charge_total"] == 1747.56  # without the lines: taken for a charge
     assert repair(record, RULES, page, row_totals=row_totals(lines))[1] == []  # a row left out: left to the flag
+
+
+def test_the_one_empty_field_of_an_add_rule_is_filled_where_the_others_fix_it_and_the_page_prints_it() -> None:
+    exempt = {"net_amount": 2000.0, "tax_amount": None, "total_amount": 2000.0, "line_items": []}
+    repaired, notes = repair(exempt, RULES, [2000.0, 100.0, 0.0])
+    assert repaired["tax_amount"] == 0.0
+    assert notes == ["tax_amount: None -> 0.0 (net_plus_tax_is_total: the other fields make it, "
+                     "and the page prints it)"]
+    assert repair(exempt, RULES, [2000.0, 100.0])[1] == []  # no 0,00 on the page: left empty
+    receipt = {"net_amount": None, "tax_amount": 5.48, "total_amount": 96.9, "line_items": []}
+    assert repair(receipt, RULES, [96.9, 5.48, 106.0])[0]["net_amount"] is None  # 91.42 is printed nowhere

@@ -98,6 +98,21 @@ class PageIndex:
         return out
 
     @cached_property
+    def printed_dates(self) -> set[str]:
+        """The dates the page prints, each numeric one read in the page's own order: day first,
+        unless the page's unambiguous dates ("07/13/2018") say month first.  ``dates`` keeps both
+        readings of "09.07.2018" for looking a value up; a repair choosing among the printed
+        dates must not count one date twice."""
+        votes = [0, 0]  # day first, month first
+        for _, span in self.dates:
+            for m in re.finditer(r"(?<!\d)(\d{1,2})[./-](\d{1,2})[./-]\d{2}", span.text):
+                first, second = int(m.group(1)), int(m.group(2))
+                votes[0] += first > 12 >= second
+                votes[1] += second > 12 >= first
+        dayfirst = votes[0] >= votes[1]
+        return {d for _, span in self.dates for text in _date_texts(span.text) if (d := normalize_date(text, dayfirst))}
+
+    @cached_property
     def folded(self) -> tuple[str, list[int]]:
         """The page's words folded and joined by single spaces, and the word each character is from."""
         text: list[str] = []
@@ -135,10 +150,10 @@ class PageIndex:
 
 def _date_texts(text: str) -> set[str]:
     """A span and the dates inside it, as OCR glues them: ":31 Jan 2016" (its label's colon),
-    "02/02/1610:23:36AM" (the time run on: a two- and a four-digit year both read)."""
+    "02/02/1610:23:36AM" (a two-digit year with the time run on)."""
     texts = {text, text.strip(":;,.()[]")}
-    for m in re.finditer(r"(?<!\d)(\d{1,2}[./-]\d{1,2}[./-])(\d{2})(\d{2})?", text):
-        texts |= {m.group(1) + m.group(2), m.group(0)}
+    for m in re.finditer(r"(?<!\d)(\d{1,2}[./-]\d{1,2}[./-]\d{2})\d{1,2}:\d{2}", text):
+        texts.add(m.group(1))
     return texts
 
 

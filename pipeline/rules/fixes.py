@@ -41,7 +41,7 @@ def fix_record(record: Record, schema: dict[str, Any], rules: list[dict[str, Any
         return record, notes
     record, fixed = repair_products(record, rules, [line for p in pages for line in p.line_amounts])
     notes += fixed
-    record, fixed = repair_order(record, rules, [d for p in pages for found, _ in p.dates for d in found])
+    record, fixed = repair_order(record, rules, [d for p in pages for d in p.printed_dates])
     notes += fixed
     if whole:
         record, fixed = totals_repair(rules, pages)(record)

@@ -6,13 +6,14 @@ right number, and the schema's rules (``x-rules``) say how the totals relate.  S
 ``add`` rule fails (net + tax = total), each field of the rule in turn is replaced by each amount
 printed on the page; a replacement is taken only if exactly one makes the rule hold (ties are
 broken by the ``sum`` rule over the rows: the repair that also makes the rows add up wins; then
-by exactness: a sum to the cent beats one within the rule's rounding tolerance).
-Then, with the totals proven consistent, trailing rows that restate one of them ("Subtotal",
-"VAT", "Total" read as rows) are dropped, then rows that are not goods, then the one row that is
-exactly the excess of the rows over the totals; last, the document's allowances and charges are
-kept only where the rows need them, and where the rows need one the model left out and the page
-prints it, it is filled in.  Every change is recorded (``repairs``), so it is
-visible, never silent; a document whose rules still fail stays flagged.
+by exactness: a sum to the cent beats one within the rule's rounding tolerance).  An empty field
+of an ``add`` rule that the others fix is filled where the page prints that amount (a
+tax-exempt invoice's 0,00 tax).  Then, with the totals proven consistent, trailing rows that
+restate one of them ("Subtotal", "VAT", "Total" read as rows) are dropped, then rows that are not
+goods, then the one row that is exactly the excess of the rows over the totals; last, the
+document's allowances and charges are kept only where the rows need them, and where the rows
+need one the model left out and the page prints it, it is filled in.  Every change is recorded
+(``repairs``), so it is visible, never silent; a document whose rules still fail stays flagged.
 """
 
 from __future__ import annotations
@@ -31,9 +32,14 @@ def repair(record: dict[str, Any], rules: list[dict[str, Any]], page_amounts: It
     """``record`` repaired by the rules and the amounts printed on its pages, and what was changed;
     ``rates``: the percentages the pages print (for an ``add`` rule's ``rate`` field);
     ``row_totals``: amounts printed as a row's (``rules.products.row_totals``)."""
-    amounts = sorted({round(abs(a), 2) for a in page_amounts if a})
+    printed = [round(abs(a), 2) for a in page_amounts]
+    amounts = sorted({a for a in printed if a})
     as_rows = {round(abs(a), 2) for a in row_totals}
     notes: list[str] = []
+    for rule in rules:
+        if rule.get("kind") == "add" and evaluate_rule(rule, record) is None:
+            record, note = _complete_add(record, rule, set(printed))
+            notes += [note] if note else []
     for rule in rules:
         if rule.get("kind") == "add" and evaluate_rule(rule, record) is False:
             record, note = _repair_add(record, rule, rules, amounts, sorted(set(rates)))
@@ -91,6 +97,27 @@ def _repair_add(record: dict[str, Any], rule: dict[str, Any], rules: list[dict[s
         return record, None
     name, value, repaired = found[0]
     return repaired, f"{name}: {record[name]} -> {value} ({rule['name']})"
+
+
+def _complete_add(record: dict[str, Any], rule: dict[str, Any],
+                  printed: set[float]) -> tuple[dict[str, Any], str | None]:
+    """The one empty field of an ``add`` rule, where the others fix it and the page prints it: a
+    tax-exempt invoice's tax, read past as nothing where the page prints "0,00" and the net is the
+    total."""
+    names = [*field_names(rule["fields"]), *field_names(rule["equals"])]
+    values = {n: as_number(record.get(n)) for n in names}
+    empty = [n for n, v in values.items() if v is None]
+    if len(empty) != 1 or len(field_names(rule["equals"])) != 1:
+        return record, None
+    name, total = empty[0], field_names(rule["equals"])[0]
+    parts = sum(v for n, v in values.items() if v is not None and n != total)
+    value = round(parts if name == total else (values[total] or 0.0) - parts, 2)
+    if abs(value) < CENT:
+        value = 0.0
+    if round(abs(value), 2) not in printed:
+        return record, None
+    return {**record, name: value}, f"{name}: None -> {value} ({rule['name']}: the other fields make it, " \
+                                    "and the page prints it)"
 
 
 def _at_a_rate(record: dict[str, Any], rule: dict[str, Any], rates: Sequence[float]) -> bool:
@@ -254,10 +281,9 @@ def _find_adjustments(record: dict[str, Any], rule: dict[str, Any], rules: list[
         total = rows_total + adjustment(rule, {**record, **fields}, rows_total)
         return any(abs(total - t) < CENT for t in targets)
 
-    singles = [{n: sign * a} for n in adjusting for a in candidates if exact({n: a})]
-    pairs = [{m: sign * a, p: sign * c} for m in minus for p in plus for a in candidates for c in candidates
-             if a != c and exact({m: a, p: c})]
-    found = singles if singles else pairs
+    found = [{n: sign * a} for n in adjusting for a in candidates if exact({n: a})] or \
+        [{m: sign * a, p: sign * c} for m in minus for p in plus for a in candidates for c in candidates
+         if a != c and exact({m: a, p: c})]
     if len(found) != 1:
         return record, None
     return {**record, **found[0]}, "; ".join(f"{n}: None -> {v} ({rule['name']}: the page prints it and the rows "
