@@ -178,3 +178,13 @@ def test_dates_as_ocr_glues_them_and_in_the_pages_own_order() -> None:
     assert page("13.07.2018", "09.07.2018").printed_dates == {"2018-07-13", "2018-07-09"}
     assert page("07/13/2018", "09/07/2018").printed_dates == {"2018-07-13", "2018-09-07"}
     assert {"2018-07-09", "2018-09-07"} <= {d for found, _ in page("09.07.2018").dates for d in found}
+
+
+def test_counting_among_printed_readings_never_starts_a_dispute() -> None:
+    from pipeline.ground.votes import printed_agreement
+
+    index = PageIndex.build(WORDS)
+    # the rules emptied a value two samples read as printed ("1.234,56"): its agreement stays
+    samples = [{"charge_total": 1234.56}, {"charge_total": 1234.56}, {"charge_total": None}]
+    settled = printed_agreement({"charge_total": 2 / 3}, {"charge_total": None}, samples, SCHEMA.raw, [index])
+    assert settled == {"charge_total": 2 / 3}

@@ -6,8 +6,10 @@ nowhere (the VAT id of another company, a plausible date).  The second kind is n
 page: it is the model's invention, and ``ground`` would flag it in the record anyway.  So for a
 field the record holds as printed, a sample's value that is printed nowhere on the pages read is
 not counted as a vote against it; for a field the record leaves empty (or whose invented value
-``ground.drop_unprinted`` dropped), such a sample agrees: neither found the value printed.  Rows
-are left as voted: their paths are aligned rows, not the samples' own.
+``ground.drop_unprinted`` dropped), such a sample agrees: neither found the value printed.  This
+only ever settles a dispute, never starts one: a value a repair emptied (an allowance the rows
+do not need) keeps the agreement it was voted with, and its rule speaks for it.  Rows are left
+as voted: their paths are aligned rows, not the samples' own.
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ def printed_agreement(confidence: dict[str, float], record: dict[str, Any] | Non
         votes = [_at(sample, path) for sample in samples]
         printed = [not _empty(v) and _printed(v, kind, pages) for v in votes]
         if _empty(final):  # nothing printed: a sample that wrote a value printed nowhere agrees
-            out[path] = printed.count(False) / len(votes)
+            out[path] = max(share, printed.count(False) / len(votes))
         elif not all(printed[i] or _empty(v) for i, v in enumerate(votes)):
             counted = [v for i, v in enumerate(votes) if printed[i] or _empty(v)]
-            out[path] = sum(agrees(v, final, node, schema) for v in counted) / len(counted)
+            out[path] = max(share, sum(agrees(v, final, node, schema) for v in counted) / len(counted))
     return out
 
 
