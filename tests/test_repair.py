@@ -126,6 +126,13 @@ def test_the_currency_is_the_one_the_pages_print() -> None:
     assert settle_currency({"currency": "MYR"}, schema, [dollars]) == ({"currency": "MYR"}, [])
     stated = _page((50, 100, "Total: $127.50 USD"))
     assert settle_currency({"currency": "MYR"}, schema, [stated])[0]["currency"] == "USD"  # the code says it
+    # a word sign counts on its side of an amount with cents, or as a column's unit; a room number does not
+    for words in (("TOTAL", "RM", "96.90"), ("RM96.90",), ("Amt(RM)",)):
+        ringgit = _page(*((50 + 40 * i, 100, w) for i, w in enumerate(words)))
+        assert settle_currency({"currency": "EUR"}, schema, [ringgit])[0]["currency"] == "MYR"
+    assert settle_currency({"currency": None}, schema, [_page((50, 100, "Razem 1 234,50 zł"))])[0]["currency"] == "PLN"
+    for line in ("RM 1203, 12/F Tower", "96.90 RM", "10 Ft cable 12.00"):
+        assert settle_currency({"currency": "HKD"}, schema, [_page((50, 100, line))]) == ({"currency": "HKD"}, [])
 
 
 def test_a_row_that_is_not_goods_is_dropped_once_the_pages_rows_are_together() -> None:

@@ -6,8 +6,11 @@ training (EUR, USD) whatever the page says.  The pages say it: ISO codes written
 "CHF") and symbols stuck to the amounts ("$127.50", "€", "£", "CA$").  Where the pages print
 exactly one currency and the record holds another one (or none), the record takes the printed
 one, and the change is recorded; where they print several, or none, the model's choice stays.
-Only symbols and upper-case ISO codes count: words such as "kr" or "RM" are too short and too
-common to be evidence on their own.
+Only symbols and upper-case ISO codes count on their own: words such as "RM" or "zł" are too
+short and too common.  Next to an amount with its cents ("RM 96.90", "12,50 zł"; not a room
+"RM 1203") or as a column's unit ("Amt(RM)") a word sign of one currency only counts too (a
+Malaysian receipt prints "RM" and no ISO code); "kr" (four crowns), "fr." (several francs) and
+"Ft" (also feet) never do.
 
 A bare "$" or "¥" is a sign that many currencies use (some twenty dollars and pesos; yen and
 yuan).  Printed alone it fills a missing currency (with USD or JPY, recorded), and it overrides a
@@ -32,17 +35,33 @@ WORDS = {"euro": "EUR", "euros": "EUR"}
 
 
 AMBIGUOUS = frozenset({"$", "¥"})  # signs that several currencies print
+# word signs of one currency each, as printed: evidence only next to an amount or as a unit "(RM)"
+# word signs of one currency each, as printed, and on which side of the amount: evidence only there,
+# or as a column's unit "(RM)"
+WORD_SIGNS = {"RM": ("MYR", "before"), "zł": ("PLN", "after"), "Kč": ("CZK", "after"), "lei": ("RON", "after")}
+_CENTS = r"\d[\d.,' ]*[.,]\d\d(?!\d)"
+_WORD_SIGN = re.compile("|".join(
+    (rf"(?<![^\W\d_]){re.escape(s)}\s?{_CENTS}" if side == "before" else rf"{_CENTS}\s?{re.escape(s)}(?![^\W\d_])")
+    + rf"|\({re.escape(s)}\)" for s, (_, side) in WORD_SIGNS.items()))
 
 
 def printed_currencies(pages: Sequence[PageIndex]) -> dict[str, tuple[str, bool]]:
     """ISO code -> (first word that shows it, whether every sighting was an ambiguous sign)."""
     found: dict[str, tuple[str, bool]] = {}
     for page in pages:
-        for word in (w[4] for w in page.words):
-            for code, ambiguous in _codes(word):
+        texts = [w[4] for w in page.words]
+        for i, word in enumerate(texts):
+            codes = _codes(word)
+            following = f"{word} {texts[i + 1]}" if i + 1 < len(texts) else word
+            codes += [(_word_sign(m.group()), False) for m in _WORD_SIGN.finditer(following)]
+            for code, ambiguous in codes:
                 first, only_ambiguous = found.get(code, (word, True))
                 found[code] = (first, only_ambiguous and ambiguous)
     return found
+
+
+def _word_sign(match: str) -> str:
+    return next(code for sign, (code, _) in WORD_SIGNS.items() if sign in match)
 
 
 def _codes(word: str) -> list[tuple[str, bool]]:
