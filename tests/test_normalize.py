@@ -27,6 +27,10 @@ def test_amounts(text: object, expected: float | None) -> None:
     ("1. Dezember 2025", "2025-12-01"), ("23 août 2026", "2026-08-23"), ("3 févr. 2026", "2026-02-03"),
     ("1er janvier 2026", "2026-01-01"), ("23.08.26", "2026-08-23"), ("September 22nd, 2026", "2026-09-22"),
     ("2023-02-30", None), ("soon", None), ("", None), (None, None),
+    # a time of day after the date, as receipts print it, even glued to a two-digit year by OCR
+    ("18/02/2018 06:08:59 PM", "2018-02-18"), ("02/02/1610:23:36AM", "2016-02-02"),
+    ("12.03.2018 14:05 h", "2018-03-12"),
+    ("10:23", None), ("02/02/201610:23", None),
 ])
 def test_dates(text: str | None, expected: str | None) -> None:
     assert normalize_date(text) == expected

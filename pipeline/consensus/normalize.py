@@ -115,6 +115,8 @@ def normalize_amount(value: Any) -> float | None:
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})")
 _NUMERIC = re.compile(r"^(\d{1,4})[./\-](\d{1,2})[./\-](\d{1,4})$")
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+# a time of day after the date, as receipts print it: "18/02/2018 06:08:59 PM", OCR's "02/02/1610:23:36AM"
+_TIME = re.compile(r"(?:\s+|(?<=[./\-]\d{2}))\d{1,2}:\d{2}(?::\d{2})?\s*(?:[ap]\.?m\.?|h)?$")
 
 
 def normalize_date(value: Any, dayfirst: bool = True) -> str | None:
@@ -128,7 +130,7 @@ def normalize_date(value: Any, dayfirst: bool = True) -> str | None:
     if isinstance(value, date):
         return value.isoformat()
     text = clean_text(str(value)).lower().replace(",", " ")
-    text = _SPACES.sub(" ", text).strip()
+    text = _TIME.sub("", _SPACES.sub(" ", text).strip())
     try:
         if m := _ISO.match(text):
             return date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat()
