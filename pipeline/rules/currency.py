@@ -35,7 +35,6 @@ WORDS = {"euro": "EUR", "euros": "EUR"}
 
 
 AMBIGUOUS = frozenset({"$", "¥"})  # signs that several currencies print
-# word signs of one currency each, as printed: evidence only next to an amount or as a unit "(RM)"
 # word signs of one currency each, as printed, and on which side of the amount: evidence only there,
 # or as a column's unit "(RM)"
 WORD_SIGNS = {"RM": ("MYR", "before"), "zł": ("PLN", "after"), "Kč": ("CZK", "after"), "lei": ("RON", "after")}
