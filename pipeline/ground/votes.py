@@ -20,6 +20,7 @@ from typing import Any
 from pipeline.consensus.compare import Node, agrees, child
 from pipeline.ground.index import PageIndex
 from pipeline.ground.sources import groundable, locate
+from pipeline.merge.pages import at_path
 
 
 def printed_agreement(confidence: dict[str, float], record: dict[str, Any] | None,
@@ -34,10 +35,10 @@ def printed_agreement(confidence: dict[str, float], record: dict[str, Any] | Non
             continue
         node = _node_at(schema, path)
         kind = groundable(node, schema)
-        final = _at(record, path)
+        final = at_path(record, path)
         if kind is None or (not _empty(final) and not _printed(final, kind, pages)):
             continue  # a vocabulary, or the record's own value is printed nowhere: the dispute stands
-        votes = [_at(sample, path) for sample in samples]
+        votes = [at_path(sample, path) for sample in samples]
         printed = [not _empty(v) and _printed(v, kind, pages) for v in votes]
         if _empty(final):  # nothing printed: a sample that wrote a value printed nowhere agrees
             out[path] = max(share, printed.count(False) / len(votes))
@@ -53,12 +54,6 @@ def _printed(value: Any, kind: str, pages: Sequence[PageIndex]) -> bool:
 
 def _empty(value: Any) -> bool:
     return value is None or value == ""
-
-
-def _at(record: Any, path: str) -> Any:
-    for key in path.split("."):
-        record = record.get(key) if isinstance(record, dict) else None
-    return record
 
 
 def _node_at(schema: dict[str, Any], path: str) -> Node:

@@ -39,9 +39,10 @@ AMBIGUOUS = frozenset({"$", "¥"})  # signs that several currencies print
 # or as a column's unit "(RM)"
 WORD_SIGNS = {"RM": ("MYR", "before"), "zł": ("PLN", "after"), "Kč": ("CZK", "after"), "lei": ("RON", "after")}
 _CENTS = r"\d[\d.,' ]*[.,]\d\d(?!\d)"
-_WORD_SIGN = re.compile("|".join(
-    (rf"(?<![^\W\d_]){re.escape(s)}\s?{_CENTS}" if side == "before" else rf"{_CENTS}\s?{re.escape(s)}(?![^\W\d_])")
-    + rf"|\({re.escape(s)}\)" for s, (_, side) in WORD_SIGNS.items()))
+_WORD_SIGN = re.compile("|".join(  # each sign's group is named by its ISO code
+    rf"(?P<{code}>" + (rf"(?<![^\W\d_]){re.escape(s)}\s?{_CENTS}" if side == "before"
+                       else rf"{_CENTS}\s?{re.escape(s)}(?![^\W\d_])") + rf"|\({re.escape(s)}\))"
+    for s, (code, side) in WORD_SIGNS.items()))
 
 
 def printed_currencies(pages: Sequence[PageIndex]) -> dict[str, tuple[str, bool]]:
@@ -52,15 +53,11 @@ def printed_currencies(pages: Sequence[PageIndex]) -> dict[str, tuple[str, bool]
         for i, word in enumerate(texts):
             codes = _codes(word)
             following = f"{word} {texts[i + 1]}" if i + 1 < len(texts) else word
-            codes += [(_word_sign(m.group()), False) for m in _WORD_SIGN.finditer(following)]
+            codes += [(str(m.lastgroup), False) for m in _WORD_SIGN.finditer(following)]
             for code, ambiguous in codes:
                 first, only_ambiguous = found.get(code, (word, True))
                 found[code] = (first, only_ambiguous and ambiguous)
     return found
-
-
-def _word_sign(match: str) -> str:
-    return next(code for sign, (code, _) in WORD_SIGNS.items() if sign in match)
 
 
 def _codes(word: str) -> list[tuple[str, bool]]:

@@ -60,15 +60,15 @@ def settle_page(record: dict[str, Any] | None, confidence: dict[str, float], sch
     whole = covers and any(p.words for p in pages)  # the totals can be repaired from the page's amounts
     repairs: list[str] = []
     cohered = None
+    totals = totals_repair(rules, pages) if whole and record is not None else None
     if record is not None and len(samples) > 1:
-        totals = totals_repair(rules, pages)
         taken = cohere(record, confidence, list(samples), schema, rules,
-                       (lambda r: totals(r)[0]) if whole else lambda r: r, covers)
+                       (lambda r: totals(r)[0]) if totals else lambda r: r, covers)
         if taken.note:
             record, confidence, cohered = taken.record, taken.confidence, taken
             repairs.append(taken.note)
     if record is not None:
-        record, fixed = fix_record(record, schema, rules, pages, page_number, whole)
+        record, fixed = fix_record(record, schema, rules, pages, page_number, totals)
         repairs += fixed
     sources = ground(record, schema, pages, page_number)
     record, dropped = drop_unprinted(record, schema, sources)

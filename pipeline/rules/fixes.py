@@ -33,9 +33,11 @@ def totals_repair(rules: list[dict[str, Any]],
 
 
 def fix_record(record: Record, schema: dict[str, Any], rules: list[dict[str, Any]], pages: Sequence[PageIndex],
-               page_number: int, whole: bool) -> tuple[Record, list[str]]:
+               page_number: int, totals: Callable[[Record], tuple[Record, list[str]]] | None
+               ) -> tuple[Record, list[str]]:
     """``record`` repaired from ``pages`` (the pages the request read, from ``page_number`` on;
-    ``whole``: they are the whole document), and the notes of what changed."""
+    ``totals``: their ``totals_repair`` where they are the whole document, else None), and the
+    notes of what changed."""
     notes: list[str] = []
     if not any(p.words for p in pages):
         return record, notes
@@ -43,8 +45,8 @@ def fix_record(record: Record, schema: dict[str, Any], rules: list[dict[str, Any
     notes += fixed
     record, fixed = repair_order(record, rules, [d for p in pages for d in p.printed_dates])
     notes += fixed
-    if whole:
-        record, fixed = totals_repair(rules, pages)(record)
+    if totals is not None:
+        record, fixed = totals(record)
         notes += fixed
     if page_number == 1 and pages[0].words:  # the parties are on page 1
         record, swapped = settle_parties(record, schema, pages[0])
