@@ -16,8 +16,9 @@ import pytest
 
 from pipeline.devtools.samples import generate
 from pipeline.devtools.tiny_vlm import TinyVLM
-from pipeline.run.worker import FAULT_CRASH_ENV, FAULT_SLOW_READ_ENV
+from pipeline.run.worker import FAULT_CRASH_ENV, FAULT_CRASH_SIGNAL_ENV, FAULT_SLOW_READ_ENV, FAULT_START_SIGNAL_ENV
 from pipeline.sink.dataset import manifests, read_table
+from pipeline.sink.state import StateStore
 
 from .conftest import INVOICE_SCHEMA
 
@@ -71,26 +72,41 @@ def _check_exactly_once(inputs: Path, out: Path) -> None:
     assert sum(last["state"]["documents_done"].values()) == len(docs)
 
 
+def _first_part(proc: subprocess.Popen[bytes], out: Path, timeout: float = 180) -> bool:
+    """Wait until the run has committed its first pages part: a kill after it lands mid-run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(out.glob("pages/run_date=*/*.parquet")):
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def _kill_trials(tiny_vlm: TinyVLM, inputs: Path, root: Path, trials: int, seed: int) -> list[float]:
+    """Each trial kills the driver between its first committed part and its end (slowed reading
+    keeps that window seconds wide), then a rerun must leave every page exactly once."""
     rng = random.Random(seed)
     moments = []
     for trial in range(trials):
         out = root / f"trial-{trial}"
         proc = subprocess.Popen(_cmd(tiny_vlm, inputs, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
-        moment = rng.uniform(0.5, 12.0)
+                                start_new_session=True, env={**os.environ, FAULT_SLOW_READ_ENV: "0.7"})
+        assert _first_part(proc, out), f"trial {trial}: the run committed nothing before it ended (rc {proc.poll()})"
+        moment = rng.uniform(0.0, 2.0)
         moments.append(round(moment, 2))
-        try:
-            proc.wait(timeout=moment)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)  # kill -9 of the driver only
-            proc.wait()
+        time.sleep(moment)
+        assert proc.poll() is None, f"trial {trial}: the run ended before the kill ({moment:.2f}s after its first part)"
+        proc.send_signal(signal.SIGKILL)  # kill -9 of the driver only, mid-run
+        proc.wait()
         time.sleep(0.5)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # Ray's own processes die with their driver; be sure
+        marked = len(StateStore(out).done())  # 0 only if the kill fell between a part's rename and its mark
         rerun = _run(_cmd(tiny_vlm, inputs, out))
-        assert rerun.returncode == 0, f"trial {trial} (killed at {moment:.2f}s): {rerun.stderr[-2000:]}"
+        assert rerun.returncode == 0, f"trial {trial} (killed {moment:.2f}s in): {rerun.stderr[-2000:]}"
         _check_exactly_once(inputs, out)
+        if marked:  # the rerun did only what the killed run had not committed
+            assert manifests(out)[-1]["counts"]["pages"] < len(_expected_pages(inputs))
     return moments
 
 
@@ -117,6 +133,36 @@ def test_a_page_that_kills_its_worker_is_quarantined(tiny_vlm: TinyVLM, many_inp
     _check_exactly_once(many_inputs, out)
     ok = [d for d in read_table(out, "documents").to_pylist() if d["status"] == "ok"]
     assert len(ok) == len(list(many_inputs.iterdir())) - 1  # the restarted workers did all the rest
+
+
+def _no_rows_written(out: Path) -> None:
+    assert not list(out.glob("*/run_date=*/*.parquet")), "pages were written off although the runtime was at fault"
+
+
+def test_workers_dying_on_every_page_stop_the_run_with_the_pages_left_to_do(
+        tiny_vlm: TinyVLM, many_inputs: Path, tmp_path: Path) -> None:
+    """A stand-in for a llama.cpp that dies on any page: SIGILL on every page, in every worker."""
+    out = tmp_path / "out"
+    started = time.perf_counter()
+    # every page path contains "/"; the probe passes (the fault strikes in the page workers only)
+    crashed = _run(_cmd(tiny_vlm, many_inputs, out), env={FAULT_CRASH_ENV: "/", FAULT_CRASH_SIGNAL_ENV: "ILL"})
+    assert crashed.returncode == 3, crashed.stderr[-2000:]
+    line = crashed.stderr.strip().splitlines()[-1]
+    assert "different pages in a row" in line and "SIGILL" in line and "left to do" in line, crashed.stderr[-2000:]
+    _no_rows_written(out)
+    print(f"systemic stop after {time.perf_counter() - started:.1f} s")
+    fixed = _run(_cmd(tiny_vlm, many_inputs, out))
+    assert fixed.returncode == 0, fixed.stderr[-2000:]
+    _check_exactly_once(many_inputs, out)
+
+
+def test_workers_dying_while_loading_stop_the_run(tiny_vlm: TinyVLM, many_inputs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    crashed = _run(_cmd(tiny_vlm, many_inputs, out), env={FAULT_START_SIGNAL_ENV: "ILL"}, timeout=180)
+    assert crashed.returncode == 3, crashed.stderr[-2000:]
+    line = crashed.stderr.strip().splitlines()[-1]
+    assert "workers died while loading the model" in line and "SIGILL" in line, crashed.stderr[-2000:]
+    _no_rows_written(out)
 
 
 @pytest.mark.slow

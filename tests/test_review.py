@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -58,6 +59,21 @@ def root(output: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(output, tmp_path / "out"))
 
 
+def _local(app: Any, **options: Any) -> TestClient:
+    """A client that names the server as a browser on this machine does."""
+    return TestClient(app, base_url="http://localhost:8765", **options)
+
+
+def test_only_its_own_names_are_answered(root: Path) -> None:
+    """DNS rebinding: a page on attacker.example rebinds its name to 127.0.0.1; the Host header keeps it."""
+    app = create_app(root, "ann", hosts=("review.internal",))
+    for host in ("localhost:8765", "127.0.0.1:8765", "review.internal:8765"):
+        assert TestClient(app, base_url=f"http://{host}").get("/").status_code == 200, host
+    foreign = TestClient(app, base_url="http://attacker.example:8765")
+    assert foreign.get("/").status_code == 400
+    assert foreign.get("/static/review.js").status_code == 400
+
+
 def _queue_keys(client: TestClient) -> list[str]:
     page = client.get("/")
     assert page.status_code == 200
@@ -72,7 +88,7 @@ def _form(client: TestClient, key: str) -> dict[str, str]:
 
 
 def test_the_queue_holds_the_flagged_documents_most_doubtful_first(root: Path) -> None:
-    client = TestClient(create_app(root, "ann"))
+    client = _local(create_app(root, "ann"))
     documents = read_table(root, "documents").to_pylist()
     flagged = [d for d in documents if d["needs_review"] or d["status"] != "ok"]
     assert flagged, "the run flags the attacked invoice and the failed scan"
@@ -87,7 +103,7 @@ def test_the_queue_holds_the_flagged_documents_most_doubtful_first(root: Path) -
 
 
 def test_the_document_view_shows_the_page_the_values_and_why(root: Path) -> None:
-    client = TestClient(create_app(root, "ann"))
+    client = _local(create_app(root, "ann"))
     doc = next(d for d in read_table(root, "documents").to_pylist() if d["source_path"].endswith("attacked.pdf"))
     page = client.get(f"/doc/{doc['source_sha256']}")
     assert page.status_code == 200
@@ -100,7 +116,7 @@ def test_the_document_view_shows_the_page_the_values_and_why(root: Path) -> None
 
 
 def test_a_correction_is_written_once_and_the_reviewed_view_applies_it(root: Path) -> None:
-    client = TestClient(create_app(root, "ann"), follow_redirects=False)
+    client = _local(create_app(root, "ann"), follow_redirects=False)
     key = _queue_keys(client)[0]
     before = next(d for d in read_table(root, "documents").to_pylist() if d["source_sha256"] == key)
     form = {**_form(client, key), "f:total_amount": "1.234,50", "f:invoice_number": "INV-REVIEWED",
@@ -143,7 +159,7 @@ def test_a_correction_is_written_once_and_the_reviewed_view_applies_it(root: Pat
 
 
 def test_a_value_the_field_cannot_hold_is_refused_and_nothing_is_written(root: Path) -> None:
-    client = TestClient(create_app(root, "ann"), follow_redirects=False)
+    client = _local(create_app(root, "ann"), follow_redirects=False)
     key = _queue_keys(client)[0]
     answer = client.post(f"/doc/{key}", data={**_form(client, key), "f:total_amount": "twelve",
                                                "f:currency": "DOLLARS"})
@@ -153,12 +169,12 @@ def test_a_value_the_field_cannot_hold_is_refused_and_nothing_is_written(root: P
 
 
 def test_writes_need_the_forms_csrf_token(root: Path) -> None:
-    client = TestClient(create_app(root, "ann"), follow_redirects=False)
+    client = _local(create_app(root, "ann"), follow_redirects=False)
     key = _queue_keys(client)[0]
     form = _form(client, key)
     for bad in ({**form, "csrf": "forged"}, {k: v for k, v in form.items() if k != "csrf"}):
         assert client.post(f"/doc/{key}", data={**bad, "f:invoice_number": "X"}).status_code == 403
-    other = TestClient(create_app(root, "ann"), follow_redirects=False)  # another server: another token
+    other = _local(create_app(root, "ann"), follow_redirects=False)  # another server: another token
     assert other.post(f"/doc/{key}", data={**form, "f:invoice_number": "X"}).status_code == 403
     assert not (root / "corrections").exists()
 
@@ -169,14 +185,14 @@ def test_writes_need_the_forms_csrf_token(root: Path) -> None:
     "/doc/" + "0" * 64, "/doc/" + "0" * 64 + "/page/1.png", "/doc/etc%2Fpasswd/page/1.png",
 ])
 def test_no_path_outside_the_recorded_sources_is_served(root: Path, path: str) -> None:
-    client = TestClient(create_app(root, "ann"))
+    client = _local(create_app(root, "ann"))
     answer = client.get(path)
     assert answer.status_code == 404, (path, answer.status_code)
     assert "root:" not in answer.text and "import" not in answer.text
 
 
 def test_a_source_changed_since_the_run_is_not_shown(root: Path) -> None:
-    client = TestClient(create_app(root, "ann"))
+    client = _local(create_app(root, "ann"))
     doc = next(d for d in read_table(root, "documents").to_pylist() if d["source_path"].endswith("attacked.pdf"))
     assert client.get(f"/doc/{doc['source_sha256']}/page/9.png").status_code == 410  # no such page
     moved = Path(doc["source_path"]).with_suffix(".bak")
@@ -191,7 +207,7 @@ def test_a_source_changed_since_the_run_is_not_shown(root: Path) -> None:
 
 
 def test_a_token_guards_every_request(root: Path) -> None:
-    client = TestClient(create_app(root, "ann", token="s3cret-token"), follow_redirects=False)
+    client = _local(create_app(root, "ann", token="s3cret-token"), follow_redirects=False)
     assert client.get("/").status_code == 401
     assert client.get("/static/review.css").status_code == 401
     entry = client.get("/", params={"token": "wrong-token"})

@@ -12,6 +12,7 @@ import sys
 import click
 
 from pipeline import __version__
+from pipeline.cli.doctor import doctor
 from pipeline.cli.jobs import jobs
 from pipeline.cli.models import models, samples
 from pipeline.cli.output import eval_command, show
@@ -31,7 +32,7 @@ def main() -> None:
     """
 
 
-for command in (run, show, eval_command, review, export, models, samples, jobs):
+for command in (run, show, eval_command, review, export, models, samples, jobs, doctor):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

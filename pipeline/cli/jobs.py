@@ -41,7 +41,8 @@ def jobs_list() -> None:
 def jobs_run(name: str, **overrides: Any) -> None:
     """Run job NAME (jobs/NAME.toml, or a path to a .toml file); the options override the file.
 
-    Exit code 0: all ok; 1: error rate above the job's max_error_rate; 2: usage or config error.
+    Exit code 0: ok; 1: the run failed (no page ok, or the error rate above the job's max_error_rate);
+    2: usage or config error; 3: the model runtime crashes on this machine (nothing written).
     """
     from pipeline.cli.run import run_options
     from pipeline.jobs.files import load_job

@@ -38,7 +38,11 @@ def _reviewer() -> str:
                    "Env: EXTRACT_REVIEW_TOKEN.")
 @click.option("--reviewer", default=None, help="Name written with each correction [default: your login name].")
 @click.option("--schema", default=None, help="Schema to type the fields by [default: the one the last run recorded].")
-def review(output: Path, host: str, port: int, token: str | None, reviewer: str | None, schema: str | None) -> None:
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Another name the server answers to (the machine's DNS name when --host 0.0.0.0); "
+                   "loopback names and --host always are, any other Host header gets 400.")
+def review(output: Path, host: str, port: int, token: str | None, reviewer: str | None, schema: str | None,
+           allow_hosts: tuple[str, ...]) -> None:
     """Review OUTPUT's flagged documents in a browser: the page with a box on each value, the values
     in a form, corrections written to OUTPUT's corrections table."""
     if not is_loopback(host) and not token:
@@ -50,7 +54,7 @@ def review(output: Path, host: str, port: int, token: str | None, reviewer: str 
 
     from pipeline.review.app import create_app
 
-    app = create_app(output, reviewer or _reviewer(), token, schema)
+    app = create_app(output, reviewer or _reviewer(), token, schema, hosts=(host, *allow_hosts))
     note = getattr(app.state, "note", None)
     if note:
         click.echo(f"warning: fields are typed by their values: {note}", err=True)

@@ -85,14 +85,14 @@ def run_options(opts: Settings, base: Path | None = None) -> None:
         err.print(f"recovered from an interrupted run: {summary.repaired}")
     if manifest.get("traces", {}).get("pages_per_worker_reason"):
         err.print(f"[yellow]note:[/] {manifest['traces']['pages_per_worker_reason']}")
-    failed = cfg.max_error_rate is not None and summary.error_rate > cfg.max_error_rate
+    failed = summary.status == "failed"
     # One line for cron logs.
     click.echo(f"extract: job={cfg.job or '-'} run={summary.run_id} status={'FAILED' if failed else 'ok'} "
                f"pages={summary.pages} ok={summary.ok} errors={summary.errors} "
                f"error_rate={summary.error_rate:.3f} skipped={sum(skipped.values())} "
                f"documents={sum(docs.values())} cost_usd={summary.api_cost_usd:.4f} seconds={summary.seconds:.1f}")
     if failed:
-        err.print(f"[red]error rate {summary.error_rate:.1%} is above the threshold {cfg.max_error_rate:.1%}[/]")
+        err.print(f"[red]run failed: {summary.failure}[/]")
         sys.exit(1)
 
 

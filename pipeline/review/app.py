@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -40,8 +41,16 @@ HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Refe
 ASSETS = {"review.css": "text/css", "review.js": "text/javascript"}
 
 
-def create_app(output: Path, reviewer: str, token: str | None = None, schema: str | None = None) -> Starlette:
-    """The app for one output root; ``token``: required of every request when set."""
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def create_app(output: Path, reviewer: str, token: str | None = None, schema: str | None = None,
+               hosts: tuple[str, ...] = ()) -> Starlette:
+    """The app for one output root; ``token``: required of every request when set.
+
+    Only requests naming the server by a loopback name or one of ``hosts`` are answered: otherwise
+    a web page the reviewer visits could rebind its own domain to 127.0.0.1 and read the invoices
+    (DNS rebinding; a GET needs no CSRF token)."""
     view = OutputView(output, schema)
     csrf = secrets.token_urlsafe(32)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -166,6 +175,8 @@ def create_app(output: Path, reviewer: str, token: str | None = None, schema: st
         return PlainTextResponse("this review server needs its token: open the URL it printed", status_code=401,
                                  headers=HEADERS)
 
-    app = Starlette(routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=guard)])
+    allowed = list(dict.fromkeys([*LOOPBACK_NAMES, *hosts]))
+    app = Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=allowed),
+                                               Middleware(BaseHTTPMiddleware, dispatch=guard)])
     app.state.note = view.note
     return app

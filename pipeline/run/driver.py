@@ -17,8 +17,8 @@ from typing import Any
 
 from pipeline.adjudicate.setup import RunAdjudication
 from pipeline.config.settings import RunConfig
-from pipeline.merge.assemble import DocumentAssembler
-from pipeline.run.manifest import RunSummary, build_manifest
+from pipeline.model.probe import check_model_runs
+from pipeline.run.manifest import RunSummary, build_manifest, run_status
 from pipeline.run.plan import plan_pages, prepare, select_work
 from pipeline.run.process import Progress, process_pages
 from pipeline.schema.compiled import CompiledSchema
@@ -36,20 +36,27 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
         settings = cfg.settings_key(schema.sha256, model_sha256, mmproj_sha256)
         todo, skipped = select_work(files, out.store.done(), settings, cfg.force, cfg.retry_errors)
         plan = plan_pages(todo, cfg.limit, schema, cfg.einvoice, cfg.model.read_pages if cfg.backend == "text" else 1)
+        # Before any page: a llama.cpp that dies on this machine stops here, in a child, with nothing written.
+        probe = check_model_runs(cfg.model) if plan.tasks else None
+        probe_done = time.perf_counter() if probe else None
         stamp = {"run_id": cfg.run_id, "model_name": cfg.model.path.name, "model_sha256": model_sha256,
                  "prompt_version": cfg.prompt_version, "schema_sha256": schema.sha256, "work_key": settings}
         writer = out.writer()
-        assembler = DocumentAssembler(schema, stamp, writer, plan.einvoices, cfg.adjudication.below)
         notes: dict[str, Any] = {}
-        latencies = process_pages(cfg, schema, plan.tasks, plan.ready, assembler, model_sha256, progress,
-                                  adjudication, notes)
+        assembler, latencies = process_pages(cfg, schema, plan.tasks, plan.ready, (stamp, writer, plan.einvoices),
+                                             model_sha256, progress, adjudication, notes)
         api = assembler.api
+        ok, errors = assembler.page_counts["ok"], assembler.page_counts["error"]
+        status, failure = run_status(plan.pages, ok, errors, cfg.max_error_rate)
         summary = RunSummary(cfg.run_id, str(cfg.output), str(out.manifest_path()), len(files),
-                             plan.pages, assembler.page_counts["ok"],
-                             assembler.page_counts["error"], dict(assembler.document_counts), skipped,
-                             out.repaired, round(time.perf_counter() - started, 3), round(api["api_cost_usd"], 6))
+                             plan.pages, ok, errors, dict(assembler.document_counts), skipped,
+                             out.repaired, round(time.perf_counter() - started, 3), round(api["api_cost_usd"], 6),
+                             status, failure)
         manifest = build_manifest(cfg, schema, summary, started_at, model_sha256, mmproj_sha256, latencies)
         manifest["state"] = {"settings_key": settings, "parts": writer.parts}
+        manifest["probe"] = None if probe is None else {
+            "seconds": probe.seconds, "build_features": probe.features,
+            "seconds_from_start": round(probe_done - started, 2) if probe_done else None}
         manifest["traces"] = {**assembler.traces, **notes}
         manifest["adjudication"] = {
             "provider": cfg.adjudication.provider, "model": cfg.adjudication.model,

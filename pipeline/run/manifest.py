@@ -29,6 +29,8 @@ class RunSummary:
     repaired: dict[str, int]
     seconds: float
     api_cost_usd: float = 0.0
+    status: str = "ok"  # or "failed" (see run_status)
+    failure: str | None = None
 
     @property
     def pages_per_second(self) -> float:
@@ -39,11 +41,25 @@ class RunSummary:
         return self.errors / self.pages if self.pages else 0.0
 
 
+def run_status(pages: int, ok: int, errors: int, max_error_rate: float | None) -> tuple[str, str | None]:
+    """A run fails when it had pages to do and none came out ok, or its error share passes the
+    threshold; a run with nothing to do (all done before) is ok. Why: a nightly job that wrote
+    only error rows must not look like a quiet night to cron."""
+    if pages and not ok:
+        return "failed", f"no page succeeded ({errors} of {pages} pages are errors)"
+    rate = errors / pages if pages else 0.0
+    if max_error_rate is not None and rate > max_error_rate:
+        return "failed", f"error rate {rate:.1%} is above the threshold {max_error_rate:.1%}"
+    return "ok", None
+
+
 def build_manifest(cfg: RunConfig, schema: CompiledSchema, summary: RunSummary, started_at: datetime,
                    model_sha256: str, mmproj_sha256: str | None,
                    latencies: list[float]) -> dict[str, Any]:
     return {
         "run_id": cfg.run_id,
+        "status": summary.status,
+        "failure": summary.failure,
         "started_at": started_at.isoformat(),
         "finished_at": datetime.now(timezone.utc).isoformat(),
         "config": json.loads(cfg.model_dump_json()),

@@ -9,21 +9,26 @@ Whatever happens to a page, it comes back as exactly one ``PageResult`` with ``s
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from pipeline.config.settings import RunConfig
 from pipeline.model.base import Backend, ModelResult, PageInput
 from pipeline.results import SPAN, TASK_KEYS, PageResult, plain
 from pipeline.run.page import PageSteps, process_page
-from pipeline.run.quarantine import StageGate
+from pipeline.run.quarantine import QUARANTINED, STOPPED, StageGate, crash_folder, read_dumps
 
 FAULT_CRASH_ENV = "EXTRACT_FAULT_CRASH_ON"
+FAULT_CRASH_SIGNAL_ENV = "EXTRACT_FAULT_CRASH_SIGNAL"  # test aid: that page raises this signal (ILL) instead
+FAULT_START_SIGNAL_ENV = "EXTRACT_FAULT_START_SIGNAL"  # test aid: every worker raises it while loading
 FAULT_SLOW_READ_ENV = "EXTRACT_FAULT_SLOW_READ_S"  # test aid: every page's reading takes this long
 
 
@@ -50,6 +55,9 @@ class PageWorker:
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
 
         self.cfg = RunConfig.model_validate_json(config_json)
+        self.stopped = self._born()
+        if self.stopped:  # deaths while loading: do not load again, answer every page with the reason
+            return
         self.backend = make_backend(self.cfg, schema_raw, model_sha256)
         adj = self.cfg.adjudication
         adjudicator = make_adjudicator(adj, self.backend.schema, RemoteBudget(budget_keeper, adj.budget_usd)) \
@@ -58,19 +66,44 @@ class PageWorker:
         self.steps = PageSteps.from_config(self.cfg, schema_raw, adjudicator,
                                            reading=lambda task: self._reading(task),
                                            infer=lambda backend, task, page: self._infer(backend, task, page))
+        if crash_counter is not None:
+            import ray
+
+            ray.get(crash_counter.ready.remote())
+
+    def _born(self) -> str | None:
+        """Leave a crash dump behind if this process dies of a signal, and hear whether earlier
+        workers' deaths already stopped the run (their dumps say of what)."""
+        folder = crash_folder(self.cfg.run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._dump = open(folder / f"worker-{os.getpid()}-{time.time_ns()}.log", "w")  # noqa: SIM115
+        faulthandler.enable(file=self._dump, all_threads=True)
+        stopped = None
+        if self.crash_counter is not None:
+            import ray
+
+            stopped = ray.get(self.crash_counter.birth.remote(read_dumps(folder, Path(self._dump.name))))
+        fault = os.environ.get(FAULT_START_SIGNAL_ENV)
+        if fault and not stopped:
+            signal.raise_signal(signal.Signals[f"SIG{fault}"])
+        return stopped
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         rows: list[dict[str, Any]] = []
         for i in range(len(batch["source_path"])):
             task = {k: plain(batch[k][i]) for k in TASK_KEYS}
             task[SPAN] = int(plain(batch[SPAN][i])) if SPAN in batch else 1
-            crashes = self._crashes(task)
-            if crashes >= self.cfg.max_page_crashes:
-                result = PageResult.failed(task, f"quarantined: the worker died {crashes} times on this page")
+            crashes = 0 if self.stopped else self._crashes(task)
+            stopped = self.stopped or (self._suspect(task) if crashes else None)
+            if stopped:
+                result = PageResult.failed(task, STOPPED + stopped)
+            elif crashes >= self.cfg.max_page_crashes:
+                result = PageResult.failed(task, f"{QUARANTINED}the worker died {crashes} times on this page")
             else:
                 # A page present at a crash is a suspect: alone, a crash is its own and no one else's.
                 with self._gate.alone(_key(task)) if crashes else nullcontext():
                     result = process_page(self.backend, task, self.steps)
+                self._finished(task)
             rows.extend(r.to_row() for r in [result, *result.companions(task[SPAN])])
         return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
 
@@ -86,6 +119,18 @@ class PageWorker:
         import ray
 
         return int(ray.get(self.crash_counter.crashes.remote(_key(task))))
+
+    def _suspect(self, task: dict[str, Any]) -> str | None:
+        """The stop reason when this page's death is one of several pages' in a row."""
+        import ray
+
+        return ray.get(self.crash_counter.suspect.remote(_key(task)))  # type: ignore[union-attr]
+
+    def _finished(self, task: dict[str, Any]) -> None:
+        if self.crash_counter is not None:
+            import ray
+
+            ray.get(self.crash_counter.finished.remote(_key(task)))
 
     @contextmanager
     def _reading(self, task: dict[str, Any]) -> Iterator[None]:
@@ -105,6 +150,9 @@ class PageWorker:
         with self._crash_guard(task):
             crash_on = os.environ.get(FAULT_CRASH_ENV)  # test aid: simulate a page that kills llama.cpp
             if crash_on and crash_on in task["source_path"]:
+                fault = os.environ.get(FAULT_CRASH_SIGNAL_ENV)
+                if fault:
+                    signal.raise_signal(signal.Signals[f"SIG{fault}"])
                 os._exit(70)
             return backend.extract(page)
 
