@@ -22,10 +22,10 @@ SPAN = "page_span"  # a task's pages read in one request, from page_number (``--
 # carried through Ray as JSON text
 _JSON = ("record", "field_confidence", "field_alternatives",
          "open_fields", "normalize_nulls", "field_sources", "ungrounded_fields",
-         "repairs", "read_kinds", "printed_amounts")
+         "repairs", "read_kinds", "printed")
 _MAPS = ("field_confidence", "field_alternatives", "field_sources")
 # not provenance columns of their own
-INTERNAL = frozenset({"record", "batch_request", "open_fields", "read_kinds", "printed_amounts"})
+INTERNAL = frozenset({"record", "batch_request", "open_fields", "read_kinds", "printed"})
 
 
 @dataclass
@@ -64,8 +64,9 @@ class PageResult:
     field_sources: dict[str, FieldSource] = field(default_factory=dict)
     ungrounded_fields: list[str] = field(default_factory=list)
     repairs: list[str] = field(default_factory=list)  # values the rules and the page's amounts corrected (rules.repair)
-    # the amounts the pages read print: the document's repair needs them once all its pages are merged
-    printed_amounts: list[float] = field(default_factory=list)
+    # the amounts, rates and row totals the pages read print (rules.fixes.printed_facts): the
+    # document's repair needs them once all its pages are merged
+    printed: dict[str, list[float]] = field(default_factory=dict)
     pages_read: int = 1  # pages read in this row's request, from this page (--read-pages)
     # what the screening found (pipeline.screen, pipeline.render.visible), for the request this row holds
     page_kind: str | None = None  # invoice, credit_note, receipt, delivery_note, order, letter, terms, blank, other

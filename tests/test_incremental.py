@@ -77,6 +77,25 @@ def test_rerun_is_incremental_by_content(tiny_vlm: TinyVLM, inputs: Path, tmp_pa
     assert read_table(out, "documents").num_rows == 4  # the old version of 002 stays: other bytes
 
 
+def test_a_changed_prompt_redoes_the_documents(tiny_vlm: TinyVLM, inputs: Path, tmp_path: Path,
+                                               ray_local: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The prompt is part of what makes a document done, derived from what the model is given."""
+    from pipeline.model import prompt
+
+    out = tmp_path / "out"
+    first = _run(tiny_vlm, inputs, out)
+    assert first.exit_code == 0, first.output
+    before = manifests(out)[-1]["resolved"]["prompt_version"]
+    assert before == prompt.prompt_version() and before.startswith("prompt-")
+    monkeypatch.setattr(prompt, "SYSTEM_PROMPT", prompt.SYSTEM_PROMPT + " Dates as printed.")
+    assert prompt.prompt_version() != before
+    again = _run(tiny_vlm, inputs, out)
+    assert again.exit_code == 0, again.output
+    assert _summary(again)["pages"] == "4", again.output  # every document redone under the new prompt
+    rows = read_table(out, "documents").to_pylist()
+    assert len(rows) == 3 and {r["prompt_version"] for r in rows} == {prompt.prompt_version()}  # old rows superseded
+
+
 def test_force_supersedes_old_rows(tiny_vlm: TinyVLM, inputs: Path, tmp_path: Path, ray_local: None) -> None:
     out = tmp_path / "out"
     assert _run(tiny_vlm, inputs, out).exit_code == 0
@@ -107,7 +126,9 @@ def test_changed_settings_redo_and_errors_are_kept_unless_retried(tiny_vlm: Tiny
     kept = _run(tiny_vlm, inputs, out)
     assert _summary(kept)["pages"] == "0" and manifests(out)[-1]["skipped"]["errors_kept"] == 1
     retried = _run(tiny_vlm, inputs, out, "--retry-errors")
-    assert _summary(retried)["pages"] == "1" and retried.exit_code == 0
+    # the broken file is the only page retried, and fails again: a run with no page ok exits 1
+    assert _summary(retried)["pages"] == "1" and retried.exit_code == 1
+    assert manifests(out)[-1]["status"] == "failed"
     assert read_table(out, "errors").num_rows == 1  # the old error row was superseded by the new one
     redo = _run(tiny_vlm, inputs, out, "--dpi", "100")  # a setting that changes results: all redone
     assert _summary(redo)["pages"] == "5"

@@ -264,9 +264,9 @@ def test_a_total_read_wrong_on_one_page_is_repaired_from_the_amounts_of_all_page
     goods = [{"description": "support", "quantity": 1.0, "unit_price": 24.99, "amount": 24.99}]
     first = {"invoice_number": "F-1", "currency": "EUR", "seller": party, "buyer": party, "line_items": goods,
              "net_amount": 29.99, "tax_amount": 5.0, "total_amount": 29.99}  # the gross read as the net
-    assembler.add(PageResult("f.pdf", "f" * 64, 1, 2, status="ok", record=first, printed_amounts=[29.99, 5.0]))
+    assembler.add(PageResult("f.pdf", "f" * 64, 1, 2, status="ok", record=first, printed=_printed([29.99, 5.0])))
     assembler.add(PageResult("f.pdf", "f" * 64, 2, 2, status="ok", record={"line_items": []},
-                             printed_amounts=[24.99, 29.99]))
+                             printed=_printed([24.99, 29.99])))
     document = assembler.writer.document  # type: ignore[attr-defined]
     assert document["net_amount"] == 24.99 and document["rule_failures"] == []
     assert document["repairs"] == ["document: net_amount: 29.99 -> 24.99 (net_plus_tax_is_total)"]
@@ -315,6 +315,37 @@ def test_a_receipts_cash_read_as_its_total_is_undone_by_the_printed_rate() -> No
     # a one-field repair at a printed rate is still the one taken, within the rule's rounding
     rounded = {"net_amount": 50.9, "tax_amount": 2.88, "total_amount": 50.9, "line_items": []}
     assert repair(rounded, RULES, [50.92, 0.02, 50.9, 48.04, 2.88], rates=[6.0])[0]["net_amount"] == 48.04
+
+
+def _printed(amounts: list[float], rates: list[float] | None = None) -> dict[str, list[float]]:
+    return {"amounts": amounts, "rates": rates or [], "row_totals": []}
+
+
+def test_a_documents_repair_has_the_rates_its_pages_print() -> None:
+    """The receipt above over two pages: page 1 has the totals as read, page 2 the tax summary
+    with its 6 %. Only the document sees both; its repair needs the rate as a page's does."""
+    from typing import Any
+
+    from pipeline.merge.assemble import DocumentAssembler
+    from pipeline.results import PageResult
+
+    class Writer:
+        def add_document(self, document: dict[str, Any], pages: list[dict[str, Any]]) -> None:
+            self.document = document
+
+    assembler = DocumentAssembler(load_schema(INVOICE_SCHEMA), {}, Writer())  # type: ignore[arg-type]
+    party = {"name": "KEDAI", "vat_id": None, "address": None}
+    record = {"invoice_number": "R-1", "currency": "MYR", "seller": party, "buyer": party, "net_amount": 90.0,
+              "tax_amount": 84.9, "total_amount": 100.0, "line_items": []}
+    assembler.add(PageResult("r.pdf", "r" * 64, 1, 2, status="ok", record=record,
+                             printed=_printed([90.0, 100.0, 10.0])))
+    assembler.add(PageResult("r.pdf", "r" * 64, 2, 2, status="ok", record={"line_items": []},
+                             printed=_printed([84.9, 5.1, 45.0, 2.0], rates=[6.0])))
+    document = assembler.writer.document  # type: ignore[attr-defined]
+    assert document["status"] == "ok", document["error"]
+    assert (document["net_amount"], document["tax_amount"], document["total_amount"]) == (84.9, 5.1, 90.0)
+    assert document["repairs"] == ["document: net_amount: 90.0 -> 84.9; tax_amount: 84.9 -> 5.1; total_amount: "
+                                   "100.0 -> 90.0 (net_plus_tax_is_total: the one printed set at a printed rate)"]
 
 
 def test_an_amount_printed_as_a_rows_is_no_allowance_or_charge() -> None:

@@ -79,15 +79,17 @@ def complete(cfg: RunConfig, schema: CompiledSchema) -> RunConfig:
     fill in the chat handler and the ``auto`` context size, so every worker allocates the same."""
     from pipeline.model.context import resolve_n_ctx
     from pipeline.model.preflight import preflight
+    from pipeline.model.prompt import prompt_version
 
     chat_handler = preflight(cfg.model, schema, cfg.backend)
     n_ctx = resolve_n_ctx(cfg.model, schema.raw, cfg.backend == "vlm", cfg.max_pixels, chat_handler)
-    return cfg.model_copy(update={"chat_handler": chat_handler,
+    return cfg.model_copy(update={"chat_handler": chat_handler, "prompt_version": prompt_version(),
                                   "model": cfg.model.model_copy(update={"n_ctx": n_ctx})})
 
 
 def resolved_values(cfg: RunConfig) -> dict[str, Any]:
     """What ``resolve`` and ``complete`` decided, for the manifest."""
-    return {"workers": cfg.workers, "threads": cfg.model.n_threads, "n_ctx": cfg.model.n_ctx,
+    return {"prompt_version": cfg.prompt_version, "workers": cfg.workers, "threads": cfg.model.n_threads,
+            "n_ctx": cfg.model.n_ctx,
             "backend": cfg.backend, "chat_handler": cfg.chat_handler, "model": str(cfg.model.path),
             "mmproj": str(cfg.model.mmproj) if cfg.model.mmproj else None}

@@ -26,7 +26,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pipeline.errors import ConfigError
 
-PROMPT_VERSION = "vlm-v1"
 MAX_AUTO_WORKERS = 8
 
 
@@ -227,7 +226,7 @@ class RunConfig(_Strict):
     ray_address: str | None = default_of("ray_address")
     adjudication: AdjudicationConfig = AdjudicationConfig()
     run_id: str = Field(default_factory=new_run_id)
-    prompt_version: str = PROMPT_VERSION
+    prompt_version: str = "unresolved"  # resolved: a hash of what the model is given (model/prompt.py)
     job: str | None = None
     force: bool = default_of("force")
     retry_errors: bool = default_of("retry_errors")

@@ -19,7 +19,7 @@ from pipeline.merge.pages import document_kind, merge_pages, supplied_disputed
 from pipeline.merge.sources import document_grounding
 from pipeline.results import PageResult
 from pipeline.rules.checks import check_rules, flagging, rule_failures
-from pipeline.rules.repair import repair
+from pipeline.rules.fixes import joined, totals_repair
 from pipeline.schema.compiled import CompiledSchema
 from pipeline.sink.parquet import PartWriter
 
@@ -50,7 +50,7 @@ class DocumentAssembler:
         if outcome is not None and outcome.error and result.einvoice_error is None:
             result.einvoice_error = outcome.error  # the model read the page because the XML could not be used
         page = {**(result.record or {}), **result.columns(), **self.stamp, "created_at": datetime.now(timezone.utc),
-                "_record": result.record, "_amounts": result.printed_amounts,
+                "_record": result.record, "_printed": result.printed,
                 "field_confidence": result.field_confidence or None, "disputed_fields": result.disputed,
                 "needs_review": result.needs_review}
         self.page_counts[result.status] += 1
@@ -109,7 +109,7 @@ class DocumentAssembler:
             # the rows and totals of all pages together: a total read wrong on one page, or rows that
             # are not goods, show only now; the amounts of all pages are the candidates
             if len(read) > 1:
-                merged, repairs = repair(merged, self.rules, [a for p in read for a in p["_amounts"]])
+                merged, repairs = totals_repair(self.rules, joined([p["_printed"] for p in read]))(merged)
                 self.traces["repairs"] += len(repairs)
             self.traces["dropped_rows"] += dropped
             document["dropped_rows"] = dropped

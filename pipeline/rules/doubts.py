@@ -26,7 +26,7 @@ from pipeline.merge.pages import covers_document, open_disputes
 from pipeline.render.textlayer import Word
 from pipeline.rules.checks import proven_by_sums
 from pipeline.rules.cohere import Cohered, cohere
-from pipeline.rules.fixes import fix_record, totals_repair
+from pipeline.rules.fixes import Printed, fix_record, printed_facts, totals_repair
 
 
 def ground(record: dict[str, Any] | None, schema: dict[str, Any], pages: Sequence[PageIndex],
@@ -48,6 +48,11 @@ class Settled:
     repairs: list[str] = field(default_factory=list)
     pages: list[PageIndex] = field(default_factory=list)  # the pages read, indexed once (reused for the API's record)
 
+    @property
+    def printed(self) -> Printed:
+        """What the pages print for the totals' repair, kept for the document's (merge.assemble)."""
+        return printed_facts(self.pages)
+
 
 def settle_page(record: dict[str, Any] | None, confidence: dict[str, float], schema: dict[str, Any],
                 rules: list[dict[str, Any]], words: Sequence[Sequence[Word]], page_number: int,
@@ -60,7 +65,7 @@ def settle_page(record: dict[str, Any] | None, confidence: dict[str, float], sch
     whole = covers and any(p.words for p in pages)  # the totals can be repaired from the page's amounts
     repairs: list[str] = []
     cohered = None
-    totals = totals_repair(rules, pages) if whole and record is not None else None
+    totals = totals_repair(rules, printed_facts(pages)) if whole and record is not None else None
     if record is not None and len(samples) > 1:
         taken = cohere(record, confidence, list(samples), schema, rules,
                        (lambda r: totals(r)[0]) if totals else lambda r: r, covers)

@@ -23,13 +23,26 @@ from pipeline.rules.repair import repair
 Record = dict[str, Any]
 
 
-def totals_repair(rules: list[dict[str, Any]],
-                  pages: Sequence[PageIndex]) -> Callable[[Record], tuple[Record, list[str]]]:
-    """``rules.repair`` with what the pages print: amounts, rates, the amounts printed as a row's."""
-    amounts = [a for p in pages for a, _ in p.amounts]
-    rates = [r for p in pages for r in p.rates]
-    as_rows = row_totals([line for p in pages for line in p.line_amounts])
-    return lambda record: repair(record, rules, amounts, rates, as_rows)
+Printed = dict[str, list[float]]  # what pages print that the totals' repair chooses from (see printed_facts)
+
+
+def printed_facts(pages: Sequence[PageIndex]) -> Printed:
+    """The amounts, percentages and amounts printed as a row's on ``pages``: kept with each page's
+    result, so the document's repair (``merge.assemble``) has what the page's had."""
+    return {"amounts": sorted({a for p in pages for a, _ in p.amounts}),
+            "rates": sorted({r for p in pages for r in p.rates}),
+            "row_totals": sorted(row_totals([line for p in pages for line in p.line_amounts]))}
+
+
+def joined(facts: Sequence[Printed]) -> Printed:
+    """Several requests' printed facts as one document's."""
+    return {key: sorted({v for f in facts for v in f.get(key) or []}) for key in ("amounts", "rates", "row_totals")}
+
+
+def totals_repair(rules: list[dict[str, Any]], printed: Printed) -> Callable[[Record], tuple[Record, list[str]]]:
+    """``rules.repair`` with what the pages print: amounts, rates, the amounts printed as a row's.
+    The one way the totals are repaired, for a page's request and for a whole document."""
+    return lambda record: repair(record, rules, printed["amounts"], printed["rates"], printed["row_totals"])
 
 
 def fix_record(record: Record, schema: dict[str, Any], rules: list[dict[str, Any]], pages: Sequence[PageIndex],

@@ -90,4 +90,4 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
         fallback_reason=result.fallback_reason, normalize_nulls=result.normalize_nulls,
         dropped_rows=result.dropped_rows, field_sources=sources, **screening,
         repairs=doubts.repairs, ungrounded_fields=ungrounded(sources), truncated=result.truncated,
-        printed_amounts=sorted({a for p in doubts.pages for a, _ in p.amounts}))
+        printed=doubts.printed)
