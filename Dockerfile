@@ -4,7 +4,7 @@
 # python:3.11-slim-bookworm where a registry answers, a debootstrapped Debian where none does.
 # llama.cpp is built for x86-64-v3 (AVX2, FMA, F16C; no AVX-512, no AMX), never -march=native:
 # the image runs on other machines than the one that built it. CUDA: see Dockerfile.cuda.
-ARG BASE=python:3.11-slim-bookworm
+ARG BASE=docker.io/library/python:3.11-slim-bookworm
 
 FROM ${BASE} AS builder
 ARG LLAMA_VERSION=0.3.36

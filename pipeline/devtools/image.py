@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PUBLIC_BASE = "python:3.11-slim-bookworm"
+PUBLIC_BASE = "docker.io/library/python:3.11-slim-bookworm"
 LOCAL_BASE = "localhost/debian:bookworm"
 TAG = "localhost/extract:latest"
 
