@@ -90,6 +90,7 @@ def test_a_run_where_every_input_is_broken_exits_1(tmp_path: Path, tiny_vlm: Tin
     assert result.exit_code == 1, result.output
     assert "status=FAILED" in result.output and "ok=0 errors=3" in result.output
     assert "no page succeeded" in result.output
+    assert "extract progress: 3/3 pages" in result.output  # not a terminal: progress as lines (the last one always)
     manifest = manifests(out)[-1]
     assert manifest["status"] == "failed" and manifest["failure"].startswith("no page succeeded")
     assert len(read_table(out, "errors")) == 3  # each with its reason, as always

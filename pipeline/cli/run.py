@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ def run_options(opts: Settings, base: Path | None = None) -> None:
     if cfg.output.exists() and not cfg.output.is_dir():
         raise OutputError(f"output {cfg.output} exists and is not a folder")
 
+    log = _ProgressLog(err) if not err.is_terminal else None  # cron, a container log: a line a minute
     columns = (TextColumn("[bold]extract"), BarColumn(), MofNCompleteColumn(),
                TextColumn("pages"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
     with Progress(*columns, console=err, disable=not err.is_terminal) as bar:
@@ -55,6 +57,8 @@ def run_options(opts: Settings, base: Path | None = None) -> None:
             elapsed = bar.tasks[0].elapsed or 0.0
             done = bar.tasks[0].completed
             bar.update(task_id, rate=f"{done / elapsed:.2f} pages/s" if elapsed else "")
+            if log:
+                log.row(total)
 
         summary = execute_run(cfg, schema, progress=on_row)
 
@@ -94,6 +98,30 @@ def run_options(opts: Settings, base: Path | None = None) -> None:
     if failed:
         err.print(f"[red]run failed: {summary.failure}[/]")
         sys.exit(1)
+
+
+PROGRESS_EVERY_S = 60.0
+
+
+class _ProgressLog:
+    """Progress as plain lines where no bar can be drawn: at most one a minute, so a nightly
+    log shows the run is alive, how far it is and when it should end."""
+
+    def __init__(self, err: Console) -> None:
+        self.err = err
+        self.started = self.last = time.monotonic()
+        self.done = 0
+
+    def row(self, total: int) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if now - self.last < PROGRESS_EVERY_S and self.done < total:
+            return
+        self.last = now
+        rate = self.done / max(now - self.started, 1e-9)
+        eta = (total - self.done) / rate if rate > 0 else 0.0
+        self.err.print(f"extract progress: {self.done}/{total} pages, {rate * 3600:.0f} pages/h, "
+                       f"ETA {eta / 60:.0f} min", highlight=False, soft_wrap=True)
 
 
 def _fallbacks(traces: dict[str, Any]) -> str:
