@@ -47,8 +47,8 @@ def process_pages(cfg: RunConfig, schema: CompiledSchema, tasks: list[dict[str, 
         error = result.error or ""
         if error.startswith(STOPPED):
             left = total - accepted[0]
-            raise RuntimeCrash(f"{error[len(STOPPED):]}; the run stopped, no page was quarantined, and about "
-                               f"{left} pages are left to do: the next run does them")
+            raise RuntimeCrash(f"{error[len(STOPPED):]}; the run stopped with about {left} pages left to do "
+                               "(none written off as quarantined since): the next run does them")
         if error.startswith(QUARANTINED):
             quarantined.append(result)
             return

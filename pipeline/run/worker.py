@@ -103,7 +103,8 @@ class PageWorker:
                 # A page present at a crash is a suspect: alone, a crash is its own and no one else's.
                 with self._gate.alone(_key(task)) if crashes else nullcontext():
                     result = process_page(self.backend, task, self.steps)
-                self._finished(task)
+                if result.completion_tokens:  # the model answered: proof the runtime works (a skipped page is not)
+                    self._finished(task)
             rows.extend(r.to_row() for r in [result, *result.companions(task[SPAN])])
         return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
 
