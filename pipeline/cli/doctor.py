@@ -8,7 +8,6 @@ on a new machine, and what a SIGILL message points to.
 from __future__ import annotations
 
 import sys
-from importlib import metadata
 from typing import Any
 
 import click
@@ -33,7 +32,9 @@ def doctor(**values: Any) -> None:
     from pipeline.model.registry import resolve as resolve_model
 
     chosen = given(values)
-    click.echo(f"llama-cpp-python {_version('llama_cpp_python')}")
+    from pipeline.run.manifest import versions
+
+    click.echo(f"llama-cpp-python {versions()['llama_cpp_python']}")
     built = build_features()
     click.echo(f"build compiled for: {built or 'unknown'}")
     refused: list[str] = []
@@ -68,9 +69,3 @@ def doctor(**values: Any) -> None:
     if refused:
         sys.exit(3)
 
-
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"

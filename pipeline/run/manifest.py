@@ -77,11 +77,12 @@ def build_manifest(cfg: RunConfig, schema: CompiledSchema, summary: RunSummary, 
         "skipped": summary.skipped,
         "repaired": summary.repaired,
         "outputs": {t: str(cfg.output / t) for t in TABLES},
-        "versions": _versions(),
+        "versions": versions(),
     }
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """What ran: Python and the packages that decide results (manifests and `extract doctor`)."""
     out = {"python": platform.python_version()}
     for dist in ("extract", "llama_cpp_python", "ray", "pyarrow", "pymupdf", "jsonschema"):
         try:
