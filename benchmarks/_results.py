@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from os import cpu_count
 from pathlib import Path
 from typing import Any
 
@@ -15,3 +20,25 @@ def write_results(name: str, data: dict[str, Any]) -> Path:
     target.write_text(json.dumps(data, indent=2) + "\n")
     print(f"wrote {target}")
     return target
+
+
+def provenance() -> dict[str, Any]:
+    """What a figure needs beside it: the command, the commit (dirty if the tree was), the machine, the date."""
+    root = Path(__file__).resolve().parents[1]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=root).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                           text=True, cwd=root).stdout.strip()
+    return {"command": " ".join(["python", *sys.argv]), "commit": commit + ("+changes" if dirty else ""),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": {"cpu": cpu_model(), "cores": cpu_count(), "python": platform.python_version()}}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()

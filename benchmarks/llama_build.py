@@ -16,16 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from _results import write_results
+from _results import provenance, write_results
 
 from pipeline.config.settings import cpu_count
 from pipeline.devtools.cpu import build_wheel, cmake_args
@@ -118,24 +116,11 @@ def main() -> None:
               "prompt": round(installed["prompt_tps"] / max(s["prompt_tps"] for s in running.values()), 3)}
     print(f"fastest build that runs here: {fastest}; installed / fastest: generation {ratios['gen']:.3f}, "
           f"prompt {ratios['prompt']:.3f}")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     write_results(args.name, {
-        "command": " ".join(["python", *sys.argv]), "commit": commit,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpu": _cpu(), "cores": cpu_count(), "python": platform.python_version()},
+        **provenance(),
         "model": model.name, "threads": args.threads, "rounds": args.rounds, "llama_cpp_python": args.version,
         "installed_cmake_args": cmake_args(), "candidates": candidates, "builds": summary,
         "fastest_that_runs": fastest, "installed_over_fastest": ratios})
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from _answers import start_ray
-from _results import RESULTS, write_results
+from _results import RESULTS, provenance, write_results
+from _split import half
 
 from pipeline.config.settings import AdjudicationConfig, ModelConfig, build_config, default_of
 from pipeline.eval.score import evaluate
@@ -66,7 +67,32 @@ def measure(folder: Path, model: str, samples: int, out: Path, amounts: str = de
         "flags": data["flags"], "fields": data["fields"], "wrong_fields": wrong,
         "dropped_rows": sum(d.get("dropped_rows") or 0 for d in docs.values()),
         "rule_failures": {s: d.get("rule_failures") for s, d in docs.items() if d.get("rule_failures")},
+        "review_reasons": {s: d.get("review_reasons") for s, d in docs.items() if d.get("review_reasons")},
+        "halves": halves(docs, wrong),
     }
+
+
+def halves(docs: dict[str, dict[str, Any]], wrong: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+    """Per half of the split (benchmarks/_split.py): documents wrong, flagged, and wrong with no flag.
+
+    A flag is a promise that what is not flagged is right: precision is the share of flagged
+    documents that have a wrong field, recall the share of wrong documents that are flagged."""
+    out: dict[str, dict[str, Any]] = {}
+    for stem, fields in wrong.items():
+        row = out.setdefault(half(Path(docs[stem]["source_path"])), {"documents": 0, "wrong": 0, "flagged": 0,
+                                                                     "flagged_wrong": 0, "wrong_unflagged": []})
+        flagged = bool(docs[stem].get("needs_review"))
+        row["documents"] += 1
+        row["wrong"] += bool(fields)
+        row["flagged"] += flagged
+        row["flagged_wrong"] += flagged and bool(fields)
+        if fields and not flagged:
+            row["wrong_unflagged"].append(stem)
+    for row in out.values():
+        row["flag_precision"] = round(row["flagged_wrong"] / row["flagged"], 3) if row["flagged"] else None
+        row["flag_recall"] = round(row["flagged_wrong"] / row["wrong"], 3) if row["wrong"] else None
+        row["wrong_unflagged_share"] = round(len(row["wrong_unflagged"]) / row["documents"], 3)
+    return out
 
 
 def evaluate_one(truth_file: Path, out: Path) -> dict[str, int]:
@@ -86,6 +112,10 @@ def show(result: dict[str, Any]) -> None:
     print(f"header accuracy {result['header_accuracy']}  line-item amount F1 {result['line_item_amount_f1']}  "
           f"flagged {flags['flagged']}/{flags['documents']} (share {flags['share_flagged']}), flag precision "
           f"{flags['precision']}, recall {flags['recall']}")
+    for name, row in sorted(result["halves"].items()):
+        print(f"  {name}: {row['documents']} documents, {row['wrong']} wrong, {row['flagged']} flagged, "
+              f"precision {row['flag_precision']}, recall {row['flag_recall']}, wrong and unflagged "
+              f"{len(row['wrong_unflagged'])} ({row['wrong_unflagged_share']}): {', '.join(row['wrong_unflagged'])}")
 
 
 def main() -> None:
@@ -114,7 +144,7 @@ def main() -> None:
                 result = measure(folder, model, args.samples, out, args.amounts, args.below)
                 show(result)
                 key = f"{folder.name}/{model}/samples={args.samples}/amounts={args.amounts}/below={args.below}"
-                results[key] = result
+                results[key] = {**provenance(), **result}
                 write_results("real_accuracy", results)
 
 

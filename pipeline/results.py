@@ -22,7 +22,7 @@ SPAN = "page_span"  # a task's pages read in one request, from page_number (``--
 # carried through Ray as JSON text
 _JSON = ("record", "field_confidence", "field_alternatives",
          "open_fields", "normalize_nulls", "field_sources", "ungrounded_fields",
-         "repairs", "read_kinds", "printed")
+         "repairs", "doubts", "read_kinds", "printed")
 _MAPS = ("field_confidence", "field_alternatives", "field_sources")
 # not provenance columns of their own
 INTERNAL = frozenset({"record", "batch_request", "open_fields", "read_kinds", "printed"})
@@ -54,7 +54,7 @@ class PageResult:
     min_confidence: float | None = None
     field_confidence: dict[str, float] = field(default_factory=dict)
     field_alternatives: dict[str, list[str]] = field(default_factory=dict)  # disputed path -> what other samples read
-    # disputed fields that matter on this page (merge.pages.open_disputes): decided once, in the worker
+    # disputed fields that matter on this page (schema.scope.open_disputes): decided once, in the worker
     open_fields: list[str] = field(default_factory=list)
     fallback_reason: str | None = None  # e.g. the voted record did not validate: the greedy one was kept
     truncated: bool = False  # the answer was cut at max_tokens: the record holds what came before (model.salvage)
@@ -64,6 +64,9 @@ class PageResult:
     field_sources: dict[str, FieldSource] = field(default_factory=dict)
     ungrounded_fields: list[str] = field(default_factory=list)
     repairs: list[str] = field(default_factory=list)  # values the rules and the page's amounts corrected (rules.repair)
+    # values in doubt for a reason of their own, "path: why" (rules.doubts): a currency or a date's
+    # order the page does not settle, a value every such document has that is missing
+    doubts: list[str] = field(default_factory=list)
     # the amounts, rates and row totals the pages read print (rules.fixes.printed_facts): the
     # document's repair needs them once all its pages are merged
     printed: dict[str, list[float]] = field(default_factory=dict)
@@ -110,13 +113,23 @@ class PageResult:
 
     @property
     def needs_review(self) -> bool:
-        """A person should look: the page failed or was cut short, a dispute that matters was not
-        settled by the API, or the page cannot be trusted whatever the samples say: text on it spoke to
-        the machine, text on it was hidden, or the API's record has a value printed nowhere on it (the
-        local record's are among ``open_fields`` where they matter)."""
-        untrusted = self.injection_suspected or self.hidden_text_chars > 0
-        return self.status != "ok" or self.truncated or (bool(self.open_fields) and not self.adjudicated) or \
-            untrusted or (self.adjudicated and bool(self.ungrounded_fields))
+        return bool(self.review_reasons)
+
+    @property
+    def review_reasons(self) -> list[str]:
+        """Why a person should look, one line each: the page failed or was cut short, a doubt that
+        matters was not settled by the API, or the page cannot be trusted whatever the samples say:
+        text on it spoke to the machine, text on it was hidden, or the API's record has a value
+        printed nowhere on it (the local record's are among ``open_fields`` where they matter)."""
+        reasons = [f"page failed: {self.error}"] if self.status != "ok" else []
+        reasons += ["answer cut at max_tokens"] if self.truncated else []
+        reasons += ["text on the page spoke to the machine"] if self.injection_suspected else []
+        reasons += ["text on the page is hidden"] if self.hidden_text_chars > 0 else []
+        if self.open_fields and not self.adjudicated:
+            reasons.append(f"in doubt: {', '.join(self.open_fields[:10])}")
+        if self.adjudicated and self.ungrounded_fields:
+            reasons.append(f"the API's values printed nowhere: {', '.join(self.ungrounded_fields[:10])}")
+        return reasons
 
     def to_row(self) -> dict[str, Any]:
         row = dataclasses.asdict(self)

@@ -134,10 +134,10 @@ def decide(adjudicator: Any, rules: list[dict[str, Any]], task: dict[str, Any], 
            always: bool = False, below: float = 1.0) -> dict[str, Any]:
     """The adjudication fields of a page's result, the fields that matter found as the worker finds them."""
     from pipeline.adjudicate.page import adjudicate_page
-    from pipeline.merge.pages import open_disputes
+    from pipeline.schema.scope import open_disputes
 
     open_fields = open_disputes(result.field_confidence, adjudicator.schema.raw, task["page_number"],
-                                task["page_count"])
+                                task["page_count"], below=below)
     return {"adjudicated": False, "adjudication_reason": None,
             **adjudicate_page(adjudicator, rules, task, page, result, open_fields, always, below)}
 

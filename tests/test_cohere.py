@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pipeline.consensus.vote import anchored, consensus
-from pipeline.merge.pages import open_disputes, supplied_disputed
 from pipeline.rules.checks import check_rules, rule_failures
 from pipeline.rules.cohere import cohere, tied_fields
 from pipeline.rules.doubts import settle_page
 from pipeline.schema.compiled import load_schema
+from pipeline.schema.scope import open_disputes, supplied_disputed
 
 from .conftest import INVOICE_SCHEMA
 

@@ -128,7 +128,7 @@ def test_pages_with_text_are_grouped_into_one_request(sample_dir: Path, tmp_path
 
 
 def test_a_group_that_reads_the_last_page_owns_the_totals() -> None:
-    from pipeline.merge.pages import open_disputes
+    from pipeline.schema.scope import open_disputes
 
     confidence = {"total_amount": 0.5, "invoice_number": 1.0}
     assert open_disputes(confidence, SCHEMA.raw, 1, 2) == []  # page 1 of 2: the last page has the totals

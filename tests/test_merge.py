@@ -54,9 +54,9 @@ class _Writer:
 def _assemble(*pages: tuple[dict, dict[str, float]]) -> _Writer:
     """One document from (record, field confidence) per page, in page order."""
     from pipeline.merge.assemble import DocumentAssembler
-    from pipeline.merge.pages import open_disputes
     from pipeline.results import PageResult
     from pipeline.schema.compiled import load_schema
+    from pipeline.schema.scope import open_disputes
 
     writer = _Writer()
     schema = load_schema(INVOICE_SCHEMA)
@@ -88,7 +88,7 @@ def test_totals_disputed_on_an_earlier_page_matter_only_if_the_document_takes_th
 
 
 def test_open_disputes_leave_totals_to_the_last_page_and_the_header_to_the_first() -> None:
-    from pipeline.merge.pages import merge_mode, open_disputes
+    from pipeline.schema.scope import merge_mode, open_disputes
 
     assert [merge_mode(p, SCHEMA) for p in ("total_amount", "buyer.name", "invoice_number", "line_items.length",
                                             "line_items[0].amount", "no_such_field")] == \

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from pipeline.consensus.normalize import normalize_amount, normalize_currency, normalize_date, normalize_record
+
+INVOICE_CURRENCIES = frozenset(json.loads((Path(__file__).resolve().parents[1] / "schemas" / "invoice.json")
+                                          .read_text())["properties"]["currency"]["enum"][:-1])
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -14,7 +20,9 @@ from pipeline.consensus.normalize import normalize_amount, normalize_currency, n
     ("1,234", 1234.0), ("1.234", 1234.0), ("1.234.567", 1234567.0), ("1.234.567,89", 1234567.89),
     ("0.025", 0.025), ("0,025 €", 0.025),  # no group of thousands follows a zero
     ("EUR 17.510,14", 17510.14), ("£2,918.36", 2918.36), ("100", 100.0), (" 7 ", 7.0), (3, 3.0),
-    ("n/a", None), ("", None), (None, None), ("315.50, 1577.50", 315501577.5),
+    ("n/a", None), ("", None), (None, None),
+    # a list of amounts is no one number: null (and the record's trace makes it a doubt)
+    ("315.50, 1577.50", None), ("12.50 / 15.00", None), ("1 234,56 EUR 99,00", None),
 ])
 def test_amounts(text: object, expected: float | None) -> None:
     assert normalize_amount(text) == expected
@@ -31,6 +39,9 @@ def test_amounts(text: object, expected: float | None) -> None:
     ("18/02/2018 06:08:59 PM", "2018-02-18"), ("02/02/1610:23:36AM", "2016-02-02"),
     ("12.03.2018 14:05 h", "2018-03-12"),
     ("10:23", None), ("02/02/201610:23", None),
+    # months in words in any language CLDR knows (dateparser), not a hand-written list
+    ("29 maart 2014", "2014-03-29"), ("5 de marzo de 2026", "2026-03-05"), ("5. lokakuuta 2026", "2026-10-05"),
+    ("12 września 2025", "2025-09-12"), ("Sep 2026", None), ("Invoice 12 of 2026", None),
 ])
 def test_dates(text: str | None, expected: str | None) -> None:
     assert normalize_date(text) == expected
@@ -42,11 +53,21 @@ def test_numeric_dates_month_first_when_asked() -> None:
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("€", "EUR"), ("eur", "EUR"), ("Euro", "EUR"), ("$", "USD"), ("£", "GBP"), ("CHF", "CHF"),
-    ("Fr.", "CHF"), ("usd", "USD"), ("17,510.14 GBP", "GBP"), ("€ 12", "EUR"), ("", None), ("??", None),
+    ("€", "EUR"), ("eur", "EUR"), ("Euro", "EUR"), ("euros", "EUR"), ("£", "GBP"), ("CHF", "CHF"),
+    ("usd", "USD"), ("US$", "USD"), ("CA$", "CAD"), ("17,510.14 GBP", "GBP"), ("€ 12", "EUR"), ("zł", "PLN"),
+    ("", None), ("??", None),
+    # a sign several currencies write names none of them: the page's evidence decides (rules.currency)
+    ("$", None), ("kr", None), ("¥", None), ("$127.50", None),
 ])
 def test_currencies(text: str, expected: str | None) -> None:
-    assert normalize_currency(text) == expected
+    assert normalize_currency(text, INVOICE_CURRENCIES) == expected
+
+
+def test_a_shared_sign_is_every_currency_that_writes_it() -> None:
+    from pipeline.consensus.locale import sign_currencies
+
+    assert sign_currencies("kr", INVOICE_CURRENCIES) == {"SEK", "NOK", "DKK"}
+    assert {"USD", "CAD", "AUD"} <= sign_currencies("$", INVOICE_CURRENCIES)
 
 
 def test_record_walk_uses_the_schema() -> None:
@@ -65,7 +86,7 @@ def test_copy_mode_values_become_typed() -> None:
         "issue": {"type": ["string", "null"], "format": "date"}, "due": {"type": ["string", "null"], "format": "date"},
         "total": {"type": ["number", "null"]}, "qty": {"type": "integer"},
         "currency": {"type": ["string", "null"], "enum": ["EUR", "CHF", None]}}}
-    record = {"issue": "04/03/2026", "due": "04/18/2026", "total": "1'234.50 CHF", "qty": "12", "currency": "Fr."}
+    record = {"issue": "04/03/2026", "due": "04/18/2026", "total": "1'234.50 CHF", "qty": "12", "currency": "chf"}
     # "04/18/2026" can only be month-first, so the whole document is read month-first
     assert normalize_record(record, schema) == {
         "issue": "2026-04-03", "due": "2026-04-18", "total": 1234.5, "qty": 12, "currency": "CHF"}

@@ -90,7 +90,7 @@ def test_seller_and_buyer_are_swapped_only_on_the_page_evidence() -> None:
              "buyer": {"name": "Lieferant GmbH", "vat_id": None, "address": None}}
     labelled = _page((40, 100, "Rechnungsempfänger:"), (40, 114, "Kunden AG"), (300, 100, "Lieferant GmbH"),
                      (40, 700, "Danke"))
-    swapped, why = settle_parties(model, schema, labelled)  # type: ignore[arg-type]
+    swapped, why, _ = settle_parties(model, schema, labelled)  # type: ignore[arg-type]
     assert swapped["seller"]["name"] == "Lieferant GmbH" and swapped["buyer"]["name"] == "Kunden AG"
     assert why == "seller and buyer swapped: the seller 'Kunden AG' is marked as the buyer on the page"
     assert settle_parties(swapped, schema, labelled)[1] is None  # the right way round: kept
@@ -103,36 +103,64 @@ def test_seller_and_buyer_are_swapped_only_on_the_page_evidence() -> None:
     assert settle_parties(model, {"properties": {}}, labelled)[1] is None  # no x-party: no opinion
 
 
-def test_the_currency_is_the_one_the_pages_print() -> None:
+def test_seller_and_buyer_one_name_or_a_seller_in_the_bill_to_block_is_a_doubt() -> None:
+    from pipeline.rules.parties import settle_parties
+
+    schema = load_schema(INVOICE_SCHEMA).raw
+    page = _page((40, 100, "Bill to:"), (40, 114, "Kunden AG"), (300, 100, "Danke"))
+    twice = {"seller": {"name": "Kunden AG"}, "buyer": {"name": "KUNDEN AG"}}
+    assert settle_parties(twice, schema, page)[2] == [  # type: ignore[arg-type]
+        ("seller.name", "seller and buyer are both 'Kunden AG'")]
+    # the seller's name is only in a logo: both names the model found are in the "bill to" block
+    block = _page((40, 100, "Bill to:"), (40, 114, "Kunden AG"), (40, 128, "Max Muster"), (300, 100, "Danke"))
+    logo = {"seller": {"name": "Kunden AG"}, "buyer": {"name": "Max Muster"}}
+    record, why, doubts = settle_parties(logo, schema, block)  # type: ignore[arg-type]
+    assert record == logo and why is None
+    assert doubts == [("seller.name", "the seller 'Kunden AG' is in the block the page labels as the buyer's")]
+
+
+def test_the_currency_is_the_one_the_pages_prove_or_a_doubt() -> None:
     from pipeline.rules.currency import settle_currency
 
     schema = json.loads(INVOICE_SCHEMA.read_text())
-    dollars = _page((50, 100, "Service A 12 $10.00 $120.00"), (50, 120, "Total: $127.50"))
-    record, notes = settle_currency({"currency": "EUR", "total_amount": 127.5}, schema, [dollars])
-    assert record["currency"] == "USD" and notes == ["currency: EUR -> USD (the only currency the pages print: "
-                                                     "'$10.00')"]
-    assert settle_currency({"currency": None}, schema, [dollars])[0]["currency"] == "USD"  # filled, recorded
-    assert settle_currency({"currency": "USD"}, schema, [dollars]) == ({"currency": "USD"}, [])
+    euros = _page((50, 100, "Service A 12 €10.00 €120.00"), (50, 120, "Total: €127.50"))
+    record, notes, doubts = settle_currency({"currency": "USD", "total_amount": 127.5}, schema, [euros])
+    assert record["currency"] == "EUR" and doubts == []
+    assert notes == ["currency: USD -> EUR (the only currency the pages print: '€10.00')"]
+    assert settle_currency({"currency": "EUR"}, schema, [euros]) == ({"currency": "EUR"}, [], [])
+    # a bare "$" is five of the schema's currencies: the model's choice stays, in doubt, never filled
+    dollars = _page((50, 100, "Total: $127.50"))
+    for held in ("USD", None):
+        record, notes, doubts = settle_currency({"currency": held}, schema, [dollars])
+        assert record["currency"] == held and notes == []
+        assert doubts[0][0] == "currency" and "'$127.50'" in doubts[0][1] and "USD" in doubts[0][1]
+    assert settle_currency({"currency": "MYR"}, schema, [_page((50, 100, "Total: $127.50 USD"))])[0][
+        "currency"] == "USD"  # the code says which dollar
+    assert settle_currency({"currency": "USD"}, schema, [_page((50, 100, "Total CA$15.00"))])[0]["currency"] == "CAD"
+    # "kr" is three crowns; a valid Norwegian VAT id (python-stdnum) or a Danish IBAN (schwifty) says which
+    crowns = (50, 100, "Totalt kr 1 939,00")
+    norwegian = _page(crowns, (50, 700, "Org.nr NO 974 760 673 MVA"))
+    record, notes, doubts = settle_currency({"currency": "SEK"}, schema, [norwegian])
+    assert record["currency"] == "NOK" and doubts == [] and "settled by the VAT id or IBAN of NO" in notes[0]
+    danish = _page(crowns, (50, 700, "IBAN DK50 0040 0440 1162 43"))
+    assert settle_currency({"currency": None}, schema, [danish])[0]["currency"] == "DKK"
+    assert settle_currency({"currency": "SEK"}, schema, [_page(crowns)])[2][0][0] == "currency"  # nothing says
+    # two currencies printed: the record's, if one of them, stands; another is in doubt
     both = _page((50, 100, "Total CHF 12.00 (EUR 10.50)"))
-    assert settle_currency({"currency": "GBP"}, schema, [both]) == ({"currency": "GBP"}, [])  # two: not ours to say
-    silent = _page((50, 100, "Total 12.00 RM 5 kr PHP hosting"))  # no symbol, no unambiguous code
-    assert settle_currency({"currency": "EUR"}, schema, [silent]) == ({"currency": "EUR"}, [])
-    canadian = _page((50, 100, "Total CA$15.00"))
-    assert settle_currency({"currency": "USD"}, schema, [canadian])[0]["currency"] == "CAD"
-    # a bare "$" is many currencies' sign: it overrides the euro (whose own sign the page lacks), not
-    # a dollar of another country, nor a currency whose sign is a word (a Malaysian receipt's "$6.60")
-    assert settle_currency({"currency": "GBP"}, schema, [dollars])[0]["currency"] == "USD"
-    assert settle_currency({"currency": "CAD"}, schema, [dollars]) == ({"currency": "CAD"}, [])
-    assert settle_currency({"currency": "MYR"}, schema, [dollars]) == ({"currency": "MYR"}, [])
-    stated = _page((50, 100, "Total: $127.50 USD"))
-    assert settle_currency({"currency": "MYR"}, schema, [stated])[0]["currency"] == "USD"  # the code says it
-    # a word sign counts on its side of an amount with cents, or as a column's unit; a room number does not
+    assert settle_currency({"currency": "CHF"}, schema, [both]) == ({"currency": "CHF"}, [], [])
+    assert settle_currency({"currency": "GBP"}, schema, [both])[2] == [
+        ("currency", "the pages print several currencies: CHF, EUR")]
+    # no currency on the page: the model's value is its own guess
+    silent = _page((50, 100, "Total 12.00 for 5 items, PHP hosting"))
+    assert settle_currency({"currency": "EUR"}, schema, [silent])[2] == [
+        ("currency", "no currency printed on the pages")]
+    # a word sign counts next to an amount with cents, or as a column's unit; a room number or "form" does not
     for words in (("TOTAL", "RM", "96.90"), ("RM96.90",), ("Amt(RM)",)):
         ringgit = _page(*((50 + 40 * i, 100, w) for i, w in enumerate(words)))
         assert settle_currency({"currency": "EUR"}, schema, [ringgit])[0]["currency"] == "MYR"
     assert settle_currency({"currency": None}, schema, [_page((50, 100, "Razem 1 234,50 zł"))])[0]["currency"] == "PLN"
-    for line in ("RM 1203, 12/F Tower", "96.90 RM", "10 Ft cable 12.00"):
-        assert settle_currency({"currency": "HKD"}, schema, [_page((50, 100, line))]) == ({"currency": "HKD"}, [])
+    for line in ("RM 1203, 12/F Tower 12.00 EUR", "form 12.00 EUR", "10 Ft cable 12.00 EUR"):
+        assert settle_currency({"currency": "EUR"}, schema, [_page((50, 100, line))]) == ({"currency": "EUR"}, [], [])
 
 
 def test_a_row_that_is_not_goods_is_dropped_once_the_pages_rows_are_together() -> None:
@@ -162,7 +190,8 @@ def test_a_row_that_is_not_goods_is_dropped_once_the_pages_rows_are_together() -
     assert document["line_items"] == goods and document["rule_failures"] == []
     assert document["repairs"] == ["document: line_items: 1 rows that are not goods dropped (lines_sum_to_net "
                                    "holds without them)"]
-    assert not document["needs_review"] and assembler.traces["repairs"] == 1
+    assert not document["needs_review"], document["review_reasons"]
+    assert assembler.traces["repairs"] == 1
 
 
 def test_the_one_row_that_is_the_excess_over_consistent_totals_is_dropped() -> None:

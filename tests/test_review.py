@@ -262,7 +262,7 @@ def test_label_studio_tasks_carry_the_pages_and_predictions(root: Path) -> None:
 
 def test_typed_values_are_read_by_the_fields_schema_type() -> None:
     schema = json.loads(INVOICE_SCHEMA.read_text())
-    from pipeline.review.fields import node_at
+    from pipeline.schema.paths import node_at
 
     assert parse_value(" 1.234,56 ", node_at(schema, "line_items[3].amount"), schema) == 1234.56
     with pytest.raises(ValueRefused):

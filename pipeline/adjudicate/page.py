@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 from pipeline.adjudicate.base import AdjudicationRequest, Adjudicator
-from pipeline.merge.pages import covers_document
 from pipeline.model.base import ModelResult
 from pipeline.render.read import PageInput
 from pipeline.results import SPAN
 from pipeline.rules.checks import flagging, rule_failures, scoped
+from pipeline.schema.scope import covers_document
 
 
 def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]], task: dict[str, Any],
@@ -29,8 +29,9 @@ def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]]
     whole = covers_document(int(task["page_number"]), task["page_count"], int(task.get(SPAN) or 1))
     page_rules = scoped(rules, whole)
     failures = flagging(page_rules, rule_failures(page_rules, result.record)) if result.record else []
-    # an open field the samples agree on is printed nowhere on the page (pipeline.ground): unsure too
-    unsure = [f for f in open_fields if result.field_confidence.get(f, 0.0) < below]
+    # every open field is unsure: disputed by the samples, printed nowhere on the page
+    # (pipeline.ground), or in doubt for a reason of its own (rules.doubts)
+    unsure = list(open_fields)
     why = (["local_error"] if result.status != "ok" else []) + \
           ([f"disputed: {','.join(unsure[:12])}"] if unsure else []) + \
           ([f"rules: {','.join(failures)}"] if failures else [])

@@ -16,9 +16,9 @@ from datetime import date
 from typing import Any
 
 from pipeline.consensus.normalize import clean_text, normalize_amount, normalize_currency, normalize_date
-from pipeline.schema.compiled import resolve_ref
+from pipeline.schema.paths import Node, child, resolve_ref
 
-Node = dict[str, Any] | None
+__all__ = ["Node", "child"]  # re-exported: the comparator's callers walk nodes with it
 
 
 def _types(node: dict[str, Any]) -> list[Any]:
@@ -47,22 +47,6 @@ def field_kind(node: Node, root: dict[str, Any] | None = None) -> str:
     if "string" in types or "enum" in node:
         return "text"
     return "unknown"
-
-
-def child(node: Node, key: str | None, root: dict[str, Any] | None) -> Node:
-    """The schema node of a property (``key``) or of an array's items (``key`` None)."""
-    if node is None:
-        return None
-    node = resolve_ref(node, root or node)
-    options = [o for o in node.get("anyOf", []) if o.get("type") != "null"]
-    if options:
-        node = resolve_ref(options[0], root or node)
-    if key is None:
-        items = node.get("items")
-        return items if isinstance(items, dict) else None
-    props = node.get("properties")
-    sub = props.get(key) if isinstance(props, dict) else None
-    return sub if isinstance(sub, dict) else None
 
 
 def same(a: Any, b: Any, node: Node = None, root: dict[str, Any] | None = None) -> bool:

@@ -10,36 +10,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
-from pipeline.schema.compiled import resolve_ref
-
-MONTHS = {
-    # English
-    "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7,
-    "august": 8, "september": 9, "october": 10, "november": 11, "december": 12,
-    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "sept": 9,
-    "oct": 10, "nov": 11, "dec": 12,
-    # German
-    "januar": 1, "jänner": 1, "februar": 2, "märz": 3, "maerz": 3, "mai": 5, "juni": 6, "juli": 7,
-    "oktober": 10, "dezember": 12, "okt": 10, "dez": 12, "mär": 3,
-    # French
-    "janvier": 1, "février": 2, "fevrier": 2, "mars": 3, "avril": 4, "juin": 6, "juillet": 7,
-    "août": 8, "aout": 8, "septembre": 9, "octobre": 10, "novembre": 11, "décembre": 12, "decembre": 12,
-    "janv": 1, "févr": 2, "fevr": 2, "avr": 4, "juil": 7, "déc": 12,
-}
-
-CURRENCY_SYMBOLS = {
-    "€": "EUR", "eur": "EUR", "euro": "EUR", "euros": "EUR",
-    "$": "USD", "us$": "USD", "usd": "USD",
-    "£": "GBP", "gbp": "GBP",
-    "chf": "CHF", "fr.": "CHF", "sfr": "CHF",
-    "¥": "JPY", "jpy": "JPY", "c$": "CAD", "ca$": "CAD", "cad": "CAD", "a$": "AUD", "au$": "AUD", "aud": "AUD",
-    "kr": "SEK", "sek": "SEK", "nok": "NOK", "dkk": "DKK", "zł": "PLN", "pln": "PLN", "kč": "CZK", "czk": "CZK",
-    "₹": "INR", "inr": "INR", "rm": "MYR", "myr": "MYR", "r$": "BRL", "₩": "KRW", "₺": "TRY",
-    "hk$": "HKD", "s$": "SGD", "nz$": "NZD", "₱": "PHP", "฿": "THB", "₪": "ILS", "ft": "HUF", "lei": "RON",
-}
+from pipeline.consensus.locale import sign_currencies, symbols_longest_first
+from pipeline.schema.paths import resolve_ref
 
 NULL_WORDS = frozenset({"null", "none", "nil"})
 _SPACES = re.compile(r"[\s\u00a0\u202f]+")
@@ -50,24 +27,33 @@ def clean_text(value: str) -> str:
     return _SPACES.sub(" ", unicodedata.normalize("NFC", value)).strip()
 
 
-def normalize_currency(value: str | None) -> str | None:
-    """'€', 'eur', 'Euro' -> 'EUR'; an ISO code passes through upper-cased; unknown -> None."""
+def normalize_currency(value: str | None, allowed: frozenset[str] | None = None) -> str | None:
+    """'€', 'eur', 'Euro', '17,510.14 GBP' -> the one ISO code (among ``allowed``) they stand for.
+
+    A sign that several currencies write ("$", "kr", "¥") names none of them: None, so the value
+    is a doubt that the page's evidence may settle (``rules.currency``), never a guess."""
     if value is None:
         return None
-    text = clean_text(value).lower()
+    text = clean_text(value)
     if not text:
         return None
-    if text in CURRENCY_SYMBOLS:
-        return CURRENCY_SYMBOLS[text]
-    if re.fullmatch(r"[a-z]{3}", text):
-        return text.upper()
-    for symbol in sorted(CURRENCY_SYMBOLS, key=len, reverse=True):  # "hk$" before "$"
-        if not symbol.isalpha() and symbol in text:
-            return CURRENCY_SYMBOLS[symbol]
-    match = re.search(r"\b([a-z]{3})\b", text)
-    if match and match.group(1) in CURRENCY_SYMBOLS:
-        return CURRENCY_SYMBOLS[match.group(1)]
-    return None
+    whole = sign_currencies(text, allowed)
+    if whole or re.fullmatch(r"[^\d]+", text):
+        return next(iter(whole)) if len(whole) == 1 else None
+    codes = {c for code in re.findall(r"(?<![A-Za-z])[A-Za-z]{3}(?![A-Za-z])", text)
+             for c in sign_currencies(code, allowed) if c == code.upper()}
+    if not codes:  # a symbol stuck to an amount: "€ 12", "$127.50"
+        rest = text.casefold()
+        for symbol in symbols_longest_first():
+            if not symbol.isalpha() and symbol in rest:
+                found = sign_currencies(symbol, allowed)
+                codes |= found if len(found) == 1 else {"?"}
+                rest = rest.replace(symbol, " ")
+    return codes.pop() if len(codes) == 1 and "?" not in codes else None
+
+
+# an amount printed with its cents: "315.50", "1.234,56", "1 577,50"
+_AMOUNT_WITH_CENTS = re.compile(r"(?<![\d.,])\d+(?:[.,'\u00a0\u202f ]\d{3})*[.,]\d{1,2}(?![\d])")
 
 
 def normalize_amount(value: Any) -> float | None:
@@ -83,8 +69,8 @@ def normalize_amount(value: Any) -> float | None:
     if isinstance(value, (int, float)):
         return float(value)
     text = clean_text(str(value))
-    if not text:
-        return None
+    if not text or len(_AMOUNT_WITH_CENTS.findall(text)) > 1:
+        return None  # "315.50, 1577.50": two amounts are no one number
     negative = bool(re.search(r"^\(.*\)$|^-|-$|^−|\bCR\b|\bcr\b", text))
     digits = re.sub(r"[^0-9.,' ]", "", text).strip().replace(" ", "").replace("'", "")
     if not re.search(r"\d", digits):
@@ -120,7 +106,7 @@ _TIME = re.compile(r"(?:\s+|(?<=[./\-]\d{2}))\d{1,2}:\d{2}(?::\d{2})?\s*(?:[ap]\
 
 
 def normalize_date(value: Any, dayfirst: bool = True) -> str | None:
-    """Dates as printed (EN/DE/FR words, numeric in any order) -> 'YYYY-MM-DD'; None if not a date.
+    """Dates as printed (numeric in any order, or worded in any language) -> 'YYYY-MM-DD'; None if not a date.
 
     Numeric dates are read day-first ('03/04/2026' = 3 April) unless ``dayfirst`` is False or
     the first number cannot be a day; ISO order (year first) is always recognised.
@@ -129,7 +115,7 @@ def normalize_date(value: Any, dayfirst: bool = True) -> str | None:
         return None
     if isinstance(value, date):
         return value.isoformat()
-    text = clean_text(str(value)).lower().replace(",", " ")
+    text = clean_text(str(value)).lower()
     text = _TIME.sub("", _SPACES.sub(" ", text).strip())
     try:
         if m := _ISO.match(text):
@@ -145,42 +131,49 @@ def normalize_date(value: Any, dayfirst: bool = True) -> str | None:
             if month > 12:
                 day, month = month, day
             return date(year, month, day).isoformat()
-        return _worded_date(text)
+        return _worded_date(_SPACES.sub(" ", text.replace(",", " ")).strip())
     except ValueError:
         return None
 
 
+# a worded date has a number and a word and at most a few more: "29 maart 2014", "1er janvier 2026"
+_WORDED = re.compile(r"^(?=.*\d)(?=.*[^\W\d_]{2})\S+(?:\s\S+){1,5}$")
+_ORDER = re.compile(r"(?<!\d)(\d{1,2})[./\-](\d{1,2})[./\-]\d{2}")
+
+
+@lru_cache(maxsize=4096)
 def _worded_date(text: str) -> str | None:
-    tokens = [t.strip(".") for t in re.split(r"[\s\-/]+", text) if t.strip(".")]
-    day = month = year = None
-    for token in tokens:
-        if token in MONTHS and month is None:
-            month = MONTHS[token]
-        elif token.rstrip("stndrhe").isdigit() if token[:1].isdigit() else False:
-            number = int(re.sub(r"\D", "", token))
-            if number > 31 and year is None:
-                year = number
-            elif day is None:
-                day = number
-            elif year is None:
-                year = number + 2000 if number < 100 else number
-    if day and month and year:
-        return date(year, month, day).isoformat()
-    return None
+    """A date with its month in words, in any language dateparser (CLDR) knows; day, month and year
+    all printed ("Sep 2026" is no date)."""
+    if len(text) > 40 or not _WORDED.match(text) or len(re.findall(r"\d+", text)) < 2:
+        return None
+    import dateparser
+
+    found = dateparser.parse(text, settings={"REQUIRE_PARTS": ["day", "month", "year"], "DATE_ORDER": "DMY",
+                                             "PREFER_LOCALE_DATE_ORDER": False, "STRICT_PARSING": True})
+    return found.date().isoformat() if found is not None else None
 
 
-_DMY = re.compile(r"^\s*(\d{1,2})[./\-](\d{1,2})[./\-](\d{2,4})\s*$")
+def date_order(texts: Iterable[str]) -> bool | None:
+    """The order a page or document prints its numeric dates in, by its dates that only one order
+    can read ("13.07.2018" is day first, "07/13/2018" month first): True day first, False month
+    first, None where none of them says (or as many say each)."""
+    votes = [0, 0]
+    for text in texts:
+        for m in _ORDER.finditer(text):
+            first, second = int(m.group(1)), int(m.group(2))
+            votes[0] += first > 12 >= second
+            votes[1] += second > 12 >= first
+    return None if votes[0] == votes[1] else votes[0] > votes[1]
 
 
-def infer_dayfirst(dates: list[str]) -> bool:
-    """One document prints all its dates in one order: a first number > 12 means day first."""
-    for text in dates:
-        m = _DMY.match(text)
-        if m and int(m.group(1)) > 12:
-            return True
-        if m and int(m.group(2)) > 12:
-            return False
-    return True
+def ambiguous_order(text: str) -> bool:
+    """Whether a numeric date reads as two different dates by the order ("03/04/2026")."""
+    m = _NUMERIC.match(_TIME.sub("", clean_text(text)))
+    if not m or int(m.group(1)) > 31:
+        return False
+    a, b = int(m.group(1)), int(m.group(2))
+    return a != b and a <= 12 and b <= 12
 
 
 def normalize_record(value: Any, schema: dict[str, Any], root: dict[str, Any] | None = None,
@@ -193,11 +186,11 @@ def normalize_record(value: Any, schema: dict[str, Any], root: dict[str, Any] | 
     """
     if root is None:
         root = schema
-        normalized = normalize_record(value, schema, root, infer_dayfirst(_date_strings(value, schema, root)),
-                                      nulled, path)
+        order = date_order(_date_strings(value, schema, root))
+        normalized = normalize_record(value, schema, root, order is not False, nulled, path)
         return _no_zero_adjustments(_infer_currency(value, normalized, schema), schema)
     if dayfirst is None:
-        dayfirst = infer_dayfirst(_date_strings(value, schema, root))
+        dayfirst = date_order(_date_strings(value, schema, root)) is not False
     schema = resolve_ref(schema, root)
     if isinstance(value, dict):
         props = schema.get("properties", {})

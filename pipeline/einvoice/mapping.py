@@ -23,7 +23,7 @@ from typing import Any
 
 from pipeline.einvoice.parse import EInvoice
 from pipeline.errors import SchemaError
-from pipeline.schema.compiled import resolve_ref
+from pipeline.schema.paths import resolve_ref
 
 PARTY_TERMS = {  # term -> (party group, the factur-x library's key)
     "BT-27": ("BG-4", "name"), "BT-28": ("BG-4", "biz_name"), "BT-30": ("BG-4", "legal_identifier"),

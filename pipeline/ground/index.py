@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from pipeline.consensus.compare import fold
-from pipeline.consensus.normalize import normalize_amount, normalize_date
+from pipeline.consensus.normalize import date_order, normalize_amount, normalize_date
 from pipeline.render.textlayer import Word, lines_of
 
 MAX_SPAN = 3  # "1 234,56", "EUR 12.00", "23. März 2026": a printed value is at most three words
@@ -98,18 +98,17 @@ class PageIndex:
         return out
 
     @cached_property
+    def date_order(self) -> bool | None:
+        """The order the page prints its numeric dates in (``consensus.normalize.date_order``)."""
+        return date_order(span.text for _, span in self.dates)
+
+    @cached_property
     def printed_dates(self) -> set[str]:
         """The dates the page prints, each numeric one read in the page's own order: day first,
         unless the page's unambiguous dates ("07/13/2018") say month first.  ``dates`` keeps both
         readings of "09.07.2018" for looking a value up; a repair choosing among the printed
         dates must not count one date twice."""
-        votes = [0, 0]  # day first, month first
-        for _, span in self.dates:
-            for m in re.finditer(r"(?<!\d)(\d{1,2})[./-](\d{1,2})[./-]\d{2}", span.text):
-                first, second = int(m.group(1)), int(m.group(2))
-                votes[0] += first > 12 >= second
-                votes[1] += second > 12 >= first
-        dayfirst = votes[0] >= votes[1]
+        dayfirst = self.date_order is not False
         return {d for _, span in self.dates for text in _date_texts(span.text) if (d := normalize_date(text, dayfirst))}
 
     @cached_property

@@ -20,7 +20,7 @@ from typing import Any, TypedDict
 from pipeline.consensus.compare import Node, child, field_kind, fold
 from pipeline.consensus.normalize import normalize_amount, normalize_date
 from pipeline.ground.index import PageIndex, compact_tokens, union
-from pipeline.schema.compiled import resolve_ref
+from pipeline.schema.paths import resolve_ref
 
 MATCH_KINDS = ("exact", "normalised", "fuzzy", "none")
 FUZZY_SHARE = 0.6  # of a text's words found on the page, for a fuzzy match

@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pipeline.consensus.compare import Node, agrees, child
+from pipeline.consensus.compare import agrees
 from pipeline.ground.index import PageIndex
 from pipeline.ground.sources import groundable, locate
-from pipeline.merge.pages import at_path
+from pipeline.schema.paths import at_path, node_at
 
 
 def printed_agreement(confidence: dict[str, float], record: dict[str, Any] | None,
@@ -33,7 +33,7 @@ def printed_agreement(confidence: dict[str, float], record: dict[str, Any] | Non
     for path, share in confidence.items():
         if share >= 1.0 or "[" in path or path.endswith(".length"):
             continue
-        node = _node_at(schema, path)
+        node = node_at(schema, path)
         kind = groundable(node, schema)
         final = at_path(record, path)
         if kind is None or (not _empty(final) and not _printed(final, kind, pages)):
@@ -56,8 +56,3 @@ def _empty(value: Any) -> bool:
     return value is None or value == ""
 
 
-def _node_at(schema: dict[str, Any], path: str) -> Node:
-    node: Node = schema
-    for key in path.split("."):
-        node = child(node, key, schema)
-    return node

@@ -12,23 +12,29 @@ import re
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pipeline.einvoice.documents import XmlOutcome, einvoice_columns
-from pipeline.merge.pages import document_kind, merge_pages, supplied_disputed
+from pipeline.merge.pages import merge_pages
+from pipeline.merge.review import kind_of, review_reasons, tagged
 from pipeline.merge.sources import document_grounding
 from pipeline.results import PageResult
-from pipeline.rules.checks import check_rules, flagging, rule_failures
+from pipeline.rules.checks import check_rules, rule_failures
 from pipeline.rules.fixes import joined, totals_repair
 from pipeline.schema.compiled import CompiledSchema
-from pipeline.sink.parquet import PartWriter
+
+
+class DocumentWriter(Protocol):
+    """Where whole documents go with their pages (``sink.parquet.PartWriter``: committed parts)."""
+
+    def add_document(self, document: dict[str, Any], pages: list[dict[str, Any]]) -> None: ...
 
 
 class DocumentAssembler:
     """Pages in, documents out; with each document's e-invoice outcome (``pipeline.einvoice``) to
     say why its XML was not used, or, with ``--einvoice verify``, to check the pages against it."""
 
-    def __init__(self, schema: CompiledSchema, stamp: dict[str, Any], writer: PartWriter,
+    def __init__(self, schema: CompiledSchema, stamp: dict[str, Any], writer: DocumentWriter,
                  einvoices: dict[tuple[str, str], XmlOutcome] | None = None, below: float = 1.0) -> None:
         self.schema = schema
         self.below = below  # the agreement under which a field is in doubt (--adjudicate-below)
@@ -52,7 +58,7 @@ class DocumentAssembler:
         page = {**(result.record or {}), **result.columns(), **self.stamp, "created_at": datetime.now(timezone.utc),
                 "_record": result.record, "_printed": result.printed,
                 "field_confidence": result.field_confidence or None, "disputed_fields": result.disputed,
-                "needs_review": result.needs_review}
+                "needs_review": result.needs_review, "review_reasons": result.review_reasons}
         self.page_counts[result.status] += 1
         self.api["api_input_tokens"] += result.api_input_tokens
         self.api["api_output_tokens"] += result.api_output_tokens
@@ -82,8 +88,7 @@ class DocumentAssembler:
             self._emit(key)
 
     def _einvoice(self, key: tuple[str, str], pages: list[dict[str, Any]], document: dict[str, Any]) -> dict[str, Any]:
-        columns, misread = einvoice_columns(self.einvoices.get(key), pages, document, self.schema.raw, self.rules,
-                                            Path(key[0]))
+        columns, misread = einvoice_columns(self.einvoices.get(key), pages, document, self.schema.raw, Path(key[0]))
         if misread is not None:
             self.traces["einvoice_misreads"] = self.traces.get("einvoice_misreads", 0) + misread
         return columns
@@ -119,13 +124,15 @@ class DocumentAssembler:
                 document["error"] = f"merge_invalid: {'; '.join(problems[:3])}"
             else:
                 document.update(merged)
-                document["rule_failures"] = rule_failures(self.rules, merged)
+                # XML passed EN 16931's own arithmetic (einvoice.parse): the schema's rules do not judge it
+                xml = any(p.get("text_source") == "xml" for p in read)
+                document["rule_failures"] = [] if xml else rule_failures(self.rules, merged)
                 sources, document["ungrounded_fields"] = document_grounding(read, merged, self.schema.raw)
                 document["field_sources"] = sources or None
         else:  # no page a model read (errors, pages of other kinds): no values, so no rule broken
             document["rule_failures"] = []
         document.update(self._einvoice(key, pages, document))
-        document.update(document_kind=document_kind([p.get("page_kind") for p in pages], self.schema.raw),
+        document.update(document_kind=kind_of(pages, self.schema.raw),
                         injection_suspected=any(p.get("injection_suspected") for p in pages),
                         hidden_text_chars=sum(p.get("hidden_text_chars") or 0 for p in pages))
         document.update(_confidence(ok, len(pages) > 1))
@@ -141,38 +148,32 @@ class DocumentAssembler:
             api_output_tokens=sum(p.get("api_output_tokens") or 0 for p in pages),
             api_cost_usd=round(sum(p.get("api_cost_usd") or 0.0 for p in pages), 6),
         )
-        # a dispute left to another page (merge.open_disputes) counts only where that page lacked the field
-        document["needs_review"] = status != "ok" or any(p.get("needs_review") for p in pages) or \
-            bool(document.get("einvoice_mismatches")) or (
-            bool(flagging(self.rules, document.get("rule_failures") or [])) and len(adjudicated) < len(pages)) or \
-            bool(supplied_disputed(ok, self.schema.raw, self.below))
+        document["review_reasons"] = review_reasons(status, pages, ok, document, self.schema.raw, self.rules,
+                                                    self.below, len(adjudicated) < len(pages), bool(read))
+        document["needs_review"] = bool(document["review_reasons"])
         document["status"] = status
         self.traces["documents_needs_review"] += bool(document["needs_review"])
         self.writer.add_document(document, pages)
         self.document_counts[status] += 1
 
 
-def _tagged(page: dict[str, Any], text: str, multi: bool) -> str:
-    """``text`` as a document says it: prefixed by its page (``p2:``) when the document has several."""
-    return f"p{page['page_number']}:{text}" if multi else text.lstrip()
-
-
 def _traces(pages: list[dict[str, Any]], multi: bool, merge_dropped: int) -> dict[str, Any]:
     """The document's fallbacks: its pages' (page-tagged on a longer document) and the merge's."""
     return {
-        "fallback_reason": "; ".join(_tagged(p, f" {p['fallback_reason']}", multi) for p in pages
+        "fallback_reason": "; ".join(tagged(p, f" {p['fallback_reason']}", multi) for p in pages
                                      if p.get("fallback_reason")) or None,
-        "normalize_nulls": [_tagged(p, f, multi) for p in pages for f in p.get("normalize_nulls") or []],
+        "normalize_nulls": [tagged(p, f, multi) for p in pages for f in p.get("normalize_nulls") or []],
         "dropped_rows": merge_dropped + sum(p.get("dropped_rows") or 0 for p in pages),
-        "repairs": [_tagged(p, f" {r}", multi) for p in pages for r in p.get("repairs") or []],
+        "repairs": [tagged(p, f" {r}", multi) for p in pages for r in p.get("repairs") or []],
+        "doubts": [tagged(p, f" {d}", multi) for p in pages for d in p.get("doubts") or []],
     }
 
 
 def _confidence(pages: list[dict[str, Any]], multi: bool) -> dict[str, Any]:
     """Document-level sampling figures: worst and mean page agreement, disputed fields (page-tagged)."""
     scored = [p for p in pages if p.get("agreement") is not None]
-    disputed = [_tagged(p, f, multi) for p in pages for f in p.get("disputed_fields") or []]
-    confidence = {_tagged(p, k, multi): v for p in pages for k, v in (p.get("field_confidence") or {}).items()}
+    disputed = [tagged(p, f, multi) for p in pages for f in p.get("disputed_fields") or []]
+    confidence = {tagged(p, k, multi): v for p in pages for k, v in (p.get("field_confidence") or {}).items()}
     return {
         "samples": max((p.get("samples") or 0 for p in pages), default=0),
         "agreement": round(sum(p["agreement"] for p in scored) / len(scored), 4) if scored else None,

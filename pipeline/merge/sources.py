@@ -13,7 +13,8 @@ import re
 from typing import Any
 
 from pipeline.ground.sources import ungrounded
-from pipeline.merge.pages import at_path, merge_mode
+from pipeline.schema.paths import at_path
+from pipeline.schema.scope import merge_mode
 
 _ROW = re.compile(r"^([^\[]+)\[(\d+)\](.*)$")
 

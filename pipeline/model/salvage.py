@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pipeline.schema.compiled import resolve_ref
+from pipeline.schema.paths import resolve_ref
 
 _CLOSER = {"{": "}", "[": "]"}
 

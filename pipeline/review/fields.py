@@ -14,12 +14,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.consensus.compare import Node, child, field_kind
+from pipeline.consensus.compare import Node, field_kind
 from pipeline.consensus.normalize import normalize_amount, normalize_date
-from pipeline.schema.compiled import resolve_ref
-
-_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-_PATH = re.compile(r"[^.\[\]]+(?:\[\d+\]|\.[^.\[\]]+)*")
+from pipeline.schema.paths import at_path, child, is_path, resolve_ref
+from pipeline.schema.paths import steps as path_steps
 
 
 @dataclass(frozen=True)
@@ -37,19 +35,14 @@ class ValueRefused(ValueError):
 
 def steps(path: str) -> list[str | int]:
     """``line_items[2].amount`` -> ['line_items', 2, 'amount']; a malformed path is refused."""
-    if not _PATH.fullmatch(path):
+    if not is_path(path):
         raise ValueRefused(f"not a field path: {path!r}")
-    return [int(m.group(2)) if m.group(2) else m.group(1) for m in _STEP.finditer(path)]
+    return path_steps(path)
 
 
 def get_path(record: Any, path: str) -> Any:
-    value = record
-    for step in steps(path):
-        if isinstance(step, int):
-            value = value[step] if isinstance(value, list) and step < len(value) else None
-        else:
-            value = value.get(step) if isinstance(value, dict) else None
-    return value
+    """The value at a path a person's form named (refused where it is no path)."""
+    return at_path(record, path) if steps(path) else None
 
 
 def set_path(record: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
@@ -151,13 +144,6 @@ def _kind(node: Node, root: dict[str, Any] | None, value: Any) -> str:
     if kind == "number" and (types == "integer" or (isinstance(types, list) and "integer" in types)):
         return "integer"
     return "text" if kind == "currency" else kind
-
-
-def node_at(schema: dict[str, Any] | None, path: str) -> Node:
-    node: Node = schema
-    for step in steps(path):
-        node = child(node, None if isinstance(step, int) else step, schema)
-    return node
 
 
 def parse_value(text: str, node: Node, root: dict[str, Any] | None) -> Any:

@@ -18,11 +18,11 @@ from pipeline.review.fields import (
     drop_empty_rows,
     form_fields,
     get_path,
-    node_at,
     parse_value,
     set_path,
 )
 from pipeline.schema.compiled import CompiledSchema
+from pipeline.schema.paths import node_at
 
 FIELD_PREFIX = "f:"
 

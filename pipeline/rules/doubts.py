@@ -9,8 +9,12 @@ a value printed nowhere is in doubt even when the samples agree on it, since a s
 with itself readily; a date printed nowhere is the model's own and is dropped
 (``ground.drop_unprinted``); a sample's value printed nowhere is no vote against a printed one
 (``ground.votes``); and rows that add up to the totals to the cent settle a dispute over their
-number and amounts (``checks.proven_by_sums``).  The doubtful fields that matter for the document
-(``merge.pages.open_disputes``) go to the adjudicator or flag the page.
+number and amounts (``checks.proven_by_sums``).  Some values are in doubt for a reason of their
+own, kept beside the field: a currency or a date's order the pages do not settle, seller and
+buyer one name (``rules.fixes``), a value the page's kind always has that is missing, or a value
+normalising threw away (``rules.expected``).  The doubtful fields that matter for the document
+(``schema.scope.open_disputes``; on a page of a kind the schema lists fields for, those fields
+only) go to the adjudicator or flag the page.
 """
 
 from __future__ import annotations
@@ -19,14 +23,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.ground.index import PageIndex
+from pipeline.ground.index import PageIndex, Word
 from pipeline.ground.sources import FieldSource, drop_unprinted, ground_pages, ungrounded
 from pipeline.ground.votes import printed_agreement
-from pipeline.merge.pages import covers_document, open_disputes
-from pipeline.render.textlayer import Word
 from pipeline.rules.checks import proven_by_sums
 from pipeline.rules.cohere import Cohered, cohere
+from pipeline.rules.expected import absent, kind_fields
 from pipeline.rules.fixes import Printed, fix_record, printed_facts, totals_repair
+from pipeline.schema.scope import covers_document, open_disputes
 
 
 def ground(record: dict[str, Any] | None, schema: dict[str, Any], pages: Sequence[PageIndex],
@@ -46,6 +50,7 @@ class Settled:
     ungrounded_fields: list[str] = field(default_factory=list)
     open_fields: list[str] = field(default_factory=list)
     repairs: list[str] = field(default_factory=list)
+    doubts: list[str] = field(default_factory=list)  # "path: why" for each value in doubt for a reason of its own
     pages: list[PageIndex] = field(default_factory=list)  # the pages read, indexed once (reused for the API's record)
 
     @property
@@ -56,9 +61,12 @@ class Settled:
 
 def settle_page(record: dict[str, Any] | None, confidence: dict[str, float], schema: dict[str, Any],
                 rules: list[dict[str, Any]], words: Sequence[Sequence[Word]], page_number: int,
-                page_count: int | None, samples: Sequence[dict[str, Any]] = (), below: float = 1.0) -> Settled:
+                page_count: int | None, samples: Sequence[dict[str, Any]] = (), below: float = 1.0,
+                unreadable: Sequence[str] = (), kind: str | None = None) -> Settled:
     """``words``: of each page the request read, from ``page_number`` on; ``samples``: the valid
-    samples ``record`` was voted from; ``below``: a field agreed on by a smaller share is in doubt."""
+    samples ``record`` was voted from; ``below``: a field agreed on by a smaller share is in doubt;
+    ``unreadable``: the fields a sample's value was thrown away from by normalising (a doubt where
+    the record ends without a value); ``kind``: the page's kind, which says what it must have."""
     pages = [PageIndex.build(w) for w in words]
     pages_read = max(1, len(words))
     covers = covers_document(page_number, page_count, pages_read)
@@ -72,18 +80,24 @@ def settle_page(record: dict[str, Any] | None, confidence: dict[str, float], sch
         if taken.note:
             record, confidence, cohered = taken.record, taken.confidence, taken
             repairs.append(taken.note)
+    reasons: dict[str, str] = {}
     if record is not None:
-        record, fixed = fix_record(record, schema, rules, pages, page_number, totals)
+        record, fixed, unsure = fix_record(record, schema, rules, pages, page_number, totals)
         repairs += fixed
+        reasons.update(unsure)
     sources = ground(record, schema, pages, page_number)
     record, dropped = drop_unprinted(record, schema, sources)
     if dropped:
         sources = {path: source for path, source in sources.items() if path not in dropped}
         repairs += [f"{path}: printed nowhere on the page, dropped" for path in dropped]
     missing = ungrounded(sources)
+    if record is not None:
+        reasons.update(absent(record, schema, kind, unreadable))
     confidence = printed_agreement(confidence, record, samples, schema, pages)
-    disputes = open_disputes(confidence, schema, page_number, page_count, missing, pages_read, below)
+    disputes = open_disputes(confidence, schema, page_number, page_count, [*missing, *reasons], pages_read, below)
     if record is not None and whole:  # rows that add up to the totals settle how many there are
         proven = proven_by_sums(rules, record)
-        disputes = [p for p in disputes if p not in proven or p in missing]
-    return Settled(record, confidence, cohered, sources, missing, disputes, repairs, pages)
+        disputes = [p for p in disputes if p not in proven or p in missing or p in reasons]
+    disputes = kind_fields(disputes, schema, kind)
+    doubts = [f"{path}: {why}" for path, why in sorted(reasons.items()) if path in disputes]
+    return Settled(record, confidence, cohered, sources, missing, disputes, repairs, doubts, pages)

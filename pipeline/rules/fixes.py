@@ -5,6 +5,9 @@ its printed line (``rules.products``), a date that breaks an ``order`` rule (``r
 the totals from the printed amounts (``rules.repair``, only when the request read the whole
 document: the totals rules hold for whole documents), seller and buyer the right way round by
 the first page's labels (``rules.parties``), the currency the pages print (``rules.currency``).
+Dates are read in the order the page's evidence proves first (``rules.dates``), so that the
+``order`` rule judges the right dates.  What the pages cannot settle (a shared currency sign, a
+date's order, seller and buyer one name) is returned as a doubt with its reason.
 Rows come first: the totals' repairs suspect rows that break their ``product`` rule.
 """
 
@@ -15,6 +18,8 @@ from typing import Any
 
 from pipeline.ground.index import PageIndex
 from pipeline.rules.currency import settle_currency
+from pipeline.rules.dates import settle_date_order
+from pipeline.rules.evidence import Doubt, countries
 from pipeline.rules.order import repair_order
 from pipeline.rules.parties import settle_parties
 from pipeline.rules.products import repair_products, row_totals
@@ -47,14 +52,17 @@ def totals_repair(rules: list[dict[str, Any]], printed: Printed) -> Callable[[Re
 
 def fix_record(record: Record, schema: dict[str, Any], rules: list[dict[str, Any]], pages: Sequence[PageIndex],
                page_number: int, totals: Callable[[Record], tuple[Record, list[str]]] | None
-               ) -> tuple[Record, list[str]]:
+               ) -> tuple[Record, list[str], list[Doubt]]:
     """``record`` repaired from ``pages`` (the pages the request read, from ``page_number`` on;
-    ``totals``: their ``totals_repair`` where they are the whole document, else None), and the
-    notes of what changed."""
+    ``totals``: their ``totals_repair`` where they are the whole document, else None), the notes
+    of what changed, and the fields the pages leave in doubt (path, why)."""
     notes: list[str] = []
     if not any(p.words for p in pages):
-        return record, notes
+        return record, notes, []
+    proven = countries(pages)
     record, fixed = repair_products(record, rules, [line for p in pages for line in p.line_amounts])
+    notes += fixed
+    record, fixed, doubts = settle_date_order(record, schema, pages, proven)
     notes += fixed
     record, fixed = repair_order(record, rules, [d for p in pages for d in p.printed_dates])
     notes += fixed
@@ -62,7 +70,8 @@ def fix_record(record: Record, schema: dict[str, Any], rules: list[dict[str, Any
         record, fixed = totals(record)
         notes += fixed
     if page_number == 1 and pages[0].words:  # the parties are on page 1
-        record, swapped = settle_parties(record, schema, pages[0])
+        record, swapped, unsure = settle_parties(record, schema, pages[0])
         notes += [swapped] if swapped else []
-    record, changed = settle_currency(record, schema, pages)
-    return record, notes + changed
+        doubts += unsure
+    record, changed, unsure = settle_currency(record, schema, pages, proven)
+    return record, notes + changed, doubts + unsure

@@ -14,8 +14,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pipeline.consensus.compare import fold
 from pipeline.ground.index import PageIndex, compact_tokens
 from pipeline.ground.sources import locate
+from pipeline.rules.evidence import Doubt
 
 BUYER_LABELS = ("bill to", "billed to", "invoice to", "invoiced to", "sold to", "customer", "client",
                 "rechnungsempfänger", "rechnungsadresse", "empfänger", "kunde", "käufer", "leistungsempfänger",
@@ -32,23 +34,31 @@ def party_fields(schema: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def settle_parties(record: dict[str, Any], schema: dict[str, Any],
-                   page: PageIndex) -> tuple[dict[str, Any], str | None]:
-    """``record`` with its parties the right way round, and why they were swapped (None: kept)."""
+                   page: PageIndex) -> tuple[dict[str, Any], str | None, list[Doubt]]:
+    """``record`` with its parties the right way round, why they were swapped (None: kept), and
+    the party names in doubt: seller and buyer one name (one of them was read twice), or a seller
+    the page labels as the buyer with nothing to swap it with (the seller's own name is in a logo
+    the text does not have)."""
     fields = party_fields(schema)
     if fields is None:
-        return record, None
+        return record, None, []
     seller, buyer = (record.get(name) for name in fields)
     if not isinstance(seller, dict) or not isinstance(buyer, dict):
-        return record, None
+        return record, None, []
+    if _name(seller).strip() and fold(_name(seller)) == fold(_name(buyer)):
+        return record, None, [(f"{fields[0]}.name", f"seller and buyer are both {_name(seller)!r}")]
     said_seller = _role(_name(seller), page)
     said_buyer = _role(_name(buyer), page)
     wrong = (said_seller == "buyer" and said_buyer != "buyer") or (said_buyer == "seller" and said_seller != "seller")
+    if said_seller == "buyer" and said_buyer == "buyer":
+        return record, None, [(f"{fields[0]}.name", f"the seller {_name(seller)!r} is in the block the page "
+                                                   "labels as the buyer's")]
     if not wrong:
-        return record, None
+        return record, None, []
     evidence = "; ".join(f"{who} {_name(p)!r} is marked as the {role} on the page"
                          for who, p, role in (("the seller", seller, said_seller), ("the buyer", buyer, said_buyer))
                          if role)
-    return {**record, fields[0]: buyer, fields[1]: seller}, f"seller and buyer swapped: {evidence}"
+    return {**record, fields[0]: buyer, fields[1]: seller}, f"seller and buyer swapped: {evidence}", []
 
 
 def _name(party: dict[str, Any]) -> str:

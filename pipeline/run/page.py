@@ -66,7 +66,8 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
     result = steps.infer(backend, task, page)
     try:
         doubts = settle_page(result.record, result.field_confidence, steps.schema, steps.rules, page.words,
-                             int(task["page_number"]), task["page_count"], result.candidates, steps.adjudicate_below)
+                             int(task["page_number"]), task["page_count"], result.candidates, steps.adjudicate_below,
+                             result.normalize_nulls, page.kinds[0] if page.kinds else None)
         alternatives = result.field_alternatives
         if doubts.cohered is not None:  # rules.cohere took the tied fields from one sample
             alternatives = doubts.cohered.alternatives_over(alternatives)
@@ -89,5 +90,5 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
         open_fields=doubts.open_fields,
         fallback_reason=result.fallback_reason, normalize_nulls=result.normalize_nulls,
         dropped_rows=result.dropped_rows, field_sources=sources, **screening,
-        repairs=doubts.repairs, ungrounded_fields=ungrounded(sources), truncated=result.truncated,
+        repairs=doubts.repairs, doubts=doubts.doubts, ungrounded_fields=ungrounded(sources), truncated=result.truncated,
         printed=doubts.printed)

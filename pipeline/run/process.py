@@ -77,7 +77,7 @@ def process_pages(cfg: RunConfig, schema: CompiledSchema, tasks: list[dict[str, 
         for answered in adjudication.finish():
             accept(answered)
         assembler.finish()
-        assembler.writer.flush()
+        writer.flush()
     except BaseException as exc:
         # Committed parts stay (they are done); the documents in flight are redone next run.
         if isinstance(exc, (ExtractError, KeyboardInterrupt)):

@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError as JsonSchemaError
 
 from pipeline.errors import SchemaError
+from pipeline.schema.paths import KIND_TABLES, kind_paths
 
 # Keywords that only annotate: they never constrain a value.
 ANNOTATIONS = frozenset(
@@ -129,6 +130,8 @@ def compile_schema(raw: Any, origin: str = "<schema>") -> CompiledSchema:
 
     check_rules(raw)
     schema_kinds(raw)
+    for key in KIND_TABLES:
+        kind_paths(raw, key)
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"))
     validator = Draft202012Validator(raw, format_checker=FormatChecker())
     return CompiledSchema(raw=raw, sha256=hashlib.sha256(canonical.encode()).hexdigest(),
@@ -175,26 +178,18 @@ def _check_pattern(node: dict[str, Any], where: str, origin: str) -> None:
                           "where a value that does not match is read as null")
 
 
+PROGRAM_KEYWORDS = ("x-einvoice", "x-ground", "x-party", "x-expected", "x-kind-fields")
+
+
 def for_models(schema: Any) -> Any:
-    """The schema without the keywords that tell ``extract`` where to find values (``x-einvoice...``,
-    ``x-ground``, ``x-party``): a model does not need them, and the prompt stays as it was for schemas without them."""
+    """The schema without the keywords that tell ``extract`` where to find values or what to doubt
+    (``x-einvoice...``, ``x-ground``, ``x-party``, ``x-expected``, ``x-kind-fields``): a model does not
+    need them, and the prompt stays as it was for schemas without them."""
     if isinstance(schema, dict):
-        return {k: for_models(v) for k, v in schema.items() if not k.startswith(("x-einvoice", "x-ground", "x-party"))}
+        return {k: for_models(v) for k, v in schema.items() if not k.startswith(PROGRAM_KEYWORDS)}
     if isinstance(schema, list):
         return [for_models(v) for v in schema]
     return schema
-
-
-def resolve_ref(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    """Follow local ``$ref`` pointers (``#/$defs/party``) to the subschema they name."""
-    for _ in range(64):
-        if "$ref" not in node:
-            return node
-        target: Any = root
-        for part in node["$ref"].lstrip("#/").split("/"):
-            target = target[part.replace("~1", "/").replace("~0", "~")]
-        node = target
-    raise SchemaError("$ref chain too deep (recursive schema?)")
 
 
 def _walk(node: Any, where: str) -> Any:

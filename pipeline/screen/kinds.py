@@ -103,11 +103,15 @@ def page_kind(words: Sequence[Word], blank_image: bool | None = None) -> str:
 
 def extracted(kind: str, words: Sequence[Word], kinds: Sequence[str], with_wanted: bool = False) -> bool:
     """Whether a page of ``kind`` goes to the model: a kind the schema is for, or a page of no known
-    kind that prints amounts (a continuation page) or is read with a page of a wanted kind
-    (``with_wanted``: the header page of a document whose title is on another page)."""
+    kind that prints amounts (a continuation page; a payment slip's "Total Rs 1939" without cents
+    too) or is read with a page of a wanted kind (``with_wanted``: the header page of a document
+    whose title is on another page).  A document none of whose pages is of a wanted kind is read
+    and flagged (``merge.assemble``), never skipped as silently fine."""
     if kind in kinds:
         return True
-    return kind == "other" and (with_wanted or bool(AMOUNT.search(" ".join(w[4] for w in words))))
+    return kind == "other" and (with_wanted or bool(AMOUNT.search(" ".join(w[4] for w in words))) or any(
+        TOTAL.search(line) and re.search(r"\d\d", line) for line in (_fold(" ".join(w[4] for w in ln))
+                                                                      for ln in lines_of(words))))
 
 
 def _title_kind(lines: list[list[Word]], folded: list[str]) -> str | None:
@@ -163,3 +167,15 @@ def _fold(text: str) -> str:
     """Lower case without accents: "Auftragsbestätigung", "Bestatigung" and "BESTÄTIGUNG" compare equal."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).split())
+
+
+def document_kind(kinds: Sequence[str | None], schema: dict[str, Any]) -> str | None:
+    """A document's kind from its pages': the first kind the schema is for (a cover letter before an
+    invoice makes an invoice), else the first that is neither blank nor other, else other or blank."""
+    known = [k for k in kinds if k]
+    read = schema_kinds(schema)
+    for wanted in (lambda k: k in read, lambda k: k not in ("blank", "other"), lambda k: k == "other"):
+        found = next((k for k in known if wanted(k)), None)
+        if found:
+            return found
+    return known[0] if known else None

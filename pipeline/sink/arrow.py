@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.schema.compiled import resolve_ref
+from pipeline.schema.paths import resolve_ref
 
 _PRIMITIVES = {
     "string": pa.string(),

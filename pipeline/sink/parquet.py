@@ -89,6 +89,7 @@ PAGE_PROVENANCE = [
     *(f for f in _MODEL if f.name not in ("status", "error")),
     pa.field("disputed_fields", pa.list_(pa.string())),
     pa.field("needs_review", pa.bool_()),
+    pa.field("review_reasons", pa.list_(pa.string())),  # why needs_review is set (PageResult.review_reasons)
     _CREATED,
 ]
 
@@ -107,6 +108,8 @@ DOCUMENT_PROVENANCE = [
     pa.field("normalize_nulls", pa.list_(pa.string())),
     pa.field("dropped_rows", pa.int32()),
     pa.field("repairs", pa.list_(pa.string())),  # values the rules and the page's amounts corrected (page-tagged)
+    pa.field("doubts", pa.list_(pa.string())),  # values in doubt for a reason of their own, "path: why" (page-tagged)
+    pa.field("review_reasons", pa.list_(pa.string())),  # why needs_review is set: one line per reason
     # where each value of the document was printed (pipeline.ground, merge.sources), and the values printed nowhere
     pa.field("field_sources", _arrow_of(dict[str, FieldSource])),
     pa.field("ungrounded_fields", pa.list_(pa.string())),

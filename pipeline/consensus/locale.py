@@ -1,0 +1,104 @@
+"""What the world's locales say about currency signs, a country's money and its date order (Babel's CLDR data).
+
+A hand-written table of signs ("kr" is SEK) is right for one country and silently wrong for the
+others: "kr" is the Swedish, Norwegian and Danish krone, "$" some twenty currencies.  CLDR knows
+every locale's symbol and name for every currency, which currencies a country uses and how it
+writes a short date; a sign that several currencies share stays a set here, and the page's
+evidence (``rules.evidence``: VAT ids, IBANs) decides among them, or the value is in doubt.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from functools import lru_cache
+
+
+@lru_cache(maxsize=1)
+def _tables() -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    """Every symbol, and every name (singular and plural), any locale writes for a currency
+    (case-folded) -> the ISO codes it stands for.
+
+    A locale's own currency's symbol counts ("$" is USD in en_US, CAD in en_CA); a foreign
+    currency's symbol as a locale writes it counts too ("US$", "CA$", "HK$"), but not a bare "$"
+    that a locale gives a foreign dollar it has no sign of its own for."""
+    from babel import Locale, localedata
+    from babel.numbers import get_territory_currencies
+
+    symbols: dict[str, set[str]] = defaultdict(set)
+    names: dict[str, set[str]] = defaultdict(set)
+    for ident in localedata.locale_identifiers():
+        locale = Locale.parse(ident)
+        own = set(get_territory_currencies(locale.territory, tender=True)) if locale.territory else set()
+        for code, symbol in locale.currency_symbols.items():
+            if symbol != code and (code in own or not _bare(symbol)):
+                symbols[symbol.casefold()].add(code)
+        plural = locale._data["currency_names_plural"]
+        for code, name in locale.currencies.items():
+            forms = [name, *(plural[code].values() if code in plural else ())]
+            for form in forms:
+                if len(form) > 3:
+                    names[form.casefold()].add(code)
+    return ({s: frozenset(c) for s, c in symbols.items()}, {n: frozenset(c) for n, c in names.items()})
+
+
+def _bare(symbol: str) -> bool:
+    """A sign without a letter of its own ("$", "¥"): many currencies write it."""
+    return not any(ch.isalpha() for ch in symbol)
+
+
+def sign_currencies(sign: str, allowed: frozenset[str] | None = None) -> frozenset[str]:
+    """The ISO codes ``sign`` (a symbol, a name or a code, any case) may stand for, among ``allowed``."""
+    text = " ".join(sign.split()).casefold()
+    symbols, names = _tables()
+    codes = symbols.get(text) or names.get(text) or frozenset()
+    if re.fullmatch(r"[a-z]{3}", text) and _is_code(text.upper()):
+        codes = frozenset({text.upper()})
+    return codes & allowed if allowed is not None else codes
+
+
+@lru_cache(maxsize=1)
+def _codes() -> frozenset[str]:
+    from babel.numbers import list_currencies
+
+    return frozenset(list_currencies())
+
+
+def _is_code(code: str) -> bool:
+    return code in _codes()
+
+
+@lru_cache(maxsize=1)
+def symbols_longest_first() -> list[str]:
+    """Every currency symbol (case-folded), longest first, so that "hk$" takes its characters before "$" does."""
+    return sorted(_tables()[0], key=len, reverse=True)
+
+
+def country_currencies(country: str) -> frozenset[str]:
+    """The currencies a country (ISO 3166 alpha-2) uses as tender today."""
+    from babel.numbers import get_territory_currencies
+
+    try:
+        return frozenset(get_territory_currencies(country.upper(), tender=True))
+    except Exception:  # an unknown territory has no currency
+        return frozenset()
+
+
+@lru_cache(maxsize=256)
+def month_first(country: str) -> bool | None:
+    """Whether the country's people write a numeric date month first (True: the US), day first
+    (False), or the country's main language's short date is neither (None: year first)."""
+    from babel import Locale
+    from babel.dates import get_date_format
+    from babel.languages import get_official_languages
+
+    languages = get_official_languages(country.upper(), de_facto=True)
+    for language in languages:
+        try:
+            pattern = get_date_format("short", locale=Locale(language, country.upper())).pattern
+        except Exception:  # no locale for this language in this country: try the next
+            continue
+        order = [ch for ch in re.sub(r"'[^']*'", "", pattern) if ch in "dMy"]
+        first = order[0] if order else "y"
+        return True if first == "M" else False if first == "d" else None
+    return None

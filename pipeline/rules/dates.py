@@ -1,0 +1,57 @@
+"""Day or month first: a numeric date such as "03/04/2026" is two dates, and only evidence says which.
+
+The evidence, strongest first: the page's own dates that only one order can read ("13/04/2026"
+is day first; ``consensus.normalize.date_order`` over every page read), then the countries the
+page's VAT ids and IBANs prove and how CLDR says their people write a short date
+(``rules.evidence``).  Where the evidence settles it and the record holds the other reading,
+the record takes the evidence's (recorded); where nothing settles it, the date is in doubt with
+the reason, and is not silently read day first.  A date the page also prints in words, or whose
+two readings are one date ("05/05/2026"), is not in doubt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pipeline.consensus.normalize import ambiguous_order, date_order, normalize_date
+from pipeline.ground.index import PageIndex
+from pipeline.rules.evidence import Doubt, dates_month_first
+
+
+def settle_date_order(record: dict[str, Any], schema: dict[str, Any], pages: Sequence[PageIndex],
+                      proven: frozenset[str]) -> tuple[dict[str, Any], list[str], list[Doubt]]:
+    """``record`` with its top-level dates read in the order the evidence proves; the notes of
+    what changed, and the dates left in doubt with why."""
+    names = [k for k, v in (schema.get("properties") or {}).items()
+             if isinstance(v, dict) and v.get("format") == "date"]
+    if not names or not any(p.words for p in pages):
+        return record, [], []
+    order = date_order(span.text for p in pages for _, span in p.dates)
+    why = "the page's own dates that only one order reads"
+    if order is None and (first := dates_month_first(proven)) is not None:
+        order, why = not first, f"how {', '.join(sorted(proven))} write dates (from its VAT id or IBAN)"
+    notes: list[str] = []
+    doubts: list[Doubt] = []
+    for name in names:
+        value = record.get(name)
+        if not isinstance(value, str):
+            continue
+        printed = _printed_as(value, pages)
+        if not printed or any(not ambiguous_order(text) for text in printed):
+            continue  # printed nowhere (grounding's business), or also in a form only one order reads
+        text = printed[0]
+        if order is None:
+            doubts.append((name, f"printed as {text!r}, which reads day first or month first; "
+                                 "nothing on the page says which"))
+            continue
+        wanted = normalize_date(text, order)
+        if wanted and wanted != value:
+            record = {**record, name: wanted}
+            notes.append(f"{name}: {value} -> {wanted} ({text!r} read {'day' if order else 'month'} first, by {why})")
+    return record, notes, doubts
+
+
+def _printed_as(value: str, pages: Sequence[PageIndex]) -> list[str]:
+    """The texts on the pages that read as ``value`` in either order."""
+    return [span.text.strip(":;,.()[]") for p in pages for found, span in p.dates if value in found]

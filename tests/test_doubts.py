@@ -1,0 +1,101 @@
+"""A value missing, unreadable, in two orders, or of a shared sign is a doubt with its reason, not a silent guess."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipeline.ground.index import PageIndex
+from pipeline.results import PageResult
+from pipeline.rules.checks import check_rules
+from pipeline.rules.doubts import settle_page
+from pipeline.rules.evidence import countries
+from pipeline.rules.expected import kind_fields
+from pipeline.screen.kinds import extracted
+from tests.conftest import INVOICE_SCHEMA
+
+SCHEMA = json.loads(INVOICE_SCHEMA.read_text())
+RULES = check_rules(SCHEMA)
+
+
+def _words(*lines: tuple[float, float, str]) -> list[tuple[float, float, float, float, str]]:
+    words = []
+    for x, y, text in lines:
+        for token in text.split():
+            words.append((x, y, x + 6 * len(token), y + 10, token))
+            x += 6 * len(token) + 6
+    return words
+
+
+def _record(**values: Any) -> dict[str, Any]:
+    party = {"name": None, "vat_id": None, "address": None}
+    base = {name: None for name in SCHEMA["properties"]}
+    return {**base, "seller": dict(party), "buyer": dict(party), "line_items": [], **values}
+
+
+PAGE = _words((40, 40, "ACME Tools GmbH"), (40, 60, "Invoice R-17"), (40, 80, "Date: 03/04/2026"),
+              (40, 100, "Total EUR 119.00"), (40, 700, "USt-IdNr. DE136695976"))
+
+
+def _settle(record: dict[str, Any], words: list[Any] = PAGE, **kw: Any) -> Any:
+    confidence = {"invoice_number": 1.0}
+    return settle_page(record, confidence, SCHEMA, RULES, [words], 1, 1, **kw)
+
+
+def test_a_value_every_invoice_has_that_is_missing_is_a_doubt() -> None:
+    settled = _settle(_record(invoice_number="R-17", issue_date="2026-04-03", currency="EUR", total_amount=119.0,
+                              seller={"name": "ACME Tools GmbH", "vat_id": None, "address": None}), kind="invoice")
+    assert settled.doubts == []
+    missing = _settle(_record(invoice_number="R-17", currency="EUR", total_amount=119.0,
+                              seller={"name": "ACME Tools GmbH", "vat_id": None, "address": None}), kind="invoice")
+    assert "issue_date" in missing.open_fields
+    assert missing.doubts == ["issue_date: every invoice has one, and none was read"]
+
+
+def test_a_value_normalising_threw_away_is_a_doubt() -> None:
+    record = _record(invoice_number="R-17", issue_date="2026-04-03", currency="EUR",
+                     seller={"name": "ACME Tools GmbH", "vat_id": None, "address": None})
+    settled = _settle(record, kind="invoice", unreadable=["total_amount"])
+    assert "total_amount" in settled.open_fields
+    assert any(d.startswith("total_amount: ") for d in settled.doubts)
+
+
+def test_a_receipt_is_not_flagged_for_fields_a_receipt_does_not_have() -> None:
+    assert kind_fields(["buyer.name", "due_date", "seller.address", "seller.name", "total_amount"], SCHEMA,
+                       "receipt") == ["seller.name", "total_amount"]
+    assert kind_fields(["buyer.name"], SCHEMA, "invoice") == ["buyer.name"]
+
+
+def test_the_order_of_a_numeric_date_comes_from_evidence_or_is_a_doubt() -> None:
+    seller = {"name": "ACME Tools GmbH", "vat_id": None, "address": None}
+    base = {"invoice_number": "R-17", "currency": "EUR", "total_amount": 119.0, "seller": seller}
+    # a German VAT id that validates (python-stdnum): Germans write the day first (CLDR)
+    settled = _settle(_record(issue_date="2026-03-04", **base), kind="invoice")
+    assert settled.record["issue_date"] == "2026-04-03"
+    assert any("day first" in r and "DE" in r for r in settled.repairs)
+    # no identifier, no date only one order reads: in doubt, not read day first silently
+    anonymous = [w for w in PAGE if "DE136695976" not in w[4]]
+    unsure = _settle(_record(issue_date="2026-04-03", **base), anonymous, kind="invoice")
+    assert "issue_date" in unsure.open_fields and "reads day first or month first" in " ".join(unsure.doubts)
+    # the page's own date that only one order reads settles it: 04/18/2026 is month first
+    us = [*anonymous, *_words((40, 120, "Due: 04/18/2026"))]
+    settled = _settle(_record(issue_date="2026-04-03", **base), us, kind="invoice")
+    assert settled.record["issue_date"] == "2026-03-04" and "issue_date" not in settled.open_fields
+
+
+def test_countries_come_from_identifiers_that_validate() -> None:
+    page = PageIndex.build(_words((40, 40, "DE136695976"), (40, 60, "IBAN DK50 0040 0440 1162 43"),
+                                  (40, 80, "DE123456789 Georgia")))  # a VAT id with a wrong check digit
+    assert countries([page]) == {"DE", "DK"}
+
+
+def test_a_page_that_prints_a_total_without_cents_is_read() -> None:
+    slip = _words((40, 40, "PAYMENT SLIP"), (40, 60, "Paid by: R. Kumar"), (40, 80, "Total Rs 1939"))
+    assert extracted("other", slip, ("invoice", "credit_note", "receipt"))
+    assert not extracted("other", _words((40, 40, "Meeting notes"), (40, 60, "Room 12")), ("invoice",))
+
+
+def test_the_reasons_say_why_a_page_needs_review() -> None:
+    page = PageResult("a.pdf", "a" * 64, 1, 1, status="ok", open_fields=["currency", "issue_date"])
+    assert page.needs_review and page.review_reasons == ["in doubt: currency, issue_date"]
+    assert PageResult("a.pdf", "a" * 64, 1, 1, status="ok").review_reasons == []
