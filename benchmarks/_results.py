@@ -24,12 +24,11 @@ def write_results(name: str, data: dict[str, Any]) -> Path:
 
 def provenance() -> dict[str, Any]:
     """What a figure needs beside it: the command, the commit (dirty if the tree was), the machine, the date."""
-    root = Path(__file__).resolve().parents[1]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=root).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                           text=True, cwd=root).stdout.strip()
-    return {"command": " ".join(["python", *sys.argv]), "commit": commit + ("+changes" if dirty else ""),
+    import pipeline
+
+    code = Path(pipeline.__file__).resolve().parents[1]  # the pipeline measured: another checkout on PYTHONPATH too
+    return {"command": " ".join(["python", *sys.argv]), "commit": _commit(Path(__file__).resolve().parents[1]),
+            "pipeline_commit": _commit(code),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": {"cpu": cpu_model(), "cores": cpu_count(), "python": platform.python_version()}}
 
@@ -42,3 +41,12 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor()
+
+
+def _commit(root: Path) -> str:
+    """The checkout's commit, "+changes" where tracked files differ from it."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=root).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                           text=True, cwd=root).stdout.strip()
+    return commit + ("+changes" if dirty else "")

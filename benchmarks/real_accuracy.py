@@ -131,6 +131,8 @@ def main() -> None:
     parser.add_argument("--answers", type=Path,
                         help="answer the model's calls from this folder where it has them, recording the rest "
                              "(benchmarks/_answers.py): a change after the model measured without rerunning it")
+    parser.add_argument("--tag", default="", help="added to each entry's key: a run of another checkout's pipeline "
+                        "(PYTHONPATH=../old) beside this one's, e.g. --tag before-5fe8b32")
     args = parser.parse_args()
     if args.answers:
         start_ray(args.answers, cpus=2)
@@ -143,7 +145,8 @@ def main() -> None:
                 out = base / f"{folder.name}-{model}-s{args.samples}-{args.amounts}-b{args.below}"
                 result = measure(folder, model, args.samples, out, args.amounts, args.below)
                 show(result)
-                key = f"{folder.name}/{model}/samples={args.samples}/amounts={args.amounts}/below={args.below}"
+                key = f"{folder.name}/{model}/samples={args.samples}/amounts={args.amounts}/below={args.below}" + (
+                    f"/{args.tag}" if args.tag else "")
                 results[key] = {**provenance(), **result}
                 write_results("real_accuracy", results)
 

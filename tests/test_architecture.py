@@ -11,8 +11,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "pipeline"
 MAX_PROJECT_IMPORTS = 8
-STAGES = ("sources", "einvoice", "render", "model", "consensus", "rules", "adjudicate", "merge", "sink",
-          "cli", "config", "jobs", "eval", "run", "schema", "ground", "screen", "review")
+# The order data flows in (docs/architecture.md): a module imports its own stage or earlier ones.
+ORDER = ("errors", "results", "config", "schema", "sources", "render", "screen", "consensus", "model", "ground",
+         "einvoice", "rules", "sink", "adjudicate", "merge", "run", "devtools", "jobs", "review", "eval", "cli")
+STAGES = tuple(s for s in ORDER if s not in ("errors", "results"))
+# The imports against that order, each with its reason (docs/architecture.md, "Stage order")
+AGAINST_ORDER = {
+    # a schema is refused when it loads, not on a page: its x-rules and x-document-kinds are checked there
+    ("pipeline.schema.compiled", "pipeline.rules.checks"),
+    ("pipeline.schema.compiled", "pipeline.screen.kinds"),
+    # the grammar asks for the totals after the rows they add up (the order x-rules read them in)
+    ("pipeline.schema.grammar", "pipeline.rules.checks"),
+}
 
 
 def _module(path: Path) -> str:
@@ -66,6 +76,18 @@ def test_no_import_circles() -> None:
 def test_no_module_imports_more_than_eight_project_modules() -> None:
     heavy = {m: sorted(deps) for m, deps in import_graph().items() if len(deps) > MAX_PROJECT_IMPORTS}
     assert not heavy, heavy
+
+
+def _stage(module: str) -> str:
+    return module.split(".")[1]
+
+
+def test_imports_follow_the_stage_order() -> None:
+    graph = import_graph()
+    against = {(m, d) for m, deps in graph.items() for d in deps
+               if ORDER.index(_stage(d)) > ORDER.index(_stage(m))}
+    assert against == AGAINST_ORDER, sorted(against ^ AGAINST_ORDER)
+    assert set(ORDER) == {_stage(m) for m in graph if m != "pipeline"}
 
 
 def test_the_folders_show_the_data_path() -> None:

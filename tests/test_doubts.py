@@ -77,6 +77,10 @@ def test_the_order_of_a_numeric_date_comes_from_evidence_or_is_a_doubt() -> None
     anonymous = [w for w in PAGE if "DE136695976" not in w[4]]
     unsure = _settle(_record(issue_date="2026-04-03", **base), anonymous, kind="invoice")
     assert "issue_date" in unsure.open_fields and "reads day first or month first" in " ".join(unsure.doubts)
+    # no locale writes a month-first date with dots (CLDR): "03.04.2026" is 3 April without any evidence
+    dotted = [(*w[:4], "03.04.2026") if w[4] == "03/04/2026" else w for w in anonymous]
+    settled = _settle(_record(issue_date="2026-03-04", **base), dotted, kind="invoice")
+    assert settled.record["issue_date"] == "2026-04-03" and "issue_date" not in settled.open_fields
     # the page's own date that only one order reads settles it: 04/18/2026 is month first
     us = [*anonymous, *_words((40, 120, "Due: 04/18/2026"))]
     settled = _settle(_record(issue_date="2026-04-03", **base), us, kind="invoice")

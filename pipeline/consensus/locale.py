@@ -102,3 +102,27 @@ def month_first(country: str) -> bool | None:
         first = order[0] if order else "y"
         return True if first == "M" else False if first == "d" else None
     return None
+
+
+@lru_cache(maxsize=1)
+def _orders_by_separator() -> dict[str, frozenset[str]]:
+    """Separator -> the orders of day (d), month (M) and year (y) CLDR's locales write short dates in with it."""
+    from babel import Locale, localedata
+    from babel.dates import get_date_format
+
+    found: dict[str, set[str]] = defaultdict(set)
+    for ident in localedata.locale_identifiers():
+        try:
+            pattern = re.sub(r"'[^']*'", "", get_date_format("short", locale=Locale.parse(ident)).pattern)
+        except Exception:  # a locale without a short date format says nothing
+            continue
+        order = re.sub(r"(.)\1+", r"\1", "".join(ch for ch in pattern if ch in "dMy"))
+        for separator in set(re.findall(r"[./-]", pattern)):
+            found[separator].add(order)
+    return {sep: frozenset(orders) for sep, orders in found.items()}
+
+
+def month_first_written_with(separator: str) -> bool:
+    """Whether any locale writes a numeric date month first with this separator: with "/" the US
+    does; with "." or "-" none does (CLDR), so "03.04.2026" is 3 April wherever it is printed."""
+    return "Mdy" in _orders_by_separator().get(separator, frozenset({"Mdy"}))

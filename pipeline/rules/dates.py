@@ -3,17 +3,20 @@
 The evidence, strongest first: the page's own dates that only one order can read ("13/04/2026"
 is day first; ``consensus.normalize.date_order`` over every page read), then the countries the
 page's VAT ids and IBANs prove and how CLDR says their people write a short date
-(``rules.evidence``).  Where the evidence settles it and the record holds the other reading,
-the record takes the evidence's (recorded); where nothing settles it, the date is in doubt with
-the reason, and is not silently read day first.  A date the page also prints in words, or whose
-two readings are one date ("05/05/2026"), is not in doubt.
+(``rules.evidence``), then the separator: no locale in CLDR writes a month-first date with "." or
+"-", so "03.04.2026" is 3 April anywhere; only "/" is both.  Where the evidence settles it and
+the record holds the other reading, the record takes the evidence's (recorded); where nothing
+settles it, the date is in doubt with the reason, and is not silently read day first.  A date the
+page also prints in words, or whose two readings are one date ("05/05/2026"), is not in doubt.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
+from pipeline.consensus.locale import month_first_written_with
 from pipeline.consensus.normalize import ambiguous_order, date_order, normalize_date
 from pipeline.ground.index import PageIndex
 from pipeline.rules.evidence import Doubt, dates_month_first
@@ -41,6 +44,8 @@ def settle_date_order(record: dict[str, Any], schema: dict[str, Any], pages: Seq
         if not printed or any(not ambiguous_order(text) for text in printed):
             continue  # printed nowhere (grounding's business), or also in a form only one order reads
         text = printed[0]
+        if order is None and not month_first_written_with(_separator(text)):
+            order, why = True, "no locale writes a date month first with its separator (CLDR)"
         if order is None:
             doubts.append((name, f"printed as {text!r}, which reads day first or month first; "
                                  "nothing on the page says which"))
@@ -50,6 +55,11 @@ def settle_date_order(record: dict[str, Any], schema: dict[str, Any], pages: Seq
             record = {**record, name: wanted}
             notes.append(f"{name}: {value} -> {wanted} ({text!r} read {'day' if order else 'month'} first, by {why})")
     return record, notes, doubts
+
+
+def _separator(text: str) -> str:
+    found = re.search(r"\d([./-])\d", text)
+    return found.group(1) if found else "/"
 
 
 def _printed_as(value: str, pages: Sequence[PageIndex]) -> list[str]:
