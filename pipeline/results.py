@@ -13,9 +13,17 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
-from pipeline.ground.sources import FieldSource
+
+class FieldSource(TypedDict):
+    """Where a value is printed (``pipeline.ground``): a result type, so it lives beside ``PageResult``."""
+
+    page: int
+    bbox: list[float] | None  # x0, y0, x1, y1 in PDF points (pixels for an image file); None when not found
+    text: str | None  # the page's words that matched
+    match: str  # one of ground.sources.MATCH_KINDS
+
 
 TASK_KEYS = ("source_path", "source_sha256", "page_number", "page_count")
 SPAN = "page_span"  # a task's pages read in one request, from page_number (``--read-pages``); 1 if absent

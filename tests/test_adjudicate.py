@@ -217,8 +217,8 @@ def test_identical_samples_are_sent_once_with_their_count() -> None:
 def test_a_response_cache_that_cannot_be_written_costs_the_page_not_the_run(
         anthropic_server: tuple[str, Script], tmp_path: Path, sample_dir: Path) -> None:
     from pipeline.model.base import Backend, Completion, PageInput
-    from pipeline.render.read import LazyOcr
     from pipeline.run.page import PageSteps, process_page
+    from pipeline.screen.read import LazyOcr
 
     class Disputed(Backend):
         """Two samples that disagree on the total: the page goes to the adjudicator."""

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.model.base import Backend, Completion, PageInput
-from pipeline.render.read import LazyOcr
 from pipeline.run.page import PageSteps, process_page
 from pipeline.schema.compiled import CompiledSchema, compile_schema, load_schema
+from pipeline.screen.read import LazyOcr
 
 from .conftest import INVOICE_SCHEMA
 

@@ -58,6 +58,8 @@ def test_a_value_normalising_threw_away_is_a_doubt() -> None:
     settled = _settle(record, kind="invoice", unreadable=["total_amount"])
     assert "total_amount" in settled.open_fields
     assert any(d.startswith("total_amount: ") for d in settled.doubts)
+    # a text that does not fit its pattern (a VAT id written as "none") was not there to misread: no doubt
+    assert "seller.vat_id" not in _settle(record, kind="invoice", unreadable=["seller.vat_id"]).open_fields
 
 
 def test_a_receipt_is_not_flagged_for_fields_a_receipt_does_not_have() -> None:

@@ -10,9 +10,9 @@ from pipeline.ground.sources import ground_record, locate, ungrounded
 from pipeline.merge.sources import document_sources
 from pipeline.model.base import PageInput
 from pipeline.render.pages import page_words
-from pipeline.render.read import LazyOcr
 from pipeline.run.page import PageSteps, process_page
 from pipeline.schema.compiled import load_schema
+from pipeline.screen.read import LazyOcr
 
 from .conftest import INVOICE_SCHEMA
 from .test_backend import ScriptedBackend

@@ -52,8 +52,8 @@ def test_trailing_rows_restating_consistent_totals_are_dropped() -> None:
 def test_a_page_is_repaired_from_its_own_words(sample_dir) -> None:  # type: ignore[no-untyped-def]
     import json
 
-    from pipeline.render.read import LazyOcr
     from pipeline.run.page import PageSteps, process_page
+    from pipeline.screen.read import LazyOcr
 
     from .test_backend import ScriptedBackend
 

@@ -22,7 +22,6 @@ from pipeline.devtools.attacks import ATTACKS, attacked, off_kind
 from pipeline.devtools.tiny_vlm import TinyVLM
 from pipeline.model import registry as models
 from pipeline.model.base import Backend, Completion, PageInput
-from pipeline.render.read import LazyOcr
 from pipeline.results import PageResult
 from pipeline.run.page import PageSteps, process_page
 from pipeline.schema.compiled import load_schema
@@ -30,6 +29,7 @@ from pipeline.screen.blank import blank_image
 from pipeline.screen.injection import quarantine, speaks_to_machine
 from pipeline.screen.kinds import page_kind
 from pipeline.screen.page import redact
+from pipeline.screen.read import LazyOcr
 from pipeline.sink.dataset import read_table
 
 from .conftest import INVOICE_SCHEMA
@@ -304,7 +304,7 @@ def test_a_schema_names_the_kinds_it_is_for() -> None:
 
 
 def test_an_image_reader_skips_blank_scans_and_reads_other_scans(off_kinds: list[Path], sample_dir: Path) -> None:
-    from pipeline.render.read import read_page
+    from pipeline.screen.read import read_page
 
     class ImageReader:  # how read_page sees a VLM backend without a dual view
         needs_text = False

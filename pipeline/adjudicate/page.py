@@ -7,10 +7,10 @@ from typing import Any
 
 from pipeline.adjudicate.base import AdjudicationRequest, Adjudicator
 from pipeline.model.base import ModelResult
-from pipeline.render.read import PageInput
 from pipeline.results import SPAN
 from pipeline.rules.checks import flagging, rule_failures, scoped
 from pipeline.schema.scope import covers_document
+from pipeline.screen.read import PageInput
 
 
 def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]], task: dict[str, Any],

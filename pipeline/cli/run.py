@@ -14,10 +14,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pipeline.cli.options import given, settings_options
-from pipeline.config.resolve import resolve
 from pipeline.config.settings import Settings, cpu_count, options
 from pipeline.errors import OutputError
 from pipeline.results import PageResult
+from pipeline.run.resolve import resolve
 
 
 @click.command()

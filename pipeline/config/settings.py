@@ -7,7 +7,7 @@ out of bounds is the same one-line error, exit 2, from either.
 
 The nested ``RunConfig`` (``ModelConfig``, ``AdjudicationConfig``) is what the driver and every
 Ray worker read: the settings grouped by the code that uses them, with the automatic values
-(workers, threads, context size, chat handler) filled in by ``pipeline.config.resolve``.  Its
+(workers, threads, context size, chat handler) filled in by ``pipeline.run.resolve``.  Its
 fields carry no bounds and take their defaults from ``Settings`` by name: nothing is declared twice.
 """
 
@@ -179,7 +179,7 @@ class ModelConfig(_Strict):
     n_ctx: int | None = None  # None: sized from the prompt, page and answer (model/context.py)
     n_threads: int = 1
     n_gpu_layers: int = default_of("n_gpu_layers")
-    draft_tokens: int = 0  # resolved: 0 on a CPU (config/resolve.py)
+    draft_tokens: int = 0  # resolved: 0 on a CPU (run/resolve.py)
     seed: int = default_of("seed")
     max_tokens: int = default_of("max_tokens")
     temperature: float = default_of("temperature")

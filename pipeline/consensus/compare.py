@@ -11,11 +11,13 @@ values' own Python types decide.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from pipeline.consensus.normalize import clean_text, normalize_amount, normalize_currency, normalize_date
+from pipeline.consensus.tolerance import SAME_AMOUNT
 from pipeline.schema.paths import Node, child, resolve_ref
 
 __all__ = ["Node", "child"]  # re-exported: the comparator's callers walk nodes with it
@@ -60,7 +62,7 @@ def same(a: Any, b: Any, node: Node = None, root: dict[str, Any] | None = None) 
         return normalize_date(a) is not None and normalize_date(a) == normalize_date(b)
     if kind == "number":
         x, y = normalize_amount(a), normalize_amount(b)
-        return x is not None and y is not None and abs(x - y) <= 0.01
+        return x is not None and y is not None and abs(x - y) <= SAME_AMOUNT
     if kind == "currency":
         code_a, code_b = normalize_currency(str(a)), normalize_currency(str(b))
         return code_a == code_b if code_a is not None and code_b is not None else fold(a) == fold(b)
@@ -146,18 +148,23 @@ def differences(found: Any, stated: Any, node: Node, root: dict[str, Any] | None
     return [] if same(found, stated, node, root) else [Difference(path, found, stated, node)]
 
 
-def _row_differences(found: list[Any], stated: list[Any], items: Node, root: dict[str, Any] | None,
-                     path: str) -> list[Difference]:
+def pair_rows(left: list[Any], right: list[Any], distance: Callable[[Any, Any], float]) -> list[tuple[int, int]]:
+    """The pairing of two lists of rows with the least total distance (Hungarian method): the one
+    way rows are matched, between samples (``vote``), against an XML (here) and against truth (``eval``)."""
+    if not left or not right:
+        return []
     from scipy.optimize import linear_sum_assignment
 
+    rows, cols = linear_sum_assignment([[distance(a, b) for b in right] for a in left])
+    return [(int(i), int(j)) for i, j in zip(rows.tolist(), cols.tolist(), strict=True)]
+
+
+def _row_differences(found: list[Any], stated: list[Any], items: Node, root: dict[str, Any] | None,
+                     path: str) -> list[Difference]:
     if not stated:
         return []
     out = [] if len(found) == len(stated) else [Difference(f"{path}.length", len(found), len(stated))]
-    pairs: dict[int, int] = {}
-    if found:
-        cost = [[row_distance(f, s, items, root) for s in stated] for f in found]
-        left, right = linear_sum_assignment(cost)
-        pairs = {int(j): int(i) for i, j in zip(left, right, strict=True)}
+    pairs = {j: i for i, j in pair_rows(found, stated, lambda f, s: row_distance(f, s, items, root))}
     for j, row in enumerate(stated):
         if j in pairs:
             out.extend(differences(found[pairs[j]], row, items, root, f"{path}[{j}]"))

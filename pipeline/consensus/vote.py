@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.consensus.compare import Node, agrees, child, row_distance
+from pipeline.consensus.compare import Node, agrees, child, pair_rows, row_distance
 
 
 @dataclass
@@ -64,17 +64,12 @@ def _groups(values: list[Any], node: Node, root: dict[str, Any] | None) -> list[
 
 def _align(rows_by_sample: list[list[Any]], node: Node, root: dict[str, Any] | None) -> list[list[Any]]:
     """Columns of aligned rows: row i of the first sample with its best match in each other sample."""
-    from scipy.optimize import linear_sum_assignment
-
     anchor = rows_by_sample[0]
     columns: list[list[Any]] = [[row] for row in anchor]
     for rows in rows_by_sample[1:]:
         matched: list[Any] = [None] * len(anchor)
-        if anchor and rows:
-            cost = [[row_distance(a, b, node, root) for b in rows] for a in anchor]
-            left, right = linear_sum_assignment(cost)
-            for i, j in zip(left.tolist(), right.tolist(), strict=True):
-                matched[i] = rows[j]
+        for i, j in pair_rows(anchor, rows, lambda a, b: row_distance(a, b, node, root)):
+            matched[i] = rows[j]
         for i, row in enumerate(matched):
             columns[i].append(row)
     return columns

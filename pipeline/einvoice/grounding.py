@@ -15,6 +15,7 @@ from typing import Any
 
 from pipeline.consensus.compare import Difference, differences, field_kind, fold
 from pipeline.consensus.normalize import clean_text, normalize_amount, normalize_date
+from pipeline.consensus.tolerance import HALF_CENT
 
 _AMOUNTS = re.compile(r"\d{1,3}(?:[ \u00a0\u202f']\d{3})+(?:[.,]\d+)?|\d[\d.,']*")
 _DATES = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}\.?\s+[^\W\d_]{3,12}\.?\s+\d{2,4}|"
@@ -38,7 +39,7 @@ class PageText:
         kind = field_kind(node, root)
         if kind == "number" or isinstance(value, (int, float)):
             number = normalize_amount(value)
-            return number is not None and any(abs(abs(a) - abs(number * scale)) <= 0.005
+            return number is not None and any(abs(abs(a) - abs(number * scale)) <= HALF_CENT
                                               for a in self.amounts for scale in (1, 10, 100, 1000))
         if kind == "date":
             return normalize_date(value) in self.dates

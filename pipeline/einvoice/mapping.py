@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.consensus.tolerance import SAME_AMOUNT
 from pipeline.einvoice.parse import EInvoice
 from pipeline.errors import SchemaError
 from pipeline.schema.paths import resolve_ref
@@ -110,7 +111,7 @@ def _row_value(row: dict[str, Any], term: str) -> Any:
         return value
     quantity, amount = row.get("BT-129"), row.get("BT-131")
     if isinstance(quantity, (int, float)) and isinstance(amount, (int, float)) and \
-            abs(quantity * value - amount) <= 0.01 < abs(quantity * value / base - amount):
+            abs(quantity * value - amount) <= SAME_AMOUNT < abs(quantity * value / base - amount):
         return value
     return round(value / base, 6)
 

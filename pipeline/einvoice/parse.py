@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.consensus.tolerance import SAME_AMOUNT, rows_slack
 from pipeline.einvoice.read import Attachment, EInvoiceError
 
 MAX_DEPTH = 48  # real CII/UBL nest about 10 deep
@@ -185,14 +186,14 @@ def check_arithmetic(invoice: EInvoice) -> None:
     def stated(*terms: str) -> bool:
         return all(t.get(term) is not None for term in terms)
 
-    def off(left: float, right: float, rule: str, what: str, slack: float = 0.011) -> None:
+    def off(left: float, right: float, rule: str, what: str, slack: float = SAME_AMOUNT + 1e-9) -> None:
         if abs(left - right) > slack:
             raise EInvoiceError(f"{invoice.name}: arithmetic ({rule}): {what}")
 
     lines = [line.get("BT-131") for line in t.get("BG-25") or []]
     if lines and None not in lines and stated("BT-106"):
         off(sum(lines), t["BT-106"], "BR-CO-10", f"the lines add up to {round(sum(lines), 2)}, "
-            f"not the line total {t['BT-106']}", max(0.011, 0.005 * len(lines)))
+            f"not the line total {t['BT-106']}", rows_slack(len(lines), SAME_AMOUNT + 1e-9))
     if stated("BT-109", "BT-110", "BT-112"):
         off(t["BT-109"] + t["BT-110"], t["BT-112"], "BR-CO-15",
             f"net {t['BT-109']} + tax {t['BT-110']} is not the total {t['BT-112']}")

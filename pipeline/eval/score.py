@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.consensus.compare import Node, child, field_kind, fold, same
+from pipeline.consensus.compare import Node, child, field_kind, fold, pair_rows, same
 from pipeline.consensus.normalize import normalize_amount
+from pipeline.consensus.tolerance import SAME_AMOUNT
 from pipeline.errors import InputError
 
 
@@ -137,7 +138,7 @@ def matches(pred: Any, truth: Any, node: Node = None, root: dict[str, Any] | Non
     kind = field_kind(node, root)
     if kind == "number" or (kind == "unknown" and isinstance(truth, (int, float)) and not isinstance(truth, bool)):
         x, y = normalize_amount(pred), normalize_amount(truth)
-        return x is not None and y is not None and abs(abs(x) - abs(y)) <= 0.01
+        return x is not None and y is not None and abs(abs(x) - abs(y)) <= SAME_AMOUNT
     if same(pred, truth, node, root):
         return True
     if kind in ("text", "unknown") and isinstance(pred, str) and isinstance(truth, str):
@@ -195,16 +196,9 @@ def _score_rows(pred: list[Any], truth: list[Any], path: str, report: EvalReport
                 root: dict[str, Any] | None) -> None:
     """Rows paired by the best assignment; an unpaired truth row is missed field by field, an
     unpaired predicted row is a false positive on each field the truth's rows state."""
-    from scipy.optimize import linear_sum_assignment
-
-    pairs: list[tuple[Any, Any]] = []
-    used_p: set[int] = set()
-    used_t: set[int] = set()
-    if pred and truth:
-        cost = [[_distance(p, t, items, root) for t in truth] for p in pred]
-        rows, cols = linear_sum_assignment(cost)
-        pairs = [(pred[r], truth[c]) for r, c in zip(rows, cols, strict=True)]
-        used_p, used_t = set(rows.tolist()), set(cols.tolist())
+    paired = pair_rows(pred, truth, lambda p, t: _distance(p, t, items, root))
+    pairs: list[tuple[Any, Any]] = [(pred[r], truth[c]) for r, c in paired]
+    used_p, used_t = {r for r, _ in paired}, {c for _, c in paired}
     pairs += [(None, t) for i, t in enumerate(truth) if i not in used_t]
     for p, t in pairs:
         score_value(p, t, path, report, items, root)

@@ -15,22 +15,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from difflib import SequenceMatcher
-from typing import Any, TypedDict
+from typing import Any
 
 from pipeline.consensus.compare import Node, child, field_kind, fold
 from pipeline.consensus.normalize import normalize_amount, normalize_date
+from pipeline.consensus.tolerance import HALF_CENT
 from pipeline.ground.index import PageIndex, compact_tokens, union
+from pipeline.results import FieldSource as FieldSource  # re-exported: the type of what grounding finds
 from pipeline.schema.paths import resolve_ref
 
 MATCH_KINDS = ("exact", "normalised", "fuzzy", "none")
 FUZZY_SHARE = 0.6  # of a text's words found on the page, for a fuzzy match
-
-
-class FieldSource(TypedDict):
-    page: int
-    bbox: list[float] | None  # x0, y0, x1, y1 in PDF points (pixels for an image file); None when not found
-    text: str | None  # the page's words that matched
-    match: str  # one of MATCH_KINDS
 
 
 def ground_record(record: Any, schema: dict[str, Any], index: PageIndex, page: int) -> dict[str, FieldSource]:
@@ -123,7 +118,7 @@ def _amount(value: Any, index: PageIndex) -> Found:
     number = normalize_amount(value)
     if number is None:
         return None
-    hits = [span for amount, span in index.amounts if abs(amount - abs(number)) < 0.005]
+    hits = [span for amount, span in index.amounts if abs(amount - abs(number)) < HALF_CENT]
     if not hits:
         return None
     best = min(hits, key=lambda s: (s.words, len(s.text)))

@@ -19,8 +19,8 @@ from typing import Any, Literal
 from pipeline.consensus.normalize import normalize_record
 from pipeline.consensus.vote import alternatives_text, consensus
 from pipeline.model.salvage import close_cut_json, with_missing_nulls, without_repeats
-from pipeline.render.read import PageInput
 from pipeline.schema.compiled import CompiledSchema
+from pipeline.screen.read import PageInput
 
 
 @dataclass(frozen=True)

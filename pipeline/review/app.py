@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -78,11 +79,16 @@ def create_app(output: Path, reviewer: str, token: str | None = None, schema: st
             return rest[0] if rest else None
         return keys[0] if keys else None
 
-    async def document(request: Request) -> Response:
+    def found(request: Request) -> tuple[str, Any]:
+        """The document the URL names (its key and view), or a 404 for any route that names one."""
         key = request.path_params["key"]
         doc = view.document(key) if SHA.fullmatch(key) else None
         if doc is None:
-            return PlainTextResponse("no such document in this output", status_code=404, headers=HEADERS)
+            raise HTTPException(404, "no such document in this output", headers=HEADERS)
+        return key, doc
+
+    async def document(request: Request) -> Response:
+        key, doc = found(request)
         return _document_page(request, key, doc, {}, {})
 
     def _document_page(request: Request, key: str, doc: Any, problems: dict[str, str],
@@ -117,10 +123,7 @@ def create_app(output: Path, reviewer: str, token: str | None = None, schema: st
         return page(request, "document.html", context, status)
 
     async def submit(request: Request) -> Response:
-        key = request.path_params["key"]
-        doc = view.document(key) if SHA.fullmatch(key) else None
-        if doc is None:
-            return PlainTextResponse("no such document in this output", status_code=404, headers=HEADERS)
+        key, doc = found(request)
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
         if not hmac.compare_digest(form.get("csrf", ""), csrf):
             return PlainTextResponse("the form's CSRF token is missing or stale: reload the page", status_code=403,
@@ -137,11 +140,8 @@ def create_app(output: Path, reviewer: str, token: str | None = None, schema: st
         return RedirectResponse(f"/doc/{target}" if target else "/?done=1", status_code=303, headers=HEADERS)
 
     async def page_png(request: Request) -> Response:
-        key = request.path_params["key"]
-        doc = view.document(key) if SHA.fullmatch(key) else None
+        key, doc = found(request)
         number = request.path_params["number"]
-        if doc is None:
-            return PlainTextResponse("no such document in this output", status_code=404, headers=HEADERS)
         try:
             pic = picture(doc.row["source_path"], key, number)
         except PictureError as exc:

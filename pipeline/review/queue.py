@@ -17,7 +17,7 @@ from typing import Any
 # reason -> weight in the doubt order
 REASONS = {
     "failed": 8.0, "pages failed": 4.0, "injection": 4.0, "hidden text": 3.0, "rules": 2.0,
-    "e-invoice mismatch": 2.0, "printed nowhere": 1.0, "disputed": 1.0, "flagged": 0.5,
+    "e-invoice mismatch": 2.0, "printed nowhere": 1.0, "disputed": 1.0, "in doubt": 1.0, "flagged": 0.5,
 }
 
 
@@ -55,6 +55,8 @@ def reasons_of(doc: dict[str, Any]) -> list[str]:
         out.append("printed nowhere")
     if doc.get("disputed_fields"):
         out.append("disputed")
+    if doc.get("doubts"):  # a value missing, a shared currency sign, a date's order unproven (rules.doubts)
+        out.append("in doubt")
     if doc.get("needs_review") and not out:
         out.append("flagged")
     return out

@@ -24,6 +24,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from pipeline.consensus.tolerance import HALF_CENT, RULE_TOLERANCE, rows_slack
 from pipeline.errors import SchemaError
 
 # Kinds that compare a document's rows with its totals: they hold for a whole document only,
@@ -88,7 +89,7 @@ def _targets(record: dict[str, Any], equals: Any) -> list[float]:
 
 def evaluate_rule(rule: dict[str, Any], record: dict[str, Any]) -> bool | None:
     """True (holds), False (fails) or None (not applicable: inputs missing)."""
-    tol = float(rule.get("tolerance", 0.02))
+    tol = float(rule.get("tolerance", RULE_TOLERANCE))
     kind = rule["kind"]
     if kind == "sum":
         values = [as_number(r.get(rule["field"])) for r in _rows(record, rule["items"])]
@@ -97,7 +98,7 @@ def evaluate_rule(rule: dict[str, Any], record: dict[str, Any]) -> bool | None:
             return None
         total = sum(v for v in values if v is not None)
         total += adjustment(rule, record, total)
-        return any(_close(total, t, max(tol, 0.005 * len(values))) for t in targets)
+        return any(_close(total, t, rows_slack(len(values), tol)) for t in targets)
     if kind == "add":
         values = [as_number(record.get(f)) for f in rule["fields"]]
         targets = _targets(record, rule["equals"])
@@ -136,7 +137,7 @@ def proven_by_sums(rules: list[dict[str, Any]], record: dict[str, Any]) -> set[s
     outvoted by the arithmetic."""
     out: set[str] = set()
     for rule in rules:
-        if rule.get("kind") == "sum" and evaluate_rule({**rule, "tolerance": 0.005}, record) is True:
+        if rule.get("kind") == "sum" and evaluate_rule({**rule, "tolerance": HALF_CENT}, record) is True:
             out |= {f"{rule['items']}.length"} | {f"{rule['items']}[{i}].{rule['field']}"
                                                   for i in range(len(_rows(record, rule["items"])))}
     return out
@@ -202,13 +203,13 @@ def drop_restated_totals(rules: list[dict[str, Any]], record: dict[str, Any]) ->
         amounts = [as_number(r.get(field)) if isinstance(r, dict) else None for r in rows]
         totals = [v for v in (as_number(record.get(n)) for n in total_fields(rules, rule)) if v]
         cut = len(rows)
-        while cut > 1 and any(_close(amounts[cut - 1] or 0.0, t, 0.005) for t in totals):
+        while cut > 1 and any(_close(amounts[cut - 1] or 0.0, t, HALF_CENT) for t in totals):
             cut -= 1
         subtotal, above = amounts[cut - 1], amounts[:cut - 1]
         # (b) needs the total rows after it: a last line that merely equals the lines above it
         # (two lines of 500) is no proof, and on a page of a longer invoice the sum always fails
         if cut > 1 and cut < len(rows) and subtotal is not None and None not in above and \
-                _close(subtotal, sum(a for a in above if a is not None), max(0.02, 0.005 * len(above))):
+                _close(subtotal, sum(a for a in above if a is not None), rows_slack(len(above))):
             cut -= 1  # (b): a printed subtotal of the rows above it
         elif cut == len(rows) or evaluate_rule(rule, {**record, rule["items"]: rows[:cut]}) is not True:
             continue  # neither (a) nor (b): nothing proved

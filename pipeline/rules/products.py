@@ -19,9 +19,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from pipeline.consensus.tolerance import HALF_CENT
 from pipeline.rules.checks import as_number, evaluate_rule
 
-CENT = 0.005
+CENT = HALF_CENT
 
 
 def repair_products(record: dict[str, Any], rules: list[dict[str, Any]],

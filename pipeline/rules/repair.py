@@ -22,9 +22,10 @@ from collections.abc import Iterable, Sequence
 from itertools import combinations
 from typing import Any
 
+from pipeline.consensus.tolerance import HALF_CENT, RULE_TOLERANCE
 from pipeline.rules.checks import adjusting_fields, adjustment, as_number, evaluate_rule, field_names, total_fields
 
-CENT = 0.005
+CENT = HALF_CENT
 
 
 def repair(record: dict[str, Any], rules: list[dict[str, Any]], page_amounts: Iterable[float],
@@ -68,7 +69,7 @@ def _repair_add(record: dict[str, Any], rule: dict[str, Any], rules: list[dict[s
     names = [*field_names(rule["fields"]), *field_names(rule["equals"])]
     found: list[tuple[str, float, dict[str, Any]]] = []
     # an amount within the rounding tolerance of zero repairs nothing: the rule holds without the field
-    amounts = [a for a in amounts if a > float(rule.get("tolerance", 0.02))]
+    amounts = [a for a in amounts if a > float(rule.get("tolerance", RULE_TOLERANCE))]
     for name in names:
         value = record.get(name)
         if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -143,7 +144,7 @@ def _rated_repair(record: dict[str, Any], rule: dict[str, Any], amounts: list[fl
         return None
     rated, other = rule["rate"], next(n for n in names if n != rule["rate"])
     printed = set(amounts)
-    floor = float(rule.get("tolerance", 0.02))
+    floor = float(rule.get("tolerance", RULE_TOLERANCE))
     found = [{other: round(t - x, 2), rated: x, totals[0]: t} for t in amounts for x in amounts
              if floor < x < t and round(t - x, 2) in printed]
     found = [f for f in found if _at_a_rate(f, rule, rates)]
@@ -274,7 +275,7 @@ def _find_adjustments(record: dict[str, Any], rule: dict[str, Any], rules: list[
     targets = [t for t in (as_number(record.get(n)) for n in field_names(rule["equals"])) if t is not None]
     known = [abs(v) for v in values if v]
     known += [abs(v) for n in total_fields(rules, rule) if (v := as_number(record.get(n)))]
-    candidates = [a for a in amounts if a > float(rule.get("tolerance", 0.02)) and not _restates(a, known)]
+    candidates = [a for a in amounts if a > float(rule.get("tolerance", RULE_TOLERANCE)) and not _restates(a, known)]
     sign = -1.0 if rows_total < 0 else 1.0
 
     def exact(fields: dict[str, float]) -> bool:

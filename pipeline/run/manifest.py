@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any
 
-from pipeline.config.resolve import resolved_values
 from pipeline.config.settings import RunConfig
+from pipeline.run.resolve import resolved_values
 from pipeline.schema.compiled import CompiledSchema
 from pipeline.sink.state import TABLES
 

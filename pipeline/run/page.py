@@ -13,10 +13,10 @@ from pipeline.adjudicate.base import Adjudicator
 from pipeline.adjudicate.page import adjudicate_page
 from pipeline.config.settings import RunConfig
 from pipeline.model.base import Backend, ModelResult
-from pipeline.render.read import LazyOcr, PageInput, RenderError, read_page
 from pipeline.results import PageResult
 from pipeline.rules.checks import check_rules
 from pipeline.rules.doubts import ground, settle_page, ungrounded
+from pipeline.screen.read import LazyOcr, PageInput, RenderError, read_page
 
 Section = Callable[[dict[str, Any]], AbstractContextManager[Any]]
 Infer = Callable[[Backend, dict[str, Any], PageInput], ModelResult]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.config.resolve import complete
 from pipeline.config.settings import RunConfig
 from pipeline.einvoice.documents import Mode, XmlOutcome, check_schema, inspect, xml_pages
 from pipeline.render.pages import RenderError, page_count, page_groups
 from pipeline.results import SPAN, PageResult
+from pipeline.run.resolve import complete
 from pipeline.schema.compiled import CompiledSchema
 from pipeline.sink.state import Done, source_key
 from pipeline.sources.discover import SourceFile, discover, file_sha256

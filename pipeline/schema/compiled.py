@@ -34,7 +34,6 @@ ENFORCED = frozenset(
      "enum", "const", "anyOf", "$ref", "$defs", "format", "minLength", "maxLength"}
 )
 SUPPORTED_FORMATS = frozenset({"date", "date-time", "time", "uuid"})
-JSON_TYPES = ("object", "array", "string", "number", "integer", "boolean", "null")
 
 
 @dataclass(frozen=True)

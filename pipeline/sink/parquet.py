@@ -25,8 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import OutputError, SchemaError
-from pipeline.ground.sources import FieldSource
-from pipeline.results import provenance_fields
+from pipeline.results import FieldSource, provenance_fields
 from pipeline.sink.arrow import record_fields, to_arrow_value
 from pipeline.sink.state import TABLES, StateStore, source_key
 
