@@ -41,12 +41,12 @@ SCHEMA = ROOT / "schemas" / "invoice.json"
 
 
 def measure(folder: Path, model: str, samples: int, out: Path, amounts: str = default_of("amounts"),
-            below: float = default_of("adjudicate_below")) -> dict[str, Any]:
-    cfg = build_config(schema_path=SCHEMA, inputs=(folder,), output=out, backend="text", workers=2,
+            below: float = default_of("adjudicate_below"), schema: Path = SCHEMA) -> dict[str, Any]:
+    cfg = build_config(schema_path=schema, inputs=(folder,), output=out, backend="text", workers=2,
                        model=ModelConfig(path=models.model_path(model), n_threads=1, samples=samples,
                                          amounts=amounts),
                        adjudication=AdjudicationConfig(below=below), einvoice="ignore")
-    summary = execute_run(cfg, load_schema(SCHEMA))
+    summary = execute_run(cfg, load_schema(schema))
     report = evaluate(folder, out)
     data = report.to_json()
     wrong: dict[str, list[str]] = {}
@@ -131,6 +131,8 @@ def main() -> None:
     parser.add_argument("--answers", type=Path,
                         help="answer the model's calls from this folder where it has them, recording the rest "
                              "(benchmarks/_answers.py): a change after the model measured without rerunning it")
+    parser.add_argument("--schema", type=Path, default=SCHEMA,
+                        help="the schema (another checkout's, with its pipeline on PYTHONPATH)")
     parser.add_argument("--tag", default="", help="added to each entry's key: a run of another checkout's pipeline "
                         "(PYTHONPATH=../old) beside this one's, e.g. --tag before-5fe8b32")
     args = parser.parse_args()
@@ -143,7 +145,7 @@ def main() -> None:
         for folder in args.folders:
             for model in args.model or ["qwen2.5-coder-1.5b"]:
                 out = base / f"{folder.name}-{model}-s{args.samples}-{args.amounts}-b{args.below}"
-                result = measure(folder, model, args.samples, out, args.amounts, args.below)
+                result = measure(folder, model, args.samples, out, args.amounts, args.below, args.schema)
                 show(result)
                 key = f"{folder.name}/{model}/samples={args.samples}/amounts={args.amounts}/below={args.below}" + (
                     f"/{args.tag}" if args.tag else "")

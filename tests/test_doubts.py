@@ -93,6 +93,10 @@ def test_countries_come_from_identifiers_that_validate() -> None:
     page = PageIndex.build(_words((40, 40, "DE136695976"), (40, 60, "IBAN DK50 0040 0440 1162 43"),
                                   (40, 80, "DE123456789 Georgia")))  # a VAT id with a wrong check digit
     assert countries([page]) == {"DE", "DK"}
+    # an address that ends in a country (CLDR's names) or a US state with its ZIP (pycountry); not "Georgia"
+    for line, country in (("Scranton PA 18503", {"US"}), ("Bangalore, Karnataka, India - 560067", {"IN"}),
+                          ("10115 Berlin, Deutschland", {"DE"}), ("Atlanta, Georgia", set())):
+        assert countries([PageIndex.build(_words((40, 40, line)))]) == country, line
 
 
 def test_a_page_that_prints_a_total_without_cents_is_read() -> None:

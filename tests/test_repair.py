@@ -134,6 +134,9 @@ def test_the_currency_is_the_one_the_pages_prove_or_a_doubt() -> None:
         record, notes, doubts = settle_currency({"currency": held}, schema, [dollars])
         assert record["currency"] == held and notes == []
         assert doubts[0][0] == "currency" and "'$127.50'" in doubts[0][1] and "USD" in doubts[0][1]
+    # a currency the page shows no sign of is dropped, still in doubt
+    record, notes, doubts = settle_currency({"currency": "EUR"}, schema, [dollars])
+    assert record["currency"] is None and notes[0].startswith("currency: EUR -> null") and doubts
     assert settle_currency({"currency": "MYR"}, schema, [_page((50, 100, "Total: $127.50 USD"))])[0][
         "currency"] == "USD"  # the code says which dollar
     assert settle_currency({"currency": "USD"}, schema, [_page((50, 100, "Total CA$15.00"))])[0]["currency"] == "CAD"

@@ -81,20 +81,24 @@ def settle_currency(record: dict[str, Any], schema: dict[str, Any], pages: Seque
         held = record.get(name)
         held_code = normalize_currency(held, allowed) if isinstance(held, str) else None
         by_country = currencies_of(proven) & allowed if allowed else currencies_of(proven)
-        code, why, printed = _decide(_sightings(pages, allowed), by_country, proven)
+        code, why, printed, family = _decide(_sightings(pages, allowed), by_country, proven)
         if code is not None and held_code != code:
             record = {**record, name: code}
             notes.append(f"{name}: {held} -> {code} ({why})")
         elif code is None and held_code not in printed:
             doubts.append((name, why))
+            if held is not None and family and held_code not in family:  # EUR on a page of "$" only
+                record = {**record, name: None}
+                notes.append(f"{name}: {held} -> null (the pages print no sign of it; {why})")
     return record, notes, doubts
 
 
 def _decide(sightings: list[tuple[str, frozenset[str]]], by_country: frozenset[str],
-            proven: frozenset[str]) -> tuple[str | None, str, set[str]]:
-    """The one currency the signs and the countries prove, and why; or None, why not, and the
+            proven: frozenset[str]) -> tuple[str | None, str, set[str], frozenset[str]]:
+    """The one currency the signs and the countries prove, and why; or None, why not, the
     currencies the pages do print each for sure (a record holding one of several printed ones
-    keeps it: an invoice in dollars may print the euro equivalent)."""
+    keeps it: an invoice in dollars may print the euro equivalent), and the currencies a shared
+    sign left open may be."""
     sure = {next(iter(codes)) for _, codes in sightings if len(codes) == 1}
     shared = [(word, codes) for word, codes in sightings if len(codes) > 1]
     open_signs = []
@@ -110,14 +114,14 @@ def _decide(sightings: list[tuple[str, frozenset[str]]], by_country: frozenset[s
         (code,) = sure
         word = next((w for w, c in sightings if code in c), code)
         return code, f"the only currency the pages print: {word!r}" + (
-            f", settled by {where}" if any(len(c) > 1 for _, c in sightings) else ""), sure
+            f", settled by {where}" if any(len(c) > 1 for _, c in sightings) else ""), sure, frozenset()
     if len(sure) > 1:
-        return None, f"the pages print several currencies: {', '.join(sorted(sure))}", sure
+        return None, f"the pages print several currencies: {', '.join(sorted(sure))}", sure, frozenset()
     if open_signs:
         word, codes = open_signs[0]
         return None, (f"the pages print only {word!r}, which is {' or '.join(sorted(codes))}; "
-                      "nothing on them says which"), set()
+                      "nothing on them says which"), set(), codes
     if len(by_country) == 1:
         (code,) = by_country
-        return code, f"no currency printed; the currency of {where}", sure
-    return None, "no currency printed on the pages", set()
+        return code, f"no currency printed; the currency of {where}", sure, frozenset()
+    return None, "no currency printed on the pages", set(), frozenset()

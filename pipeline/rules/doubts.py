@@ -92,7 +92,8 @@ def settle_page(record: dict[str, Any] | None, confidence: dict[str, float], sch
         repairs += [f"{path}: printed nowhere on the page, dropped" for path in dropped]
     missing = ungrounded(sources)
     if record is not None:
-        reasons.update(absent(record, schema, kind, unreadable))
+        for path, why in absent(record, schema, kind, unreadable).items():
+            reasons.setdefault(path, why)  # a reason of the page's own ('$' is five dollars) says more
     confidence = printed_agreement(confidence, record, samples, schema, pages)
     disputes = open_disputes(confidence, schema, page_number, page_count, [*missing, *reasons], pages_read, below)
     if record is not None and whole:  # rows that add up to the totals settle how many there are

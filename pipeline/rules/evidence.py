@@ -1,17 +1,21 @@
-"""Which countries a page's own identifiers prove: VAT ids (python-stdnum, each country's check
-digits) and IBANs (schwifty).  A name or an address may mislead ("Georgia", a buyer abroad); an
-identifier that validates does not, so only identifiers count.  The countries decide what the
-page's shared signs mean: which dollar a "$" is, which crown a "kr" (``rules.currency``), and in
-which order the numeric dates are written (``rules.dates``).
+"""Which countries a page proves: VAT ids (python-stdnum, each country's check digits), IBANs
+(schwifty), and addresses that end in a country's name (in English or the country's own
+language, from CLDR) or in a US state with its ZIP code (pycountry's subdivisions).  A name in
+running text may mislead, so a name counts only where an address ends, and never a name that is
+also a region's ("Georgia").  The countries decide what the page's shared signs mean: which
+dollar a "$" is, which crown a "kr" (``rules.currency``), and in which order the numeric dates
+are written (``rules.dates``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from pipeline.consensus.locale import country_currencies, month_first
 from pipeline.ground.index import PageIndex
+from pipeline.render.textlayer import lines_of
 
 _VAT = re.compile(r"^(?P<cc>[A-Z]{2})(?P<rest>[A-Z]?[0-9][0-9A-Z]{5,14})$")
 _IBAN = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$")
@@ -33,7 +37,46 @@ def countries(pages: Sequence[PageIndex]) -> frozenset[str]:
                 if country:
                     found.add(country)
                     break
+        found |= {c for line in lines_of(page.words) if (c := _address_country(" ".join(w[4] for w in line)))}
     return frozenset(found)
+
+
+# an address's last part: "..., Bangalore, Karnataka, India - 560067", "United States", "Scranton PA 18503"
+_LAST_PART = re.compile(r"(?:^|[,;]\s*|\s[-–]\s*)([^\W\d_][^\d,;]*?)[\s.]*(?:[-–]?\s*\d[\d\s]*)?$")
+_US_STATE_ZIP = re.compile(r"(?:^|\s)([A-Z]{2})\s+\d{5}(?:-\d{4})?$")
+
+
+def _address_country(line: str) -> str | None:
+    line = line.strip()
+    if m := _US_STATE_ZIP.search(line):
+        import pycountry
+
+        if pycountry.subdivisions.get(code=f"US-{m.group(1)}") is not None:
+            return "US"
+    m = _LAST_PART.search(line)
+    return _country_names().get(m.group(1).strip().casefold()) if m else None
+
+
+@lru_cache(maxsize=1)
+def _country_names() -> dict[str, str]:
+    """Each country's name in English and in its official languages (CLDR) -> its ISO code."""
+    from babel import Locale
+    from babel.languages import get_official_languages
+
+    english = Locale("en").territories
+    names: dict[str, str] = {}
+    for code in (str(c) for c in english if re.fullmatch(r"[A-Z]{2}", str(c))):
+        for language in ("en", *get_official_languages(code, de_facto=True)):
+            try:
+                name = Locale(language).territories.get(code)
+            except Exception:  # a language CLDR has no locale for
+                continue
+            if name and len(name) >= 4:
+                names.setdefault(name.casefold(), code)
+    import pycountry
+
+    regions = {sub.name.casefold() for sub in pycountry.subdivisions}  # "Georgia" is a US state too: no evidence
+    return {name: code for name, code in names.items() if name not in regions}
 
 
 def _vat_country(text: str) -> str | None:
