@@ -126,3 +126,18 @@ def month_first_written_with(separator: str) -> bool:
     """Whether any locale writes a numeric date month first with this separator: with "/" the US
     does; with "." or "-" none does (CLDR), so "03.04.2026" is 3 April wherever it is printed."""
     return "Mdy" in _orders_by_separator().get(separator, frozenset({"Mdy"}))
+
+
+@lru_cache(maxsize=1)
+def month_words() -> frozenset[str]:
+    """Every month's name and abbreviation in every CLDR locale (case-folded, without a final "."):
+    a printed text is a worded date only if it holds one, so the date parser runs on few texts."""
+    from babel import Locale, localedata
+
+    words: set[str] = set()
+    for ident in localedata.locale_identifiers():
+        months = Locale.parse(ident).months
+        for context in months.values():
+            for width in ("wide", "abbreviated"):
+                words.update(str(name).casefold().rstrip(".") for name in context.get(width, {}).values())
+    return frozenset(w for w in words if w)

@@ -15,7 +15,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from pipeline.consensus.locale import sign_currencies, symbols_longest_first
+from pipeline.consensus.locale import month_words, sign_currencies, symbols_longest_first
 from pipeline.schema.paths import resolve_ref
 
 NULL_WORDS = frozenset({"null", "none", "nil"})
@@ -147,6 +147,8 @@ def _worded_date(text: str) -> str | None:
     all printed ("Sep 2026" is no date)."""
     if len(text) > 40 or not _WORDED.match(text) or len(re.findall(r"\d+", text)) < 2:
         return None
+    if not any(word.rstrip(".") in month_words() for word in re.findall(r"[^\W\d_][^\s\d,]*", text.casefold())):
+        return None  # no month's name in any language: not a worded date (and no parser call)
     import dateparser
 
     found = dateparser.parse(text, settings={"REQUIRE_PARTS": ["day", "month", "year"], "DATE_ORDER": "DMY",
