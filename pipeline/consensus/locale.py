@@ -12,6 +12,26 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from functools import lru_cache
+from typing import Any
+
+
+@lru_cache(maxsize=1)
+def _locales() -> tuple[Any, ...]:
+    """Every CLDR locale, parsed once for the tables below."""
+    from babel import Locale, localedata
+
+    return tuple(Locale.parse(ident) for ident in localedata.locale_identifiers())
+
+
+def _short_date_order(locale: Any) -> tuple[str, str] | None:
+    """A locale's short date as (the order of d, M and y, the pattern without quoted text), or None."""
+    from babel.dates import get_date_format
+
+    try:
+        pattern = re.sub(r"'[^']*'", "", get_date_format("short", locale=locale).pattern)
+    except Exception:  # a locale without a short date format says nothing
+        return None
+    return re.sub(r"(.)\1+", r"\1", "".join(ch for ch in pattern if ch in "dMy")), pattern
 
 
 @lru_cache(maxsize=1)
@@ -22,13 +42,11 @@ def _tables() -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
     A locale's own currency's symbol counts ("$" is USD in en_US, CAD in en_CA); a foreign
     currency's symbol as a locale writes it counts too ("US$", "CA$", "HK$"), but not a bare "$"
     that a locale gives a foreign dollar it has no sign of its own for."""
-    from babel import Locale, localedata
     from babel.numbers import get_territory_currencies
 
     symbols: dict[str, set[str]] = defaultdict(set)
     names: dict[str, set[str]] = defaultdict(set)
-    for ident in localedata.locale_identifiers():
-        locale = Locale.parse(ident)
+    for locale in _locales():
         own = set(get_territory_currencies(locale.territory, tender=True)) if locale.territory else set()
         for code, symbol in locale.currency_symbols.items():
             if symbol != code and (code in own or not _bare(symbol)):
@@ -89,17 +107,16 @@ def month_first(country: str) -> bool | None:
     """Whether the country's people write a numeric date month first (True: the US), day first
     (False), or the country's main language's short date is neither (None: year first)."""
     from babel import Locale
-    from babel.dates import get_date_format
     from babel.languages import get_official_languages
 
-    languages = get_official_languages(country.upper(), de_facto=True)
-    for language in languages:
+    for language in get_official_languages(country.upper(), de_facto=True):
         try:
-            pattern = get_date_format("short", locale=Locale(language, country.upper())).pattern
+            short = _short_date_order(Locale(language, country.upper()))
         except Exception:  # no locale for this language in this country: try the next
             continue
-        order = [ch for ch in re.sub(r"'[^']*'", "", pattern) if ch in "dMy"]
-        first = order[0] if order else "y"
+        if short is None:
+            continue
+        first = short[0][:1] or "y"
         return True if first == "M" else False if first == "d" else None
     return None
 
@@ -107,16 +124,11 @@ def month_first(country: str) -> bool | None:
 @lru_cache(maxsize=1)
 def _orders_by_separator() -> dict[str, frozenset[str]]:
     """Separator -> the orders of day (d), month (M) and year (y) CLDR's locales write short dates in with it."""
-    from babel import Locale, localedata
-    from babel.dates import get_date_format
-
     found: dict[str, set[str]] = defaultdict(set)
-    for ident in localedata.locale_identifiers():
-        try:
-            pattern = re.sub(r"'[^']*'", "", get_date_format("short", locale=Locale.parse(ident)).pattern)
-        except Exception:  # a locale without a short date format says nothing
+    for locale in _locales():
+        if (short := _short_date_order(locale)) is None:
             continue
-        order = re.sub(r"(.)\1+", r"\1", "".join(ch for ch in pattern if ch in "dMy"))
+        order, pattern = short
         for separator in set(re.findall(r"[./-]", pattern)):
             found[separator].add(order)
     return {sep: frozenset(orders) for sep, orders in found.items()}
@@ -132,12 +144,9 @@ def month_first_written_with(separator: str) -> bool:
 def month_words() -> frozenset[str]:
     """Every month's name and abbreviation in every CLDR locale (case-folded, without a final "."):
     a printed text is a worded date only if it holds one, so the date parser runs on few texts."""
-    from babel import Locale, localedata
-
     words: set[str] = set()
-    for ident in localedata.locale_identifiers():
-        months = Locale.parse(ident).months
-        for context in months.values():
+    for locale in _locales():
+        for context in locale.months.values():
             for width in ("wide", "abbreviated"):
                 words.update(str(name).casefold().rstrip(".") for name in context.get(width, {}).values())
     return frozenset(w for w in words if w)

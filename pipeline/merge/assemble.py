@@ -55,10 +55,11 @@ class DocumentAssembler:
         outcome = self.einvoices.get((result.source_path, result.source_sha256))
         if outcome is not None and outcome.error and result.einvoice_error is None:
             result.einvoice_error = outcome.error  # the model read the page because the XML could not be used
+        reasons = result.review_reasons
         page = {**(result.record or {}), **result.columns(), **self.stamp, "created_at": datetime.now(timezone.utc),
                 "_record": result.record, "_printed": result.printed,
                 "field_confidence": result.field_confidence or None, "disputed_fields": result.disputed,
-                "needs_review": result.needs_review, "review_reasons": result.review_reasons}
+                "needs_review": bool(reasons), "review_reasons": reasons}
         self.page_counts[result.status] += 1
         self.api["api_input_tokens"] += result.api_input_tokens
         self.api["api_output_tokens"] += result.api_output_tokens

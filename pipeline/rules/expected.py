@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pipeline.schema.paths import Node, at_path, kind_paths, node_at, resolve_ref
+from pipeline.consensus.compare import field_kind
+from pipeline.schema.paths import at_path, kind_paths, node_at
 
 EMPTY: tuple[Any, ...] = (None, "", [])
 
@@ -40,20 +41,12 @@ def absent(record: dict[str, Any], schema: dict[str, Any], kind: str | None,
     found = {path: f"every {kind or 'document'} has one, and none was read"
              for path in expected_fields(schema, kind) if at_path(record, path) in EMPTY}
     for path in unreadable:
-        if at_path(record, path) in EMPTY and (path in found or _read_as_typed(node_at(schema, path), schema)):
+        # an amount or a date written and thrown away was there and was misread (a text that does not
+        # match its pattern, such as a VAT id where a model writes "none", is not that)
+        typed = field_kind(node_at(schema, path), schema) in ("date", "number")
+        if at_path(record, path) in EMPTY and (path in found or typed):
             found[path] = "a sample's value could not be read as the field's type, so none was kept"
     return found
-
-
-def _read_as_typed(node: Node, schema: dict[str, Any]) -> bool:
-    """An amount or a date: a value written and thrown away was there and was misread.  (A text that
-    does not match its pattern, such as a VAT id where a model writes "none", is not that.)"""
-    node = resolve_ref(node, schema) if node is not None else None
-    if node is None:
-        return False
-    types = node.get("type")
-    types = types if isinstance(types, list) else [types]
-    return node.get("format") == "date" or "number" in types or "integer" in types
 
 
 def kind_fields(paths: Sequence[str], schema: dict[str, Any], kind: str | None) -> list[str]:
