@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any, Literal, TypedDict
 
 
@@ -27,11 +27,12 @@ class FieldSource(TypedDict):
 
 TASK_KEYS = ("source_path", "source_sha256", "page_number", "page_count")
 SPAN = "page_span"  # a task's pages read in one request, from page_number (``--read-pages``); 1 if absent
+GREEDY_SETTLED = "greedy answer settled"  # sample_reason of a page whose greedy answer needed no vote
 # carried through Ray as JSON text
-_JSON = ("record", "field_confidence", "field_alternatives",
+_JSON = ("record", "field_confidence", "field_alternatives", "certainty",
          "open_fields", "normalize_nulls", "field_sources", "ungrounded_fields",
          "repairs", "doubts", "read_kinds", "printed")
-_MAPS = ("field_confidence", "field_alternatives", "field_sources")
+_MAPS = ("field_confidence", "field_alternatives", "field_sources", "certainty")
 # not provenance columns of their own
 INTERNAL = frozenset({"record", "batch_request", "open_fields", "read_kinds", "printed"})
 
@@ -56,12 +57,23 @@ class PageResult:
     forced_tokens: int = 0
     accepted_tokens: int = 0
     decode_calls: int = 0
+    # where the page's seconds went: reading (render, text layer or OCR, screening), llama.cpp's prompt
+    # evaluation and decoding (of latency_ms, the model's time), settling (grounding, rules), the API
+    read_ms: float = 0.0
+    prompt_eval_ms: float = 0.0
+    decode_ms: float = 0.0
+    settle_ms: float = 0.0
+    adjudicate_ms: float = 0.0
+    prompt_tokens_evaluated: int = 0  # of prompt_tokens, those llama.cpp evaluated (the rest came from its cache)
     text_source: str | None = None  # layer, ocr, image, image+layer, image+ocr, image+none, xml
     samples: int = 0
+    sample_reason: str | None = None  # --sampling adaptive: why the page got more than the greedy answer
     agreement: float | None = None
     min_confidence: float | None = None
     field_confidence: dict[str, float] = field(default_factory=dict)
     field_alternatives: dict[str, list[str]] = field(default_factory=dict)  # disputed path -> what other samples read
+    # the greedy answer's values, as the model wrote them: the probability of each one's least likely token
+    certainty: dict[str, float] = field(default_factory=dict)
     # disputed fields that matter on this page (schema.scope.open_disputes): decided once, in the worker
     open_fields: list[str] = field(default_factory=list)
     fallback_reason: str | None = None  # e.g. the voted record did not validate: the greedy one was kept
@@ -170,3 +182,52 @@ def provenance_fields() -> list[tuple[str, Any]]:
 def plain(value: Any) -> Any:
     """numpy scalars from Ray batches -> plain Python values."""
     return value.item() if hasattr(value, "item") else value
+
+
+# Where a run's seconds and tokens went, summed over its pages for the manifest and the summary
+# (measured before anything is made faster): reading (render, text layer or OCR, screening),
+# llama.cpp's prompt evaluation and decoding, settling (grounding, rules) and the API.
+STAGES = ("read_ms", "prompt_eval_ms", "decode_ms", "latency_ms", "settle_ms", "adjudicate_ms")
+
+
+@dataclass
+class Work:
+    pages_model: int = 0  # requests the model answered (a request may read several pages: --read-pages)
+    samples: int = 0
+    greedy_only: int = 0  # --sampling adaptive: requests the greedy answer settled
+    prompt_tokens: int = 0
+    prompt_tokens_evaluated: int = 0
+    answer_tokens: int = 0
+    ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+
+    def add(self, result: PageResult) -> None:
+        for stage in STAGES:
+            self.ms[stage] += float(getattr(result, stage) or 0.0)
+        if not result.attempts:
+            return
+        self.pages_model += 1
+        self.samples += result.samples
+        self.greedy_only += result.sample_reason == GREEDY_SETTLED
+        self.prompt_tokens += result.prompt_tokens
+        self.prompt_tokens_evaluated += result.prompt_tokens_evaluated
+        self.answer_tokens += result.completion_tokens
+
+    def summary(self) -> dict[str, Any]:
+        """The manifest's ``work``: totals, and per model request the means a reader compares."""
+        n = max(self.pages_model, 1)
+        seconds = {stage.removesuffix("_ms").replace("latency", "model"): round(ms / 1000, 2)
+                   for stage, ms in self.ms.items()}
+        return {**{k: v for k, v in asdict(self).items() if k != "ms"}, "seconds": seconds,
+                "per_request": {"samples": round(self.samples / n, 3),
+                                **{k: round(getattr(self, k) / n, 1)
+                                   for k in ("answer_tokens", "prompt_tokens", "prompt_tokens_evaluated")}}}
+
+
+def work_line(work: dict[str, Any]) -> str:
+    """A manifest's ``work`` in one line for the run's summary table."""
+    s, per = work["seconds"], work["per_request"]
+    return (f"model {s['model']:.0f} s (prompt {s['prompt_eval']:.0f}, decoding {s['decode']:.0f}), "
+            f"reading {s['read']:.0f} s, settling {s['settle']:.1f} s, API {s['adjudicate']:.0f} s; per request "
+            f"{per['samples']:.2f} samples, {per['answer_tokens']:.0f} answer tokens, "
+            f"{per['prompt_tokens_evaluated']:.0f} of {per['prompt_tokens']:.0f} prompt tokens evaluated; "
+            f"{work['greedy_only']} of {work['pages_model']} settled by the greedy answer")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.model.base import Backend, Completion, PageInput
+from pipeline.model.base import Backend, Completion, ModelResult, PageInput
 from pipeline.run.page import PageSteps, process_page
 from pipeline.schema.compiled import CompiledSchema, compile_schema, load_schema
 from pipeline.screen.read import LazyOcr
@@ -213,3 +213,56 @@ def test_an_answer_cut_at_max_tokens_keeps_what_came_before_the_cut() -> None:
     assert [r["description"] for r in result.record["line_items"]] == ["x", "y"]  # the loop's repeat is gone
     assert result.record["total_amount"] is None  # never reached: null, not invented
     assert "1 repeated rows removed" in (result.fallback_reason or "")
+
+
+def test_adaptive_sampling_stops_at_a_settled_greedy_answer_and_continues_otherwise() -> None:
+    from pipeline.results import GREEDY_SETTLED
+
+    seen: list[dict] = []
+
+    def settled(result: ModelResult) -> str | None:
+        seen.append(dict(result.record or {}))
+        return None
+
+    backend = ScriptedBackend(['{"n": 1, "d": "2024-01-01"}'], retries=0)
+    backend.samples = 3
+    result = backend.extract(PAGE, settled)
+    assert backend.calls == [0] and result.samples == 1 and result.sample_reason == GREEDY_SETTLED
+    assert seen == [{"n": 1, "d": "2024-01-01"}]
+
+    backend = ScriptedBackend(['{"n": 1, "d": "2024-01-01"}', '{"n": 2, "d": "2024-01-01"}',
+                               '{"n": 1, "d": "2024-01-01"}'], retries=0)
+    backend.samples = 3
+    result = backend.extract(PAGE, lambda first: "in doubt: n")
+    assert backend.calls == [0, 1, 2]  # the greedy answer is kept; the next samples climb the ladder from it
+    assert result.samples == 3 and result.sample_reason == "in doubt: n"
+    assert result.record == {"n": 1, "d": "2024-01-01"}
+    assert result.field_confidence["n"] == 2 / 3 and result.prompt_tokens == 30 and result.attempts == 3
+
+    backend = ScriptedBackend(["oops", '{"n": 1}', '{"n": 1}', '{"n": 1}'], retries=1)
+    backend.samples = 3
+    result = backend.extract(PAGE, settled)  # an invalid greedy answer is retried before it is judged
+    assert backend.calls == [0, 1] and result.samples == 1 and result.sample_reason == GREEDY_SETTLED
+
+    backend = ScriptedBackend(["oops", "oops", '{"n": 1}', '{"n": 1}'], retries=1)
+    backend.samples = 3
+    result = backend.extract(PAGE, settled)  # no valid greedy answer: the other samples are drawn without asking
+    assert result.sample_reason == "no whole greedy answer" and result.samples == 2 and backend.calls == [0, 1, 2, 3]
+
+
+def test_adaptive_samples_stop_once_no_sample_left_could_change_the_vote() -> None:
+    from pipeline.model.base import decided
+
+    backend = ScriptedBackend(['{"n": 1, "d": "2024-01-01"}'] * 2 + ['{"n": 2, "d": "2024-01-01"}'], retries=0)
+    backend.samples = 3
+    result = backend.extract(PAGE, lambda first: "unsure: n (0.20)")
+    assert backend.calls == [0, 1] and result.samples == 2  # the third could not outvote two that agree
+    assert result.sample_reason == "unsure: n (0.20); the vote was decided after 2 samples"
+    assert result.record == {"n": 1, "d": "2024-01-01"} and result.disputed == []
+
+    def voted(shares: dict[str, float], k: int) -> ModelResult:
+        return ModelResult("ok", {}, None, None, k, 0.0, samples=k, field_confidence=shares)
+
+    assert decided(voted({"n": 1.0}, 2), 1) and not decided(voted({"n": 0.5}, 2), 1)
+    assert decided(voted({"n": 0.6}, 5), 0) and not decided(voted({"n": 0.6}, 5), 1)  # 3 of 5, 2 to come: not yet
+    assert decided(voted({"n": 1.0}, 3), 2) and not decided(voted({}, 1), 2)

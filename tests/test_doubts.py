@@ -109,3 +109,27 @@ def test_the_reasons_say_why_a_page_needs_review() -> None:
     page = PageResult("a.pdf", "a" * 64, 1, 1, status="ok", open_fields=["currency", "issue_date"])
     assert page.needs_review and page.review_reasons == ["in doubt: currency, issue_date"]
     assert PageResult("a.pdf", "a" * 64, 1, 1, status="ok").review_reasons == []
+
+
+def test_one_answer_settles_a_page_only_when_nothing_decisive_is_open_or_unsure() -> None:
+    from pipeline.rules.doubts import unsettled
+    from pipeline.rules.expected import decisive
+
+    assert decisive(SCHEMA, "issue_date", "invoice") and decisive(SCHEMA, "line_items[3].amount", "invoice")
+    assert decisive(SCHEMA, "currency", "invoice") and decisive(SCHEMA, "seller.name", "invoice")
+    assert not decisive(SCHEMA, "seller.address", "invoice") and not decisive(SCHEMA, "line_items[0].description",
+                                                                              "invoice")
+    record = _record(invoice_number="R-17", issue_date="2026-04-03", currency="EUR", total_amount=119.0,
+                     seller={"name": "ACME Tools GmbH", "vat_id": "DE136695976", "address": None})
+    settled = _settle(record, kind="invoice")
+    assert settled.open_fields == [] and settled.whole
+
+    def why(certainty: dict[str, float]) -> str | None:
+        return unsettled(settled, RULES, SCHEMA, "invoice", certainty, 0.3)
+
+    assert why({"issue_date": 0.9, "seller.address": 0.01}) is None  # unsure of an address's wording: no vote
+    assert why({"issue_date": 0.21, "total_amount": 0.05}) == "unsure: total_amount (0.05), issue_date (0.21)"
+    missing = _settle({**record, "issue_date": None}, kind="invoice")
+    assert unsettled(missing, RULES, SCHEMA, "invoice", {}, 0.3) == "in doubt: issue_date"
+    broken = _settle({**record, "net_amount": 100.0, "tax_amount": 50.0}, kind="invoice")
+    assert "rules: " in (unsettled(broken, RULES, SCHEMA, "invoice", {}, 0.3) or "")

@@ -188,3 +188,27 @@ def test_counting_among_printed_readings_never_starts_a_dispute() -> None:
     samples = [{"charge_total": 1234.56}, {"charge_total": 1234.56}, {"charge_total": None}]
     settled = printed_agreement({"charge_total": 2 / 3}, {"charge_total": None}, samples, SCHEMA.raw, [index])
     assert settled == {"charge_total": 2 / 3}
+
+
+def test_adaptive_sampling_votes_only_a_page_the_greedy_answer_leaves_in_doubt(sample_dir: Path) -> None:
+    from pipeline.results import GREEDY_SETTLED
+
+    pdf = sample_dir / "invoice-001-classic.pdf"
+    truth = json.loads(pdf.with_suffix(".json").read_text())
+    task = {"source_path": str(pdf), "source_sha256": "a" * 64, "page_number": 1, "page_count": 1}
+    steps = PageSteps(SCHEMA.raw, 72, 100_000, LazyOcr(), None, [], False, 1.0, adaptive=True)
+
+    printed = ScriptedBackend([json.dumps(truth)] * 3, schema=SCHEMA)
+    printed.samples = 3
+    result = process_page(printed, task, steps)
+    assert printed.calls == [0] and result.samples == 1 and result.sample_reason == GREEDY_SETTLED
+    assert result.open_fields == [] and not result.needs_review
+    assert result.read_ms > 0 and result.settle_ms > 0  # where the seconds went
+
+    invented = {**truth, "invoice_number": "INV123456789"}
+    doubtful = ScriptedBackend([json.dumps(invented), json.dumps(truth), json.dumps(truth)], schema=SCHEMA)
+    doubtful.samples = 3
+    result = process_page(doubtful, task, steps)
+    assert doubtful.calls == [0, 1, 2] and result.samples == 3
+    assert (result.sample_reason or "").startswith("in doubt: invoice_number")
+    assert result.record is not None and result.record["invoice_number"] == truth["invoice_number"]  # the vote

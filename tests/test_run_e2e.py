@@ -42,6 +42,7 @@ def run_output(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path, tiny_
     ])
     assert result.exit_code == 0, result.output
     assert "errors" in result.output and "pages" in result.output
+    assert "greedy" in " ".join(result.output.split()), result.output  # the run says where its seconds went
     return inputs, out
 
 
@@ -175,6 +176,16 @@ def test_manifest_matches_the_parquet(run_output: tuple[Path, Path]) -> None:
     assert traces["pages_fallback"] == sum(p["fallback_reason"] is not None for p in pages)
     assert sum(traces["normalize_nulls"].values()) == sum(len(p["normalize_nulls"] or []) for p in pages)
     assert traces["pages_per_worker"] == 2
+    # where the seconds and tokens went, summed from the pages' own columns
+    work = manifest["work"]
+    answered = [p for p in pages if p["attempts"]]
+    assert work["pages_model"] == len(answered) and work["samples"] == sum(p["samples"] for p in answered)
+    assert work["answer_tokens"] == sum(p["completion_tokens"] for p in answered) > 0
+    assert 0 < work["prompt_tokens_evaluated"] <= work["prompt_tokens"]
+    assert work["seconds"]["model"] >= work["seconds"]["decode"] > 0 and work["seconds"]["read"] > 0
+    assert work["greedy_only"] == sum(p["sample_reason"] == "greedy answer settled" for p in pages)
+    assert all(p["sample_reason"] for p in answered)  # adaptive (the default): each page says why it got its samples
+    assert any(p["certainty"] for p in answered)  # the greedy answer's probability per value, read from llama.cpp
 
 
 def test_show_prints_records(run_output: tuple[Path, Path]) -> None:

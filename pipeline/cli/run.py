@@ -16,7 +16,7 @@ from rich.table import Table
 from pipeline.cli.options import given, settings_options
 from pipeline.config.settings import Settings, cpu_count, options
 from pipeline.errors import OutputError
-from pipeline.results import PageResult
+from pipeline.results import PageResult, work_line
 from pipeline.run.resolve import resolve
 
 
@@ -77,6 +77,7 @@ def run_options(opts: Settings, base: Path | None = None) -> None:
                                    f"{skipped['duplicate']} duplicate files"),
                        ("fallbacks", _fallbacks(manifest.get("traces", {}))),
                        ("files", summary.files), ("time", f"{summary.seconds:.1f} s"),
+                       ("work", work_line(manifest["work"]) if manifest.get("work") else "-"),
                        ("speed", f"{summary.pages_per_second:.2f} pages/s"),
                        ("output", f"{summary.output}/{{documents,pages,errors}}/run_date=*/"),
                        ("manifest", summary.manifest_path)):

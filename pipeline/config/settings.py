@@ -110,6 +110,15 @@ class Settings(_Strict):
     samples: int = setting(3, ge=1, le=9,
                            help="Answers per page (greedy, then a temperature ladder), voted field by field; "
                                 "disagreements are flagged in disputed_fields / needs_review.")
+    sampling: Literal["adaptive", "fixed"] = setting(
+        "adaptive", help="adaptive: the greedy answer first, the other --samples only for a page it leaves in doubt "
+                         "(a value printed nowhere or in doubt, a broken rule, an invalid or cut answer); fixed: "
+                         "every page gets --samples answers. Each page records how many it got and why "
+                         "(samples, sample_reason).")
+    greedy_sure: float = setting(
+        0.3, gt=0, le=1, help="--sampling adaptive: a decisive value (a date, an amount, a code, a field every "
+                              "document has) the greedy answer chose with less than this probability (its least "
+                              "likely token, before the grammar) draws the page's other samples.")
     read_pages: int = setting(4, ge=1, le=16,
                               help="Text backend: read up to this many pages of a document in one model call (while "
                                    "their text fits), so its header, rows and totals are read together; 1 reads "
@@ -185,6 +194,8 @@ class ModelConfig(_Strict):
     temperature: float = default_of("temperature")
     retries: int = default_of("retries")
     samples: int = default_of("samples")
+    sampling: Literal["adaptive", "fixed"] = default_of("sampling")
+    greedy_sure: float = default_of("greedy_sure")
     read_pages: int = default_of("read_pages")
     amounts: Literal["printed", "free"] = default_of("amounts")
     dual_view: bool = default_of("dual_view")
@@ -254,6 +265,8 @@ class RunConfig(_Strict):
             "read_pages": m.read_pages if self.backend == "text" else None,
             "adjudicator": [a.provider, a.model, a.when, a.below] if a.provider != "none" else None,
         }
+        if m.sampling != "fixed" and m.samples > 1:  # fixed is how outputs from before the setting were made
+            relevant["sampling"] = [m.sampling, m.greedy_sure]
         if self.backend == "text" and m.amounts != "free":  # free is how outputs from before the setting were made
             relevant["amounts"] = m.amounts
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:32]

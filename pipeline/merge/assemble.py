@@ -18,7 +18,7 @@ from pipeline.einvoice.documents import XmlOutcome, einvoice_columns
 from pipeline.merge.pages import merge_pages
 from pipeline.merge.review import kind_of, review_reasons, tagged
 from pipeline.merge.sources import document_grounding
-from pipeline.results import PageResult
+from pipeline.results import PageResult, Work
 from pipeline.rules.checks import check_rules, rule_failures
 from pipeline.rules.fixes import joined, totals_repair
 from pipeline.schema.compiled import CompiledSchema
@@ -47,6 +47,7 @@ class DocumentAssembler:
         self.document_counts = {"ok": 0, "partial": 0, "error": 0}
         self.api: dict[str, float] = {"pages_adjudicated": 0, "api_input_tokens": 0, "api_output_tokens": 0,
                                       "api_cost_usd": 0.0}
+        self.work = Work()
         self.traces: dict[str, Any] = {"pages_fallback": 0, "dropped_rows": 0, "normalize_nulls": {}, "repairs": 0,
                                        "ungrounded_fields": 0, "documents_needs_review": 0}
 
@@ -74,6 +75,7 @@ class DocumentAssembler:
 
     def _trace(self, result: PageResult) -> None:
         """Count every fallback for the manifest (the rows carry them one by one)."""
+        self.work.add(result)
         counts = self.traces
         counts["pages_fallback"] += result.fallback_reason is not None
         counts["dropped_rows"] += result.dropped_rows

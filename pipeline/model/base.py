@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pipeline.consensus.normalize import normalize_record
 from pipeline.consensus.vote import alternatives_text, consensus
 from pipeline.model.salvage import close_cut_json, with_missing_nulls, without_repeats
+from pipeline.results import GREEDY_SETTLED
 from pipeline.schema.compiled import CompiledSchema
 from pipeline.screen.read import PageInput
 
@@ -36,9 +37,34 @@ class Completion:
     forced_tokens: int = 0
     accepted_tokens: int = 0
     decode_calls: int = 0
+    # llama.cpp's own timings of the call: evaluating the prompt (the part not reused from its cache) and decoding
+    prompt_eval_ms: float = 0.0
+    decode_ms: float = 0.0
+    prompt_tokens_evaluated: int = 0
+    # the greedy answer's values: the probability of each one's least likely token (model.certainty)
+    certainty: dict[str, float] = field(default_factory=dict)
 
 
 DECODING = ("drafted_tokens", "forced_tokens", "accepted_tokens", "decode_calls")
+USAGE = ("prompt_tokens", "completion_tokens", "prompt_eval_ms", "decode_ms", "prompt_tokens_evaluated", *DECODING)
+
+
+@dataclass
+class Draws:
+    """What a page's model calls drew so far, so that a later round continues where the first stopped."""
+
+    valid: list[dict[str, Any]] = field(default_factory=list)
+    traces: list[tuple[list[str], int]] = field(default_factory=list)  # per valid answer: (fields nulled, rows dropped)
+    usage: dict[str, float] = field(default_factory=lambda: dict.fromkeys(USAGE, 0))
+    attempts: int = 0
+    raw: str | None = None
+    cut: str | None = None  # the first answer cut at max_tokens, kept in case none is whole
+    problem: str = "no attempt made"
+    seconds: float = 0.0
+    certainty: dict[str, float] = field(default_factory=dict)  # the first valid answer's (model.certainty)
+
+    def ms(self) -> float:
+        return round(self.seconds * 1000.0, 2)
 
 
 @dataclass
@@ -63,9 +89,19 @@ class ModelResult:
     truncated: bool = False  # every answer was cut at max_tokens: the record is what came before the cut
     decoding: dict[str, int] = field(default_factory=dict)  # DECODING counts summed over the page's answers
 
+    sample_reason: str | None = None  # adaptive sampling: why the page got more than the greedy answer
+    prompt_eval_ms: float = 0.0  # of latency_ms: llama.cpp evaluating prompts, and decoding answers
+    decode_ms: float = 0.0
+    prompt_tokens_evaluated: int = 0  # of prompt_tokens: those not reused from the cache
+    certainty: dict[str, float] = field(default_factory=dict)  # the greedy answer's, per value (model.certainty)
+
     @property
     def disputed(self) -> list[str]:
         return sorted(p for p, c in self.field_confidence.items() if c < 1.0)
+
+
+# Adaptive sampling: shown the greedy answer, why it needs the other samples (None: it needs none)
+Enough = Callable[["ModelResult"], str | None]
 
 
 class Backend(ABC):
@@ -95,63 +131,95 @@ class Backend(ABC):
         images and can also read text override this."""
         raise NotImplementedError(f"{type(self).__name__} has no text view")
 
-    def extract(self, page: PageInput) -> ModelResult:
+    def extract(self, page: PageInput, enough: Enough | None = None) -> ModelResult:
         """Up to ``samples`` valid answers (plus ``retries`` spare attempts), voted field by field.
+
+        With ``enough`` (adaptive sampling) the greedy answer is drawn first and shown to it: when it
+        says the answer needs no vote (None), the page costs one answer; otherwise the reason is kept
+        (``sample_reason``) and the other samples are drawn and voted with it.  Deciding here, on the
+        worker's model thread, keeps the page's prompt in llama.cpp's cache for the extra samples.
+
+        The other samples come one by one, and stop once no sample left could change the vote's
+        winner of any field (``decided``): with 3 samples, a second that agrees with the greedy answer
+        everywhere gives the record the third would have given, flags included (2 of 3 is a majority).
 
         With ``dual_view`` and a page that has text, one more answer is read from the text: an
         independent way to misread the page, so where it disagrees with the image the field is
         disputed (and it still answers when every image sample failed).
         """
-        usage = dict.fromkeys(("prompt_tokens", "completion_tokens", *DECODING), 0)
-        result = self._extract(page, usage)
-        result.decoding = {k: usage[k] for k in DECODING}
+        draws = Draws()
+        if enough is not None and self.samples > 1:
+            first = self._draw(page, draws, 1, dual_view=False)
+            why = enough(first) if first.status == "ok" and not first.truncated else "no whole greedy answer"
+            if why is None:
+                first.sample_reason = GREEDY_SETTLED
+                return first
+            for want in range(2, self.samples + 1):
+                result = self._draw(page, draws, want, self.dual_view and want == self.samples)
+                if want < self.samples and not self.dual_view and decided(result, self.samples - want):
+                    why += f"; the vote was decided after {want} samples"
+                    break
+            result.sample_reason = why[:300]
+            return result
+        return self._draw(page, draws, self.samples, self.dual_view)
+
+    def _draw(self, page: PageInput, draws: Draws, want: int, dual_view: bool) -> ModelResult:
+        """Draw answers until ``want`` are valid (``draws``: what earlier calls drew), and vote them."""
+        started = time.perf_counter()
+        result = self._vote(page, draws, want, dual_view)
+        draws.seconds += time.perf_counter() - started
+        result.latency_ms = draws.ms()  # every round's model time, the greedy answer's included
         return result
 
-    def _extract(self, page: PageInput, usage: dict[str, int]) -> ModelResult:
-        started = time.perf_counter()
-        cut: str | None = None  # the first answer cut at max_tokens, kept in case none is whole
-        problem = "no attempt made"
-        raw: str | None = None
-        valid: list[dict[str, Any]] = []
-        traces: list[tuple[list[str], int]] = []  # per valid sample: (fields nulled, rows dropped)
-        attempts = 0
-        while len(valid) < self.samples and attempts < self.samples + self.retries:
-            attempt, attempts = attempts, attempts + 1
-            record, problem, text = self._attempt(usage, traces, self.execute, page, attempt)
-            if record is None and text is not None and cut is None and CUT_MARK in problem:
-                cut = text
-            raw = raw if valid or text is None else text  # keep the answer the record comes from
+    def _vote(self, page: PageInput, draws: Draws, want: int, dual_view: bool) -> ModelResult:
+        usage, valid = draws.usage, draws.valid
+        while len(valid) < want and draws.attempts < want + self.retries:
+            attempt, draws.attempts = draws.attempts, draws.attempts + 1
+            record, draws.problem, text = self._attempt(draws, self.execute, page, attempt)
+            if record is None and text is not None and draws.cut is None and CUT_MARK in draws.problem:
+                draws.cut = text
+            draws.raw = draws.raw if valid or text is None else text  # keep the answer the record comes from
             if record is not None:
                 valid.append(record)
-        if self.dual_view and page.text.strip():
-            attempts += 1
-            record, text_problem, text = self._attempt(usage, traces, self.execute_text_view, page)
-            raw = raw if valid or text is None else text
+        if dual_view and page.text.strip():
+            draws.attempts += 1
+            record, text_problem, text = self._attempt(draws, self.execute_text_view, page)
+            draws.raw = draws.raw if valid or text is None else text
             if record is not None:
                 valid.append(record)
             elif not valid:
-                problem = f"{problem}; text view: {text_problem}"
-        prompt_tokens, completion_tokens = usage["prompt_tokens"], usage["completion_tokens"]
-        if not valid and cut is not None:
-            kept = self._salvage(cut)
+                draws.problem = f"{draws.problem}; text view: {text_problem}"
+        result = self._voted(draws)
+        result.decoding = {k: int(usage[k]) for k in DECODING}
+        result.prompt_eval_ms, result.decode_ms = round(usage["prompt_eval_ms"], 2), round(usage["decode_ms"], 2)
+        result.prompt_tokens_evaluated = int(usage["prompt_tokens_evaluated"])
+        result.certainty = draws.certainty
+        return result
+
+    def _voted(self, draws: Draws) -> ModelResult:
+        valid, traces, raw, attempts = draws.valid, draws.traces, draws.raw, draws.attempts
+        prompt_tokens, completion_tokens = int(draws.usage["prompt_tokens"]), int(draws.usage["completion_tokens"])
+        ms = 0.0  # the round's time is added once it ends (_draw)
+        if not valid and draws.cut is not None:
+            kept = self._salvage(draws.cut)
             if kept is not None:
                 record, repeats = kept
-                return ModelResult("ok", record, None, cut, attempts, _ms(started), prompt_tokens,
+                return ModelResult("ok", record, None, draws.cut, attempts, ms, prompt_tokens,
                                    completion_tokens, samples=1, candidates=[record], truncated=True,
-                                   fallback_reason=f"answer cut at max_tokens ({problem}); kept what came before "
-                                                   f"the cut, {repeats} repeated rows removed, the rest null"[:300])
+                                   fallback_reason=f"answer cut at max_tokens ({draws.problem}); kept what came "
+                                                   f"before the cut, {repeats} repeated rows removed, the rest null"
+                                                   [:300])
         if not valid:
-            return ModelResult("error", None, problem, raw, attempts,
-                               _ms(started), prompt_tokens, completion_tokens)
-        result = ModelResult("ok", valid[0], None, raw, attempts, _ms(started), prompt_tokens,
-                             completion_tokens, samples=len(valid), candidates=valid,
+            return ModelResult("error", None, draws.problem, raw, attempts, ms, prompt_tokens, completion_tokens)
+        result = ModelResult("ok", valid[0], None, raw, attempts, ms, prompt_tokens,
+                             completion_tokens, samples=len(valid), candidates=list(valid),
                              normalize_nulls=traces[0][0], dropped_rows=traces[0][1])
         if len(valid) > 1:
             try:
                 voted = consensus(valid, self.schema.raw)
             except Exception as exc:  # a bug in voting costs this page, not the run
                 return ModelResult("error", None, f"consensus_error: {type(exc).__name__}: {exc}"[:300], raw,
-                                   attempts, _ms(started), prompt_tokens, completion_tokens)
+                                   attempts, ms, prompt_tokens, completion_tokens)
             problems = self.schema.errors(voted.record)
             if problems:
                 result.fallback_reason = f"vote_invalid: {problems[0]}; the greedy answer was kept"[:300]
@@ -165,19 +233,21 @@ class Backend(ABC):
             result.min_confidence = round(voted.min_confidence, 4)
         return result
 
-    def _attempt(self, usage: dict[str, int], traces: list[tuple[list[str], int]], call: Callable[..., Completion],
+    def _attempt(self, draws: Draws, call: Callable[..., Completion],
                  *args: Any) -> tuple[dict[str, Any] | None, str, str | None]:
         """One model call, checked: (record or None, problem, raw text); never raises."""
         try:
             completion = call(*args)
         except Exception as exc:  # a backend failure is a page error, not a dead run
             return None, f"model_error: {' '.join(str(exc).split())[:300] or type(exc).__name__}", None
-        for key in usage:
-            usage[key] += getattr(completion, key)
+        for key in draws.usage:
+            draws.usage[key] += getattr(completion, key)
         try:
-            record, problem = self._check(completion, traces)
+            record, problem = self._check(completion, draws.traces)
         except Exception as exc:  # a bug in normalisation must cost a page, not the run
             record, problem = None, f"normalize_error: {type(exc).__name__}: {exc}"[:300]
+        if record is not None and not draws.valid:  # the answer the record starts from (greedy, when valid)
+            draws.certainty = completion.certainty
         return record, problem, completion.text
 
     def _check(self, completion: Completion,
@@ -214,8 +284,13 @@ class Backend(ABC):
         return (record, repeats) if record is not None else None
 
 
+def decided(result: ModelResult, remaining: int) -> bool:
+    """Whether ``remaining`` more samples could change no field's winner: for each field the winner's
+    votes exceed all the others' by more than ``remaining`` (counted from the agreement share)."""
+    if result.status != "ok" or result.samples < 2 or result.fallback_reason or not result.field_confidence:
+        return False
+    k = result.samples
+    return all(2 * round(share * k) - k > remaining for share in result.field_confidence.values())
+
+
 CUT_MARK = "output cut at max_tokens"
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000.0, 2)

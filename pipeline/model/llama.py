@@ -8,8 +8,10 @@ text model reads the page's text layer or OCR instead of the image.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from abc import abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 from pipeline.config.settings import ModelConfig, RunConfig, default_of
@@ -25,7 +27,7 @@ from pipeline.model.preflight import (
 )
 from pipeline.model.printed import printed_grammar
 from pipeline.model.prompt import prompt_schema, text_messages, vlm_messages
-from pipeline.model.sampling import make_llama_class
+from pipeline.model.sampling import answer_certainty, make_llama_class
 from pipeline.schema.compiled import CompiledSchema, compile_schema
 
 
@@ -75,21 +77,52 @@ class LlamaBackend(Backend):
         return self.chat(self.messages(page), attempt)
 
     def chat(self, messages: list[dict[str, Any]], attempt: int, gbnf: str | None = None) -> Completion:
+        before = self.perf()
+        self.llm.last_sampler = None
         response = self.llm.create_chat_completion(messages=messages, **self.sampling(attempt, gbnf))  # type: ignore[arg-type]
         choice = response["choices"][0]  # type: ignore[index]
-        return _completion(choice["message"]["content"], response, choice, self.llm.decode_counts)
+        completion = _completion(choice["message"]["content"], response, choice, self.llm.decode_counts,
+                                 self.perf() - before)
+        return self.with_certainty(completion) if attempt == 0 else completion
+
+    def with_certainty(self, completion: Completion) -> Completion:
+        """The greedy answer with how sure the model was of each value (``model.certainty``)."""
+        return dataclasses.replace(completion, certainty=answer_certainty(self.llm, completion.text))
+
+    def perf(self) -> Perf:
+        """llama.cpp's running totals for this context (read before and after a call)."""
+        import llama_cpp
+
+        data = llama_cpp.llama_perf_context(self.llm._ctx.ctx)
+        return Perf(data.t_p_eval_ms, data.t_eval_ms, data.n_p_eval)
 
     def close(self) -> None:
         self.llm.close()
 
 
-def _completion(text: str | None, response: Any, choice: Any, counts: Any) -> Completion:
-    """The answer with its token counts (``counts``: the call's ``model.decode.DecodeCounts``)."""
+@dataclass(frozen=True)
+class Perf:
+    """llama.cpp's counters: milliseconds evaluating prompts (and drafted batches) and decoding, and
+    the prompt tokens it evaluated (those reused from its cache are not)."""
+
+    prompt_ms: float
+    decode_ms: float
+    prompt_tokens: int
+
+    def __sub__(self, other: Perf) -> Perf:
+        return Perf(self.prompt_ms - other.prompt_ms, self.decode_ms - other.decode_ms,
+                    self.prompt_tokens - other.prompt_tokens)
+
+
+def _completion(text: str | None, response: Any, choice: Any, counts: Any, perf: Perf) -> Completion:
+    """The answer with its token counts (``counts``: the call's ``model.decode.DecodeCounts``) and timings."""
     usage = response.get("usage") or {}
     return Completion(text=text or "", prompt_tokens=int(usage.get("prompt_tokens", 0)),
                       completion_tokens=int(usage.get("completion_tokens", 0)),
                       finish_reason=choice.get("finish_reason"), drafted_tokens=counts.drafted,
-                      forced_tokens=counts.forced, accepted_tokens=counts.accepted, decode_calls=counts.calls)
+                      forced_tokens=counts.forced, accepted_tokens=counts.accepted, decode_calls=counts.calls,
+                      prompt_eval_ms=round(perf.prompt_ms, 2), decode_ms=round(perf.decode_ms, 2),
+                      prompt_tokens_evaluated=max(0, perf.prompt_tokens))
 
 
 class LlamaVLMBackend(LlamaBackend):
@@ -118,9 +151,10 @@ class LlamaVLMBackend(LlamaBackend):
     def execute(self, page: PageInput, attempt: int) -> Completion:
         digest = hashlib.sha256(page.png).digest()
         if attempt > 0 and self._prompt is not None and self._prompt[0] == digest and self._rewind(self._prompt[1]):
+            before = self.perf()
             response = self.llm.create_completion(prompt=self._prompt[1], **self.sampling(attempt))
             choice = response["choices"][0]  # type: ignore[index]
-            return _completion(choice["text"], response, choice, self.llm.decode_counts)
+            return _completion(choice["text"], response, choice, self.llm.decode_counts, self.perf() - before)
         self._prompt = None
         completion = super().execute(page, attempt)
         # The handler evaluated the prompt into positions [0, prompt_tokens) and left their ids

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.model.certainty import value_certainty
 from pipeline.model.decode import TOKEN_DATA, DecodeCounts, Probe, speculative_generate
 
 TRACE_TOP = 8
@@ -44,6 +45,8 @@ class GrammarFirstSampler:
         self.fast_hits = 0
         self.full_passes = 0
         self.trace: list[tuple[int, dict[int, float]]] | None = None  # per token: (chosen, top logits), when asked
+        # per token: (chosen, its probability at temperature 1 before the grammar's mask): model.certainty
+        self.chosen: list[tuple[int, float]] = []
 
     def _apply(self, data: np.ndarray) -> None:
         array = self._lib.llama_token_data_array(
@@ -89,6 +92,7 @@ class GrammarFirstSampler:
                 raise RuntimeError("the grammar allows no token here")
             token = self._pick(masked)
         self._lib.llama_sampler_accept(self.grammar, token)
+        self.chosen.append((token, _probability(logits, token)))
         if self.trace is not None:
             top = np.argpartition(logits, -TRACE_TOP)[-TRACE_TOP:]
             self.trace.append((token, {**{int(t): float(logits[t]) for t in top}, token: float(logits[token])}))
@@ -103,6 +107,12 @@ class GrammarFirstSampler:
         self.close()
 
 
+def _probability(logits: np.ndarray, token: int) -> float:
+    """softmax(logits)[token], without materialising the softmax (a 150k vocabulary: ~0.3 ms)."""
+    top = float(logits.max())
+    return float(np.exp(float(logits[token]) - top - np.log(np.exp(logits - top, dtype=np.float64).sum())))
+
+
 def divergence(plain: list[tuple[int, dict[int, float]]], other: list[tuple[int, dict[int, float]]]) \
         -> tuple[int, float] | None:
     """Where two traced decodings of the same prompt first chose differently, and by how much the first
@@ -112,6 +122,15 @@ def divergence(plain: list[tuple[int, dict[int, float]]], other: list[tuple[int,
         if a != b:
             return n, logits[a] - logits[b] if b in logits else float("inf")
     return None
+
+
+def answer_certainty(llm: Any, text: str) -> dict[str, float]:
+    """How sure the model was of each value of the answer its last call wrote (``model.certainty``)."""
+    sampler = llm.last_sampler
+    if sampler is None or not sampler.chosen:
+        return {}
+    tokens, probabilities = zip(*sampler.chosen, strict=True)
+    return value_certainty(text, tokens, probabilities, lambda t: llm.detokenize([t], special=False))
 
 
 def make_llama_class() -> Any:
@@ -125,6 +144,7 @@ def make_llama_class() -> Any:
         _probe: Probe | None = None
         _answers: tuple[tuple[int, ...], list[list[int]]] = ((), [])  # (prompt, its earlier answers)
         _habit = ""  # the last answer's text: how this model spaces its JSON
+        last_sampler: GrammarFirstSampler | None = None  # the last grammar-constrained call's (its chosen tokens)
 
         def generate(self, tokens: Any, **kwargs: Any) -> Any:  # type: ignore[override]
             grammar = kwargs.get("grammar")
@@ -160,6 +180,7 @@ def make_llama_class() -> Any:
                                           kwargs.get("temp", 0.8), self._seed, top_k=kwargs.get("top_k", 40),
                                           top_p=kwargs.get("top_p", 0.95), min_p=kwargs.get("min_p", 0.05))
             sampler.trace = [] if self.trace_sampling else None
+            self.last_sampler = sampler
             return sampler
 
     return FastGrammarLlama

@@ -26,9 +26,9 @@ from typing import Any
 from pipeline.ground.index import PageIndex, Word
 from pipeline.ground.sources import FieldSource, drop_unprinted, ground_pages, ungrounded
 from pipeline.ground.votes import printed_agreement
-from pipeline.rules.checks import proven_by_sums
+from pipeline.rules.checks import flagging, proven_by_sums, rule_failures, scoped
 from pipeline.rules.cohere import Cohered, cohere
-from pipeline.rules.expected import absent, kind_fields
+from pipeline.rules.expected import absent, decisive, kind_fields
 from pipeline.rules.fixes import Printed, fix_record, printed_facts, totals_repair
 from pipeline.schema.scope import covers_document, open_disputes
 
@@ -52,6 +52,7 @@ class Settled:
     repairs: list[str] = field(default_factory=list)
     doubts: list[str] = field(default_factory=list)  # "path: why" for each value in doubt for a reason of its own
     pages: list[PageIndex] = field(default_factory=list)  # the pages read, indexed once (reused for the API's record)
+    whole: bool = False  # the pages read are the whole document: its sums and totals must hold on them
 
     @property
     def printed(self) -> Printed:
@@ -101,4 +102,23 @@ def settle_page(record: dict[str, Any] | None, confidence: dict[str, float], sch
         disputes = [p for p in disputes if p not in proven or p in missing or p in reasons]
     disputes = kind_fields(disputes, schema, kind)
     doubts = [f"{path}: {why}" for path, why in sorted(reasons.items()) if path in disputes]
-    return Settled(record, confidence, cohered, sources, missing, disputes, repairs, doubts, pages)
+    return Settled(record, confidence, cohered, sources, missing, disputes, repairs, doubts, pages, covers)
+
+
+def unsettled(settled: Settled, rules: list[dict[str, Any]], schema: dict[str, Any], kind: str | None,
+              certainty: dict[str, float], sure: float) -> str | None:
+    """Why one answer does not settle a page (adaptive sampling), or None when it does: every value
+    that matters printed and not in doubt, no rule that flags broken, and no decisive value the model
+    chose with a probability under ``sure`` (``certainty``: path -> the greedy answer's probability,
+    ``model.certainty``).  A vote of more samples changes only what one answer leaves open; spent on a
+    settled page it buys nothing."""
+    if settled.record is None:
+        return "no record"
+    why = [f"in doubt: {', '.join(settled.open_fields[:10])}"] if settled.open_fields else []
+    unsure = {p: v for p, v in certainty.items() if v < sure and decisive(schema, p, kind)}
+    if unsure:
+        why.append("unsure: " + ", ".join(f"{p} ({v:.2f})" for p, v in sorted(unsure.items(), key=lambda i: i[1])[:5]))
+    page_rules = scoped(rules, settled.whole)
+    failed = flagging(page_rules, rule_failures(page_rules, settled.record))
+    why += [f"rules: {', '.join(failed)}"] if failed else []
+    return "; ".join(why) or None

@@ -56,3 +56,16 @@ def kind_fields(paths: Sequence[str], schema: dict[str, Any], kind: str | None) 
         return list(paths)
     return [p for p in paths if any(p == f or p.startswith((f"{f}.", f"{f}[")) or f.startswith(f"{p}.")
                                     for f in fields)]
+
+
+def decisive(schema: dict[str, Any], path: str, kind: str | None) -> bool:
+    """A value whose exact reading decides the record: a date, an amount, a currency, a code the schema
+    constrains (enum, pattern, format), or one every document of ``kind`` has.  Free text (an address, a
+    row's description) is not: a model unsure of its wording has not misread it."""
+    node = node_at(schema, path)
+    if field_kind(node, schema) in ("date", "number", "currency"):
+        return True
+    options = [node, *(node or {}).get("anyOf", [])] if isinstance(node, dict) else []
+    if any(isinstance(o, dict) and ({"enum", "pattern", "format"} & o.keys()) for o in options):
+        return True
+    return path in expected_fields(schema, kind)

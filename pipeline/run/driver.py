@@ -58,6 +58,7 @@ def execute_run(cfg: RunConfig, schema: CompiledSchema, progress: Progress | Non
             "seconds": probe.seconds, "build_features": probe.features,
             "seconds_from_start": round(probe_done - started, 2) if probe_done else None}
         manifest["traces"] = {**assembler.traces, **notes}
+        manifest["work"] = assembler.work.summary()
         manifest["adjudication"] = {
             "provider": cfg.adjudication.provider, "model": cfg.adjudication.model,
             "budget_usd": cfg.adjudication.budget_usd, "pages_adjudicated": int(api["pages_adjudicated"]),

@@ -12,14 +12,14 @@ from typing import Any
 from pipeline.adjudicate.base import Adjudicator
 from pipeline.adjudicate.page import adjudicate_page
 from pipeline.config.settings import RunConfig
-from pipeline.model.base import Backend, ModelResult
+from pipeline.model.base import Backend, Enough, ModelResult
 from pipeline.results import PageResult
 from pipeline.rules.checks import check_rules
-from pipeline.rules.doubts import ground, settle_page, ungrounded
+from pipeline.rules.doubts import Settled, ground, settle_page, ungrounded, unsettled
 from pipeline.screen.read import LazyOcr, PageInput, RenderError, read_page
 
 Section = Callable[[dict[str, Any]], AbstractContextManager[Any]]
-Infer = Callable[[Backend, dict[str, Any], PageInput], ModelResult]
+Infer = Callable[[Backend, dict[str, Any], PageInput, Enough | None], ModelResult]
 
 
 @dataclass(frozen=True)
@@ -34,15 +34,18 @@ class PageSteps:
     rules: list[dict[str, Any]]
     adjudicate_always: bool
     adjudicate_below: float
+    adaptive: bool = False  # --sampling adaptive: more samples only for a page the greedy answer leaves unsettled
+    greedy_sure: float = 0.0  # ... or chose a value with less than this probability (model.certainty)
     reading: Section = field(default=lambda task: nullcontext())
-    infer: Infer = field(default=lambda backend, task, page: backend.extract(page))
+    infer: Infer = field(default=lambda backend, task, page, enough: backend.extract(page, enough))
 
     @classmethod
     def from_config(cls, cfg: RunConfig, schema_raw: dict[str, Any], adjudicator: Adjudicator | None,
                     **sections: Any) -> PageSteps:
         adj = cfg.adjudication
         return cls(schema_raw, cfg.dpi, cfg.max_pixels, LazyOcr(), adjudicator, check_rules(schema_raw),
-                   adj.when == "always", adj.below, **sections)
+                   adj.when == "always", adj.below, cfg.model.sampling == "adaptive", cfg.model.greedy_sure,
+                   **sections)
 
 
 def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> PageResult:
@@ -56,25 +59,46 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
         return PageResult.failed(task, f"render_error: {exc}")
     except Exception as exc:  # never let one page kill the worker and the run
         return PageResult.failed(task, f"internal_error: {type(exc).__name__}: {exc}"[:300])
+    seconds = {"read_ms": _ms(started), "settle_ms": 0.0, "adjudicate_ms": 0.0}
     screening = {"page_kind": page.kinds[0] if page.kinds else None, "read_kinds": list(page.kinds),
                  "hidden_text_chars": page.hidden_chars, "injection_suspected": bool(page.quarantined),
                  "quarantined_text": " | ".join(page.quarantined)[:1000] or None, "text_source": source,
                  "pages_read": len(page.words) or 1}
     if not page.extract:  # not a kind the schema is for: a row with its kind and no values, never invented ones
-        return PageResult.for_task(task, status="ok", latency_ms=round((time.perf_counter() - started) * 1000, 2),
-                                   **screening)
-    result = steps.infer(backend, task, page)
+        return PageResult.for_task(task, status="ok", latency_ms=seconds["read_ms"], **seconds, **screening)
+
+    def settle(result: ModelResult) -> Settled:
+        began = time.perf_counter()
+        try:
+            return settle_page(result.record, result.field_confidence, steps.schema, steps.rules, page.words,
+                               int(task["page_number"]), task["page_count"], result.candidates,
+                               steps.adjudicate_below, result.normalize_nulls, page.kinds[0] if page.kinds else None)
+        finally:
+            seconds["settle_ms"] += _ms(began)
+
+    first: list[tuple[ModelResult, Settled]] = []  # the greedy answer settled while deciding on more samples
+
+    def enough(result: ModelResult) -> str | None:
+        try:
+            settled = settle(result)
+        except Exception as exc:  # the settle after the vote meets it again and fails the page
+            return f"settling failed: {type(exc).__name__}"
+        first.append((result, settled))
+        return unsettled(settled, steps.rules, steps.schema, page.kinds[0] if page.kinds else None,
+                         result.certainty, steps.greedy_sure)
+
+    result = steps.infer(backend, task, page, enough if steps.adaptive else None)
     try:
-        doubts = settle_page(result.record, result.field_confidence, steps.schema, steps.rules, page.words,
-                             int(task["page_number"]), task["page_count"], result.candidates, steps.adjudicate_below,
-                             result.normalize_nulls, page.kinds[0] if page.kinds else None)
+        doubts = first[0][1] if first and first[0][0] is result else settle(result)
         alternatives = result.field_alternatives
         if doubts.cohered is not None:  # rules.cohere took the tied fields from one sample
             alternatives = doubts.cohered.alternatives_over(alternatives)
         result = dataclasses.replace(result, record=doubts.record, field_confidence=doubts.confidence,
                                      field_alternatives=alternatives)
+        began = time.perf_counter()
         adjudication = adjudicate_page(steps.adjudicator, steps.rules, task, page, result, doubts.open_fields,
                                        steps.adjudicate_always, steps.adjudicate_below)
+        seconds["adjudicate_ms"] = _ms(began)
     except Exception as exc:  # a failure here (a cache that cannot be read, a bug) costs the page, not the run
         return PageResult.failed(task, f"internal_error: {type(exc).__name__}: {exc}"[:300])
     local = {"status": result.status, "error": result.error, "record": result.record}
@@ -84,11 +108,17 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
     return PageResult.for_task(
         task, **{**local, **adjudication}, raw_output=result.raw_output, attempts=result.attempts,
         latency_ms=result.latency_ms, prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
-        **result.decoding,
-        samples=result.samples, agreement=result.agreement, min_confidence=result.min_confidence,
+        prompt_tokens_evaluated=result.prompt_tokens_evaluated, prompt_eval_ms=result.prompt_eval_ms,
+        decode_ms=result.decode_ms, **seconds, **result.decoding,
+        samples=result.samples, sample_reason=result.sample_reason, agreement=result.agreement,
+        min_confidence=result.min_confidence,
         field_confidence=result.field_confidence, field_alternatives=result.field_alternatives,
-        open_fields=doubts.open_fields,
+        certainty=result.certainty, open_fields=doubts.open_fields,
         fallback_reason=result.fallback_reason, normalize_nulls=result.normalize_nulls,
         dropped_rows=result.dropped_rows, field_sources=sources, **screening,
         repairs=doubts.repairs, doubts=doubts.doubts, ungrounded_fields=ungrounded(sources), truncated=result.truncated,
         printed=doubts.printed)
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

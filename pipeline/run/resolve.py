@@ -56,6 +56,7 @@ def resolve(settings: Settings, base: Path | None = None) -> RunConfig:
                         draft_tokens=s.draft_tokens if s.draft_tokens is not None else default_draft(s.n_gpu_layers),
                         seed=s.seed,
                         max_tokens=s.max_tokens, temperature=s.temperature, retries=s.retries, samples=s.samples,
+                        sampling=s.sampling, greedy_sure=s.greedy_sure,
                         read_pages=s.read_pages, amounts=s.amounts, dual_view=s.dual_view, verbose=s.verbose)
     adjudication = AdjudicationConfig(
         provider="none" if s.no_api else s.adjudicator, model=s.adjudicator_model, base_url=s.adjudicator_url,

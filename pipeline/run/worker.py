@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config.settings import RunConfig
-from pipeline.model.base import Backend, ModelResult, PageInput
+from pipeline.model.base import Backend, Enough, ModelResult, PageInput
 from pipeline.results import SPAN, TASK_KEYS, PageResult, plain
 from pipeline.run.page import PageSteps, process_page
 from pipeline.run.quarantine import QUARANTINED, STOPPED, StageGate, crash_folder, read_dumps
@@ -65,7 +65,7 @@ class PageWorker:
         # through the instance, so a test that swaps a section on the worker is heard
         self.steps = PageSteps.from_config(self.cfg, schema_raw, adjudicator,
                                            reading=lambda task: self._reading(task),
-                                           infer=lambda backend, task, page: self._infer(backend, task, page))
+                                           infer=lambda *args: self._infer(*args))
         if crash_counter is not None:
             import ray
 
@@ -139,13 +139,14 @@ class PageWorker:
             time.sleep(float(os.environ.get(FAULT_SLOW_READ_ENV) or 0))
             yield
 
-    def _infer(self, backend: Backend, task: dict[str, Any], page: PageInput) -> ModelResult:
+    def _infer(self, backend: Backend, task: dict[str, Any], page: PageInput, enough: Enough | None) -> ModelResult:
         # The gate is passed here, before the page is queued: a page held back while a suspect
         # runs alone must not sit on the model thread that the suspect needs.
         with self._gate.stage(_key(task)):
-            return self._model_thread.submit(self._on_model_thread, backend, task, page).result()
+            return self._model_thread.submit(self._on_model_thread, backend, task, page, enough).result()
 
-    def _on_model_thread(self, backend: Backend, task: dict[str, Any], page: PageInput) -> ModelResult:
+    def _on_model_thread(self, backend: Backend, task: dict[str, Any], page: PageInput,
+                         enough: Enough | None) -> ModelResult:
         # The guard starts here, not while the page waits for the model thread: a page queued
         # behind one that kills the worker is not to blame.
         with self._crash_guard(task):
@@ -155,7 +156,7 @@ class PageWorker:
                 if fault:
                     signal.raise_signal(signal.Signals[f"SIG{fault}"])
                 os._exit(70)
-            return backend.extract(page)
+            return backend.extract(page, enough)  # enough: settles the greedy answer here, between draws
 
     @contextmanager
     def _crash_guard(self, task: dict[str, Any]) -> Iterator[None]:
