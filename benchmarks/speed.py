@@ -74,6 +74,8 @@ def score(folder: Path, out: Path, seconds: float) -> dict[str, Any]:
     n = max(len(pages), 1)
     evaluated = [p.get("prompt_tokens_evaluated") for p in asked]
     line_items = {k: v for k, v in data["fields"].items() if k.startswith("line_items.")}
+    manifests = sorted((out / "_runs").glob("*.json"))
+    work = json.loads(manifests[-1].read_text()).get("work") if manifests else None  # None before the setting
     return {
         "pages": len(pages), "model_requests": len(asked), "seconds": round(seconds, 1),
         "pages_per_core_hour": round(len(pages) / (seconds * CORES / 3600), 2),
@@ -86,6 +88,7 @@ def score(folder: Path, out: Path, seconds: float) -> dict[str, Any]:
         "line_item_amount_f1": line_items.get("line_items.amount", {}).get("f1"),
         "flags": data["flags"], "halves": halves(docs, wrong), "wrong_fields": wrong,
         "fields": {k: round(v["accuracy"], 3) for k, v in data["fields"].items()},
+        "work": work,  # the run's own account of its seconds per stage and tokens (manifest)
     }
 
 
