@@ -27,7 +27,7 @@ def test_three_samples_per_page(tmp_path: Path, sample_dir: Path, tiny_vlm: Tiny
     out = tmp_path / "out"
     result = CliRunner().invoke(main, [
         "run", "--schema", str(INVOICE_SCHEMA), str(inputs), "-o", str(out), "--model", str(tiny_vlm.model),
-        "--mmproj", str(tiny_vlm.mmproj), "--samples", "3", "--max-tokens", "1024"])
+        "--mmproj", str(tiny_vlm.mmproj), "--samples", "3", "--sampling", "fixed", "--max-tokens", "1024"])
     assert result.exit_code == 0, result.output
     pages = read_table(out, "pages")
     assert pages.schema.field("field_confidence").type == pa.map_(pa.string(), pa.float64())

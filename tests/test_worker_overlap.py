@@ -31,7 +31,7 @@ class GatedBackend(Backend):
     def execute(self, page: PageInput, attempt: int) -> Completion:
         raise AssertionError("extract is overridden")
 
-    def extract(self, page: PageInput) -> ModelResult:
+    def extract(self, page: PageInput, enough: Any = None) -> ModelResult:
         with self.guard:
             self.inside += 1
             self.overlapped |= self.inside > 1

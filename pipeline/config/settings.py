@@ -109,7 +109,8 @@ class Settings(_Strict):
     retries: int = setting(1, ge=0, le=5, help="Extra attempts for a page whose answer is not valid.")
     samples: int = setting(3, ge=1, le=9,
                            help="Answers per page (greedy, then a temperature ladder), voted field by field; "
-                                "disagreements are flagged in disputed_fields / needs_review.")
+                                "disagreements are flagged in disputed_fields / needs_review. With --sampling "
+                                "adaptive, the most a page gets.")
     sampling: Literal["adaptive", "fixed"] = setting(
         "adaptive", help="adaptive: the greedy answer first, the other --samples only for a page it leaves in doubt "
                          "(a value printed nowhere or in doubt, a broken rule, an invalid or cut answer); fixed: "
