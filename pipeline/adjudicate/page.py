@@ -8,7 +8,7 @@ from typing import Any
 from pipeline.adjudicate.base import AdjudicationRequest, Adjudicator
 from pipeline.model.base import ModelResult
 from pipeline.results import SPAN
-from pipeline.rules.checks import flagging, rule_failures, scoped
+from pipeline.rules.checks import flagged_failures, scoped
 from pipeline.schema.scope import covers_document
 from pipeline.screen.read import PageInput
 
@@ -28,7 +28,7 @@ def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]]
     # (a request that read every page of the document, --read-pages, is the whole document)
     whole = covers_document(int(task["page_number"]), task["page_count"], int(task.get(SPAN) or 1))
     page_rules = scoped(rules, whole)
-    failures = flagging(page_rules, rule_failures(page_rules, result.record)) if result.record else []
+    failures = flagged_failures(page_rules, result.record) if result.record else []
     # every open field is unsure: disputed by the samples, printed nowhere on the page
     # (pipeline.ground), or in doubt for a reason of its own (rules.doubts)
     unsure = list(open_fields)

@@ -248,6 +248,11 @@ def flagging(rules: list[dict[str, Any]], failures: list[str]) -> list[str]:
     return [name for name in failures if name not in warnings]
 
 
+def flagged_failures(rules: list[dict[str, Any]], record: dict[str, Any]) -> list[str]:
+    """The rules ``record`` breaks that flag it (severity error)."""
+    return flagging(rules, rule_failures(rules, record))
+
+
 def rule_failures(rules: list[dict[str, Any]], record: dict[str, Any]) -> list[str]:
     """Names of the rules the record breaks."""
     failed = []

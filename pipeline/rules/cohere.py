@@ -21,7 +21,7 @@ from typing import Any
 
 from pipeline.consensus.compare import agrees, child
 from pipeline.consensus.vote import alternatives_text, anchored
-from pipeline.rules.checks import field_names, flagging, rule_failures, scoped, total_fields
+from pipeline.rules.checks import field_names, flagged_failures, scoped, total_fields
 
 Check = Callable[[dict[str, Any]], dict[str, Any]]  # a record as the rules will judge it (repaired where they can)
 
@@ -69,12 +69,12 @@ def cohere(record: dict[str, Any], confidence: dict[str, float], samples: list[d
     sample whose own values keep them; ``whole_document``: whether the page's request read all of
     its document (else the rules that compare rows with totals wait for the document)."""
     rules = scoped(rules, whole_document)
-    failed = flagging(rules, rule_failures(rules, judged(record)))
+    failed = flagged_failures(rules, judged(record))
     if not failed or len(samples) < 2:
         return Cohered(record, confidence)
     names = [n for n in tied_fields(rules, failed) if n in record]
     keeping = [i for i, sample in enumerate(samples)
-               if not flagging(rules, rule_failures(rules, judged({**record, **{n: sample.get(n) for n in names}})))]
+               if not flagged_failures(rules, judged({**record, **{n: sample.get(n) for n in names}}))]
     if not keeping:
         return Cohered(record, confidence)
 

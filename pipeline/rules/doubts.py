@@ -26,7 +26,7 @@ from typing import Any
 from pipeline.ground.index import PageIndex, Word
 from pipeline.ground.sources import FieldSource, drop_unprinted, ground_pages, ungrounded
 from pipeline.ground.votes import printed_agreement
-from pipeline.rules.checks import flagging, proven_by_sums, rule_failures, scoped
+from pipeline.rules.checks import flagged_failures, proven_by_sums, scoped
 from pipeline.rules.cohere import Cohered, cohere
 from pipeline.rules.expected import absent, decisive, kind_fields
 from pipeline.rules.fixes import Printed, fix_record, printed_facts, totals_repair
@@ -119,6 +119,6 @@ def unsettled(settled: Settled, rules: list[dict[str, Any]], schema: dict[str, A
     if unsure:
         why.append("unsure: " + ", ".join(f"{p} ({v:.2f})" for p, v in sorted(unsure.items(), key=lambda i: i[1])[:5]))
     page_rules = scoped(rules, settled.whole)
-    failed = flagging(page_rules, rule_failures(page_rules, settled.record))
+    failed = flagged_failures(page_rules, settled.record)
     why += [f"rules: {', '.join(failed)}"] if failed else []
     return "; ".join(why) or None
