@@ -26,7 +26,7 @@ class FieldSource(TypedDict):
 
 
 TASK_KEYS = ("source_path", "source_sha256", "page_number", "page_count")
-SPAN = "page_span"  # a task's pages read in one request, from page_number (``--read-pages``); 1 if absent
+PAGES_READ = "pages_read"  # a task's pages read in one request, from page_number (``--read-pages``); 1 if absent
 GREEDY_SETTLED = "greedy answer settled"  # sample_reason of a page whose greedy answer needed no vote
 # carried through Ray as JSON text
 _JSON = ("record", "field_confidence", "field_alternatives", "certainty",
@@ -83,11 +83,11 @@ class PageResult:
     # where each value is printed on the page (pipeline.ground), and the values printed nowhere
     field_sources: dict[str, FieldSource] = field(default_factory=dict)
     ungrounded_fields: list[str] = field(default_factory=list)
-    repairs: list[str] = field(default_factory=list)  # values the rules and the page's amounts corrected (rules.repair)
-    # values in doubt for a reason of their own, "path: why" (rules.doubts): a currency or a date's
+    repairs: list[str] = field(default_factory=list)  # values the rules and the page's amounts corrected (rules.totals)
+    # values in doubt for a reason of their own, "path: why" (rules.settle): a currency or a date's
     # order the page does not settle, a value every such document has that is missing
     doubts: list[str] = field(default_factory=list)
-    # the amounts, rates and row totals the pages read print (rules.fixes.printed_facts): the
+    # the amounts, rates and row totals the pages read print (rules.repairs.printed_facts): the
     # document's repair needs them once all its pages are merged
     printed: dict[str, list[float]] = field(default_factory=dict)
     pages_read: int = 1  # pages read in this row's request, from this page (--read-pages)
@@ -159,7 +159,7 @@ class PageResult:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> PageResult:
-        values = {f.name: plain(row[f.name]) for f in dataclasses.fields(cls) if f.name in row}
+        values = {f.name: unboxed(row[f.name]) for f in dataclasses.fields(cls) if f.name in row}
         for key in _JSON:
             text = values.get(key)
             values[key] = json.loads(text) if isinstance(text, str) else (
@@ -179,7 +179,7 @@ def provenance_fields() -> list[tuple[str, Any]]:
     return [(f.name, hints[f.name]) for f in dataclasses.fields(PageResult) if f.name not in INTERNAL]
 
 
-def plain(value: Any) -> Any:
+def unboxed(value: Any) -> Any:
     """numpy scalars from Ray batches -> plain Python values."""
     return value.item() if hasattr(value, "item") else value
 

@@ -12,9 +12,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "pipeline"
 MAX_PROJECT_IMPORTS = 8
 # The order data flows in (docs/architecture.md): a module imports its own stage or earlier ones.
-ORDER = ("errors", "results", "config", "schema", "sources", "render", "screen", "consensus", "model", "ground",
+ORDER = ("errors", "results", "text", "config", "schema", "sources", "render", "screen", "consensus", "model", "ground",
          "einvoice", "rules", "sink", "adjudicate", "merge", "run", "devtools", "jobs", "review", "eval", "cli")
-STAGES = tuple(s for s in ORDER if s not in ("errors", "results"))
+FOUNDATIONS = ("errors", "results", "text")  # modules, not stages: every stage may use them
+STAGES = tuple(s for s in ORDER if s not in FOUNDATIONS)
 # The imports against that order, each with its reason (docs/architecture.md, "Stage order")
 AGAINST_ORDER = {
     # a schema is refused when it loads, not on a page: its x-rules and x-document-kinds are checked there
@@ -92,7 +93,7 @@ def test_imports_follow_the_stage_order() -> None:
 
 def test_the_folders_show_the_data_path() -> None:
     assert all((ROOT / stage / "__init__.py").is_file() for stage in STAGES)
-    loose = sorted(p.name for p in ROOT.glob("*.py") if p.name not in ("__init__.py", "errors.py", "results.py"))
+    loose = sorted(p.name for p in ROOT.glob("*.py") if p.stem not in ("__init__", *FOUNDATIONS))
     assert not loose, f"modules outside a stage's package: {loose}"
 
 

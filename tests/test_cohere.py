@@ -5,7 +5,7 @@ from __future__ import annotations
 from pipeline.consensus.vote import anchored, consensus
 from pipeline.rules.checks import check_rules, rule_failures
 from pipeline.rules.cohere import cohere, tied_fields
-from pipeline.rules.doubts import settle_page
+from pipeline.rules.settle import settle_page
 from pipeline.schema.compiled import load_schema
 from pipeline.schema.scope import open_disputes, supplied_disputed
 

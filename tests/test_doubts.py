@@ -8,9 +8,9 @@ from typing import Any
 from pipeline.ground.index import PageIndex
 from pipeline.results import PageResult
 from pipeline.rules.checks import check_rules
-from pipeline.rules.doubts import settle_page
 from pipeline.rules.evidence import countries
 from pipeline.rules.expected import kind_fields
+from pipeline.rules.settle import settle_page
 from pipeline.screen.kinds import extracted
 from tests.conftest import INVOICE_SCHEMA
 
@@ -112,8 +112,8 @@ def test_the_reasons_say_why_a_page_needs_review() -> None:
 
 
 def test_one_answer_settles_a_page_only_when_nothing_decisive_is_open_or_unsure() -> None:
-    from pipeline.rules.doubts import unsettled
     from pipeline.rules.expected import decisive
+    from pipeline.rules.settle import unsettled
 
     assert decisive(SCHEMA, "issue_date", "invoice") and decisive(SCHEMA, "line_items[3].amount", "invoice")
     assert decisive(SCHEMA, "currency", "invoice") and decisive(SCHEMA, "seller.name", "invoice")

@@ -143,7 +143,7 @@ def test_a_word_misspelt_by_a_letter_is_found_but_a_short_or_numeric_one_is_not(
 
 
 def test_a_date_printed_nowhere_is_dropped_with_a_note_and_flags_nothing() -> None:
-    from pipeline.rules.doubts import settle_page
+    from pipeline.rules.settle import settle_page
 
     record = {"invoice_number": "RE-2026/17", "issue_date": "2026-03-07", "due_date": "2026-03-31", "currency": "EUR"}
     settled = settle_page(record, dict.fromkeys(record, 1.0), SCHEMA.raw, [], [WORDS], 1, 1)

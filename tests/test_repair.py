@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from pipeline.rules.checks import check_rules, rule_failures
-from pipeline.rules.repair import repair
+from pipeline.rules.totals import repair_totals
 from pipeline.schema.compiled import load_schema
 
 from .conftest import INVOICE_SCHEMA
@@ -18,7 +18,7 @@ ROWS = [{"description": "a", "quantity": 1.0, "unit_price": 399.0, "amount": 399
 def test_the_net_read_from_the_wrong_subtotal_is_replaced_by_the_page_amount_that_adds_up() -> None:
     record = {"net_amount": 717.97, "tax_amount": 124.61, "total_amount": 717.97, "line_items": ROWS}
     page = [717.97, 124.61, 593.36, 399.0, 2.0, 97.0, 194.36, 21.0]  # 593.36 + 124.61 = 717.97
-    repaired, notes = repair(record, RULES, page)
+    repaired, notes = repair_totals(record, RULES, page)
     assert repaired["net_amount"] == 593.36 and notes == ["net_amount: 717.97 -> 593.36 (net_plus_tax_is_total)"]
     assert rule_failures(RULES, repaired) == ["quantity_times_price_is_amount"]  # 2 x 97 is not 194.36: listed
     assert record["net_amount"] == 717.97  # the input is not changed in place
@@ -26,15 +26,15 @@ def test_the_net_read_from_the_wrong_subtotal_is_replaced_by_the_page_amount_tha
 
 def test_no_repair_without_the_page_amount_or_when_two_repairs_fit() -> None:
     record = {"net_amount": 100.0, "tax_amount": 19.0, "total_amount": 100.0, "line_items": []}
-    assert repair(record, RULES, [100.0, 19.0, 5.0]) == (record, [])  # 81.0 / 119.0 are not printed
+    assert repair_totals(record, RULES, [100.0, 19.0, 5.0]) == (record, [])  # 81.0 / 119.0 are not printed
     # 81 (net) and 119 (total) each make it add up, and no row decides: leave it, the rules flag it
-    assert repair(record, RULES, [100.0, 19.0, 81.0, 119.0])[1] == []
+    assert repair_totals(record, RULES, [100.0, 19.0, 81.0, 119.0])[1] == []
 
 
 def test_the_rows_decide_between_repairs_and_a_credit_note_keeps_its_sign() -> None:
     rows = [{"description": "a", "quantity": 1.0, "unit_price": -81.0, "amount": -81.0}]
     record = {"net_amount": -100.0, "tax_amount": -19.0, "total_amount": -100.0, "line_items": rows}
-    repaired, notes = repair(record, RULES, [100.0, 19.0, 81.0, 119.0])
+    repaired, notes = repair_totals(record, RULES, [100.0, 19.0, 81.0, 119.0])
     assert repaired["net_amount"] == -81.0 and len(notes) == 1  # 81 makes the rows add up too; sign kept
 
 
@@ -43,10 +43,10 @@ def test_trailing_rows_restating_consistent_totals_are_dropped() -> None:
             {"description": "VAT", "quantity": 1.0, "unit_price": 112.74, "amount": 112.74},
             {"description": "Total", "quantity": None, "unit_price": None, "amount": 706.1}]
     record = {"net_amount": 593.36, "tax_amount": 112.74, "total_amount": 706.1, "line_items": rows}
-    repaired, notes = repair(record, RULES, [])
+    repaired, notes = repair_totals(record, RULES, [])
     assert repaired["line_items"] == ROWS and notes == ["line_items: 3 trailing rows restate the totals"]
     inconsistent = {**record, "total_amount": 700.0}  # totals that do not add up prove nothing
-    assert repair(inconsistent, RULES, [])[0]["line_items"] == rows
+    assert repair_totals(inconsistent, RULES, [])[0]["line_items"] == rows
 
 
 def test_a_page_is_repaired_from_its_own_words(sample_dir) -> None:  # type: ignore[no-untyped-def]
@@ -83,87 +83,87 @@ def _page(*lines: tuple[float, float, str]) -> object:
 
 
 def test_seller_and_buyer_are_swapped_only_on_the_page_evidence() -> None:
-    from pipeline.rules.parties import settle_parties
+    from pipeline.rules.parties import repair_parties
 
     schema = load_schema(INVOICE_SCHEMA).raw
     model = {"seller": {"name": "Kunden AG", "vat_id": None, "address": None},
              "buyer": {"name": "Lieferant GmbH", "vat_id": None, "address": None}}
     labelled = _page((40, 100, "Rechnungsempfänger:"), (40, 114, "Kunden AG"), (300, 100, "Lieferant GmbH"),
                      (40, 700, "Danke"))
-    swapped, why, _ = settle_parties(model, schema, labelled)  # type: ignore[arg-type]
+    swapped, why, _ = repair_parties(model, schema, labelled)  # type: ignore[arg-type]
     assert swapped["seller"]["name"] == "Lieferant GmbH" and swapped["buyer"]["name"] == "Kunden AG"
     assert why == "seller and buyer swapped: the seller 'Kunden AG' is marked as the buyer on the page"
-    assert settle_parties(swapped, schema, labelled)[1] is None  # the right way round: kept
+    assert repair_parties(swapped, schema, labelled)[1] is None  # the right way round: kept
     footer = _page((40, 100, "Adatum Corporation"), (300, 100, "CRONUS DE"), (40, 800, "info@cronus.com"))
     wrong = {"seller": {"name": "Adatum Corporation"}, "buyer": {"name": "CRONUS DE"}}
-    assert settle_parties(wrong, schema, footer)[0]["seller"] == {"name": "CRONUS DE"}  # type: ignore[arg-type]
+    assert repair_parties(wrong, schema, footer)[0]["seller"] == {"name": "CRONUS DE"}  # type: ignore[arg-type]
     in_block = _page((40, 100, "Adatum Corporation"), (40, 114, "buyer@adatum.com"), (300, 100, "CRONUS DE"),
                      (40, 800, "Thank you"))
-    assert settle_parties(wrong, schema, in_block)[1] is None  # an e-mail in an address block says nothing
-    assert settle_parties(model, {"properties": {}}, labelled)[1] is None  # no x-party: no opinion
+    assert repair_parties(wrong, schema, in_block)[1] is None  # an e-mail in an address block says nothing
+    assert repair_parties(model, {"properties": {}}, labelled)[1] is None  # no x-party: no opinion
 
 
 def test_seller_and_buyer_one_name_or_a_seller_in_the_bill_to_block_is_a_doubt() -> None:
-    from pipeline.rules.parties import settle_parties
+    from pipeline.rules.parties import repair_parties
 
     schema = load_schema(INVOICE_SCHEMA).raw
     page = _page((40, 100, "Bill to:"), (40, 114, "Kunden AG"), (300, 100, "Danke"))
     twice = {"seller": {"name": "Kunden AG"}, "buyer": {"name": "KUNDEN AG"}}
-    assert settle_parties(twice, schema, page)[2] == [  # type: ignore[arg-type]
+    assert repair_parties(twice, schema, page)[2] == [  # type: ignore[arg-type]
         ("seller.name", "seller and buyer are both 'Kunden AG'")]
     # the seller's name is only in a logo: both names the model found are in the "bill to" block
     block = _page((40, 100, "Bill to:"), (40, 114, "Kunden AG"), (40, 128, "Max Muster"), (300, 100, "Danke"))
     logo = {"seller": {"name": "Kunden AG"}, "buyer": {"name": "Max Muster"}}
-    record, why, doubts = settle_parties(logo, schema, block)  # type: ignore[arg-type]
+    record, why, doubts = repair_parties(logo, schema, block)  # type: ignore[arg-type]
     assert record == logo and why is None
     assert doubts == [("seller.name", "the seller 'Kunden AG' is in the block the page labels as the buyer's")]
 
 
 def test_the_currency_is_the_one_the_pages_prove_or_a_doubt() -> None:
-    from pipeline.rules.currency import settle_currency
+    from pipeline.rules.currency import repair_currency
 
     schema = json.loads(INVOICE_SCHEMA.read_text())
     euros = _page((50, 100, "Service A 12 €10.00 €120.00"), (50, 120, "Total: €127.50"))
-    record, notes, doubts = settle_currency({"currency": "USD", "total_amount": 127.5}, schema, [euros])
+    record, notes, doubts = repair_currency({"currency": "USD", "total_amount": 127.5}, schema, [euros])
     assert record["currency"] == "EUR" and doubts == []
     assert notes == ["currency: USD -> EUR (the only currency the pages print: '€10.00')"]
-    assert settle_currency({"currency": "EUR"}, schema, [euros]) == ({"currency": "EUR"}, [], [])
+    assert repair_currency({"currency": "EUR"}, schema, [euros]) == ({"currency": "EUR"}, [], [])
     # a bare "$" is five of the schema's currencies: the model's choice stays, in doubt, never filled
     dollars = _page((50, 100, "Total: $127.50"))
     for held in ("USD", None):
-        record, notes, doubts = settle_currency({"currency": held}, schema, [dollars])
+        record, notes, doubts = repair_currency({"currency": held}, schema, [dollars])
         assert record["currency"] == held and notes == []
         assert doubts[0][0] == "currency" and "'$127.50'" in doubts[0][1] and "USD" in doubts[0][1]
     # a currency the page shows no sign of is dropped, still in doubt
-    record, notes, doubts = settle_currency({"currency": "EUR"}, schema, [dollars])
+    record, notes, doubts = repair_currency({"currency": "EUR"}, schema, [dollars])
     assert record["currency"] is None and notes[0].startswith("currency: EUR -> null") and doubts
-    assert settle_currency({"currency": "MYR"}, schema, [_page((50, 100, "Total: $127.50 USD"))])[0][
+    assert repair_currency({"currency": "MYR"}, schema, [_page((50, 100, "Total: $127.50 USD"))])[0][
         "currency"] == "USD"  # the code says which dollar
-    assert settle_currency({"currency": "USD"}, schema, [_page((50, 100, "Total CA$15.00"))])[0]["currency"] == "CAD"
+    assert repair_currency({"currency": "USD"}, schema, [_page((50, 100, "Total CA$15.00"))])[0]["currency"] == "CAD"
     # "kr" is three crowns; a valid Norwegian VAT id (python-stdnum) or a Danish IBAN (schwifty) says which
     crowns = (50, 100, "Totalt kr 1 939,00")
     norwegian = _page(crowns, (50, 700, "Org.nr NO 974 760 673 MVA"))
-    record, notes, doubts = settle_currency({"currency": "SEK"}, schema, [norwegian])
+    record, notes, doubts = repair_currency({"currency": "SEK"}, schema, [norwegian])
     assert record["currency"] == "NOK" and doubts == [] and "settled by the VAT id or IBAN of NO" in notes[0]
     danish = _page(crowns, (50, 700, "IBAN DK50 0040 0440 1162 43"))
-    assert settle_currency({"currency": None}, schema, [danish])[0]["currency"] == "DKK"
-    assert settle_currency({"currency": "SEK"}, schema, [_page(crowns)])[2][0][0] == "currency"  # nothing says
+    assert repair_currency({"currency": None}, schema, [danish])[0]["currency"] == "DKK"
+    assert repair_currency({"currency": "SEK"}, schema, [_page(crowns)])[2][0][0] == "currency"  # nothing says
     # two currencies printed: the record's, if one of them, stands; another is in doubt
     both = _page((50, 100, "Total CHF 12.00 (EUR 10.50)"))
-    assert settle_currency({"currency": "CHF"}, schema, [both]) == ({"currency": "CHF"}, [], [])
-    assert settle_currency({"currency": "GBP"}, schema, [both])[2] == [
+    assert repair_currency({"currency": "CHF"}, schema, [both]) == ({"currency": "CHF"}, [], [])
+    assert repair_currency({"currency": "GBP"}, schema, [both])[2] == [
         ("currency", "the pages print several currencies: CHF, EUR")]
     # no currency on the page: the model's value is its own guess
     silent = _page((50, 100, "Total 12.00 for 5 items, PHP hosting"))
-    assert settle_currency({"currency": "EUR"}, schema, [silent])[2] == [
+    assert repair_currency({"currency": "EUR"}, schema, [silent])[2] == [
         ("currency", "no currency printed on the pages")]
     # a word sign counts next to an amount with cents, or as a column's unit; a room number or "form" does not
     for words in (("TOTAL", "RM", "96.90"), ("RM96.90",), ("Amt(RM)",)):
         ringgit = _page(*((50 + 40 * i, 100, w) for i, w in enumerate(words)))
-        assert settle_currency({"currency": "EUR"}, schema, [ringgit])[0]["currency"] == "MYR"
-    assert settle_currency({"currency": None}, schema, [_page((50, 100, "Razem 1 234,50 zł"))])[0]["currency"] == "PLN"
+        assert repair_currency({"currency": "EUR"}, schema, [ringgit])[0]["currency"] == "MYR"
+    assert repair_currency({"currency": None}, schema, [_page((50, 100, "Razem 1 234,50 zł"))])[0]["currency"] == "PLN"
     for line in ("RM 1203, 12/F Tower 12.00 EUR", "form 12.00 EUR", "10 Ft cable 12.00 EUR"):
-        assert settle_currency({"currency": "EUR"}, schema, [_page((50, 100, line))]) == ({"currency": "EUR"}, [], [])
+        assert repair_currency({"currency": "EUR"}, schema, [_page((50, 100, line))]) == ({"currency": "EUR"}, [], [])
 
 
 def test_a_row_that_is_not_goods_is_dropped_once_the_pages_rows_are_together() -> None:
@@ -202,24 +202,24 @@ def test_the_one_row_that_is_the_excess_over_consistent_totals_is_dropped() -> N
     rows = [{"description": d, "quantity": 1.0, "unit_price": a, "amount": a}
             for d, a in (("hotel", 158.88), ("breakfast", 11.76), ("taxi", 23.36), ("taxi", 20.09), ("gross", 21.5))]
     record = {"net_amount": 214.09, "tax_amount": 16.39, "total_amount": 230.48, "line_items": rows}
-    repaired, notes = repair(record, RULES, [])
+    repaired, notes = repair_totals(record, RULES, [])
     assert repaired["line_items"] == rows[:4] and rule_failures(RULES, repaired) == []
     assert notes == ["line_items: row 5 (21.5) dropped, the rows' excess over the totals (lines_sum_to_net holds "
                      "without it)"]
     # two rows of the excess's amount, or totals that do not agree: nothing proves which row
     twice = {**record, "line_items": [*rows, rows[4]]}
-    assert repair({**twice, "net_amount": 214.09 + 21.5, "total_amount": 230.48 + 21.5}, RULES, [])[1] == []
-    assert repair({**record, "tax_amount": 16.0}, RULES, [])[1] == []
+    assert repair_totals({**twice, "net_amount": 214.09 + 21.5, "total_amount": 230.48 + 21.5}, RULES, [])[1] == []
+    assert repair_totals({**record, "tax_amount": 16.0}, RULES, [])[1] == []
 
 
 def test_a_repair_adds_up_to_the_cent_and_never_by_an_amount_of_nothing() -> None:
     """A street number within the rule's rounding tolerance of the sum, or 0.01 as a tax, is no repair."""
     record = {"net_amount": 29.99, "tax_amount": 5.0, "total_amount": 29.99, "line_items": []}
     # 24.99 + 5 = 29.99 exactly; 29.99 + 5 = 34.99 is within 0.02 of a printed 35 ("35 rue ...")
-    repaired, notes = repair(record, RULES, [29.99, 5.0, 24.99, 35.0])
+    repaired, notes = repair_totals(record, RULES, [29.99, 5.0, 24.99, 35.0])
     assert repaired["net_amount"] == 24.99 and notes == ["net_amount: 29.99 -> 24.99 (net_plus_tax_is_total)"]
     gross_as_net = {"net_amount": 104.9, "tax_amount": 2.2, "total_amount": 104.9, "line_items": []}
-    assert repair(gross_as_net, RULES, [104.9, 2.2, 0.01, 100.0])[1] == []  # a tax of 0.01 "fits": not taken
+    assert repair_totals(gross_as_net, RULES, [104.9, 2.2, 0.01, 100.0])[1] == []  # a tax of 0.01 "fits": not taken
 
 
 def test_allowances_and_charges_below_the_rows_are_part_of_the_sum() -> None:
@@ -243,7 +243,7 @@ def test_the_discount_and_the_charge_read_as_rows_too_are_dropped_from_the_rows(
             {"description": "travel", "quantity": None, "unit_price": None, "amount": 12.0}]
     record = {"allowance_total": 5.0, "charge_total": 12.0, "net_amount": 102.0, "tax_amount": 10.2,
               "total_amount": 112.2, "line_items": rows}
-    repaired, notes = repair(record, RULES, [])
+    repaired, notes = repair_totals(record, RULES, [])
     assert repaired["line_items"] == goods and rule_failures(RULES, repaired) == []
     assert notes == ["line_items: 2 rows that are not goods dropped (lines_sum_to_net holds without them)"]
 
@@ -254,30 +254,30 @@ def test_an_allowance_the_rows_do_not_need_is_taken_back() -> None:
              {"description": "paper", "quantity": 3.0, "unit_price": 10.0, "amount": 30.0}]
     record = {"allowance_total": 12.5, "charge_total": None, "net_amount": 90.0, "tax_amount": 9.0,
               "total_amount": 99.0, "line_items": goods}
-    repaired, notes = repair(record, RULES, [])
+    repaired, notes = repair_totals(record, RULES, [])
     assert repaired["allowance_total"] is None and rule_failures(RULES, repaired) == []
     assert notes == ["allowance_total: 12.5 -> None (lines_sum_to_net holds without it)"]
     # one amount as both discount and charge: they cancel, the rows need neither, both go
-    cancel, notes = repair({**record, "charge_total": 12.5}, RULES, [])
+    cancel, notes = repair_totals({**record, "charge_total": 12.5}, RULES, [])
     assert cancel["allowance_total"] is None and cancel["charge_total"] is None and len(notes) == 1
     # the net copied one field early: the rows do not add up either way, so it proves nothing
     early = {**record, "allowance_total": 90.0, "net_amount": 95.0, "total_amount": 104.0}
-    repaired, notes = repair(early, RULES, [])
+    repaired, notes = repair_totals(early, RULES, [])
     assert repaired["allowance_total"] is None
     assert notes == ["allowance_total: 90.0 -> None (lines_sum_to_net does not prove it)"]
     # the net and the tax copied one field early: rows + "charge" (the tax) = total holds, but they restate totals
     shifted = {**record, "allowance_total": 90.0, "charge_total": 9.0}
-    repaired, notes = repair(shifted, RULES, [])
+    repaired, notes = repair_totals(shifted, RULES, [])
     assert repaired["allowance_total"] is None and repaired["charge_total"] is None
     assert notes == ["allowance_total: 90.0 -> None (restates a total); charge_total: 9.0 -> None (restates a total)"]
     # a charge that happens to equal the tax stays where the rows need it
     needed = {**record, "allowance_total": 5.0, "charge_total": 9.5, "net_amount": 94.5, "tax_amount": 9.5,
               "total_amount": 104.0}
-    assert repair(needed, RULES, []) == (needed, [])
+    assert repair_totals(needed, RULES, []) == (needed, [])
     # proved (the rows need it), or a rule that cannot be checked (no rows): kept as read
     proved = {**record, "net_amount": 77.5, "tax_amount": 7.75, "total_amount": 85.25}
-    assert repair(proved, RULES, []) == (proved, [])
-    assert repair({**record, "line_items": []}, RULES, [])[0]["allowance_total"] == 12.5
+    assert repair_totals(proved, RULES, []) == (proved, [])
+    assert repair_totals({**record, "line_items": []}, RULES, [])[0]["allowance_total"] == 12.5
 
 
 def test_a_total_read_wrong_on_one_page_is_repaired_from_the_amounts_of_all_pages() -> None:
@@ -327,11 +327,11 @@ def test_an_allowance_and_a_charge_the_model_left_out_are_filled_from_the_page()
             {"description": "b", "quantity": 1.0, "unit_price": 110.1, "amount": 110.1}]
     record = {"net_amount": 403.55, "tax_amount": 76.67, "total_amount": 480.22, "line_items": rows,
               "allowance_total": None, "charge_total": None}
-    repaired, notes = repair(record, RULES, [300.0, 110.1, 403.55, 76.67, 480.22, 21.55, 15.0, 19.0, 2.0])
+    repaired, notes = repair_totals(record, RULES, [300.0, 110.1, 403.55, 76.67, 480.22, 21.55, 15.0, 19.0, 2.0])
     assert (repaired["allowance_total"], repaired["charge_total"]) == (21.55, 15.0)  # 410.10 - 21.55 + 15.00
     assert rule_failures(RULES, repaired) == [] and len(notes) == 1 and "the page prints it" in notes[0]
     # a second pair that fits as well (31.55 and 25.00) proves nothing: the rule keeps failing
-    assert repair(record, RULES, [300.0, 110.1, 403.55, 76.67, 480.22, 21.55, 15.0, 31.55, 25.0])[1] == []
+    assert repair_totals(record, RULES, [300.0, 110.1, 403.55, 76.67, 480.22, 21.55, 15.0, 31.55, 25.0])[1] == []
 
 
 def test_a_receipts_cash_read_as_its_total_is_undone_by_the_printed_rate() -> None:
@@ -339,14 +339,14 @@ def test_a_receipts_cash_read_as_its_total_is_undone_by_the_printed_rate() -> No
     record = {"net_amount": 90.0, "tax_amount": 84.9, "total_amount": 100.0, "line_items": []}
     page = [90.0, 100.0, 10.0, 84.9, 5.1, 45.0, 2.0]
     # without the rates, the one amount that adds up makes the change the tax
-    assert repair(record, RULES, page)[0]["tax_amount"] == 10.0
-    repaired, notes = repair(record, RULES, page, rates=[6.0])
+    assert repair_totals(record, RULES, page)[0]["tax_amount"] == 10.0
+    repaired, notes = repair_totals(record, RULES, page, rates=[6.0])
     assert (repaired["net_amount"], repaired["tax_amount"], repaired["total_amount"]) == (84.9, 5.1, 90.0)
     assert notes == ["net_amount: 90.0 -> 84.9; tax_amount: 84.9 -> 5.1; total_amount: 100.0 -> 90.0 "
                      "(net_plus_tax_is_total: the one printed set at a printed rate)"]
     # a one-field repair at a printed rate is still the one taken, within the rule's rounding
     rounded = {"net_amount": 50.9, "tax_amount": 2.88, "total_amount": 50.9, "line_items": []}
-    assert repair(rounded, RULES, [50.92, 0.02, 50.9, 48.04, 2.88], rates=[6.0])[0]["net_amount"] == 48.04
+    assert repair_totals(rounded, RULES, [50.92, 0.02, 50.9, 48.04, 2.88], rates=[6.0])[0]["net_amount"] == 48.04
 
 
 def _printed(amounts: list[float], rates: list[float] | None = None) -> dict[str, list[float]]:
@@ -388,16 +388,16 @@ def test_an_amount_printed_as_a_rows_is_no_allowance_or_charge() -> None:
     rows = [{"description": "a", "quantity": 1.0, "unit_price": 100.0, "amount": 100.0}]
     record = {"net_amount": 1847.56, "tax_amount": 0.0, "total_amount": 1847.56, "line_items": rows}
     page = [100.0, 1847.56, 1747.56, 12.0, 145.63]
-    assert repair(record, RULES, page)[0]["charge_total"] == 1747.56  # without the lines: taken for a charge
-    assert repair(record, RULES, page, row_totals=row_totals(lines))[1] == []  # a row left out: left to the flag
+    assert repair_totals(record, RULES, page)[0]["charge_total"] == 1747.56  # without the lines: taken for a charge
+    assert repair_totals(record, RULES, page, row_totals=row_totals(lines))[1] == []  # a row left out: left to the flag
 
 
 def test_the_one_empty_field_of_an_add_rule_is_filled_where_the_others_fix_it_and_the_page_prints_it() -> None:
     exempt = {"net_amount": 2000.0, "tax_amount": None, "total_amount": 2000.0, "line_items": []}
-    repaired, notes = repair(exempt, RULES, [2000.0, 100.0, 0.0])
+    repaired, notes = repair_totals(exempt, RULES, [2000.0, 100.0, 0.0])
     assert repaired["tax_amount"] == 0.0
     assert notes == ["tax_amount: None -> 0.0 (net_plus_tax_is_total: the other fields make it, "
                      "and the page prints it)"]
-    assert repair(exempt, RULES, [2000.0, 100.0])[1] == []  # no 0,00 on the page: left empty
+    assert repair_totals(exempt, RULES, [2000.0, 100.0])[1] == []  # no 0,00 on the page: left empty
     receipt = {"net_amount": None, "tax_amount": 5.48, "total_amount": 96.9, "line_items": []}
-    assert repair(receipt, RULES, [96.9, 5.48, 106.0])[0]["net_amount"] is None  # 91.42 is printed nowhere
+    assert repair_totals(receipt, RULES, [96.9, 5.48, 106.0])[0]["net_amount"] is None  # 91.42 is printed nowhere

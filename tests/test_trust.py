@@ -77,7 +77,7 @@ def _attack(pdf: Path) -> dict:
 
 def _process(pdf: Path, backend: Backend, span: int = 1, page_count: int = 1) -> PageResult:
     task = {"source_path": str(pdf), "source_sha256": "a" * 64, "page_number": 1, "page_count": page_count,
-            "page_span": span}
+            "pages_read": span}
     return process_page(backend, task, PageSteps(SCHEMA.raw, 72, 1_000_000, LazyOcr(), None, [], False, 1.0))
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pipeline.adjudicate.base import AdjudicationRequest, Adjudicator
 from pipeline.model.base import ModelResult
-from pipeline.results import SPAN
+from pipeline.results import PAGES_READ
 from pipeline.rules.checks import flagged_failures, scoped
 from pipeline.schema.scope import covers_document
 from pipeline.screen.read import PageInput
@@ -26,11 +26,11 @@ def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]]
     # A page of a longer invoice need not add up (its totals may be on another page), but its
     # own rows, dates and codes must still hold: only sums and additions wait for the document.
     # (a request that read every page of the document, --read-pages, is the whole document)
-    whole = covers_document(int(task["page_number"]), task["page_count"], int(task.get(SPAN) or 1))
+    whole = covers_document(int(task["page_number"]), task["page_count"], int(task.get(PAGES_READ) or 1))
     page_rules = scoped(rules, whole)
     failures = flagged_failures(page_rules, result.record) if result.record else []
     # every open field is unsure: disputed by the samples, printed nowhere on the page
-    # (pipeline.ground), or in doubt for a reason of its own (rules.doubts)
+    # (pipeline.ground), or in doubt for a reason of its own (rules.settle)
     unsure = list(open_fields)
     why = (["local_error"] if result.status != "ok" else []) + \
           ([f"disputed: {','.join(unsure[:12])}"] if unsure else []) + \

@@ -16,27 +16,20 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from pipeline.consensus.normalize import clean_text, normalize_amount, normalize_currency, normalize_date
+from pipeline.consensus.normalize import normalize_amount, normalize_currency, normalize_date
 from pipeline.consensus.tolerance import SAME_AMOUNT
-from pipeline.schema.paths import Node, child, resolve_ref
+from pipeline.schema.paths import Node, bare, child, types_of
+from pipeline.text import fold
 
-__all__ = ["Node", "child"]  # re-exported: the comparator's callers walk nodes with it
-
-
-def _types(node: dict[str, Any]) -> list[Any]:
-    t = node.get("type")
-    return t if isinstance(t, list) else [t]
+__all__ = ["Node", "child", "fold"]  # re-exported: the comparator's callers walk nodes and fold text with them
 
 
 def field_kind(node: Node, root: dict[str, Any] | None = None) -> str:
     """'date', 'number', 'currency', 'boolean', 'text', 'object', 'array' or 'unknown' for a schema node."""
+    node = bare(node, root)
     if node is None:
         return "unknown"
-    node = resolve_ref(node, root or node)
-    options = [o for o in node.get("anyOf", []) if o.get("type") != "null"]
-    if options:
-        return field_kind(options[0], root or node)
-    types = _types(node)
+    types = types_of(node)
     if node.get("format") in ("date", "date-time"):
         return "date"
     if node.get("x-normalize") == "currency":
@@ -105,11 +98,6 @@ def _kind_of_values(a: Any, b: Any) -> str:
     if isinstance(a, (int, float)) or isinstance(b, (int, float)):
         return "number"
     return "text"
-
-
-def fold(value: Any) -> str:
-    """Text as compared: NFC, whitespace collapsed, case folded, trailing punctuation dropped."""
-    return re.sub(r"[\s.,;:]+$", "", clean_text(str(value)).casefold())
 
 
 def row_distance(a: Any, b: Any, node: Node, root: dict[str, Any] | None) -> int:

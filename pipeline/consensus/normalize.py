@@ -9,24 +9,16 @@ canonical form: ISO dates, plain numbers, ISO 4217 codes, trimmed whitespace.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
 from typing import Any
 
 from pipeline.consensus.locale import month_words, sign_currencies, symbols_longest_first
-from pipeline.schema.paths import resolve_ref
+from pipeline.schema.paths import has_type, resolve_ref, types_of
+from pipeline.text import SPACES, clean_text
 
 NULL_WORDS = frozenset({"null", "none", "nil"})
-_SPACES = re.compile(r"[\s\u00a0\u202f]+")
-
-
-def clean_text(value: str) -> str:
-    """Unicode NFC, whitespace runs collapsed, trimmed."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFC", value)).strip()
-
-
 def normalize_currency(value: str | None, allowed: frozenset[str] | None = None) -> str | None:
     """'€', 'eur', 'Euro', '17,510.14 GBP' -> the one ISO code (among ``allowed``) they stand for.
 
@@ -116,7 +108,7 @@ def normalize_date(value: Any, dayfirst: bool = True) -> str | None:
     if isinstance(value, date):
         return value.isoformat()
     text = clean_text(str(value)).lower()
-    text = _TIME.sub("", _SPACES.sub(" ", text).strip())
+    text = _TIME.sub("", SPACES.sub(" ", text).strip())
     try:
         if m := _ISO.match(text):
             return date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat()
@@ -131,7 +123,7 @@ def normalize_date(value: Any, dayfirst: bool = True) -> str | None:
             if month > 12:
                 day, month = month, day
             return date(year, month, day).isoformat()
-        return _worded_date(_SPACES.sub(" ", text.replace(",", " ")).strip())
+        return _worded_date(SPACES.sub(" ", text.replace(",", " ")).strip())
     except ValueError:
         return None
 
@@ -210,8 +202,7 @@ def normalize_record(value: Any, schema: dict[str, Any], root: dict[str, Any] | 
 
 
 def _normalize_string(value: str, schema: dict[str, Any], dayfirst: bool) -> Any:
-    types = schema.get("type")
-    types = types if isinstance(types, list) else [types]
+    types = types_of(schema)
     enum = schema.get("enum")
     nullable = "null" in types or (enum is not None and None in enum)
     fallback = None if nullable else value
@@ -263,8 +254,7 @@ def _infer_currency(raw: Any, normalized: Any, schema: dict[str, Any]) -> Any:
         allowed = sub.get("enum")
         for other, other_schema in schema["properties"].items():
             printed = raw.get(other)
-            types = other_schema.get("type")
-            if isinstance(printed, str) and "number" in (types if isinstance(types, list) else [types]):
+            if isinstance(printed, str) and has_type(other_schema, "number"):
                 code = normalize_currency(printed) if re.search(r"[^\d\s.,'()+-]", printed) else None
                 if code and (allowed is None or code in allowed):
                     normalized = {**normalized, name: code}

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from pipeline.consensus.compare import fold
 from pipeline.consensus.normalize import date_order, normalize_amount, normalize_date
 from pipeline.render.textlayer import Word, lines_of
+from pipeline.text import alnum, fold, tokens
 
 MAX_SPAN = 3  # "1 234,56", "EUR 12.00", "23. März 2026": a printed value is at most three words
 
@@ -131,10 +131,9 @@ class PageIndex:
         text: list[str] = []
         owner: list[int] = []
         for i, w in enumerate(self.words):
-            for ch in w[4].casefold():
-                if ch.isalnum():
-                    text.append(ch)
-                    owner.append(i)
+            letters = alnum(w[4])
+            text.append(letters)
+            owner.extend([i] * len(letters))
         return "".join(text), owner
 
     @cached_property
@@ -142,7 +141,7 @@ class PageIndex:
         """Each letters-and-digits token and the first word it occurs in."""
         out: dict[str, int] = {}
         for i, w in enumerate(self.words):
-            for token in compact_tokens(w[4]):
+            for token in tokens(w[4]):
                 out.setdefault(token, i)
         return out
 
@@ -155,6 +154,3 @@ def _date_texts(text: str) -> set[str]:
         texts.add(m.group(1))
     return texts
 
-
-def compact_tokens(text: str) -> list[str]:
-    return [t for t in re.split(r"[^\w]+", text.casefold()) if t]

@@ -17,12 +17,13 @@ from collections.abc import Sequence
 from difflib import SequenceMatcher
 from typing import Any
 
-from pipeline.consensus.compare import Node, child, field_kind, fold
+from pipeline.consensus.compare import Node, field_kind
 from pipeline.consensus.normalize import normalize_amount, normalize_date
 from pipeline.consensus.tolerance import HALF_CENT
-from pipeline.ground.index import PageIndex, compact_tokens, union
+from pipeline.ground.index import PageIndex, union
 from pipeline.results import FieldSource as FieldSource  # re-exported: the type of what grounding finds
-from pipeline.schema.paths import resolve_ref
+from pipeline.schema.paths import leaves, resolve_ref, with_value
+from pipeline.text import alnum, fold, tokens
 
 MATCH_KINDS = ("exact", "normalised", "fuzzy", "none")
 FUZZY_SHARE = 0.6  # of a text's words found on the page, for a fuzzy match
@@ -32,9 +33,8 @@ def ground_record(record: Any, schema: dict[str, Any], index: PageIndex, page: i
     """``field_sources`` of one page's record (an empty dict when the page has no words to look in)."""
     if not index.words or not isinstance(record, dict):
         return {}
-    out: dict[str, FieldSource] = {}
-    _walk(record, schema, schema, "", index, page, out)
-    return out
+    return {path: locate(value, kind, index, page) for path, value, node in leaves(record, schema, schema)
+            if value not in (None, "") and (kind := groundable(node, schema)) is not None}
 
 
 def ground_pages(record: Any, schema: dict[str, Any], pages: Sequence[PageIndex], first: int) -> dict[str, FieldSource]:
@@ -58,37 +58,12 @@ def drop_unprinted(record: Any, schema: dict[str, Any], sources: dict[str, Field
     their paths.  A date is copied from the page, never worked out: one found in no format on any
     page read is the model's own (the month's end, the issue date plus the payment terms), so
     it is dropped and the page says so, instead of flagging a document for a value nobody printed."""
-    dropped: list[str] = []
-
-    def walk(value: Any, node: Node, path: str) -> Any:
-        if isinstance(value, dict):
-            return {k: walk(v, child(node, k, schema), f"{path}.{k}" if path else k) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v, child(node, None, schema), f"{path}[{i}]") for i, v in enumerate(value)]
-        source = sources.get(path)
-        if source is not None and source["match"] == "none" and groundable(node, schema) in kinds:
-            dropped.append(path)
-            return None
-        return value
-
-    return walk(record, schema, ""), dropped
-
-
-def _walk(value: Any, node: Node, root: dict[str, Any], path: str, index: PageIndex, page: int,
-          out: dict[str, FieldSource]) -> None:
-    if value is None or value == "":
-        return
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            _walk(sub, child(node, key, root), root, f"{path}.{key}" if path else key, index, page, out)
-        return
-    if isinstance(value, list):
-        for i, sub in enumerate(value):
-            _walk(sub, child(node, None, root), root, f"{path}[{i}]", index, page, out)
-        return
-    kind = groundable(node, root)
-    if kind is not None:
-        out[path] = locate(value, kind, index, page)
+    dropped = [path for path, _, node in leaves(record, schema, schema)
+               if (source := sources.get(path)) is not None and source["match"] == "none"
+               and groundable(node, schema) in kinds]
+    for path in dropped:
+        record = with_value(record, path, None)
+    return record, dropped
 
 
 def groundable(node: Node, root: dict[str, Any]) -> str | None:
@@ -143,17 +118,17 @@ def _text(value: Any, index: PageIndex) -> Found:
     at = _at_word_start(folded, wanted)
     if wanted and at >= 0:
         return _words(index, owner[at], owner[at + len(wanted) - 1], "exact")
-    compact = "".join(ch for ch in str(value).casefold() if ch.isalnum())
+    compact = alnum(str(value))
     page_compact, compact_owner = index.compact
     at = page_compact.find(compact) if len(compact) >= 2 else -1
     if at >= 0:
         return _words(index, compact_owner[at], compact_owner[at + len(compact) - 1], "normalised")
-    tokens = compact_tokens(str(value))
-    hits = sorted({i for t in tokens if (i := _token_at(t, index)) is not None})
-    if len(tokens) >= 2 and len(hits) >= FUZZY_SHARE * len(tokens):
-        words = [index.words[i] for i in hits]
-        return " ".join(w[4] for w in words), union(words), "fuzzy"
-    if len(tokens) == 1 and len(compact) >= 6:  # one long word, misspelt by OCR or by the model
+    words = tokens(str(value))
+    hits = sorted({i for t in words if (i := _token_at(t, index)) is not None})
+    if len(words) >= 2 and len(hits) >= FUZZY_SHARE * len(words):
+        found = [index.words[i] for i in hits]
+        return " ".join(w[4] for w in found), union(found), "fuzzy"
+    if len(words) == 1 and len(compact) >= 6:  # one long word, misspelt by OCR or by the model
         best = max(index.words, key=lambda w: SequenceMatcher(None, compact, w[4].casefold()).ratio())
         if SequenceMatcher(None, compact, best[4].casefold()).ratio() >= 0.85:
             return best[4], union([best]), "fuzzy"

@@ -20,7 +20,7 @@ from pipeline.merge.review import kind_of, review_reasons, tagged
 from pipeline.merge.sources import document_grounding
 from pipeline.results import PageResult, Work
 from pipeline.rules.checks import check_rules, rule_failures
-from pipeline.rules.fixes import joined, totals_repair
+from pipeline.rules.repairs import joined, totals_repair
 from pipeline.schema.compiled import CompiledSchema
 
 
@@ -113,7 +113,7 @@ class DocumentAssembler:
         repairs: list[str] = []
         if read:
             # the last page's totals read as rows only show once the rows of all pages are together
-            merged, dropped = self.schema.mend_counted(merge_pages([p["_record"] for p in read], self.schema.raw))
+            merged, dropped = self.schema.drop_restated_rows(merge_pages([p["_record"] for p in read], self.schema.raw))
             # the rows and totals of all pages together: a total read wrong on one page, or rows that
             # are not goods, show only now; the amounts of all pages are the candidates
             if len(read) > 1:

@@ -263,9 +263,9 @@ class Backend(ABC):
 
     def _validated(self, value: dict[str, Any],
                    traces: list[tuple[list[str], int]] | None) -> tuple[dict[str, Any] | None, str]:
-        """An answer's object normalised, mended and validated against the schema."""
+        """An answer's object normalised, rid of restated rows and validated against the schema."""
         nulled: list[str] = []
-        value, dropped = self.schema.mend_counted(normalize_record(value, self.schema.raw, nulled=nulled))
+        value, dropped = self.schema.drop_restated_rows(normalize_record(value, self.schema.raw, nulled=nulled))
         problems = self.schema.errors(value)
         if problems:
             return None, f"schema_invalid: {'; '.join(problems[:3])}"

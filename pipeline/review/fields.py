@@ -8,7 +8,6 @@ on one key.  What a person types is read by the field's schema type (an amount a
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Any
 
 from pipeline.consensus.compare import Node, field_kind
 from pipeline.consensus.normalize import normalize_amount, normalize_date
-from pipeline.schema.paths import at_path, child, is_path, resolve_ref
+from pipeline.schema.paths import at_path, bare, child, has_type, is_path, with_value
 from pipeline.schema.paths import steps as path_steps
 
 
@@ -46,42 +45,22 @@ def get_path(record: Any, path: str) -> Any:
 
 
 def set_path(record: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    """A copy of ``record`` with ``path`` set (rows and objects created on the way: an added row)."""
-    out = copy.deepcopy(record)
-    parts = steps(path)
-    target: Any = out
-    for step, nxt in zip(parts, parts[1:], strict=False):
-        fresh: Any = [] if isinstance(nxt, int) else {}
-        if isinstance(step, int):
-            while len(target) <= step:
-                target.append(None)
-            if not isinstance(target[step], (dict, list)):
-                target[step] = fresh
-            target = target[step]
-        else:
-            if not isinstance(target.get(step), (dict, list)):
-                target[step] = fresh
-            target = target[step]
-    last = parts[-1]
-    if isinstance(last, int):
-        while len(target) <= last:
-            target.append(None)
-    target[last] = value
-    return out
+    """A copy of ``record`` with a path a person's form named set (refused where it is no path)."""
+    return with_value(record, path, value) if steps(path) else record
 
 
-def plain(value: Any) -> Any:
+def as_json(value: Any) -> Any:
     """A value read back from Parquet as JSON holds it (dates as ISO text)."""
     if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
+        return {k: as_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [plain(v) for v in value]
+        return [as_json(v) for v in value]
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 def record_of(row: dict[str, Any], names: list[str]) -> dict[str, Any]:
     """The record columns of a documents row, as JSON."""
-    return {name: plain(row.get(name)) for name in names}
+    return {name: as_json(row.get(name)) for name in names}
 
 
 def drop_empty_rows(record: dict[str, Any]) -> dict[str, Any]:
@@ -109,7 +88,7 @@ def _leaves(value: Any, node: Node, root: dict[str, Any] | None, path: str, row:
             out: list[Field]) -> None:
     kind = _kind(node, root, value)
     if kind == "object":
-        props = (_plain(node, root) or {}).get("properties") or (value or {})
+        props = (bare(node, root) or {}).get("properties") or (value or {})
         for key in props:
             sub = value.get(key) if isinstance(value, dict) else None
             _leaves(sub, child(node, key, root), root, f"{path}.{key}", row, out)
@@ -121,17 +100,8 @@ def _leaves(value: Any, node: Node, root: dict[str, Any] | None, path: str, row:
         for i, sub in enumerate([*rows, None] if objects else rows):
             _leaves(sub, items, root, f"{path}[{i}]", i, out)
         return
-    choices = tuple(str(c) for c in (_plain(node, root) or {}).get("enum", []) if c is not None)
+    choices = tuple(str(c) for c in (bare(node, root) or {}).get("enum", []) if c is not None)
     out.append(Field(path, "choice" if choices else kind, value, choices, row))
-
-
-def _plain(node: Node, root: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The node without its ``anyOf [.., null]`` wrapper."""
-    if node is None:
-        return None
-    node = resolve_ref(node, root or node)
-    options = [o for o in node.get("anyOf", []) if o.get("type") != "null"]
-    return resolve_ref(options[0], root or node) if options else node
 
 
 def _kind(node: Node, root: dict[str, Any] | None, value: Any) -> str:
@@ -139,9 +109,7 @@ def _kind(node: Node, root: dict[str, Any] | None, value: Any) -> str:
     if kind == "unknown":  # no schema: by the value
         return ("object" if isinstance(value, dict) else "array" if isinstance(value, list) else
                 "number" if isinstance(value, (int, float)) and not isinstance(value, bool) else "text")
-    plain = _plain(node, root) or {}
-    types = plain.get("type")
-    if kind == "number" and (types == "integer" or (isinstance(types, list) and "integer" in types)):
+    if kind == "number" and has_type(bare(node, root) or {}, "integer"):
         return "integer"
     return "text" if kind == "currency" else kind
 
@@ -172,7 +140,7 @@ def parse_value(text: str, node: Node, root: dict[str, Any] | None) -> Any:
         if text.lower() in ("false", "no", "0", "nein", "non"):
             return False
         raise ValueRefused(f"{text!r} is not yes or no")
-    choices = [c for c in (_plain(node, root) or {}).get("enum", []) if c is not None]
+    choices = [c for c in (bare(node, root) or {}).get("enum", []) if c is not None]
     if choices and text not in [str(c) for c in choices]:
         raise ValueRefused(f"{text!r} is not one of {', '.join(map(str, choices))}")
     return text

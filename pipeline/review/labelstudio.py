@@ -14,7 +14,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from pipeline.errors import OutputError
-from pipeline.review.fields import generic, get_path, plain, record_of, shown
+from pipeline.review.fields import as_json, generic, get_path, record_of, shown
 from pipeline.review.picture import PictureError, page_sizes, picture
 from pipeline.review.view import OutputView, as_dict
 
@@ -61,7 +61,7 @@ def export(view: OutputView, target: Path, image_prefix: str) -> dict[str, int]:
                                  "result": result}],
                 "meta": {"run_id": doc.get("run_id"), "needs_review": bool(doc.get("needs_review"))},
             })
-    (target / "tasks.json").write_text(json.dumps(tasks, indent=1, ensure_ascii=False, default=plain) + "\n",
+    (target / "tasks.json").write_text(json.dumps(tasks, indent=1, ensure_ascii=False, default=as_json) + "\n",
                                        encoding="utf-8")
     (target / "config.xml").write_text(_config(sorted(labels)), encoding="utf-8")
     return {"tasks": len(tasks), "documents_skipped": skipped, "labels": len(labels)}

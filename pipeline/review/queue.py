@@ -55,7 +55,7 @@ def reasons_of(doc: dict[str, Any]) -> list[str]:
         out.append("printed nowhere")
     if doc.get("disputed_fields"):
         out.append("disputed")
-    if doc.get("doubts"):  # a value missing, a shared currency sign, a date's order unproven (rules.doubts)
+    if doc.get("doubts"):  # a value missing, a shared currency sign, a date's order unproven (rules.settle)
         out.append("in doubt")
     if doc.get("needs_review") and not out:
         out.append("flagged")

@@ -11,7 +11,7 @@ Kinds:
              fields in ``minus`` and plus those in ``plus`` (optional; document-level
              allowances and charges, printed below the rows; null counts as none)
   ``add``      the ``fields`` add up to ``equals`` (``rate``: the field that is a printed
-             percentage of the others, the tax of the net; used by ``rules.repair``)
+             percentage of the others, the tax of the net; used by ``rules.totals``)
   ``product``  in every row of ``items``, the product of ``fields`` equals ``equals``
   ``order``    the dates/numbers in ``fields`` are non-decreasing (``repair``: the field that
              yields when they are not, see ``rules.order``)
@@ -201,10 +201,7 @@ def drop_restated_totals(rules: list[dict[str, Any]], record: dict[str, Any]) ->
             continue
         rows, field = record[rule["items"]], rule["field"]
         amounts = [as_number(r.get(field)) if isinstance(r, dict) else None for r in rows]
-        totals = [v for v in (as_number(record.get(n)) for n in total_fields(rules, rule)) if v]
-        cut = len(rows)
-        while cut > 1 and any(_close(amounts[cut - 1] or 0.0, t, HALF_CENT) for t in totals):
-            cut -= 1
+        cut = restated_from(rows, field, [v for n in total_fields(rules, rule) if (v := as_number(record.get(n)))])
         subtotal, above = amounts[cut - 1], amounts[:cut - 1]
         # (b) needs the total rows after it: a last line that merely equals the lines above it
         # (two lines of 500) is no proof, and on a page of a longer invoice the sum always fails
@@ -215,6 +212,23 @@ def drop_restated_totals(rules: list[dict[str, Any]], record: dict[str, Any]) ->
             continue  # neither (a) nor (b): nothing proved
         record = {**record, rule["items"]: rows[:cut]}
     return record
+
+
+def restated_from(rows: list[Any], field: str, totals: list[float]) -> int:
+    """Where the trailing rows whose ``field`` restates one of ``totals`` begin (``len(rows)``: none
+    do); the first row always stays.  Both proofs that such rows are the page's totals read as
+    rows (the sum holds without them, ``drop_restated_totals``; the totals agree with each other,
+    ``rules.totals``) cut here."""
+    cut = len(rows)
+    while cut > 1 and isinstance(rows[cut - 1], dict) and restates(rows[cut - 1].get(field), totals):
+        cut -= 1
+    return cut
+
+
+def restates(value: Any, totals: list[float]) -> bool:
+    """Whether an amount is one of ``totals`` printed again (either sign: a credit note's rows are negative)."""
+    number = as_number(value)
+    return number is not None and any(abs(abs(number) - abs(t)) < HALF_CENT for t in totals)
 
 
 def total_fields(rules: list[dict[str, Any]], rule: dict[str, Any]) -> set[str]:

@@ -64,7 +64,7 @@ def _by_amount(sign: str, text: str) -> bool:
     return bool(re.search(rf"(?<![^\W\d_]){s}\s?{_CENTS}|{_CENTS}\s?{s}(?![^\W\d_])|\({s}\)", text))
 
 
-def settle_currency(record: dict[str, Any], schema: dict[str, Any], pages: Sequence[PageIndex],
+def repair_currency(record: dict[str, Any], schema: dict[str, Any], pages: Sequence[PageIndex],
                     proven: frozenset[str] | None = None) -> tuple[dict[str, Any], list[str], list[Doubt]]:
     """``record`` with each top-level currency field set to the one currency the pages prove; the
     notes of what changed, and the currency fields left in doubt with why."""

@@ -22,7 +22,7 @@ from pipeline.ground.index import PageIndex
 from pipeline.rules.evidence import Doubt, dates_month_first
 
 
-def settle_date_order(record: dict[str, Any], schema: dict[str, Any], pages: Sequence[PageIndex],
+def repair_date_order(record: dict[str, Any], schema: dict[str, Any], pages: Sequence[PageIndex],
                       proven: frozenset[str]) -> tuple[dict[str, Any], list[str], list[Doubt]]:
     """``record`` with its top-level dates read in the order the evidence proves; the notes of
     what changed, and the dates left in doubt with why."""

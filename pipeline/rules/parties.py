@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pipeline.consensus.compare import fold
-from pipeline.ground.index import PageIndex, compact_tokens
+from pipeline.ground.index import PageIndex
 from pipeline.ground.sources import locate
 from pipeline.rules.evidence import Doubt
+from pipeline.text import fold, fold_words, tokens
 
 BUYER_LABELS = ("bill to", "billed to", "invoice to", "invoiced to", "sold to", "customer", "client",
                 "rechnungsempfänger", "rechnungsadresse", "empfänger", "kunde", "käufer", "leistungsempfänger",
@@ -33,7 +33,7 @@ def party_fields(schema: dict[str, Any]) -> tuple[str, str] | None:
     return (marked["seller"], marked["buyer"]) if "seller" in marked and "buyer" in marked else None
 
 
-def settle_parties(record: dict[str, Any], schema: dict[str, Any],
+def repair_parties(record: dict[str, Any], schema: dict[str, Any],
                    page: PageIndex) -> tuple[dict[str, Any], str | None, list[Doubt]]:
     """``record`` with its parties the right way round, why they were swapped (None: kept), and
     the party names in doubt: seller and buyer one name (one of them was read twice), or a seller
@@ -86,10 +86,10 @@ def _role(name: str, page: PageIndex) -> str | None:
 
 def _label_near(page: PageIndex, label: str, x0: float, y0: float) -> bool:
     """A label line just above the name (same column) or just before it on its line."""
-    words = label.split()
+    words = fold_words(label).split()
     for i in range(len(page.words) - len(words) + 1):
         run = page.words[i:i + len(words)]
-        if [re.sub(r"[:.]+$", "", w[4]).casefold() for w in run] != words:
+        if [fold_words(re.sub(r"[:.]+$", "", w[4])) for w in run] != words:
             continue
         lx0, ly0, lx1, _ = run[0][0], run[0][1], run[-1][2], run[0][3]
         above = 0 < y0 - ly0 <= NEAR and abs(lx0 - x0) <= NEAR
@@ -105,8 +105,8 @@ FOOTER = 0.7  # the lower part of the page (by its lowest word) where a seller p
 def _in_footer_domain(name: str, page: PageIndex) -> bool:
     """The name's first distinctive word in an e-mail or web domain printed in the page's footer
     (info@cronus.com): a buyer's address block may carry the buyer's e-mail, a footer does not."""
-    tokens = [t for t in compact_tokens(name) if len(t) >= 4 and not t.isdigit()][:1]
+    distinctive = [t for t in tokens(name) if len(t) >= 4 and not t.isdigit()][:1]
     bottom = max((w[3] for w in page.words), default=0.0)
     domains = [m.group(1).casefold() for w in page.words if w[1] >= FOOTER * bottom
                for m in [re.search(r"(?:@|www\.|https?://)([\w.-]+\.[a-z]{2,})", w[4], re.IGNORECASE)] if m]
-    return any(token in domain for token in tokens for domain in domains)
+    return any(token in domain for token in distinctive for domain in domains)

@@ -56,7 +56,7 @@ def repair_products(record: dict[str, Any], rules: list[dict[str, Any]],
 def row_totals(lines: Sequence[Collection[float]]) -> set[float]:
     """The amounts printed as a row's: on a line with two other numbers (not 1) whose product
     they are ("Cloud-Hosting  12  145,63  1.747,56").  A row the model left out is such an
-    amount; it is no document allowance or charge (``rules.repair``)."""
+    amount; it is no document allowance or charge (``rules.totals``)."""
     found = set()
     for line in lines:
         factors = [a for a in line if a and not _near(a, 1.0)]

@@ -15,7 +15,7 @@ from pipeline.config.settings import RunConfig
 from pipeline.model.base import Backend, Enough, ModelResult
 from pipeline.results import PageResult
 from pipeline.rules.checks import check_rules
-from pipeline.rules.doubts import Settled, ground, settle_page, ungrounded, unsettled
+from pipeline.rules.settle import Settled, ground, settle_page, ungrounded, unsettled
 from pipeline.screen.read import LazyOcr, PageInput, RenderError, read_page
 
 Section = Callable[[dict[str, Any]], AbstractContextManager[Any]]

@@ -8,7 +8,7 @@ from typing import Any
 from pipeline.config.settings import RunConfig
 from pipeline.einvoice.documents import Mode, XmlOutcome, check_schema, inspect, xml_pages
 from pipeline.render.pages import RenderError, page_count, page_groups
-from pipeline.results import SPAN, PageResult
+from pipeline.results import PAGES_READ, PageResult
 from pipeline.run.resolve import complete
 from pipeline.schema.compiled import CompiledSchema
 from pipeline.sink.state import Done, source_key
@@ -63,7 +63,7 @@ class Plan:
 
     @property
     def pages(self) -> int:
-        return sum(int(t[SPAN]) for t in self.tasks) + len(self.ready)
+        return sum(int(t[PAGES_READ]) for t in self.tasks) + len(self.ready)
 
 
 def plan_pages(files: list[SourceFile], limit: int | None, schema: CompiledSchema, einvoice: Mode,
@@ -71,7 +71,7 @@ def plan_pages(files: list[SourceFile], limit: int | None, schema: CompiledSchem
     """What each file becomes.  ``limit`` counts pages but never splits a document: a half-done
     document could not be committed, so the document that reaches the limit is the last one taken.
     With ``read_pages`` above 1 (the text backend), a task is a group of pages read in one request
-    (``page_span`` pages from ``page_number``, ``render.pages.page_groups``).
+    (``pages_read`` pages from ``page_number``, ``render.pages.page_groups``).
 
     With ``einvoice`` ``use``, a document whose XML is valid becomes its XML's record without a
     model call; with ``verify`` its pages go to the model and the assembler compares; an XML that
@@ -90,14 +90,14 @@ def plan_pages(files: list[SourceFile], limit: int | None, schema: CompiledSchem
             plan.ready.append(PageResult.failed({**base, "page_number": None, "page_count": None},
                                                 f"open_error: {exc}"))
             continue
-        tasks = [{**base, "page_number": n, "page_count": count, SPAN: 1} for n in range(1, count + 1)]
+        tasks = [{**base, "page_number": n, "page_count": count, PAGES_READ: 1} for n in range(1, count + 1)]
         outcome = inspect(f.path, schema) if einvoice != "ignore" else None
         if outcome is not None:
             plan.einvoices[(base["source_path"], base["source_sha256"])] = outcome
         if f.kind == "xml" or (outcome is not None and outcome.record is not None and einvoice == "use"):
             plan.ready.extend(xml_pages(tasks, outcome, einvoice))  # an XML file has no page for a model
         elif read_pages > 1 and count > 1:
-            plan.tasks.extend({**base, "page_number": first, "page_count": count, SPAN: span}
+            plan.tasks.extend({**base, "page_number": first, "page_count": count, PAGES_READ: span}
                               for first, span in page_groups(f.path, read_pages))
         else:
             plan.tasks.extend(tasks)

@@ -10,7 +10,7 @@ from pipeline.adjudicate.setup import RunAdjudication
 from pipeline.config.settings import RunConfig
 from pipeline.errors import ExtractError, RuntimeCrash
 from pipeline.merge.assemble import DocumentAssembler
-from pipeline.results import SPAN, PageResult
+from pipeline.results import PAGES_READ, PageResult
 from pipeline.run.quarantine import QUARANTINED, STOPPED, CrashCounter, crash_folder
 from pipeline.run.ray_pool import ensure_ray, stream
 from pipeline.schema.compiled import CompiledSchema
@@ -26,7 +26,7 @@ def process_pages(cfg: RunConfig, schema: CompiledSchema, tasks: list[dict[str, 
     stamp, the part writer, the e-invoice outcomes); commit what is finished."""
     stamp, writer, einvoices = assembly
     assembler = DocumentAssembler(schema, stamp, writer, einvoices, cfg.adjudication.below)
-    total = sum(int(t.get(SPAN, 1)) for t in tasks) + len(ready)
+    total = sum(int(t.get(PAGES_READ, 1)) for t in tasks) + len(ready)
     latencies: list[float] = []
     accepted = [0]
 

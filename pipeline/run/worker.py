@@ -22,7 +22,7 @@ from typing import Any
 
 from pipeline.config.settings import RunConfig
 from pipeline.model.base import Backend, Enough, ModelResult, PageInput
-from pipeline.results import SPAN, TASK_KEYS, PageResult, plain
+from pipeline.results import PAGES_READ, TASK_KEYS, PageResult, unboxed
 from pipeline.run.page import PageSteps, process_page
 from pipeline.run.quarantine import QUARANTINED, STOPPED, StageGate, crash_folder, read_dumps
 
@@ -91,8 +91,8 @@ class PageWorker:
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         rows: list[dict[str, Any]] = []
         for i in range(len(batch["source_path"])):
-            task = {k: plain(batch[k][i]) for k in TASK_KEYS}
-            task[SPAN] = int(plain(batch[SPAN][i])) if SPAN in batch else 1
+            task = {k: unboxed(batch[k][i]) for k in TASK_KEYS}
+            task[PAGES_READ] = int(unboxed(batch[PAGES_READ][i])) if PAGES_READ in batch else 1
             crashes = 0 if self.stopped else self._crashes(task)
             stopped = self.stopped or (self._suspect(task) if crashes else None)
             if stopped:
@@ -105,7 +105,7 @@ class PageWorker:
                     result = process_page(self.backend, task, self.steps)
                 if result.completion_tokens:  # the model answered: proof the runtime works (a skipped page is not)
                     self._finished(task)
-            rows.extend(r.to_row() for r in [result, *result.companions(task[SPAN])])
+            rows.extend(r.to_row() for r in [result, *result.companions(task[PAGES_READ])])
         return {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
 
     def _crashes(self, task: dict[str, Any]) -> int:

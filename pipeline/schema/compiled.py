@@ -52,20 +52,17 @@ class CompiledSchema:
         problems.extend(f"{p}: number is not finite" for p in _non_finite(value, "$"))
         return problems
 
-    def mend(self, record: dict[str, Any]) -> dict[str, Any]:
+    def drop_restated_rows(self, record: dict[str, Any]) -> tuple[dict[str, Any], int]:
         """``record`` without the rows the rules prove to be restated totals (``rules.checks``), as
-        long as it still validates (a ``minItems`` must not turn a good answer into a bad one)."""
-        return self.mend_counted(record)[0]
-
-    def mend_counted(self, record: dict[str, Any]) -> tuple[dict[str, Any], int]:
-        """``mend``, and how many rows it dropped (recorded as ``dropped_rows``: never silent)."""
+        long as it still validates (a ``minItems`` must not turn a good answer into a bad one), and
+        how many rows went (recorded as ``dropped_rows``: never silent)."""
         from pipeline.rules.checks import drop_restated_totals
 
-        mended = drop_restated_totals(self.raw.get("x-rules", []), record)
-        if mended is record or self.errors(mended):
+        kept = drop_restated_totals(self.raw.get("x-rules", []), record)
+        if kept is record or self.errors(kept):
             return record, 0
-        dropped = sum(len(v) - len(mended.get(k) or []) for k, v in record.items() if isinstance(v, list))
-        return mended, dropped
+        dropped = sum(len(v) - len(kept.get(k) or []) for k, v in record.items() if isinstance(v, list))
+        return kept, dropped
 
 
 def load_schema(spec: str | Path) -> CompiledSchema:

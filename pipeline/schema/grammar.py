@@ -15,6 +15,7 @@ from typing import Any
 from pipeline.errors import SchemaError
 from pipeline.rules.checks import in_writing_order
 from pipeline.schema.compiled import for_models
+from pipeline.schema.paths import has_type, types_of
 
 # Any character but quote, backslash and control characters, or a JSON escape.
 _CHAR = (r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] '
@@ -116,8 +117,7 @@ def copy_mode_schema(schema: Any) -> Any:
     out = _map_children({k: v for k, v in schema.items() if k != "anyOf"}, copy_mode_schema)
     if "anyOf" in schema:
         out["anyOf"] = schema["anyOf"]
-    types = out.get("type")
-    type_list = types if isinstance(types, list) else [types]
+    type_list = types_of(out)
     nullable = "null" in type_list or None in (out.get("enum") or [])
     if "number" in type_list or "integer" in type_list:
         pattern = INTEGER_PATTERN if "number" not in type_list else AMOUNT_PATTERN
@@ -151,8 +151,7 @@ def printed_schema(answer: dict[str, Any], schema: dict[str, Any], amounts: list
         raw = raw if isinstance(raw, dict) else {}
         if node.get("pattern") == AMOUNT_PATTERN and raw.get("x-ground") is not False:
             ref = {"$ref": f"#/$defs/{PRINTED_DEF}"}
-            types = node.get("type")
-            return {"anyOf": [ref, {"type": "null"}]} if isinstance(types, list) and "null" in types else ref
+            return {"anyOf": [ref, {"type": "null"}]} if has_type(node, "null") else ref
         out = dict(node)
         for key in ("properties", "$defs"):
             if isinstance(node.get(key), dict):

@@ -7,7 +7,9 @@ one place keeps every stage reading the same value for the same name.
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from pipeline.errors import SchemaError
@@ -29,10 +31,25 @@ def resolve_ref(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     raise SchemaError("$ref chain too deep (recursive schema?)")
 
 
+def types_of(node: dict[str, Any]) -> list[Any]:
+    """A schema node's ``type`` as a list (one name or a list of them; [None] where it has none)."""
+    t = node.get("type")
+    return t if isinstance(t, list) else [t]
+
+
 def has_type(node: dict[str, Any], name: str) -> bool:
     """Whether a schema node's ``type`` (one name or a list) includes ``name``."""
-    t = node.get("type")
-    return name in t if isinstance(t, list) else t == name
+    return name in types_of(node)
+
+
+def bare(node: Node, root: dict[str, Any] | None) -> Node:
+    """The node of a value, ``$ref``s followed and its ``anyOf [.., null]`` wrapper taken off
+    (the first non-null branch): what a nullable field holds when it holds something."""
+    if node is None:
+        return None
+    node = resolve_ref(node, root or node)
+    options = [o for o in node.get("anyOf", []) if o.get("type") != "null"]
+    return resolve_ref(options[0], root or node) if options else node
 
 
 def is_path(path: str) -> bool:
@@ -55,14 +72,48 @@ def at_path(record: Any, path: str) -> Any:
     return value
 
 
+def with_value(record: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of ``record`` with ``path`` set (rows and objects created on the way: an added row)."""
+    out = copy.deepcopy(record)
+    parts = steps(path)
+    target: Any = out
+    for step, nxt in zip(parts, parts[1:], strict=False):
+        fresh: Any = [] if isinstance(nxt, int) else {}
+        if isinstance(step, int):
+            while len(target) <= step:
+                target.append(None)
+            if not isinstance(target[step], (dict, list)):
+                target[step] = fresh
+            target = target[step]
+        else:
+            if not isinstance(target.get(step), (dict, list)):
+                target[step] = fresh
+            target = target[step]
+    last = parts[-1]
+    if isinstance(last, int):
+        while len(target) <= last:
+            target.append(None)
+    target[last] = value
+    return out
+
+
+def leaves(value: Any, node: Node, root: dict[str, Any] | None, path: str = "") -> Iterator[tuple[str, Any, Node]]:
+    """Every value of a record that is no object or array, with its path and schema node."""
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            yield from leaves(sub, child(node, key, root), root, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            yield from leaves(sub, child(node, None, root), root, f"{path}[{i}]")
+    else:
+        yield path, value, node
+
+
 def child(node: Node, key: str | None, root: dict[str, Any] | None) -> Node:
     """The schema node of a property (``key``) or of an array's items (``key`` None)."""
+    node = bare(node, root)
     if node is None:
         return None
-    node = resolve_ref(node, root or node)
-    options = [o for o in node.get("anyOf", []) if o.get("type") != "null"]
-    if options:
-        node = resolve_ref(options[0], root or node)
     if key is None:
         items = node.get("items")
         return items if isinstance(items, dict) else None

@@ -17,11 +17,11 @@ pay within 30 days", "Model X200") is not.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.render.textlayer import Word, lines_of
+from pipeline.text import fold_words
 
 _OVERRIDE_VERB = (r"ignore|ignoriere|ignorier|ignorieren|ignorez|ignorer|ignora|ignorar|ignorate|disregard|forget|"
                   r"override|bypass|vergiss|vergessen|missachte|oublie|oubliez|olvida|dimentica")
@@ -76,7 +76,7 @@ class Quarantine:
 
 def speaks_to_machine(text: str) -> bool:
     """Whether ``text`` holds an instruction to, or an address of, the machine reading it."""
-    folded = _fold(text)
+    folded = fold_words(text)
     return any(p.search(folded) for p in PATTERNS)
 
 
@@ -114,9 +114,3 @@ def paragraphs_of(words: Sequence[Word]) -> list[list[list[Word]]]:
         else:
             paragraphs.append([line])
     return paragraphs
-
-
-def _fold(text: str) -> str:
-    """Case folded, typographic quotes made plain: "l’IA" and "l'IA" read the same."""
-    text = unicodedata.normalize("NFKC", text).replace("\u2019", "'").replace("\u00a0", " ")
-    return " ".join(text.split("\n")).casefold()

@@ -20,12 +20,12 @@ The lexicon covers English, German, French, Spanish, Italian and Dutch.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
 from pipeline.errors import SchemaError
 from pipeline.render.textlayer import Word, lines_of
+from pipeline.text import fold_words
 
 KINDS = ("invoice", "credit_note", "receipt", "delivery_note", "order", "letter", "terms", "blank", "other")
 DEFAULT_EXTRACT = ("invoice", "credit_note", "receipt")
@@ -84,7 +84,7 @@ def page_kind(words: Sequence[Word], blank_image: bool | None = None) -> str:
     if not any(any(ch.isalnum() for ch in w[4]) for w in words):
         return "blank" if blank_image in (True, None) else "other"
     lines = lines_of(words)
-    folded = [_fold(" ".join(w[4] for w in line)) for line in lines]
+    folded = [fold_words(" ".join(w[4] for w in line)) for line in lines]
     title = _title_kind(lines, folded)
     if title is not None:
         return title
@@ -110,7 +110,7 @@ def extracted(kind: str, words: Sequence[Word], kinds: Sequence[str], with_wante
     if kind in kinds:
         return True
     return kind == "other" and (with_wanted or bool(AMOUNT.search(" ".join(w[4] for w in words))) or any(
-        TOTAL.search(line) and re.search(r"\d\d", line) for line in (_fold(" ".join(w[4] for w in ln))
+        TOTAL.search(line) and re.search(r"\d\d", line) for line in (fold_words(" ".join(w[4] for w in ln))
                                                                       for ln in lines_of(words))))
 
 
@@ -161,12 +161,6 @@ def _named(line: str, reference_ok: bool, within: int | None = None) -> str | No
 
 def _priced(text: str) -> bool:
     return len(AMOUNT.findall(text)) >= 3 and bool(TOTAL.search(text))
-
-
-def _fold(text: str) -> str:
-    """Lower case without accents: "Auftragsbestätigung", "Bestatigung" and "BESTÄTIGUNG" compare equal."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).split())
 
 
 def document_kind(kinds: Sequence[str | None], schema: dict[str, Any]) -> str | None:

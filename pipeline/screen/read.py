@@ -10,7 +10,7 @@ from typing import Any
 
 from pipeline.render.pages import RenderError, read_words, render_page
 from pipeline.render.textlayer import OcrEngine, Word, has_usable_text, layout_text
-from pipeline.results import SPAN
+from pipeline.results import PAGES_READ
 from pipeline.screen.blank import blank_image
 from pipeline.screen.kinds import extracted, schema_kinds
 from pipeline.screen.page import PageScreen, redact, screen_page
@@ -54,7 +54,7 @@ def read_page(backend: Any, task: dict[str, Any], dpi: int, max_pixels: int, ocr
     path, number = Path(task["source_path"]), int(task["page_number"])
     kinds = schema_kinds(schema or {})
     if getattr(backend, "needs_text", False):
-        span = int(task.get(SPAN) or 1)
+        span = int(task.get(PAGES_READ) or 1)
         if span > 1:
             return _group(path, number, span, kinds), "layer"
         words, hidden = read_words(path, number)

@@ -23,12 +23,19 @@ from itertools import combinations
 from typing import Any
 
 from pipeline.consensus.tolerance import HALF_CENT, RULE_TOLERANCE
-from pipeline.rules.checks import adjusting_fields, adjustment, as_number, evaluate_rule, field_names, total_fields
+from pipeline.rules.checks import (
+    adjusting_fields,
+    adjustment,
+    as_number,
+    evaluate_rule,
+    field_names,
+    restated_from,
+    restates,
+    total_fields,
+)
 
-CENT = HALF_CENT
 
-
-def repair(record: dict[str, Any], rules: list[dict[str, Any]], page_amounts: Iterable[float],
+def repair_totals(record: dict[str, Any], rules: list[dict[str, Any]], page_amounts: Iterable[float],
            rates: Iterable[float] = (), row_totals: Iterable[float] = ()) -> tuple[dict[str, Any], list[str]]:
     """``record`` repaired by the rules and the amounts printed on its pages, and what was changed;
     ``rates``: the percentages the pages print (for an ``add`` rule's ``rate`` field);
@@ -76,7 +83,7 @@ def _repair_add(record: dict[str, Any], rule: dict[str, Any], rules: list[dict[s
             continue
         sign = -1.0 if value < 0 else 1.0
         for amount in amounts:
-            if abs(amount - abs(value)) < CENT:
+            if abs(amount - abs(value)) < HALF_CENT:
                 continue
             candidate = {**record, name: sign * amount}
             if evaluate_rule(rule, candidate) is True:
@@ -92,7 +99,7 @@ def _repair_add(record: dict[str, Any], rule: dict[str, Any], rules: list[dict[s
         sums = [r for r in rules if r.get("kind") == "sum"]
         found = [f for f in found if any(evaluate_rule(s, f[2]) is True for s in sums)] or found
     if len(found) > 1:  # then a repair that adds up to the cent beats one within the rule's tolerance
-        exact = {**rule, "tolerance": CENT}
+        exact = {**rule, "tolerance": HALF_CENT}
         found = [f for f in found if evaluate_rule(exact, f[2]) is True] or found
     if len(found) != 1:
         return record, None
@@ -113,7 +120,7 @@ def _complete_add(record: dict[str, Any], rule: dict[str, Any],
     name, total = empty[0], field_names(rule["equals"])[0]
     parts = sum(v for n, v in values.items() if v is not None and n != total)
     value = round(parts if name == total else (values[total] or 0.0) - parts, 2)
-    if abs(value) < CENT:
+    if abs(value) < HALF_CENT:
         value = 0.0
     if round(abs(value), 2) not in printed:
         return record, None
@@ -152,7 +159,7 @@ def _rated_repair(record: dict[str, Any], rule: dict[str, Any], amounts: list[fl
         return None
     sign = -1.0 if (as_number(record.get(totals[0])) or 0.0) < 0 else 1.0
     values = {n: sign * v for n, v in found[0].items()}
-    changed = [n for n in [*names, *totals] if abs(abs(record[n]) - abs(values[n])) >= CENT]
+    changed = [n for n in [*names, *totals] if abs(abs(record[n]) - abs(values[n])) >= HALF_CENT]
     note = "; ".join(f"{n}: {record[n]} -> {values[n]}" for n in changed)
     return {**record, **values}, f"{note} ({rule['name']}: the one printed set at a printed rate)"
 
@@ -164,14 +171,12 @@ def _drop_restating_rows(record: dict[str, Any], rule: dict[str, Any],
     adds = [r for r in rules if r.get("kind") == "add"]
     if not adds or any(evaluate_rule(r, record) is not True for r in adds):
         return record, None
-    totals = [abs(v) for r in adds for n in [*field_names(r["fields"]), *field_names(r["equals"])]
-              if isinstance(v := record.get(n), (int, float)) and not isinstance(v, bool) and v]
+    totals = [v for r in adds for n in [*field_names(r["fields"]), *field_names(r["equals"])]
+              if (v := as_number(record.get(n)))]
     rows = record.get(rule["items"])
     if not isinstance(rows, list):
         return record, None
-    cut = len(rows)
-    while cut > 1 and isinstance(rows[cut - 1], dict) and _restates(rows[cut - 1].get(rule["field"]), totals):
-        cut -= 1
+    cut = restated_from(rows, rule["field"], totals)
     if cut == len(rows):
         return record, None
     return {**record, rule["items"]: rows[:cut]}, f"{rule['items']}: {len(rows) - cut} trailing rows restate the totals"
@@ -202,7 +207,7 @@ def _drop_rows_to_sum(record: dict[str, Any], rule: dict[str, Any],
               if isinstance(v := record.get(n), (int, float)) and v]
     products = [r for r in rules if r.get("kind") == "product" and r.get("items") == items]
     suspects = [i for i, row in enumerate(rows) if isinstance(row, dict) and (
-        _restates(row.get(field), totals) or row.get(field) == 0 or
+        restates(row.get(field), totals) or row.get(field) == 0 or
         any(evaluate_rule(p, {items: [row]}) is False for p in products))]
     if not suspects or len(suspects) > MAX_SUSPECTS or len(suspects) == len(rows):
         return record, None
@@ -245,7 +250,7 @@ def _drop_the_excess_row(record: dict[str, Any], rule: dict[str, Any],
     total = sum(a for a in amounts if a is not None)
     total += adjustment(rule, record, total)
     targets = [t for t in (as_number(record.get(n)) for n in field_names(rule["equals"])) if t is not None]
-    found = {i for t in targets for i, a in enumerate(amounts) if a and abs(a - (total - t)) < CENT}
+    found = {i for t in targets for i, a in enumerate(amounts) if a and abs(a - (total - t)) < HALF_CENT}
     if len(found) != 1:
         return record, None
     index = found.pop()
@@ -275,12 +280,12 @@ def _find_adjustments(record: dict[str, Any], rule: dict[str, Any], rules: list[
     targets = [t for t in (as_number(record.get(n)) for n in field_names(rule["equals"])) if t is not None]
     known = [abs(v) for v in values if v]
     known += [abs(v) for n in total_fields(rules, rule) if (v := as_number(record.get(n)))]
-    candidates = [a for a in amounts if a > float(rule.get("tolerance", RULE_TOLERANCE)) and not _restates(a, known)]
+    candidates = [a for a in amounts if a > float(rule.get("tolerance", RULE_TOLERANCE)) and not restates(a, known)]
     sign = -1.0 if rows_total < 0 else 1.0
 
     def exact(fields: dict[str, float]) -> bool:
         total = rows_total + adjustment(rule, {**record, **fields}, rows_total)
-        return any(abs(total - t) < CENT for t in targets)
+        return any(abs(total - t) < HALF_CENT for t in targets)
 
     found = [{n: sign * a} for n in adjusting for a in candidates if exact({n: a})] or \
         [{m: sign * a, p: sign * c} for m in minus for p in plus for a in candidates for c in candidates
@@ -308,7 +313,7 @@ def _drop_adjustments(record: dict[str, Any], rule: dict[str, Any],
             (verdict is True and evaluate_rule(rule, {**record, **dict.fromkeys(present)}) is False):
         return record, None  # nothing to judge, or proved: the rows need them, whatever they equal
     totals = [abs(v) for n in total_fields(rules, rule) if n not in adjusting and (v := as_number(record.get(n)))]
-    copies = [n for n in present if _restates(record[n], totals)]
+    copies = [n for n in present if restates(record[n], totals)]
     kept = {**record, **dict.fromkeys(copies)}
     notes = [f"{n}: {record[n]} -> None (restates a total)" for n in copies]
     rest = [n for n in present if n not in copies]
@@ -324,8 +329,3 @@ def _drop_adjustments(record: dict[str, Any], rule: dict[str, Any],
         why = "holds without it" if evaluate_rule(rule, kept) is True else "does not prove it"
         notes += [f"{n}: {record[n]} -> None ({rule['name']} {why})" for n in drop]
     return kept, "; ".join(notes) or None
-
-
-def _restates(value: Any, totals: list[float]) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
-        any(abs(abs(value) - t) < CENT for t in totals)

@@ -2,7 +2,7 @@
 
 Decided once, in the worker, where the page's words are at hand.  First, where the vote of several
 samples broke a rule that one sample keeps, the rule's fields are taken from that sample
-(``rules.cohere``).  Then the record is repaired from the pages' words (``rules.fixes``: a row's
+(``rules.cohere``).  Then the record is repaired from the pages' words (``rules.repairs``: a row's
 factor from its printed line, a date that breaks an ``order`` rule, the totals from the printed
 amounts, seller and buyer, the currency).  Then every value is looked up on the page (``ground``):
 a value printed nowhere is in doubt even when the samples agree on it, since a small model agrees
@@ -11,7 +11,7 @@ with itself readily; a date printed nowhere is the model's own and is dropped
 (``ground.votes``); and rows that add up to the totals to the cent settle a dispute over their
 number and amounts (``checks.proven_by_sums``).  Some values are in doubt for a reason of their
 own, kept beside the field: a currency or a date's order the pages do not settle, seller and
-buyer one name (``rules.fixes``), a value the page's kind always has that is missing, or a value
+buyer one name (``rules.repairs``), a value the page's kind always has that is missing, or a value
 normalising threw away (``rules.expected``).  The doubtful fields that matter for the document
 (``schema.scope.open_disputes``; on a page of a kind the schema lists fields for, those fields
 only) go to the adjudicator or flag the page.
@@ -29,7 +29,7 @@ from pipeline.ground.votes import printed_agreement
 from pipeline.rules.checks import flagged_failures, proven_by_sums, scoped
 from pipeline.rules.cohere import Cohered, cohere
 from pipeline.rules.expected import absent, decisive, kind_fields
-from pipeline.rules.fixes import Printed, fix_record, printed_facts, totals_repair
+from pipeline.rules.repairs import Printed, printed_facts, repair_record, totals_repair
 from pipeline.schema.scope import covers_document, open_disputes
 
 
@@ -83,7 +83,7 @@ def settle_page(record: dict[str, Any] | None, confidence: dict[str, float], sch
             repairs.append(taken.note)
     reasons: dict[str, str] = {}
     if record is not None:
-        record, fixed, unsure = fix_record(record, schema, rules, pages, page_number, totals)
+        record, fixed, unsure = repair_record(record, schema, rules, pages, page_number, totals)
         repairs += fixed
         reasons.update(unsure)
     sources = ground(record, schema, pages, page_number)

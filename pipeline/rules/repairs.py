@@ -2,7 +2,7 @@
 
 Each step is a repair the page's own words justify, recorded as it is made: a row's factor from
 its printed line (``rules.products``), a date that breaks an ``order`` rule (``rules.order``),
-the totals from the printed amounts (``rules.repair``, only when the request read the whole
+the totals from the printed amounts (``rules.totals``, only when the request read the whole
 document: the totals rules hold for whole documents), seller and buyer the right way round by
 the first page's labels (``rules.parties``), the currency the pages print (``rules.currency``).
 Dates are read in the order the page's evidence proves first (``rules.dates``), so that the
@@ -17,13 +17,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pipeline.ground.index import PageIndex
-from pipeline.rules.currency import settle_currency
-from pipeline.rules.dates import settle_date_order
+from pipeline.rules.currency import repair_currency
+from pipeline.rules.dates import repair_date_order
 from pipeline.rules.evidence import Doubt, countries
 from pipeline.rules.order import repair_order
-from pipeline.rules.parties import settle_parties
+from pipeline.rules.parties import repair_parties
 from pipeline.rules.products import repair_products, row_totals
-from pipeline.rules.repair import repair
+from pipeline.rules.totals import repair_totals
 
 Record = dict[str, Any]
 
@@ -45,12 +45,12 @@ def joined(facts: Sequence[Printed]) -> Printed:
 
 
 def totals_repair(rules: list[dict[str, Any]], printed: Printed) -> Callable[[Record], tuple[Record, list[str]]]:
-    """``rules.repair`` with what the pages print: amounts, rates, the amounts printed as a row's.
+    """``rules.totals`` with what the pages print: amounts, rates, the amounts printed as a row's.
     The one way the totals are repaired, for a page's request and for a whole document."""
-    return lambda record: repair(record, rules, printed["amounts"], printed["rates"], printed["row_totals"])
+    return lambda record: repair_totals(record, rules, printed["amounts"], printed["rates"], printed["row_totals"])
 
 
-def fix_record(record: Record, schema: dict[str, Any], rules: list[dict[str, Any]], pages: Sequence[PageIndex],
+def repair_record(record: Record, schema: dict[str, Any], rules: list[dict[str, Any]], pages: Sequence[PageIndex],
                page_number: int, totals: Callable[[Record], tuple[Record, list[str]]] | None
                ) -> tuple[Record, list[str], list[Doubt]]:
     """``record`` repaired from ``pages`` (the pages the request read, from ``page_number`` on;
@@ -62,7 +62,7 @@ def fix_record(record: Record, schema: dict[str, Any], rules: list[dict[str, Any
     proven = countries(pages)
     record, fixed = repair_products(record, rules, [line for p in pages for line in p.line_amounts])
     notes += fixed
-    record, fixed, doubts = settle_date_order(record, schema, pages, proven)
+    record, fixed, doubts = repair_date_order(record, schema, pages, proven)
     notes += fixed
     record, fixed = repair_order(record, rules, [d for p in pages for d in p.printed_dates])
     notes += fixed
@@ -70,8 +70,8 @@ def fix_record(record: Record, schema: dict[str, Any], rules: list[dict[str, Any
         record, fixed = totals(record)
         notes += fixed
     if page_number == 1 and pages[0].words:  # the parties are on page 1
-        record, swapped, unsure = settle_parties(record, schema, pages[0])
+        record, swapped, unsure = repair_parties(record, schema, pages[0])
         notes += [swapped] if swapped else []
         doubts += unsure
-    record, changed, unsure = settle_currency(record, schema, pages, proven)
+    record, changed, unsure = repair_currency(record, schema, pages, proven)
     return record, notes + changed, doubts + unsure

@@ -1,0 +1,47 @@
+"""How text is compared: one folding per purpose, so that two stages never read one word differently.
+
+- ``clean_text``: what a value is (NFC, runs of spaces of any kind as one, trimmed).
+- ``fold``: two values compared (case folded, trailing punctuation dropped): voting, scoring,
+  grounding a value on its page.
+- ``fold_words``: a page's words matched against words we know (a document's title, a label
+  like "Rechnungsempfänger", an instruction aimed at a model): accents and typographic quotes
+  dropped too, since OCR, fonts and writers drop or add them ("Bestatigung", "l’IA").
+- ``tokens`` and ``alnum``: letters and digits only, for matching a value across the spaces
+  and punctuation a layout adds or drops.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+SPACES = re.compile(r"[\s\u00a0\u202f]+")  # whitespace, no-break and thin spaces
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201c": '"', "\u201d": '"', "\u201e": '"'})
+
+
+def clean_text(value: str) -> str:
+    """NFC, every run of whitespace (no-break and thin spaces too) one space, trimmed."""
+    return SPACES.sub(" ", unicodedata.normalize("NFC", value)).strip()
+
+
+def fold(value: Any) -> str:
+    """Text as compared: NFC, whitespace collapsed, case folded, trailing punctuation dropped."""
+    return re.sub(r"[\s.,;:]+$", "", clean_text(str(value)).casefold())
+
+
+def fold_words(text: str) -> str:
+    """Lower case without accents or typographic quotes, whitespace collapsed: "Auftragsbestätigung",
+    "Bestatigung" and "BESTÄTIGUNG" compare equal, as do "l’IA" and "l'IA"."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_QUOTES).casefold())
+    return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).split())
+
+
+def tokens(text: str) -> list[str]:
+    """The runs of letters and digits of ``text``, case folded."""
+    return [t for t in re.split(r"[^\w]+", text.casefold()) if t]
+
+
+def alnum(text: str) -> str:
+    """Letters and digits only, case folded: "DE 123 456-789" -> "de123456789"."""
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
