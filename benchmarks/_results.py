@@ -15,9 +15,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def write_results(name: str, data: dict[str, Any]) -> Path:
+    """Write ``data`` with the provenance of this write (``written``): a figure in the docs names its
+    file, and the file says which command, commit and machine produced it, and when.  Files that
+    gather entries from several runs (``real_accuracy``, ``speed``, ``trust``) keep each entry's own
+    provenance too."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     target = RESULTS / f"{name}.json"
-    target.write_text(json.dumps(data, indent=2) + "\n")
+    target.write_text(json.dumps({**data, "written": provenance()}, indent=2) + "\n")
     print(f"wrote {target}")
     return target
 

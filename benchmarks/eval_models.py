@@ -10,7 +10,6 @@ workers), and writes the numbers to ``benchmarks/results/eval_models.json``.
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import threading
 import time
@@ -79,6 +78,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--samples", type=int, default=1, help="answers per page (the README table used 1)")
     parser.add_argument("--evalset", type=Path, help="use this eval set folder instead of generating one")
+    parser.add_argument("--results", default="eval_models",
+                        help="results file name (benchmarks/results/NAME.json): another for a subset or a setting")
     parser.add_argument("--answers", type=Path,
                         help="answer the model's calls from this folder where it has them, recording the rest "
                              "(benchmarks/_answers.py; the pages/s are then not the model's)")
@@ -102,8 +103,7 @@ def main() -> None:
     print("\nper-field F1:")
     for field in results[0]["fields"]:  # type: ignore[union-attr]
         print(f"  {field:<26}" + "".join(f"{r['fields'][field]:>8.3f}" for r in results))  # type: ignore[index]
-    write_results("eval_models", {"machine": {"cpu": platform.processor() or platform.machine(),
-                                              "cores": cpu_count()}, "results": results})
+    write_results(args.results, {"results": results})
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ growth from the first quarter to the end (bytes per page).  A streaming pipeline
 flat line; one that collects results in memory grows with every page.
 
     python benchmarks/memory_streaming.py --pages 200
+
+Writes ``benchmarks/results/memory_streaming.json``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 
 import psutil
+from _results import write_results
 
 from pipeline.config.settings import ModelConfig, build_config, default_threads
 from pipeline.devtools.samples import many_pages_pdf
@@ -89,6 +92,13 @@ def main() -> None:
     print(f"growth from {rows[0][0]} to {rows[-1][0]} pages: driver {driver_growth / mib:+.1f} MiB "
           f"({driver_growth / pages / 1024:+.1f} KiB/page), workers {worker_growth / mib:+.1f} MiB "
           f"({worker_growth / pages / 1024:+.1f} KiB/page)")
+    write_results("memory_streaming", {
+        "pages": summary.pages, "ok": summary.ok, "workers": args.workers, "model": "tiny (generated)",
+        "seconds": round(elapsed, 1), "pages_per_s": round(summary.pages / elapsed, 2),
+        "rss_mib": [{"pages_done": r[0], "driver": round(r[1] / mib, 1), "workers": round(r[2] / mib, 1)}
+                    for r in rows],
+        "growth_kib_per_page": {"driver": round(driver_growth / pages / 1024, 1),
+                                "workers": round(worker_growth / pages / 1024, 1)}})
 
 
 if __name__ == "__main__":

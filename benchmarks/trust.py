@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _results import RESULTS, write_results
+from _results import RESULTS, provenance, write_results
 
 from pipeline.config.settings import AdjudicationConfig, ModelConfig, build_config
 from pipeline.devtools.attacks import attacked, off_kind
@@ -110,7 +110,7 @@ def main() -> None:
     print(json.dumps(result, indent=2))
     path = RESULTS / "trust.json"
     previous = json.loads(path.read_text()) if path.is_file() else {}
-    write_results("trust", {**previous, args.label: result})
+    write_results("trust", {**previous, args.label: {**provenance(), **result}})
 
 
 if __name__ == "__main__":
