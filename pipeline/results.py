@@ -142,7 +142,7 @@ class PageResult:
         text on it spoke to the machine, text on it was hidden, or the API's record has a value
         printed nowhere on it (the local record's are among ``open_fields`` where they matter)."""
         reasons = [f"page failed: {self.error}"] if self.status != "ok" else []
-        reasons += ["answer cut at max_tokens"] if self.truncated else []
+        reasons += ["answer cut (at max_tokens, or looping past what the page prints)"] if self.truncated else []
         reasons += ["text on the page spoke to the machine"] if self.injection_suspected else []
         reasons += ["text on the page is hidden"] if self.hidden_text_chars > 0 else []
         if self.open_fields and not self.adjudicated:

@@ -215,6 +215,35 @@ def test_an_answer_cut_at_max_tokens_keeps_what_came_before_the_cut() -> None:
     assert "1 repeated rows removed" in (result.fallback_reason or "")
 
 
+def test_an_answer_that_repeats_a_row_past_what_the_page_prints_is_cut_there() -> None:
+    """Rows read alike are kept while the page prints that many; one more is the loop (model.loops)."""
+    from pipeline.model.loops import LoopGuard, loops_past_page
+
+    page = "Hosting Standard 3,89 3,89\nHosting Quality 5,39 5,39\nHosting Quality 5,39 5,39\n" * 1
+    row = '{"description": "Hosting Quality", "unit_price": "5,39", "amount": "5,39"}'
+    standard = '{"description": "Hosting Standard", "unit_price": "3,89", "amount": "3,89"}'
+    assert not loops_past_page(f'{{"line_items": [{row}, {row}', page)  # two: never stopped
+    assert not loops_past_page(f'{{"line_items": [{standard}, {standard}, {standard}', page * 3)  # printed 3 times
+    assert loops_past_page(f'{{"line_items": [{standard}, {row}, {row}, {row}', page)  # printed twice, written 3
+    unprinted = '{"description": "made up", "amount": "77,77"}'
+    assert not loops_past_page(", ".join([unprinted] * 5), page)  # nothing printed bounds it: never stopped
+    guard = LoopGuard(page)
+    assert not guard.due(8) and guard.due(32) and guard.loops(", ".join([standard] * 3)) and guard.stopped
+
+    looping = '{"invoice_number": "A-1", "line_items": [' + ", ".join(
+        ['{"description": "x", "amount": 1.0}'] + ['{"description": "y", "amount": 2.0}'] * 3)
+
+    class Looped(ScriptedBackend):
+        def execute(self, page: PageInput, attempt: int) -> Completion:
+            self.calls.append(attempt)
+            return Completion(looping, prompt_tokens=10, completion_tokens=120, finish_reason="loop")
+
+    result = Looped([], schema=load_schema(INVOICE_SCHEMA)).extract(PAGE)
+    assert result.status == "ok" and result.truncated
+    assert [r["description"] for r in result.record["line_items"]] == ["x", "y"]  # type: ignore[index]
+    assert "repeated a row more often than the page prints it" in (result.fallback_reason or "")
+
+
 def test_adaptive_sampling_stops_at_a_settled_greedy_answer_and_continues_otherwise() -> None:
     from pipeline.results import GREEDY_SETTLED
 

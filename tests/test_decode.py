@@ -170,3 +170,25 @@ def test_a_real_model_answers_the_same_with_drafts(sample_dir: Path) -> None:
     drafted = [a for a, _ in answers[16]]
     assert sum(a.accepted_tokens for a in drafted) > sum(a.completion_tokens for a in drafted) / 3
     assert sum(a.decode_calls for a in drafted) < sum(a.completion_tokens for a in drafted) * 2 / 3
+
+
+def test_a_looping_answer_ends_with_end_of_text_where_it_repeats_past_the_page(tiny_vlm: TinyVLM) -> None:
+    """The guard around every generation (real llama.cpp tokens): a row written more often than the
+    page prints it ends the answer there, with end-of-text, and the call's counts say why."""
+    from pipeline.model.decode import DecodeCounts
+
+    backend = _text_backend(tiny_vlm.model, 16)
+    llm = backend.llm
+    page = "Hosting Standard 3,89 EUR\nHosting Quality 5,39 EUR\n"
+    row = '{"description": "Hosting Standard", "amount": "3,89"}, '
+    answer = llm.tokenize(('{"line_items": [' + row * 12).encode(), add_bos=False, special=False)
+    prompt = llm.tokenize(page.encode(), add_bos=False, special=False)
+    counts = DecodeCounts()
+    out = list(llm._guarded(iter(answer), prompt, counts))
+    assert counts.looped and out[-1] == llm.token_eos() and len(out) < len(answer)
+    written = llm.detokenize(out[:-1]).decode()
+    assert written.count("Hosting Standard") >= 2  # the page prints it once; stopped at the second check past it
+    calm = llm.tokenize(('{"line_items": [' + row).encode(), add_bos=False, special=False)
+    counts = DecodeCounts()
+    assert list(llm._guarded(iter(calm), prompt, counts)) == calm and not counts.looped
+    backend.close()

@@ -58,7 +58,7 @@ class Draws:
     usage: dict[str, float] = field(default_factory=lambda: dict.fromkeys(USAGE, 0))
     attempts: int = 0
     raw: str | None = None
-    cut: str | None = None  # the first answer cut at max_tokens, kept in case none is whole
+    cut: str | None = None  # the first answer cut (max_tokens, a loop), kept in case none is whole
     problem: str = "no attempt made"
     seconds: float = 0.0
     certainty: dict[str, float] = field(default_factory=dict)  # the first valid answer's (model.certainty)
@@ -176,7 +176,8 @@ class Backend(ABC):
         while len(valid) < want and draws.attempts < want + self.retries:
             attempt, draws.attempts = draws.attempts, draws.attempts + 1
             record, draws.problem, text = self._attempt(draws, self.execute, page, attempt)
-            if record is None and text is not None and draws.cut is None and CUT_MARK in draws.problem:
+            if record is None and text is not None and draws.cut is None and \
+                    any(mark in draws.problem for mark in CUT_MARKS.values()):
                 draws.cut = text
             draws.raw = draws.raw if valid or text is None else text  # keep the answer the record comes from
             if record is not None:
@@ -206,7 +207,7 @@ class Backend(ABC):
                 record, repeats = kept
                 return ModelResult("ok", record, None, draws.cut, attempts, ms, prompt_tokens,
                                    completion_tokens, samples=1, candidates=[record], truncated=True,
-                                   fallback_reason=f"answer cut at max_tokens ({draws.problem}); kept what came "
+                                   fallback_reason=f"answer cut ({draws.problem}); kept what came "
                                                    f"before the cut, {repeats} repeated rows removed, the rest null"
                                                    [:300])
         if not valid:
@@ -255,7 +256,7 @@ class Backend(ABC):
         try:
             value = json.loads(completion.text)
         except json.JSONDecodeError as exc:
-            cut = f" ({CUT_MARK})" if completion.finish_reason == "length" else ""
+            cut = f" ({CUT_MARKS[completion.finish_reason]})" if completion.finish_reason in CUT_MARKS else ""
             return None, f"invalid_json: {exc.msg} at char {exc.pos}{cut}"
         if not isinstance(value, dict):
             return None, "invalid_json: answer is not a JSON object"
@@ -293,4 +294,6 @@ def decided(result: ModelResult, remaining: int) -> bool:
     return all(2 * round(share * k) - k > remaining for share in result.field_confidence.values())
 
 
-CUT_MARK = "output cut at max_tokens"
+# why an answer ended before its JSON did, by finish_reason: what came before the cut is kept (salvage)
+CUT_MARKS = {"length": "output cut at max_tokens",
+             "loop": "output cut early: it repeated a row more often than the page prints it (model.loops)"}

@@ -50,6 +50,7 @@ class DecodeCounts:
     forced: int = 0  # of the drafted: from the grammar's forced text
     forced_accepted: int = 0
     calls: int = 0  # model evaluations after the prompt (one per token without drafts)
+    looped: bool = False  # stopped: it repeated a row more often than the page prints it (model.loops)
 
 
 class Probe:

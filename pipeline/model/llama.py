@@ -119,7 +119,8 @@ def _completion(text: str | None, response: Any, choice: Any, counts: Any, perf:
     usage = response.get("usage") or {}
     return Completion(text=text or "", prompt_tokens=int(usage.get("prompt_tokens", 0)),
                       completion_tokens=int(usage.get("completion_tokens", 0)),
-                      finish_reason=choice.get("finish_reason"), drafted_tokens=counts.drafted,
+                      finish_reason="loop" if counts.looped else choice.get("finish_reason"),
+                      drafted_tokens=counts.drafted,
                       forced_tokens=counts.forced, accepted_tokens=counts.accepted, decode_calls=counts.calls,
                       prompt_eval_ms=round(perf.prompt_ms, 2), decode_ms=round(perf.decode_ms, 2),
                       prompt_tokens_evaluated=max(0, perf.prompt_tokens))

@@ -20,6 +20,7 @@ import numpy as np
 
 from pipeline.model.certainty import value_certainty
 from pipeline.model.decode import TOKEN_DATA, DecodeCounts, Probe, speculative_generate
+from pipeline.model.loops import LoopGuard
 
 TRACE_TOP = 8
 
@@ -144,13 +145,14 @@ def make_llama_class() -> Any:
         _probe: Probe | None = None
         _answers: tuple[tuple[int, ...], list[list[int]]] = ((), [])  # (prompt, its earlier answers)
         _habit = ""  # the last answer's text: how this model spaces its JSON
+        _page: tuple[tuple[int, ...], str] = ((), "")  # the last prompt and its text (what the page prints)
         last_sampler: GrammarFirstSampler | None = None  # the last grammar-constrained call's (its chosen tokens)
 
         def generate(self, tokens: Any, **kwargs: Any) -> Any:  # type: ignore[override]
             grammar = kwargs.get("grammar")
             if grammar is None or self.draft_tokens <= 0 or kwargs.get("logits_processor"):
                 self.decode_counts = DecodeCounts()
-                yield from super().generate(tokens, **kwargs)
+                yield from self._guarded(super().generate(tokens, **kwargs), tokens, self.decode_counts)
                 return
             sampler = self._init_sampler(grammar=grammar, temp=kwargs.get("temp", 0.8), top_k=kwargs.get("top_k", 40),
                                          top_p=kwargs.get("top_p", 0.95), min_p=kwargs.get("min_p", 0.05))
@@ -163,14 +165,30 @@ def make_llama_class() -> Any:
             self.decode_counts = counts = DecodeCounts()
             answer: list[int] = []
             try:
-                for token in speculative_generate(self, sampler, prompt, self._probe, self._answers[1],
-                                                  self._habit, self.draft_tokens, counts,
-                                                  kwargs.get("stopping_criteria")):
+                for token in self._guarded(speculative_generate(self, sampler, prompt, self._probe, self._answers[1],
+                                                                self._habit, self.draft_tokens, counts,
+                                                                kwargs.get("stopping_criteria")), prompt, counts):
                     answer.append(token)
                     yield token
             finally:
                 self._answers[1].append(answer)
                 self._habit = self.detokenize(answer).decode("utf-8", errors="ignore")
+
+        def _guarded(self, stream: Any, prompt: Any, counts: DecodeCounts) -> Any:
+            """``stream`` until the answer loops past what the page prints (``model.loops``): then the
+            end-of-text token, so the answer ends there like one cut at max_tokens."""
+            if self._page[0] != tuple(prompt):
+                words = [t for t in prompt if 0 <= t < self._n_vocab]  # an image's embeddings are no tokens
+                self._page = (tuple(prompt), self.detokenize(words).decode("utf-8", errors="ignore"))
+            guard = LoopGuard(self._page[1])
+            answer: list[int] = []
+            for token in stream:
+                answer.append(token)
+                if guard.due(len(answer)) and guard.loops(self.detokenize(answer).decode("utf-8", errors="ignore")):
+                    counts.looped = True
+                    yield self.token_eos()
+                    return
+                yield token
 
         def _init_sampler(self, **kwargs: Any) -> Any:  # type: ignore[override]  # keywords only upstream
             grammar = kwargs.get("grammar")
