@@ -217,6 +217,7 @@ def test_an_answer_cut_at_max_tokens_keeps_what_came_before_the_cut() -> None:
 
 def test_an_answer_that_repeats_a_row_past_what_the_page_prints_is_cut_there() -> None:
     """Rows read alike are kept while the page prints that many; one more is the loop (model.loops)."""
+    from pipeline.model.base import CUT_SAMPLES
     from pipeline.model.loops import LoopGuard, loops_past_page
 
     page = "Hosting Standard 3,89 3,89\nHosting Quality 5,39 5,39\nHosting Quality 5,39 5,39\n" * 1
@@ -238,8 +239,11 @@ def test_an_answer_that_repeats_a_row_past_what_the_page_prints_is_cut_there() -
             self.calls.append(attempt)
             return Completion(looping, prompt_tokens=10, completion_tokens=120, finish_reason="loop")
 
-    result = Looped([], schema=load_schema(INVOICE_SCHEMA)).extract(PAGE)
-    assert result.status == "ok" and result.truncated
+    backend = Looped([], schema=load_schema(INVOICE_SCHEMA))
+    backend.samples = 3
+    result = backend.extract(PAGE, enough=lambda r: "in doubt")  # adaptive: cut answers are not sampled again
+    assert result.status == "ok" and result.truncated and backend.calls == [0, 1]
+    assert result.sample_reason == CUT_SAMPLES
     assert [r["description"] for r in result.record["line_items"]] == ["x", "y"]  # type: ignore[index]
     assert "repeated a row more often than the page prints it" in (result.fallback_reason or "")
 

@@ -150,7 +150,10 @@ class Backend(ABC):
         draws = Draws()
         if enough is not None and self.samples > 1:
             first = self._draw(page, draws, 1, dual_view=False)
-            why = enough(first) if first.status == "ok" and not first.truncated else "no whole greedy answer"
+            if first.truncated:  # its retries were cut too: so would the others be, and a cut answer has no vote
+                first.sample_reason = CUT_SAMPLES
+                return first
+            why = enough(first) if first.status == "ok" else "no whole greedy answer"
             if why is None:
                 first.sample_reason = GREEDY_SETTLED
                 return first
@@ -294,6 +297,7 @@ def decided(result: ModelResult, remaining: int) -> bool:
     return all(2 * round(share * k) - k > remaining for share in result.field_confidence.values())
 
 
+CUT_SAMPLES = "the greedy answer was cut (its retries too): no further samples, they would be cut as well"
 # why an answer ended before its JSON did, by finish_reason: what came before the cut is kept (salvage)
 CUT_MARKS = {"length": "output cut at max_tokens",
              "loop": "output cut early: it repeated a row more often than the page prints it (model.loops)"}
