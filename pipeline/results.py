@@ -29,10 +29,10 @@ TASK_KEYS = ("source_path", "source_sha256", "page_number", "page_count")
 PAGES_READ = "pages_read"  # a task's pages read in one request, from page_number (``--read-pages``); 1 if absent
 GREEDY_SETTLED = "greedy answer settled"  # sample_reason of a page whose greedy answer needed no vote
 # carried through Ray as JSON text
-_JSON = ("record", "field_confidence", "field_alternatives", "certainty",
+_JSON = ("record", "field_confidence", "field_alternatives", "certainty", "field_probability",
          "open_fields", "normalize_nulls", "field_sources", "ungrounded_fields",
          "repairs", "doubts", "read_kinds", "printed")
-_MAPS = ("field_confidence", "field_alternatives", "field_sources", "certainty")
+_MAPS = ("field_confidence", "field_alternatives", "field_sources", "certainty", "field_probability")
 # not provenance columns of their own
 INTERNAL = frozenset({"record", "batch_request", "open_fields", "read_kinds", "printed"})
 
@@ -74,6 +74,8 @@ class PageResult:
     field_alternatives: dict[str, list[str]] = field(default_factory=dict)  # disputed path -> what other samples read
     # the greedy answer's values, as the model wrote them: the probability of each one's least likely token
     certainty: dict[str, float] = field(default_factory=dict)
+    # per value outside arrays, the probability that it is right (rules.confidence; set by the assembler)
+    field_probability: dict[str, float] = field(default_factory=dict)
     # disputed fields that matter on this page (schema.scope.open_disputes): decided once, in the worker
     open_fields: list[str] = field(default_factory=list)
     fallback_reason: str | None = None  # e.g. the voted record did not validate: the greedy one was kept

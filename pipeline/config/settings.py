@@ -145,6 +145,10 @@ class Settings(_Strict):
                                       help="A field is in doubt when fewer than this share of the samples agree on "
                                            "its value: its page goes to the adjudicator, or without one is flagged "
                                            "needs_review (0.6 with 3 samples: no majority; 1.0: any disagreement).")
+    review_below: float = setting(0.0, ge=0, lt=1,
+                                  help="Flag a document for review where a value's field_probability (the "
+                                       "probability that it is right, fitted on the dev set) is under this; "
+                                       "0 (the default): flags come from the doubts and rules alone.")
     adjudicate_mode: Literal["sync", "batch"] = setting(
         "sync", help="sync: call the API page by page; batch: one Anthropic Message Batch after the local pass "
                      "(half price, for nightly jobs).")
@@ -243,6 +247,7 @@ class RunConfig(_Strict):
     force: bool = default_of("force")
     retry_errors: bool = default_of("retry_errors")
     max_error_rate: float | None = default_of("max_error_rate")
+    review_below: float = default_of("review_below")
     commit_documents: int = default_of("commit_documents")
     commit_seconds: float = default_of("commit_seconds")
     max_page_crashes: int = default_of("max_page_crashes")
@@ -268,6 +273,8 @@ class RunConfig(_Strict):
         }
         if m.sampling != "fixed" and m.samples > 1:  # fixed is how outputs from before the setting were made
             relevant["sampling"] = [m.sampling, m.greedy_sure]
+        if self.review_below:  # 0 is how outputs from before the setting were made
+            relevant["review_below"] = self.review_below
         if self.backend == "text" and m.amounts != "free":  # free is how outputs from before the setting were made
             relevant["amounts"] = m.amounts
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:32]

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from pipeline.einvoice.documents import XmlOutcome, einvoice_columns
 from pipeline.merge.pages import merge_pages
-from pipeline.merge.review import kind_of, review_reasons, tagged
+from pipeline.merge.review import document_probability, kind_of, page_probability, review_reasons, tagged
 from pipeline.merge.sources import document_grounding
 from pipeline.results import PageResult, Work
 from pipeline.rules.checks import check_rules, rule_failures
@@ -35,9 +35,11 @@ class DocumentAssembler:
     say why its XML was not used, or, with ``--einvoice verify``, to check the pages against it."""
 
     def __init__(self, schema: CompiledSchema, stamp: dict[str, Any], writer: DocumentWriter,
-                 einvoices: dict[tuple[str, str], XmlOutcome] | None = None, below: float = 1.0) -> None:
+                 einvoices: dict[tuple[str, str], XmlOutcome] | None = None, below: float = 1.0,
+                 review_below: float = 0.0) -> None:
         self.schema = schema
         self.below = below  # the agreement under which a field is in doubt (--adjudicate-below)
+        self.review_below = review_below  # the probability under which a value is flagged (--review-below)
         self.einvoices = einvoices or {}  # verify or use is told by the pages: an XML page was not read by the model
         self.stamp = stamp
         self.writer = writer
@@ -56,6 +58,7 @@ class DocumentAssembler:
         outcome = self.einvoices.get((result.source_path, result.source_sha256))
         if outcome is not None and outcome.error and result.einvoice_error is None:
             result.einvoice_error = outcome.error  # the model read the page because the XML could not be used
+        result.field_probability = page_probability(result, self.schema.raw)
         reasons = result.review_reasons
         page = {**(result.record or {}), **result.columns(), **self.stamp, "created_at": datetime.now(timezone.utc),
                 "_record": result.record, "_printed": result.printed,
@@ -132,6 +135,9 @@ class DocumentAssembler:
                 document["rule_failures"] = [] if xml else rule_failures(self.rules, merged)
                 sources, document["ungrounded_fields"] = document_grounding(read, merged, self.schema.raw)
                 document["field_sources"] = sources or None
+                probability = document_probability(read, merged, self.schema.raw)
+                document["field_probability"] = probability or None
+                document["min_probability"] = min(probability.values(), default=None)
         else:  # no page a model read (errors, pages of other kinds): no values, so no rule broken
             document["rule_failures"] = []
         document.update(self._einvoice(key, pages, document))
@@ -152,7 +158,8 @@ class DocumentAssembler:
             api_cost_usd=round(sum(p.get("api_cost_usd") or 0.0 for p in pages), 6),
         )
         document["review_reasons"] = review_reasons(status, pages, ok, document, self.schema.raw, self.rules,
-                                                    self.below, len(adjudicated) < len(pages), bool(read))
+                                                    self.below, len(adjudicated) < len(pages), bool(read),
+                                                    self.review_below)
         document["needs_review"] = bool(document["review_reasons"])
         document["status"] = status
         self.traces["documents_needs_review"] += bool(document["needs_review"])

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.merge.sources import taken_from
+from pipeline.results import PageResult
 from pipeline.rules.checks import flagging
+from pipeline.rules.confidence import field_probability
 from pipeline.rules.expected import absent
 from pipeline.schema.scope import supplied_disputed
 from pipeline.screen.kinds import document_kind, schema_kinds
@@ -22,15 +25,39 @@ def tagged(page: dict[str, Any], text: str, multi: bool) -> str:
     return f"p{page['page_number']}:{text}" if multi else text.lstrip()
 
 
+def page_probability(result: PageResult, schema: dict[str, Any]) -> dict[str, float]:
+    """Each value's probability of being right (``rules.confidence``) on a page the local model read;
+    none for an API's record (its signs are not the local model's) or a page without one."""
+    if result.status != "ok" or result.adjudicated or result.record is None:
+        return {}
+    return field_probability(result.record, schema, confidence=result.field_confidence, certainty=result.certainty,
+                             sources=result.field_sources, open_fields=result.open_fields, doubts=result.doubts,
+                             repairs=result.repairs, samples=result.samples, truncated=result.truncated)
+
+
+def document_probability(read: list[dict[str, Any]], merged: dict[str, Any],
+                         schema: dict[str, Any]) -> dict[str, float]:
+    """The document's values' probabilities: each from the page whose value it took; a value no page
+    gave (null on every page) from the first page, whose null it is."""
+    out: dict[str, float] = {}
+    for position, page in enumerate(read):
+        for path, p in (page.get("field_probability") or {}).items():
+            chosen = taken_from(read, merged, path, schema)
+            if chosen == position or (chosen is None and position == 0):
+                out[path] = p
+    return out
+
+
 def kind_of(pages: list[dict[str, Any]], schema: dict[str, Any]) -> str | None:
     return document_kind([p.get("page_kind") for p in pages], schema)
 
 
 def review_reasons(status: str, pages: list[dict[str, Any]], ok: list[dict[str, Any]], document: dict[str, Any],
                    schema: dict[str, Any], rules: list[dict[str, Any]], below: float, unsettled: bool,
-                   read: bool) -> list[str]:
+                   read: bool, review_below: float = 0.0) -> list[str]:
     """Why a person should look at the document (none: it needs no review).  ``unsettled``: some
-    page was not adjudicated; ``read``: some page was read by a model (or its XML)."""
+    page was not adjudicated; ``read``: some page was read by a model (or its XML); ``review_below``:
+    a value less likely right than this is a reason too (``--review-below``)."""
     multi = len(pages) > 1
     reasons = [f"document {status}"] if status != "ok" else []
     reasons += [tagged(p, f" {r}", multi) for p in pages for r in p.get("review_reasons") or []]
@@ -42,6 +69,10 @@ def review_reasons(status: str, pages: list[dict[str, Any]], ok: list[dict[str, 
     # a dispute left to another page (schema.scope.open_disputes) counts only where that page lacked the field
     if taken := supplied_disputed(ok, schema, below):
         reasons.append(f"a disputed value no other page supplied: {', '.join(taken[:8])}")
+    probability = document.get("field_probability") or {}
+    if unsure := sorted((p, v) for p, v in probability.items() if v < review_below):
+        reasons.append("unsure (field_probability under --review-below): "
+                       + ", ".join(f"{p} {v:.2f}" for p, v in unsure[:8]))
     kind = document.get("document_kind")
     if read and status == "ok" and document.get("einvoice") != "xml":
         wanted = schema_kinds(schema)

@@ -49,12 +49,17 @@ def document_sources(pages: list[dict[str, Any]], merged: dict[str, Any],
 def _scalar(out: dict[str, Any], path: str, source: Any, position: int, pages: list[dict[str, Any]],
             merged: dict[str, Any], schema: dict[str, Any]) -> None:
     """Keep ``source`` if its page is the one the document took the value at ``path`` from."""
+    if taken_from(pages, merged, path, schema) == position:
+        out[path] = source
+
+
+def taken_from(pages: list[dict[str, Any]], merged: dict[str, Any], path: str, schema: dict[str, Any]) -> int | None:
+    """The position of the page whose value the document took at ``path`` (a value outside arrays):
+    the first page that has one, the last for ``x-merge: last``; None where the document has none."""
     having = [i for i, p in enumerate(pages) if at_path(p.get("_record"), path) not in (None, "", [])]
     if not having or at_path(merged, path) in (None, "", []):
-        return
-    chosen = having[-1] if merge_mode(path, schema) == "last" else having[0]
-    if chosen == position:
-        out[path] = source
+        return None
+    return having[-1] if merge_mode(path, schema) == "last" else having[0]
 
 
 def _row_origins(name: str, pages: list[dict[str, Any]], merged: dict[str, Any]) -> list[tuple[int, int]]:

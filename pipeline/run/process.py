@@ -25,7 +25,8 @@ def process_pages(cfg: RunConfig, schema: CompiledSchema, tasks: list[dict[str, 
     """Stream the pages through the workers into a document assembler (``assembly``: the rows'
     stamp, the part writer, the e-invoice outcomes); commit what is finished."""
     stamp, writer, einvoices = assembly
-    assembler = DocumentAssembler(schema, stamp, writer, einvoices, cfg.adjudication.below)
+    assembler = DocumentAssembler(schema, stamp, writer, einvoices, cfg.adjudication.below,
+                                  cfg.review_below)
     total = sum(int(t.get(PAGES_READ, 1)) for t in tasks) + len(ready)
     latencies: list[float] = []
     accepted = [0]

@@ -47,6 +47,8 @@ _CONFIDENCE = [
     pa.field("agreement", pa.float64()),
     pa.field("min_confidence", pa.float64()),
     pa.field("field_confidence", pa.map_(pa.string(), pa.float64())),
+    pa.field("field_probability", pa.map_(pa.string(), pa.float64())),  # rules.confidence: p(value is right)
+    pa.field("min_probability", pa.float64()),
     pa.field("disputed_fields", pa.list_(pa.string())),
     pa.field("needs_review", pa.bool_()),
 ]
