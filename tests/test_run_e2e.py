@@ -38,7 +38,7 @@ def run_output(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path, tiny_
     result = CliRunner().invoke(main, [
         "run", "--schema", str(INVOICE_SCHEMA), str(inputs), "--output", str(out),
         "--model", str(tiny_vlm.model), "--mmproj", str(tiny_vlm.mmproj), "--workers", "2",
-        "--threads", "1", "--max-tokens", "1024",
+        "--threads", "1", "--max-tokens", "1024", "--review-below", "0.99",
     ])
     assert result.exit_code == 0, result.output
     assert "errors" in result.output and "pages" in result.output
@@ -103,6 +103,14 @@ def test_one_document_row_per_file(run_output: tuple[Path, Path]) -> None:
         if d["status"] == "ok" and d["document_kind"] != "blank":  # a blank document has no record at all
             record = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in d.items() if k in fields}
             assert compiled.errors(record) == []
+    read = [d for d in docs if d["status"] == "ok" and d["document_kind"] != "blank"]
+    for d in read:  # each value outside the rows has a probability (the fitted weights, rules/calibration.json)
+        probability = dict(d["field_probability"] or [])
+        assert probability and all(0 < p < 1 for p in probability.values())
+        assert "line_items[0].amount" not in probability
+        assert d["min_probability"] == min(probability.values())
+        unsure = [r for r in d["review_reasons"] if r.startswith("unsure")]  # --review-below 0.99
+        assert bool(unsure) == (d["min_probability"] < 0.99) and (not unsure or d["needs_review"])
     blank = by_name["two-frames.tiff"]  # a white and a grey frame: blank pages, no model call, no values
     assert blank["document_kind"] == "blank" and blank["total_amount"] is None and not blank["needs_review"]
 
