@@ -148,6 +148,11 @@ def test_the_currency_is_the_one_the_pages_prove_or_a_doubt() -> None:
     danish = _page(crowns, (50, 700, "IBAN DK50 0040 0440 1162 43"))
     assert repair_currency({"currency": None}, schema, [danish])[0]["currency"] == "DKK"
     assert repair_currency({"currency": "SEK"}, schema, [_page(crowns)])[2][0][0] == "currency"  # nothing says
+    # a currency printed for sure beside a shared sign: the record's, if the sure one, stands (not nulled)
+    legal = _page((50, 100, "Rechnungswährung : EUR"), (50, 140, "steuerfrei nach $4 Nr. 10a UStG"))
+    assert repair_currency({"currency": "EUR"}, schema, [legal]) == ({"currency": "EUR"}, [], [])
+    record, notes, doubts = repair_currency({"currency": "USD"}, schema, [legal])
+    assert record["currency"] == "USD" and notes == [] and "the pages print EUR and '$4'" in doubts[0][1]
     # two currencies printed: the record's, if one of them, stands; another is in doubt
     both = _page((50, 100, "Total CHF 12.00 (EUR 10.50)"))
     assert repair_currency({"currency": "CHF"}, schema, [both]) == ({"currency": "CHF"}, [], [])

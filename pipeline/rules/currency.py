@@ -117,6 +117,10 @@ def _decide(sightings: list[tuple[str, frozenset[str]]], by_country: frozenset[s
             f", settled by {where}" if any(len(c) > 1 for _, c in sightings) else ""), sure, frozenset()
     if len(sure) > 1:
         return None, f"the pages print several currencies: {', '.join(sorted(sure))}", sure, frozenset()
+    if open_signs and sure:  # "EUR" for sure, and a "$" beside it ("nach $4 UStG": a "§" the text layer misread)
+        word, codes = open_signs[0]
+        return None, (f"the pages print {', '.join(sorted(sure))} and {word!r}, which is "
+                      f"{' or '.join(sorted(codes))}"), sure, codes
     if open_signs:
         word, codes = open_signs[0]
         return None, (f"the pages print only {word!r}, which is {' or '.join(sorted(codes))}; "
