@@ -39,12 +39,12 @@ def document_probability(read: list[dict[str, Any]], merged: dict[str, Any],
                          schema: dict[str, Any]) -> dict[str, float]:
     """The document's values' probabilities: each from the page whose value it took; a value no page
     gave (null on every page) from the first page, whose null it is."""
+    paths = dict.fromkeys(path for page in read for path in page.get("field_probability") or {})
     out: dict[str, float] = {}
-    for position, page in enumerate(read):
-        for path, p in (page.get("field_probability") or {}).items():
-            chosen = taken_from(read, merged, path, schema)
-            if chosen == position or (chosen is None and position == 0):
-                out[path] = p
+    for path in paths:  # which page gave the value is worked out once a path, not once a page
+        chosen = read[taken_from(read, merged, path, schema) or 0].get("field_probability") or {}
+        if path in chosen:
+            out[path] = chosen[path]
     return out
 
 
