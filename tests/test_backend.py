@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.model.base import Backend, Completion, ModelResult, PageInput
+from pipeline.model.base import Backend, Completion, ModelResult, PageInput, Unsettled
 from pipeline.run.page import PageSteps, process_page
 from pipeline.schema.compiled import CompiledSchema, compile_schema, load_schema
 from pipeline.screen.read import LazyOcr
@@ -241,7 +241,7 @@ def test_an_answer_that_repeats_a_row_past_what_the_page_prints_is_cut_there() -
 
     backend = Looped([], schema=load_schema(INVOICE_SCHEMA))
     backend.samples = 3
-    result = backend.extract(PAGE, enough=lambda r: "in doubt")  # adaptive: cut answers are not sampled again
+    result = backend.extract(PAGE, enough=lambda r: Unsettled("in doubt"))  # cut answers are not sampled again
     assert result.status == "ok" and result.truncated and backend.calls == [0, 1]
     assert result.sample_reason == CUT_SAMPLES
     assert [r["description"] for r in result.record["line_items"]] == ["x", "y"]  # type: ignore[index]
@@ -253,7 +253,7 @@ def test_adaptive_sampling_stops_at_a_settled_greedy_answer_and_continues_otherw
 
     seen: list[dict] = []
 
-    def settled(result: ModelResult) -> str | None:
+    def settled(result: ModelResult) -> Unsettled | None:
         seen.append(dict(result.record or {}))
         return None
 
@@ -266,7 +266,7 @@ def test_adaptive_sampling_stops_at_a_settled_greedy_answer_and_continues_otherw
     backend = ScriptedBackend(['{"n": 1, "d": "2024-01-01"}', '{"n": 2, "d": "2024-01-01"}',
                                '{"n": 1, "d": "2024-01-01"}'], retries=0)
     backend.samples = 3
-    result = backend.extract(PAGE, lambda first: "in doubt: n")
+    result = backend.extract(PAGE, lambda first: Unsettled("in doubt: n"))
     assert backend.calls == [0, 1, 2]  # the greedy answer is kept; the next samples climb the ladder from it
     assert result.samples == 3 and result.sample_reason == "in doubt: n"
     assert result.record == {"n": 1, "d": "2024-01-01"}
@@ -288,7 +288,7 @@ def test_adaptive_samples_stop_once_no_sample_left_could_change_the_vote() -> No
 
     backend = ScriptedBackend(['{"n": 1, "d": "2024-01-01"}'] * 2 + ['{"n": 2, "d": "2024-01-01"}'], retries=0)
     backend.samples = 3
-    result = backend.extract(PAGE, lambda first: "unsure: n (0.20)")
+    result = backend.extract(PAGE, lambda first: Unsettled("unsure: n (0.20)"))
     assert backend.calls == [0, 1] and result.samples == 2  # the third could not outvote two that agree
     assert result.sample_reason == "unsure: n (0.20); the vote was decided after 2 samples"
     assert result.record == {"n": 1, "d": "2024-01-01"} and result.disputed == []

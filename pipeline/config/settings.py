@@ -111,13 +111,14 @@ class Settings(_Strict):
                            help="Answers per page (greedy, then a temperature ladder), voted field by field; "
                                 "disagreements are flagged in disputed_fields / needs_review. With --sampling "
                                 "adaptive, the most a page gets.")
-    sampling: Literal["adaptive", "fixed"] = setting(
-        "adaptive", help="adaptive: the greedy answer first, the other --samples only for a page it leaves in doubt "
-                         "(a value printed nowhere or in doubt, a broken rule, an invalid or cut answer); fixed: "
-                         "every page gets --samples answers. Each page records how many it got and why "
-                         "(samples, sample_reason).")
+    sampling: Literal["values", "adaptive", "fixed"] = setting(
+        "values", help="values: the greedy answer first; where it leaves a value in doubt (printed nowhere or in "
+                       "doubt, read by a broken rule, decisive and unsure), only those values are drawn again, "
+                       "from where the answer wrote them, up to --samples times, and voted; adaptive: the other "
+                       "--samples whole answers for such a page; fixed: every page gets --samples answers. Each "
+                       "page records how many it got and why (samples, sample_reason).")
     greedy_sure: float = setting(
-        0.3, gt=0, le=1, help="--sampling adaptive: a decisive value (a date, an amount, a code, a field every "
+        0.3, gt=0, le=1, help="--sampling values/adaptive: a decisive value (a date, an amount, a code, a field every "
                               "document has) the greedy answer chose with less than this probability (its least "
                               "likely token, before the grammar) draws the page's other samples.")
     read_pages: int = setting(4, ge=1, le=16,
@@ -199,7 +200,7 @@ class ModelConfig(_Strict):
     temperature: float = default_of("temperature")
     retries: int = default_of("retries")
     samples: int = default_of("samples")
-    sampling: Literal["adaptive", "fixed"] = default_of("sampling")
+    sampling: Literal["values", "adaptive", "fixed"] = default_of("sampling")
     greedy_sure: float = default_of("greedy_sure")
     read_pages: int = default_of("read_pages")
     amounts: Literal["printed", "free"] = default_of("amounts")

@@ -100,8 +100,17 @@ class ModelResult:
         return sorted(p for p, c in self.field_confidence.items() if c < 1.0)
 
 
+@dataclass(frozen=True)
+class Unsettled:
+    """Why a greedy answer needs a vote, and of which values (``paths``: the values to draw again with
+    ``--sampling values``; empty: whole answers)."""
+
+    why: str
+    paths: tuple[str, ...] = ()
+
+
 # Adaptive sampling: shown the greedy answer, why it needs the other samples (None: it needs none)
-Enough = Callable[["ModelResult"], str | None]
+Enough = Callable[["ModelResult"], Unsettled | None]
 
 
 class Backend(ABC):
@@ -126,6 +135,11 @@ class Backend(ABC):
         May raise: any exception becomes an error result in ``extract``.
         """
 
+    def resample(self, page: PageInput, text: str, paths: list[str]) -> tuple[list[Completion], str] | None:
+        """The other samples as the greedy answer ``text`` with only its values at ``paths`` drawn again,
+        and a note of what that drew; None where the backend cannot (then whole answers are drawn)."""
+        return None
+
     def execute_text_view(self, page: PageInput) -> Completion:
         """The answer from the page's text instead of its image (``dual_view``); backends that read
         images and can also read text override this."""
@@ -139,7 +153,11 @@ class Backend(ABC):
         (``sample_reason``) and the other samples are drawn and voted with it.  Deciding here, on the
         worker's model thread, keeps the page's prompt in llama.cpp's cache for the extra samples.
 
-        The other samples come one by one, and stop once no sample left could change the vote's
+        Where ``enough`` names the values in doubt (``--sampling values``) and the backend can
+        (``resample``), only those values are drawn again, from where the greedy answer wrote them: a
+        few tokens each instead of whole answers, and the rest of the record is the greedy answer's.
+
+        Otherwise the other samples come one by one, and stop once no sample left could change the vote's
         winner of any field (``decided``): with 3 samples, a second that agrees with the greedy answer
         everywhere gives the record the third would have given, flags included (2 of 3 is a majority).
 
@@ -153,10 +171,15 @@ class Backend(ABC):
             if first.truncated:  # its retries were cut too: so would the others be, and a cut answer has no vote
                 first.sample_reason = CUT_SAMPLES
                 return first
-            why = enough(first) if first.status == "ok" else "no whole greedy answer"
-            if why is None:
+            doubt = enough(first) if first.status == "ok" else Unsettled("no whole greedy answer")
+            if doubt is None:
                 first.sample_reason = GREEDY_SETTLED
                 return first
+            if doubt.paths and first.raw_output is not None and not first.fallback_reason and not self.dual_view:
+                redrawn = self._redrawn(page, draws, first.raw_output, doubt)
+                if redrawn is not None:
+                    return redrawn
+            why = doubt.why
             for want in range(2, self.samples + 1):
                 result = self._draw(page, draws, want, self.dual_view and want == self.samples)
                 if want < self.samples and not self.dual_view and decided(result, self.samples - want):
@@ -165,6 +188,29 @@ class Backend(ABC):
             result.sample_reason = why[:300]
             return result
         return self._draw(page, draws, self.samples, self.dual_view)
+
+    def _redrawn(self, page: PageInput, draws: Draws, text: str, doubt: Unsettled) -> ModelResult | None:
+        """The vote of the greedy answer and its copies with the values ``doubt`` names drawn again."""
+        started = time.perf_counter()
+        try:
+            drawn = self.resample(page, text, list(doubt.paths))
+        except Exception as exc:  # a failed draw costs the page its vote, not the page: whole answers follow
+            draws.problem = f"drawing values again failed: {type(exc).__name__}: {exc}"[:300]
+            drawn = None
+        if drawn is None:
+            draws.seconds += time.perf_counter() - started
+            return None
+        completions, note = drawn
+        for completion in completions:
+            draws.attempts += 1
+            record, draws.problem, _ = self._attempt(draws, lambda c: c, completion)
+            if record is not None:
+                draws.valid.append(record)
+        result = self._tally(draws)
+        draws.seconds += time.perf_counter() - started
+        result.latency_ms = draws.ms()
+        result.sample_reason = f"{doubt.why[:200]}; {note}"[:300]
+        return result
 
     def _draw(self, page: PageInput, draws: Draws, want: int, dual_view: bool) -> ModelResult:
         """Draw answers until ``want`` are valid (``draws``: what earlier calls drew), and vote them."""
@@ -175,7 +221,7 @@ class Backend(ABC):
         return result
 
     def _vote(self, page: PageInput, draws: Draws, want: int, dual_view: bool) -> ModelResult:
-        usage, valid = draws.usage, draws.valid
+        valid = draws.valid
         while len(valid) < want and draws.attempts < want + self.retries:
             attempt, draws.attempts = draws.attempts, draws.attempts + 1
             record, draws.problem, text = self._attempt(draws, self.execute, page, attempt)
@@ -193,6 +239,11 @@ class Backend(ABC):
                 valid.append(record)
             elif not valid:
                 draws.problem = f"{draws.problem}; text view: {text_problem}"
+        return self._tally(draws)
+
+    def _tally(self, draws: Draws) -> ModelResult:
+        """The vote of what ``draws`` holds, with the usage of every call that drew it."""
+        usage = draws.usage
         result = self._voted(draws)
         result.decoding = {k: int(usage[k]) for k in DECODING}
         result.prompt_eval_ms, result.decode_ms = round(usage["prompt_eval_ms"], 2), round(usage["decode_ms"], 2)

@@ -83,7 +83,10 @@ class LlamaBackend(Backend):
         choice = response["choices"][0]  # type: ignore[index]
         completion = _completion(choice["message"]["content"], response, choice, self.llm.decode_counts,
                                  self.perf() - before)
-        return self.with_certainty(completion) if attempt == 0 else completion
+        if attempt == 0:
+            self.llm.keep_greedy(completion.text)
+            return self.with_certainty(completion)
+        return completion
 
     def with_certainty(self, completion: Completion) -> Completion:
         """The greedy answer with how sure the model was of each value (``model.certainty``)."""
@@ -196,6 +199,18 @@ class LlamaTextBackend(LlamaBackend):
 
     def execute(self, page: PageInput, attempt: int) -> Completion:
         return self.chat(self.messages(page), attempt, self.page_grammar(page.text))
+
+    def resample(self, page: PageInput, text: str, paths: list[str]) -> tuple[list[Completion], str] | None:
+        """The other samples as the greedy answer ``text`` with its values at ``paths`` drawn again
+        (``model.resample``): a few tokens a value instead of a whole answer each."""
+        before = self.perf()
+        redrawn = self.llm.redraw(text, paths, self.samples, lambda k: self.sampling(k, self.page_grammar(page.text)))
+        if redrawn is None:
+            return None
+        spent = self.perf() - before
+        usage = Completion(redrawn.texts[0], completion_tokens=redrawn.tokens, prompt_eval_ms=round(spent.prompt_ms, 2),
+                           decode_ms=round(spent.decode_ms, 2), prompt_tokens_evaluated=max(0, spent.prompt_tokens))
+        return [usage, *(Completion(t) for t in redrawn.texts[1:])], redrawn.note()
 
     def page_grammar(self, text: str) -> str:
         """The grammar for a page: with ``--amounts printed``, its amount fields limited to the numbers

@@ -14,6 +14,7 @@ with ``repeat_penalty=1`` because JSON repeats keys by design.
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ import numpy as np
 from pipeline.model.certainty import value_certainty
 from pipeline.model.decode import TOKEN_DATA, DecodeCounts, Probe, speculative_generate
 from pipeline.model.loops import LoopGuard
+from pipeline.model.resample import Greedy, Redrawn, redraw
 
 TRACE_TOP = 8
 
@@ -99,6 +101,10 @@ class GrammarFirstSampler:
             self.trace.append((token, {**{int(t): float(logits[t]) for t in top}, token: float(logits[token])}))
         return token
 
+    def accept(self, token: int) -> None:
+        """Advance the grammar over a token written before this sampler took over."""
+        self._lib.llama_sampler_accept(self.grammar, token)
+
     def close(self) -> None:
         if self.grammar:
             self._lib.llama_sampler_free(self.grammar)
@@ -147,6 +153,22 @@ def make_llama_class() -> Any:
         _habit = ""  # the last answer's text: how this model spaces its JSON
         _page: tuple[tuple[int, ...], str] = ((), "")  # the last prompt and its text (what the page prints)
         last_sampler: GrammarFirstSampler | None = None  # the last grammar-constrained call's (its chosen tokens)
+        prime: tuple[int, ...] = ()  # answer tokens the next grammar has already accepted (model.resample)
+
+        greedy: Greedy | None = None  # the last greedy answer, kept to draw its values again
+
+        def keep_greedy(self, text: str) -> None:
+            """Remember the answer the last call wrote, greedily, with its prompt and tokens: its values
+            in doubt can then be drawn again from where it wrote them (``redraw``)."""
+            sampler = self.last_sampler
+            self.greedy = Greedy(self._page[0], [t for t, _ in sampler.chosen], text) if sampler else None
+
+        def redraw(self, text: str, paths: list[str], samples: int,
+                   settings: Callable[[int], dict[str, Any]]) -> Redrawn | None:
+            """``model.resample.redraw`` for the greedy answer ``text``; None when it is not the one kept."""
+            if self.greedy is None or self.greedy.text != text:
+                return None
+            return redraw(self, self.greedy, paths, samples, settings)
 
         def generate(self, tokens: Any, **kwargs: Any) -> Any:  # type: ignore[override]
             grammar = kwargs.get("grammar")
@@ -198,6 +220,8 @@ def make_llama_class() -> Any:
                                           kwargs.get("temp", 0.8), self._seed, top_k=kwargs.get("top_k", 40),
                                           top_p=kwargs.get("top_p", 0.95), min_p=kwargs.get("min_p", 0.05))
             sampler.trace = [] if self.trace_sampling else None
+            for token in self.prime:  # a value drawn again continues the answer these tokens began
+                sampler.accept(token)
             self.last_sampler = sampler
             return sampler
 

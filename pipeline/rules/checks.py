@@ -267,6 +267,17 @@ def flagged_failures(rules: list[dict[str, Any]], record: dict[str, Any]) -> lis
     return flagging(rules, rule_failures(rules, record))
 
 
+def rule_paths(rule: dict[str, Any], record: dict[str, Any]) -> list[str]:
+    """The values a rule reads in ``record`` (``line_items[2].amount``, ``net_amount``): where it fails,
+    one of them is misread, so these are the values a vote can settle."""
+    top = [n for key in ("equals", "minus", "plus") for n in field_names(rule.get(key))]
+    own = field_names(rule.get("field")) + field_names(rule.get("fields"))
+    if "items" not in rule:
+        return own + top
+    rows = [f"{rule['items']}[{n}].{name}" for n in range(len(_rows(record, rule["items"]))) for name in own]
+    return rows + top
+
+
 def rule_failures(rules: list[dict[str, Any]], record: dict[str, Any]) -> list[str]:
     """Names of the rules the record breaks."""
     failed = []

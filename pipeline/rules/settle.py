@@ -26,7 +26,7 @@ from typing import Any
 from pipeline.ground.index import PageIndex, Word
 from pipeline.ground.sources import FieldSource, drop_unprinted, ground_pages, ungrounded
 from pipeline.ground.votes import printed_agreement
-from pipeline.rules.checks import flagged_failures, proven_by_sums, scoped
+from pipeline.rules.checks import flagged_failures, proven_by_sums, rule_paths, scoped
 from pipeline.rules.cohere import Cohered, cohere
 from pipeline.rules.expected import absent, decisive, kind_fields
 from pipeline.rules.repairs import Printed, printed_facts, repair_record, totals_repair
@@ -106,14 +106,14 @@ def settle_page(record: dict[str, Any] | None, confidence: dict[str, float], sch
 
 
 def unsettled(settled: Settled, rules: list[dict[str, Any]], schema: dict[str, Any], kind: str | None,
-              certainty: dict[str, float], sure: float) -> str | None:
-    """Why one answer does not settle a page (adaptive sampling), or None when it does: every value
-    that matters printed and not in doubt, no rule that flags broken, and no decisive value the model
-    chose with a probability under ``sure`` (``certainty``: path -> the greedy answer's probability,
-    ``model.certainty``).  A vote of more samples changes only what one answer leaves open; spent on a
-    settled page it buys nothing."""
+              certainty: dict[str, float], sure: float) -> tuple[str, list[str]] | None:
+    """Why one answer does not settle a page (adaptive sampling), and the values a vote would settle;
+    None when it does: every value that matters printed and not in doubt, no rule that flags broken, and
+    no decisive value the model chose with a probability under ``sure`` (``certainty``: path -> the
+    greedy answer's probability, ``model.certainty``).  A vote of more samples changes only what one
+    answer leaves open; spent on a settled page it buys nothing."""
     if settled.record is None:
-        return "no record"
+        return "no record", []
     why = [f"in doubt: {', '.join(settled.open_fields[:10])}"] if settled.open_fields else []
     unsure = {p: v for p, v in certainty.items() if v < sure and decisive(schema, p, kind)}
     if unsure:
@@ -121,4 +121,5 @@ def unsettled(settled: Settled, rules: list[dict[str, Any]], schema: dict[str, A
     page_rules = scoped(rules, settled.whole)
     failed = flagged_failures(page_rules, settled.record)
     why += [f"rules: {', '.join(failed)}"] if failed else []
-    return "; ".join(why) or None
+    broken = [path for rule in page_rules if rule["name"] in failed for path in rule_paths(rule, settled.record)]
+    return ("; ".join(why), [*settled.open_fields, *unsure, *broken]) if why else None

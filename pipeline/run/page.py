@@ -12,7 +12,7 @@ from typing import Any
 from pipeline.adjudicate.base import Adjudicator
 from pipeline.adjudicate.page import adjudicate_page
 from pipeline.config.settings import RunConfig
-from pipeline.model.base import Backend, Enough, ModelResult
+from pipeline.model.base import Backend, Enough, ModelResult, Unsettled
 from pipeline.results import PageResult
 from pipeline.rules.checks import check_rules
 from pipeline.rules.settle import Settled, ground, settle_page, ungrounded, unsettled
@@ -34,8 +34,9 @@ class PageSteps:
     rules: list[dict[str, Any]]
     adjudicate_always: bool
     adjudicate_below: float
-    adaptive: bool = False  # --sampling adaptive: more samples only for a page the greedy answer leaves unsettled
+    adaptive: bool = False  # --sampling values/adaptive: more samples only where the greedy answer is unsettled
     greedy_sure: float = 0.0  # ... or chose a value with less than this probability (model.certainty)
+    redraw: bool = False  # --sampling values: ... and of those only the values in doubt (model.resample)
     reading: Section = field(default=lambda task: nullcontext())
     infer: Infer = field(default=lambda backend, task, page, enough: backend.extract(page, enough))
 
@@ -44,8 +45,8 @@ class PageSteps:
                     **sections: Any) -> PageSteps:
         adj = cfg.adjudication
         return cls(schema_raw, cfg.dpi, cfg.max_pixels, LazyOcr(), adjudicator, check_rules(schema_raw),
-                   adj.when == "always", adj.below, cfg.model.sampling == "adaptive", cfg.model.greedy_sure,
-                   **sections)
+                   adj.when == "always", adj.below, cfg.model.sampling != "fixed", cfg.model.greedy_sure,
+                   redraw=cfg.model.sampling == "values", **sections)
 
 
 def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> PageResult:
@@ -78,14 +79,17 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
 
     first: list[tuple[ModelResult, Settled]] = []  # the greedy answer settled while deciding on more samples
 
-    def enough(result: ModelResult) -> str | None:
+    def enough(result: ModelResult) -> Unsettled | None:
         try:
             settled = settle(result)
         except Exception as exc:  # the settle after the vote meets it again and fails the page
-            return f"settling failed: {type(exc).__name__}"
+            return Unsettled(f"settling failed: {type(exc).__name__}")
         first.append((result, settled))
-        return unsettled(settled, steps.rules, steps.schema, page.kinds[0] if page.kinds else None,
-                         result.certainty, steps.greedy_sure)
+        doubt = unsettled(settled, steps.rules, steps.schema, page.kinds[0] if page.kinds else None,
+                          result.certainty, steps.greedy_sure)
+        if doubt is None:
+            return None
+        return Unsettled(doubt[0], tuple(doubt[1]) if steps.redraw else ())
 
     result = steps.infer(backend, task, page, enough if steps.adaptive else None)
     try:
