@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -299,3 +300,38 @@ def test_adaptive_samples_stop_once_no_sample_left_could_change_the_vote() -> No
     assert decided(voted({"n": 1.0}, 2), 1) and not decided(voted({"n": 0.5}, 2), 1)
     assert decided(voted({"n": 0.6}, 5), 0) and not decided(voted({"n": 0.6}, 5), 1)  # 3 of 5, 2 to come: not yet
     assert decided(voted({"n": 1.0}, 3), 2) and not decided(voted({}, 1), 2)
+
+
+def test_an_answer_stopped_in_a_loop_goes_on_after_the_rows_the_page_prints() -> None:
+    """The rows are closed before the first one past the page's count; the fields after them are then
+    read, not lost with the loop; the page is still flagged as cut, and not sampled again."""
+    from pipeline.model.base import CUT_SAMPLES, ROWS_CLOSED, ROWS_CLOSED_NOTE
+    from pipeline.model.loops import rows_closed
+
+    page = "Hosting Standard 3,89\nHosting Quality 5,39 5,39\nHosting Quality 5,39 5,39\nTotal 14,67\n"
+    row = '{"description": "Hosting Quality", "unit_price": "5,39", "amount": "5,39"}'
+    standard = '{"description": "Hosting Standard", "unit_price": "3,89", "amount": "3,89"}'
+    head = '{"invoice_number": "A-1", "line_items": ['
+    assert rows_closed(head + ", ".join([standard, row, row, row, row]), page) == \
+        head + ", ".join([standard, row, row]) + "]"  # printed twice: the third is the loop
+    assert rows_closed(head + ", ".join([row, row]), page) is None  # nothing past the page
+    assert rows_closed(f'{{"a": {row}, "b": {row}, "c": {row}', page) is None  # not a list: nothing to close
+
+    party = {"name": None, "vat_id": None, "address": None}
+    closed = json.dumps({"invoice_number": "A-1", "issue_date": None, "due_date": None, "seller": party,
+                         "buyer": party, "currency": None, "allowance_total": None, "charge_total": None,
+                         "net_amount": None, "tax_amount": None, "total_amount": 2.0, "line_items": [
+                             {"description": "y", "quantity": None, "unit_price": None, "amount": 2.0}]})
+
+    class Closed(ScriptedBackend):
+        def execute(self, page: PageInput, attempt: int) -> Completion:
+            self.calls.append(attempt)
+            return Completion(closed, prompt_tokens=10, completion_tokens=90, finish_reason=ROWS_CLOSED)
+
+    backend = Closed([], schema=load_schema(INVOICE_SCHEMA))
+    backend.samples = 3
+    result = backend.extract(PAGE, enough=lambda r: Unsettled("in doubt"))
+    assert result.status == "ok", result.error
+    assert result.truncated and backend.calls == [0]  # whole: no retry, no samples
+    assert result.record is not None and result.record["total_amount"] == 2.0  # read on past the rows
+    assert result.fallback_reason == ROWS_CLOSED_NOTE and result.sample_reason == CUT_SAMPLES

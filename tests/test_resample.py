@@ -110,3 +110,29 @@ def test_whole_answers_are_drawn_where_no_value_is_named() -> None:
     result = backend.extract(SCRIPTED_PAGE, lambda first: Unsettled("rules: x"))  # --sampling adaptive
     assert backend.calls == [0, 1] and not hasattr(backend, "redrawn") and result.samples == 2
 
+
+
+def test_an_answer_stopped_in_a_loop_is_read_on_with_real_llama_cpp(tiny_vlm: TinyVLM) -> None:
+    """The closed rows are fed to the grammar and the cache, and the model writes the fields after them."""
+    from pipeline.model.base import ROWS_CLOSED
+
+    backend = _text_backend(tiny_vlm.model, 0)
+    try:
+        text = "Hosting Standard 3,89\nHosting Quality 5,39 5,39\nHosting Quality 5,39 5,39\n"
+        page = PageInput("x.pdf", 1, b"", text)
+        backend.execute(page, 0)  # the page's prompt, as for any answer
+        party = '{"name": null, "vat_id": null, "address": null}'
+        row = '{"description": "Hosting Quality", "quantity": null, "unit_price": "5,39", "amount": "5,39"}'
+        head = (f'{{"invoice_number": "A-1", "issue_date": null, "due_date": null, "seller": {party}, '
+                f'"buyer": {party}, "currency": null, "line_items": [')
+        looped = Completion(head + ", ".join([row] * 4), completion_tokens=120, finish_reason="loop")
+        read = backend._read_on(looped, 0, backend.page_grammar(text))
+        assert read.finish_reason == ROWS_CLOSED, read.text
+        assert read.text.startswith(head + f"{row}, {row}]")
+        record = json.loads(read.text)
+        assert len(record["line_items"]) == 2 and "total_amount" in record  # the fields after the rows
+        assert read.completion_tokens > looped.completion_tokens
+        bad = Completion('{"invoice_number": 7, "line_items": [' + ", ".join([row] * 4), finish_reason="loop")
+        assert backend._read_on(bad, 0, None) is bad  # the grammar refuses the head: the cut answer stands
+    finally:
+        backend.close()

@@ -59,6 +59,7 @@ class Draws:
     attempts: int = 0
     raw: str | None = None
     cut: str | None = None  # the first answer cut (max_tokens, a loop), kept in case none is whole
+    closed: dict[str, Any] | None = None  # the record of an answer read on past a loop (ROWS_CLOSED)
     problem: str = "no attempt made"
     seconds: float = 0.0
     certainty: dict[str, float] = field(default_factory=dict)  # the first valid answer's (model.certainty)
@@ -86,7 +87,7 @@ class ModelResult:
     fallback_reason: str | None = None  # why the record is not the voted one
     normalize_nulls: list[str] = field(default_factory=list)  # fields of the record nulled as unreadable
     dropped_rows: int = 0  # rows of the record dropped as restated totals
-    truncated: bool = False  # every answer was cut at max_tokens: the record is what came before the cut
+    truncated: bool = False  # every answer was cut (max_tokens, a loop): the record is what came before, or read on
     decoding: dict[str, int] = field(default_factory=dict)  # DECODING counts summed over the page's answers
 
     sample_reason: str | None = None  # adaptive sampling: why the page got more than the greedy answer
@@ -168,7 +169,7 @@ class Backend(ABC):
         draws = Draws()
         if enough is not None and self.samples > 1:
             first = self._draw(page, draws, 1, dual_view=False)
-            if first.truncated:  # its retries were cut too: so would the others be, and a cut answer has no vote
+            if first.truncated:  # cut (its retries too, or read on past a loop): so would the others be
                 first.sample_reason = CUT_SAMPLES
                 return first
             doubt = enough(first) if first.status == "ok" else Unsettled("no whole greedy answer")
@@ -269,6 +270,8 @@ class Backend(ABC):
         result = ModelResult("ok", valid[0], None, raw, attempts, ms, prompt_tokens,
                              completion_tokens, samples=len(valid), candidates=list(valid),
                              normalize_nulls=traces[0][0], dropped_rows=traces[0][1])
+        if len(valid) == 1 and valid[0] is draws.closed:  # its rows may be the loop's, not the page's
+            result.truncated, result.fallback_reason = True, ROWS_CLOSED_NOTE
         if len(valid) > 1:
             try:
                 voted = consensus(valid, self.schema.raw)
@@ -303,6 +306,8 @@ class Backend(ABC):
             record, problem = None, f"normalize_error: {type(exc).__name__}: {exc}"[:300]
         if record is not None and not draws.valid:  # the answer the record starts from (greedy, when valid)
             draws.certainty = completion.certainty
+        if record is not None and completion.finish_reason == ROWS_CLOSED:
+            draws.closed = record
         return record, problem, completion.text
 
     def _check(self, completion: Completion,
@@ -348,7 +353,11 @@ def decided(result: ModelResult, remaining: int) -> bool:
     return all(2 * round(share * k) - k > remaining for share in result.field_confidence.values())
 
 
-CUT_SAMPLES = "the greedy answer was cut (its retries too): no further samples, they would be cut as well"
+CUT_SAMPLES = ("the greedy answer was cut (a loop, or max_tokens and its retries too): no further samples, they "
+               "would be cut as well")
+ROWS_CLOSED = "rows_closed"  # finish_reason of an answer read on past a loop (model.loops.rows_closed)
+ROWS_CLOSED_NOTE = ("the answer repeated a row more often than the page prints it (model.loops): its rows were "
+                    "closed before the repeats and the fields after them read on from there")
 # why an answer ended before its JSON did, by finish_reason: what came before the cut is kept (salvage)
 CUT_MARKS = {"length": "output cut at max_tokens",
              "loop": "output cut early: it repeated a row more often than the page prints it (model.loops)"}

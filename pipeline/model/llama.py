@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.config.settings import ModelConfig, RunConfig, default_of
-from pipeline.model.base import Backend, Completion, PageInput
+from pipeline.model.base import ROWS_CLOSED, USAGE, Backend, Completion, PageInput
 from pipeline.model.context import resolve_n_ctx
 from pipeline.model.preflight import (
     CHAT_HANDLERS,
@@ -83,10 +83,33 @@ class LlamaBackend(Backend):
         choice = response["choices"][0]  # type: ignore[index]
         completion = _completion(choice["message"]["content"], response, choice, self.llm.decode_counts,
                                  self.perf() - before)
+        if completion.finish_reason == "loop":
+            completion = self._read_on(completion, attempt, gbnf)
         if attempt == 0:
             self.llm.keep_greedy(completion.text)
-            return self.with_certainty(completion)
+            # an answer read on past a loop: its tokens are in two calls; the page is flagged as cut anyway
+            return self.with_certainty(completion) if completion.finish_reason != ROWS_CLOSED else completion
         return completion
+
+    def _read_on(self, cut: Completion, attempt: int, gbnf: str | None) -> Completion:
+        """An answer stopped in a loop, its rows closed where they outran the page and the rest written
+        on from there (``model.loops.rows_closed``, finish_reason ``rows_closed``); ``cut`` itself where
+        that cannot be done (it is then salvaged as a cut answer)."""
+        before = self.perf()
+        settings = {**self.sampling(attempt, gbnf), "max_tokens": max(16, self.cfg.max_tokens - cut.completion_tokens)}
+        try:
+            read = self.llm.read_on(cut.text, settings)
+        except ValueError:  # the grammar refused the closed rows: the cut answer stands
+            return cut
+        if read is None:
+            return cut
+        head, response = read
+        choice = response["choices"][0]
+        more = _completion(head + (choice["text"] or ""), response, choice, self.llm.decode_counts,
+                           self.perf() - before)
+        finish = ROWS_CLOSED if more.finish_reason == "stop" else more.finish_reason
+        summed = {key: getattr(cut, key) + getattr(more, key) for key in USAGE if key != "prompt_tokens"}
+        return dataclasses.replace(more, finish_reason=finish, prompt_tokens=cut.prompt_tokens, **summed)
 
     def with_certainty(self, completion: Completion) -> Completion:
         """The greedy answer with how sure the model was of each value (``model.certainty``)."""

@@ -21,7 +21,7 @@ import numpy as np
 
 from pipeline.model.certainty import value_certainty
 from pipeline.model.decode import TOKEN_DATA, DecodeCounts, Probe, speculative_generate
-from pipeline.model.loops import LoopGuard
+from pipeline.model.loops import LoopGuard, rows_closed
 from pipeline.model.resample import Greedy, Redrawn, redraw
 
 TRACE_TOP = 8
@@ -102,7 +102,10 @@ class GrammarFirstSampler:
         return token
 
     def accept(self, token: int) -> None:
-        """Advance the grammar over a token written before this sampler took over."""
+        """Advance the grammar over a token written before this sampler took over (ValueError where the
+        grammar does not allow it there: llama.cpp would abort the process on it)."""
+        if not self._allowed(token):
+            raise ValueError(f"the grammar does not allow token {token} here")
         self._lib.llama_sampler_accept(self.grammar, token)
 
     def close(self) -> None:
@@ -170,6 +173,21 @@ def make_llama_class() -> Any:
                 return None
             return redraw(self, self.greedy, paths, samples, settings)
 
+        def read_on(self, text: str, settings: dict[str, Any]) -> tuple[str, Any] | None:
+            """The answer ``text``, stopped in a loop, closed before its first row past the page's count,
+            and the model's answer from there on (``model.loops.rows_closed``): (the text kept, the
+            response that goes on from it); None where the rows cannot be closed."""
+            prompt, page = self._page
+            head = rows_closed(text, page)
+            if head is None or not prompt:
+                return None
+            tokens = self.tokenize(head.encode("utf-8"), add_bos=False, special=False)
+            self.prime = tuple(tokens)
+            try:
+                return head, self.create_completion(prompt=[*prompt, *tokens], **settings)
+            finally:
+                self.prime = ()
+
         def generate(self, tokens: Any, **kwargs: Any) -> Any:  # type: ignore[override]
             grammar = kwargs.get("grammar")
             if grammar is None or self.draft_tokens <= 0 or kwargs.get("logits_processor"):
@@ -199,7 +217,8 @@ def make_llama_class() -> Any:
         def _guarded(self, stream: Any, prompt: Any, counts: DecodeCounts) -> Any:
             """``stream`` until the answer loops past what the page prints (``model.loops``): then the
             end-of-text token, so the answer ends there like one cut at max_tokens."""
-            if self._page[0] != tuple(prompt):
+            known = self._page[0]
+            if not known or tuple(prompt[:len(known)]) != known:  # an answer read on keeps its page's text
                 words = [t for t in prompt if 0 <= t < self._n_vocab]  # an image's embeddings are no tokens
                 self._page = (tuple(prompt), self.detokenize(words).decode("utf-8", errors="ignore"))
             guard = LoopGuard(self._page[1])
