@@ -80,7 +80,8 @@ def halves(docs: dict[str, dict[str, Any]], wrong: dict[str, list[str]]) -> dict
     out: dict[str, dict[str, Any]] = {}
     for stem, fields in wrong.items():
         row = out.setdefault(half(Path(docs[stem]["source_path"])), {"documents": 0, "wrong": 0, "flagged": 0,
-                                                                     "flagged_wrong": 0, "wrong_unflagged": []})
+                                                                     "flagged_wrong": 0, "wrong_unflagged": [],
+                                                                     "flagged_right": []})
         flagged = bool(docs[stem].get("needs_review"))
         row["documents"] += 1
         row["wrong"] += bool(fields)
@@ -88,6 +89,8 @@ def halves(docs: dict[str, dict[str, Any]], wrong: dict[str, list[str]]) -> dict
         row["flagged_wrong"] += flagged and bool(fields)
         if fields and not flagged:
             row["wrong_unflagged"].append(stem)
+        if flagged and not fields:  # a flag a person spends on a right record: why, from the record itself
+            row["flagged_right"].append(f"{stem}: {'; '.join(docs[stem].get('review_reasons') or [])}"[:300])
     for row in out.values():
         row["flag_precision"] = round(row["flagged_wrong"] / row["flagged"], 3) if row["flagged"] else None
         row["flag_recall"] = round(row["flagged_wrong"] / row["wrong"], 3) if row["wrong"] else None
