@@ -98,3 +98,15 @@ def test_a_documents_pages_are_read_together_and_every_value_is_looked_up(
     assert all(s["match"] in ("exact", "normalised", "fuzzy", "none") and s["page"] in (1, 2) for s in sources.values())
     assert doc["ungrounded_fields"] == (sorted(p for p, s in sources.items() if s["match"] == "none")
                                         if doc["status"] != "error" else None), doc["error"]
+
+
+def test_ocr_runs_on_the_workers_threads(sample_dir: Path) -> None:
+    """onnxruntime's threads spin like llama.cpp's: OCR keeps to the worker's --threads, and reads the same."""
+    from pipeline.render.textlayer import OcrEngine
+
+    png = (sample_dir / "photo-001.png").read_bytes()
+    one, default = OcrEngine(1), OcrEngine()
+    words = one.words(png)
+    assert words and [w[4] for w in words] == [w[4] for w in default.words(png)]
+    options = one._engine.text_det.session.session.get_session_options()
+    assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1

@@ -73,9 +73,14 @@ def has_usable_text(text: str) -> bool:
 
 
 class OcrEngine:
-    """rapidocr (ONNX models inside its wheel), created once per worker: loading costs ~1 s."""
+    """rapidocr (ONNX models inside its wheel), created once per worker: loading costs ~1 s.
 
-    def __init__(self) -> None:
+    ``threads``: onnxruntime's threads, the worker's ``--threads`` (0: onnxruntime's default, every
+    core).  Its threads spin while they wait, as llama.cpp's do: left at every core, a worker reading
+    a scan took the core of the worker beside it decoding, and both slowed (workers x threads must
+    not exceed the cores, OCR included)."""
+
+    def __init__(self, threads: int = 0) -> None:
         try:
             import logging
 
@@ -84,7 +89,11 @@ class OcrEngine:
             logging.getLogger("RapidOCR").setLevel(logging.WARNING)
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise RuntimeError("OCR needs rapidocr: pip install 'extract[ocr]'") from exc
-        self._engine = RapidOCR()
+        params: dict[str, Any] = {"Global.log_level": "warning"}  # its own setting overrides the logger's level
+        if threads > 0:
+            params |= {"EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                       "EngineConfig.onnxruntime.inter_op_num_threads": 1}
+        self._engine = RapidOCR(params=params)
 
     def words(self, png: bytes) -> list[Word]:
         result = self._engine(png)

@@ -44,9 +44,9 @@ class PageSteps:
     def from_config(cls, cfg: RunConfig, schema_raw: dict[str, Any], adjudicator: Adjudicator | None,
                     **sections: Any) -> PageSteps:
         adj = cfg.adjudication
-        return cls(schema_raw, cfg.dpi, cfg.max_pixels, LazyOcr(), adjudicator, check_rules(schema_raw),
-                   adj.when == "always", adj.below, cfg.model.sampling != "fixed", cfg.model.greedy_sure,
-                   redraw=cfg.model.sampling == "values", **sections)
+        return cls(schema_raw, cfg.dpi, cfg.max_pixels, LazyOcr(cfg.model.n_threads), adjudicator,
+                   check_rules(schema_raw), adj.when == "always", adj.below, cfg.model.sampling != "fixed",
+                   cfg.model.greedy_sure, redraw=cfg.model.sampling == "values", **sections)
 
 
 def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> PageResult:

@@ -34,14 +34,16 @@ class PageInput:
 
 
 class LazyOcr:
-    """Loads rapidocr on the first page that needs it: most PDFs never do."""
+    """Loads rapidocr on the first page that needs it: most PDFs never do.  ``threads``: the worker's
+    (``OcrEngine``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 0) -> None:
         self._engine: OcrEngine | None = None
+        self.threads = threads
 
     def words(self, png: bytes) -> list[Word]:
         if self._engine is None:
-            self._engine = OcrEngine()
+            self._engine = OcrEngine(self.threads)
         return self._engine.words(png)
 
 
