@@ -212,3 +212,11 @@ def test_adaptive_sampling_votes_only_a_page_the_greedy_answer_leaves_in_doubt(s
     assert doubtful.calls == [0, 1, 2] and result.samples == 3
     assert (result.sample_reason or "").startswith("in doubt: invoice_number")
     assert result.record is not None and result.record["invoice_number"] == truth["invoice_number"]  # the vote
+
+
+def test_a_code_is_not_found_in_pieces_of_other_words() -> None:
+    """'INV-1' is not printed because 'INV-2025-3213' and '1,449.54' are: a token of one or two
+    characters proves nothing, so such a value is printed nowhere (and so in doubt)."""
+    index = PageIndex.build(WORDS + [(40, 100, 140, 112, "INV-2025-3213"), (144, 100, 180, 112, "1,449.54")])
+    assert locate("INV-1", "text", index, 1)["match"] == "none"
+    assert locate("INV-2025-3213", "text", index, 1)["match"] == "exact"

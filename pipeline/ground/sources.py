@@ -27,6 +27,7 @@ from pipeline.text import alnum, fold, tokens
 
 MATCH_KINDS = ("exact", "normalised", "fuzzy", "none")
 FUZZY_SHARE = 0.6  # of a text's words found on the page, for a fuzzy match
+MIN_TELLING = 3  # characters a token needs to count as evidence of a fuzzy match
 
 
 def ground_record(record: Any, schema: dict[str, Any], index: PageIndex, page: int) -> dict[str, FieldSource]:
@@ -125,7 +126,10 @@ def _text(value: Any, index: PageIndex) -> Found:
         return _words(index, compact_owner[at], compact_owner[at + len(compact) - 1], "normalised")
     words = tokens(str(value))
     hits = sorted({i for t in words if (i := _token_at(t, index)) is not None})
-    if len(words) >= 2 and len(hits) >= FUZZY_SHARE * len(words):
+    # a token of one or two characters ("1", "no") is on every page: alone it proves nothing ("INV-1"
+    # is not printed because "INV-2025-3213" and "1,449.54" are), so two longer tokens must be found
+    telling = sum(1 for t in words if len(t) >= MIN_TELLING and _token_at(t, index) is not None)
+    if len(words) >= 2 and len(hits) >= FUZZY_SHARE * len(words) and telling >= 2:
         found = [index.words[i] for i in hits]
         return " ".join(w[4] for w in found), union(found), "fuzzy"
     if len(words) == 1 and len(compact) >= 6:  # one long word, misspelt by OCR or by the model
