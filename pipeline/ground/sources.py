@@ -125,10 +125,11 @@ def _text(value: Any, index: PageIndex) -> Found:
     if at >= 0:
         return _words(index, compact_owner[at], compact_owner[at + len(compact) - 1], "normalised")
     words = tokens(str(value))
-    hits = sorted({i for t in words if (i := _token_at(t, index)) is not None})
+    printed = {t: i for t in words if (i := _token_at(t, index)) is not None}  # each token looked up once
+    hits = sorted(set(printed.values()))
     # a token of one or two characters ("1", "no") is on every page: alone it proves nothing ("INV-1"
     # is not printed because "INV-2025-3213" and "1,449.54" are), so two longer tokens must be found
-    telling = sum(1 for t in words if len(t) >= MIN_TELLING and _token_at(t, index) is not None)
+    telling = sum(1 for t in words if len(t) >= MIN_TELLING and t in printed)
     if len(words) >= 2 and len(hits) >= FUZZY_SHARE * len(words) and telling >= 2:
         found = [index.words[i] for i in hits]
         return " ".join(w[4] for w in found), union(found), "fuzzy"

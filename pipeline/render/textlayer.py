@@ -82,14 +82,10 @@ class OcrEngine:
 
     def __init__(self, threads: int = 0) -> None:
         try:
-            import logging
-
             from rapidocr import RapidOCR
-
-            logging.getLogger("RapidOCR").setLevel(logging.WARNING)
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise RuntimeError("OCR needs rapidocr: pip install 'extract[ocr]'") from exc
-        params: dict[str, Any] = {"Global.log_level": "warning"}  # its own setting overrides the logger's level
+        params: dict[str, Any] = {"Global.log_level": "warning"}  # RapidOCR sets its logger's level from this
         if threads > 0:
             params |= {"EngineConfig.onnxruntime.intra_op_num_threads": threads,
                        "EngineConfig.onnxruntime.inter_op_num_threads": 1}
