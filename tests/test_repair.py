@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from pipeline.rules.checks import check_rules, rule_failures
 from pipeline.rules.totals import repair_totals
 from pipeline.schema.compiled import load_schema
@@ -117,6 +119,67 @@ def test_seller_and_buyer_one_name_or_a_seller_in_the_bill_to_block_is_a_doubt()
     record, why, doubts = repair_parties(logo, schema, block)  # type: ignore[arg-type]
     assert record == logo and why is None
     assert doubts == [("seller.name", "the seller 'Kunden AG' is in the block the page labels as the buyer's")]
+
+
+def test_a_label_or_a_number_read_as_a_party_name_is_a_doubt() -> None:
+    from pipeline.rules.parties import repair_parties
+
+    schema = load_schema(INVOICE_SCHEMA).raw
+    page = _page((40, 100, "Käufer"), (40, 114, "Nummer: GE2020211"), (40, 128, "Name: Kunden AG Mitte"))
+    seller = {"name": "Lieferant GmbH"}
+    for name, why in (("Käufer", "'Käufer' is a label, not a name"),
+                      ("Customer:2", "'Customer:2' is a label, not a name"),
+                      ("GE2020211", "'GE2020211' is an identifier, not a name")):
+        record = {"seller": seller, "buyer": {"name": name}}
+        assert repair_parties(record, schema, page) == (record, None, [("buyer.name", why)])  # type: ignore[arg-type]
+    for name in ("Kunden AG Mitte", "3M Deutschland GmbH", "Client 2000 GmbH"):
+        assert repair_parties({"seller": seller, "buyer": {"name": name}}, schema, page)[2] == []  # type: ignore[arg-type]
+
+
+def test_a_row_text_cut_at_a_line_break_or_holding_its_amounts_is_a_doubt() -> None:
+    from pipeline.rules.products import row_doubts
+
+    rows = [{"description": "Kfz-", "quantity": 1.0, "unit_price": 80.0, "amount": 80.0},
+            {"description": "4- 8,41 1 Stk 7 % VAT (S) 8,41", "quantity": 1.0, "unit_price": 8.41, "amount": 8.41},
+            {"description": "Schraube M6 2.50 mm", "quantity": 4.0, "unit_price": 0.25, "amount": 1.0},
+            {"description": "Vollkasko SF25 (30 %) Typkl. 21", "quantity": 1.0, "unit_price": 140.0, "amount": 140.0}]
+    assert row_doubts({"line_items": rows}, RULES) == [
+        ("line_items[0].description", "'Kfz-' is cut at a line break"),
+        ("line_items[1].description", "'4- 8,41 1 Stk 7 % VAT (S) 8,41' holds the row's own amounts")]
+
+
+def test_a_number_is_the_one_its_label_points_at() -> None:
+    """"Handelsrechnung (380) Nr. 471102": the model took the type code beside the title."""
+    from pipeline.errors import SchemaError
+    from pipeline.rules.labels import repair_labelled
+    from pipeline.schema.compiled import compile_schema
+
+    schema = load_schema(INVOICE_SCHEMA).raw
+    title = _page((60, 50, "Handelsrechnung (380) Nr. 471102 vom 05.03.2018"), (60, 90, "Nummer: 549910"))
+    record, notes, doubts = repair_labelled({"invoice_number": "380"}, schema, [title])  # type: ignore[list-item]
+    assert record["invoice_number"] == "471102" and doubts == []
+    assert notes == ["invoice_number: '380' -> '471102' (the value the page prints after its label)"]
+    assert repair_labelled({"invoice_number": "471102"}, schema, [title]) == (  # type: ignore[list-item]
+        {"invoice_number": "471102"}, [], [])
+    assert repair_labelled({"invoice_number": None}, schema, [title])[0] == {  # type: ignore[list-item]
+        "invoice_number": "471102"}  # not found by the model, printed after its label
+    # a column's header labels the value under it; "Invoice Date" labels no number
+    table = _page((40, 100, "Invoice Number"), (300, 100, "Invoice Date"), (40, 114, "INV-17"),
+                  (300, 114, "01/02/2026"))
+    assert repair_labelled({"invoice_number": "17"}, schema, [table])[0] == {  # type: ignore[list-item]
+        "invoice_number": "INV-17"}
+    # a credit note labels its own number and the invoice's it corrects: the record holds neither
+    credit = _page((40, 100, "Gutschrift Nr. G-5"), (40, 114, "zu Rechnung Nr. 4711"))
+    record, notes, doubts = repair_labelled({"invoice_number": "5"}, schema, [credit])  # type: ignore[list-item]
+    assert record == {"invoice_number": "5"} and notes == []
+    assert doubts == [("invoice_number", "the page labels 4711, G-5 as this field, not '5'")]
+    unlabelled = _page((40, 100, "Invoice 2026-17"), (40, 114, "Order no. 88"))
+    assert repair_labelled({"invoice_number": "2026-17"}, schema, [unlabelled]) == (  # type: ignore[list-item]
+        {"invoice_number": "2026-17"}, [], [])
+    bad = {**schema, "properties": {**schema["properties"], "invoice_number": {
+        **schema["properties"]["invoice_number"], "x-labels": "invoice no"}}}
+    with pytest.raises(SchemaError, match="x-labels of invoice_number"):
+        compile_schema(bad, "a schema")
 
 
 def test_the_currency_is_the_one_the_pages_prove_or_a_doubt() -> None:

@@ -27,7 +27,7 @@ from pipeline.run.page import PageSteps, process_page
 from pipeline.schema.compiled import load_schema
 from pipeline.screen.blank import blank_image
 from pipeline.screen.injection import quarantine, speaks_to_machine
-from pipeline.screen.kinds import page_kind
+from pipeline.screen.kinds import extracted, page_kind
 from pipeline.screen.page import redact
 from pipeline.screen.read import LazyOcr
 from pipeline.sink.dataset import read_table
@@ -201,6 +201,22 @@ def test_kinds_from_titles_not_from_references() -> None:
     assert page_kind(page(("Dear Mr Smith,", 9), ("please find our invoice enclosed.", 9), ("Kind regards,", 9))) \
         == "letter"
     assert page_kind([]) == "blank"
+
+
+def test_a_page_that_bills_is_read_even_when_it_is_written_as_a_letter() -> None:
+    """An insurer's premium invoice is a letter with amounts and no "total" (found on a ZUGFeRD
+    COMFORT sample that was skipped as a letter: no model call, every field null, no flag)."""
+    def page(*lines: str) -> list:
+        return [(40.0 + 60 * i, 40.0 + 14 * n, 90.0 + 60 * i, 50.0 + 14 * n, word)
+                for n, line in enumerate(lines) for i, word in enumerate(line.split())]
+
+    premium = page("Versicherungsverein a.G.", "Herrn Max Mustermann", "Beitragsrechnung zur Kfz-Versicherung Nr. 7",
+                   "Haftpflicht 80,00 €", "Vollkasko 140,00 €", "zu zahlender Beitrag 220,00 €", "Freundliche Grüße")
+    assert page_kind(premium) == "invoice"
+    unnamed = page("Dear Mr Smith,", "cover A 80.00", "cover B 140.00", "to pay 220.00", "Kind regards,")
+    assert page_kind(unnamed) == "letter" and extracted("letter", unnamed, ("invoice",))
+    cover = page("Dear Mr Smith,", "please find our invoice 17 of 220.00 EUR enclosed.", "Kind regards,")
+    assert page_kind(cover) == "letter" and not extracted("letter", cover, ("invoice",))
 
 
 def test_a_blank_scan_is_blank_and_a_page_of_text_is_not(off_kinds: list[Path], sample_dir: Path) -> None:

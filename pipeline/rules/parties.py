@@ -24,6 +24,7 @@ BUYER_LABELS = ("bill to", "billed to", "invoice to", "invoiced to", "sold to", 
                 "facturé à", "facture à", "adressé à", "destinataire", "acheteur", "cliente", "fatturato a")
 SELLER_LABELS = ("from", "seller", "supplier", "vendor", "issued by", "verkäufer", "lieferant", "absender",
                  "rechnungssteller", "fournisseur", "vendeur", "émetteur", "fornitore")
+_LABELS = frozenset(fold_words(label) for label in (*BUYER_LABELS, *SELLER_LABELS))
 NEAR = 60.0  # points: a label this far above or before a name labels its block
 
 
@@ -45,6 +46,9 @@ def repair_parties(record: dict[str, Any], schema: dict[str, Any],
     seller, buyer = (record.get(name) for name in fields)
     if not isinstance(seller, dict) or not isinstance(buyer, dict):
         return record, None, []
+    if unnamed := [(f"{field}.name", why) for field, party in zip(fields, (seller, buyer), strict=True)
+                   if (why := _not_a_name(_name(party)))]:
+        return record, None, unnamed
     if _name(seller).strip() and fold(_name(seller)) == fold(_name(buyer)):
         return record, None, [(f"{fields[0]}.name", f"seller and buyer are both {_name(seller)!r}")]
     said_seller = _role(_name(seller), page)
@@ -59,6 +63,17 @@ def repair_parties(record: dict[str, Any], schema: dict[str, Any],
                          for who, p, role in (("the seller", seller, said_seller), ("the buyer", buyer, said_buyer))
                          if role)
     return {**record, fields[0]: buyer, fields[1]: seller}, f"seller and buyer swapped: {evidence}", []
+
+
+def _not_a_name(name: str) -> str | None:
+    """Why a party's name is no name: a label ("Käufer", "Customer:2": the model read the block's
+    label) or an identifier ("GE2020211": the customer number printed above the name)."""
+    words = [w for w in re.split(r"[\s:.#]+", fold_words(name)) if w and not w.isdigit()]
+    if words and " ".join(words) in _LABELS:
+        return f"{name!r} is a label, not a name"
+    if name.strip() and not any(t.isalpha() and len(t) >= 2 for t in tokens(name)):
+        return f"{name!r} is an identifier, not a name"
+    return None
 
 
 def _name(party: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ Every change is recorded.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -51,6 +52,38 @@ def repair_products(record: dict[str, Any], rules: list[dict[str, Any]],
                              f"(the row's printed line; {rule['name']})")
         record = {**record, rule["items"]: fixed}
     return record, notes
+
+
+def row_doubts(record: dict[str, Any], rules: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """A row's text that is no whole description: cut where the page broke its line ("Kfz-"), or
+    holding the row's own amounts (the model read the row's columns into it: "4- 8,41 1 Stk 7 %
+    8,41").  Such text is printed, so grounding finds it and every sample may agree on it."""
+    doubts = []
+    for rule in rules:
+        rows = record.get(rule["items"]) if rule.get("kind") == "product" else None
+        if not isinstance(rows, list) or not isinstance(rule.get("fields"), list):
+            continue
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                continue
+            numbers = {round(n, 2) for f in rule["fields"] if (n := as_number(row.get(f))) is not None and n}
+            for key, text in row.items():
+                if not isinstance(text, str):
+                    continue
+                if re.search(r"\w-$", text.strip()):
+                    doubts.append((f"{rule['items']}[{i}].{key}", f"{text!r} is cut at a line break"))
+                elif numbers & {round(abs(n), 2) for n in _cents(text)}:
+                    doubts.append((f"{rule['items']}[{i}].{key}", f"{text!r} holds the row's own amounts"))
+    return doubts
+
+
+def _cents(text: str) -> list[float]:
+    """The amounts with cents written in ``text`` ("8,41", "1.234,50", "12.00")."""
+    out = []
+    for match in re.finditer(r"(?<![\d.,])\d{1,3}(?:[.,' ]?\d{3})*[.,]\d{2}(?![\d.,])", text):
+        digits = re.sub(r"[^\d]", "", match.group())
+        out.append(int(digits) / 100)
+    return out
 
 
 def row_totals(lines: Sequence[Collection[float]]) -> set[float]:

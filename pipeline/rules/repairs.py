@@ -4,10 +4,13 @@ Each step is a repair the page's own words justify, recorded as it is made: a ro
 its printed line (``rules.products``), a date that breaks an ``order`` rule (``rules.order``),
 the totals from the printed amounts (``rules.totals``, only when the request read the whole
 document: the totals rules hold for whole documents), seller and buyer the right way round by
-the first page's labels (``rules.parties``), the currency the pages print (``rules.currency``).
+the first page's labels, a value replaced by the one its label points at (``rules.labels``), the
+currency the pages print (``rules.currency``).
 Dates are read in the order the page's evidence proves first (``rules.dates``), so that the
 ``order`` rule judges the right dates.  What the pages cannot settle (a shared currency sign, a
-date's order, seller and buyer one name) is returned as a doubt with its reason.
+date's order, seller and buyer one name, a label or a number read as a name, two labelled
+numbers, a row's text cut at a line break or holding its own amounts) is returned as a doubt with
+its reason.
 Rows come first: the totals' repairs suspect rows that break their ``product`` rule.
 """
 
@@ -20,9 +23,9 @@ from pipeline.ground.index import PageIndex
 from pipeline.rules.currency import repair_currency
 from pipeline.rules.dates import repair_date_order
 from pipeline.rules.evidence import Doubt, countries
+from pipeline.rules.labels import read_labels
 from pipeline.rules.order import repair_order
-from pipeline.rules.parties import repair_parties
-from pipeline.rules.products import repair_products, row_totals
+from pipeline.rules.products import repair_products, row_doubts, row_totals
 from pipeline.rules.totals import repair_totals
 
 Record = dict[str, Any]
@@ -69,9 +72,8 @@ def repair_record(record: Record, schema: dict[str, Any], rules: list[dict[str, 
     if totals is not None:
         record, fixed = totals(record)
         notes += fixed
-    if page_number == 1 and pages[0].words:  # the parties are on page 1
-        record, swapped, unsure = repair_parties(record, schema, pages[0])
-        notes += [swapped] if swapped else []
-        doubts += unsure
+    record, fixed, unsure = read_labels(record, schema, pages, page_number)
+    notes += fixed
+    doubts += unsure
     record, changed, unsure = repair_currency(record, schema, pages, proven)
-    return record, notes + changed, doubts + unsure
+    return record, notes + changed, doubts + unsure + row_doubts(record, rules)

@@ -122,10 +122,12 @@ def compile_schema(raw: Any, origin: str = "<schema>") -> CompiledSchema:
         raise SchemaError(f"schema {origin} must describe an object with 'properties' at its root")
     check_enforceable(raw, origin)
     from pipeline.rules.checks import check_rules
+    from pipeline.rules.labels import labelled_fields
     from pipeline.screen.kinds import schema_kinds
 
     check_rules(raw)
     schema_kinds(raw)
+    labelled_fields(raw)
     for key in KIND_TABLES:
         kind_paths(raw, key)
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"))

@@ -64,6 +64,7 @@ CLOSING = re.compile(r"\b(?:sincerely|kind regards|best regards|yours faithfully
 CLAUSE = re.compile(r"^(?:§\s*\d+|\d{1,2}\.(?:\d{1,2}\.?)?\s+[a-z]|article\s+\d+|artikel\s+\d+|art\.\s*\d+|"
                     r"clause\s+\d+|ziffer\s+\d+)")
 AMOUNT = re.compile(r"(?<![\d.,])\d{1,3}(?:[.,' ]\d{3})*[.,]\d{2}(?![\d.,])")
+ITEMISED = 3  # amounts with cents on a page that bills something, whatever else it is
 TOTAL = re.compile(r"\b(?:total|subtotal|amount due|balance|summe|gesamt|betrag|endbetrag|montant|a payer|"
                    r"importe|totale|importo|totaal|bedrag|net|netto|mwst|ust|vat|tva|iva|gst|tax)\b")
 
@@ -90,14 +91,14 @@ def page_kind(words: Sequence[Word], blank_image: bool | None = None) -> str:
         return title
     body = "\n".join(folded)
     priced = _priced(body)
+    if priced or _itemised(body):  # named in the body ("Invoice number 17", "Beitragsrechnung"): the first kind
+        named = [kind for line in folded if (kind := _named(line, reference_ok=True)) in DEFAULT_EXTRACT]
+        if named:  # an insurer's premium invoice is written as a letter, with its amounts and no "total"
+            return named[0]
     if (any(SALUTATION.search(line) for line in folded) or CLOSING.search(body)) and not priced:
         return "letter"
     if sum(bool(CLAUSE.search(line)) for line in folded) >= 3 and not priced:
         return "terms"
-    if priced:  # named in the body ("Invoice number 17", "Rechnungsdatum"): the first kind named
-        named = [kind for line in folded if (kind := _named(line, reference_ok=True)) in DEFAULT_EXTRACT]
-        if named:
-            return named[0]
     return "other"
 
 
@@ -105,10 +106,13 @@ def extracted(kind: str, words: Sequence[Word], kinds: Sequence[str], with_wante
     """Whether a page of ``kind`` goes to the model: a kind the schema is for, or a page of no known
     kind that prints amounts (a continuation page; a payment slip's "Total Rs 1939" without cents
     too) or is read with a page of a wanted kind (``with_wanted``: the header page of a document
-    whose title is on another page).  A document none of whose pages is of a wanted kind is read
-    and flagged (``merge.assemble``), never skipped as silently fine."""
+    whose title is on another page).  A letter or terms page that prints several amounts bills
+    something the lexicon did not name, and is read too.  A document none of whose pages is of a
+    wanted kind is read and flagged (``merge.review``), never skipped as silently fine."""
     if kind in kinds:
         return True
+    if kind in ("letter", "terms"):
+        return _itemised(" ".join(w[4] for w in words))
     return kind == "other" and (with_wanted or bool(AMOUNT.search(" ".join(w[4] for w in words))) or any(
         TOTAL.search(line) and re.search(r"\d\d", line) for line in (fold_words(" ".join(w[4] for w in ln))
                                                                       for ln in lines_of(words))))
@@ -160,7 +164,12 @@ def _named(line: str, reference_ok: bool, within: int | None = None) -> str | No
 
 
 def _priced(text: str) -> bool:
-    return len(AMOUNT.findall(text)) >= 3 and bool(TOTAL.search(text))
+    return _itemised(text) and bool(TOTAL.search(text))
+
+
+def _itemised(text: str) -> bool:
+    """Several amounts with cents: a page that bills something (a cover letter names one amount)."""
+    return len(AMOUNT.findall(text)) >= ITEMISED
 
 
 def document_kind(kinds: Sequence[str | None], schema: dict[str, Any]) -> str | None:
