@@ -180,6 +180,10 @@ def test_a_number_is_the_one_its_label_points_at() -> None:
         **schema["properties"]["invoice_number"], "x-labels": "invoice no"}}}
     with pytest.raises(SchemaError, match="x-labels of invoice_number"):
         compile_schema(bad, "a schema")
+    from pipeline.model.prompt import prompt_schema
+    from pipeline.schema.grammar import answer_schema
+
+    assert "x-labels" not in json.dumps(prompt_schema(answer_schema(schema)))  # the program's, not the model's
 
 
 def test_the_currency_is_the_one_the_pages_prove_or_a_doubt() -> None:

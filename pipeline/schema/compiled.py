@@ -176,12 +176,12 @@ def _check_pattern(node: dict[str, Any], where: str, origin: str) -> None:
                           "where a value that does not match is read as null")
 
 
-PROGRAM_KEYWORDS = ("x-einvoice", "x-ground", "x-party", "x-expected", "x-kind-fields")
+PROGRAM_KEYWORDS = ("x-einvoice", "x-ground", "x-party", "x-expected", "x-kind-fields", "x-labels")
 
 
 def for_models(schema: Any) -> Any:
     """The schema without the keywords that tell ``extract`` where to find values or what to doubt
-    (``x-einvoice...``, ``x-ground``, ``x-party``, ``x-expected``, ``x-kind-fields``): a model does not
+    (``x-einvoice...``, ``x-ground``, ``x-party``, ``x-expected``, ``x-kind-fields``, ``x-labels``): a model does not
     need them, and the prompt stays as it was for schemas without them."""
     if isinstance(schema, dict):
         return {k: for_models(v) for k, v in schema.items() if not k.startswith(PROGRAM_KEYWORDS)}
