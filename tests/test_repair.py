@@ -129,7 +129,8 @@ def test_a_label_or_a_number_read_as_a_party_name_is_a_doubt() -> None:
     seller = {"name": "Lieferant GmbH"}
     for name, why in (("Käufer", "'Käufer' is a label, not a name"),
                       ("Customer:2", "'Customer:2' is a label, not a name"),
-                      ("GE2020211", "'GE2020211' is an identifier, not a name")):
+                      ("GE2020211", "'GE2020211' is an identifier, not a name"),
+                      ("ME@BUYER.COM", "'ME@BUYER.COM' is an address, not a name")):
         record = {"seller": seller, "buyer": {"name": name}}
         assert repair_parties(record, schema, page) == (record, None, [("buyer.name", why)])  # type: ignore[arg-type]
     for name in ("Kunden AG Mitte", "3M Deutschland GmbH", "Client 2000 GmbH"):
@@ -158,7 +159,7 @@ def test_a_number_is_the_one_its_label_points_at() -> None:
     title = _page((60, 50, "Handelsrechnung (380) Nr. 471102 vom 05.03.2018"), (60, 90, "Nummer: 549910"))
     record, notes, doubts = repair_labelled({"invoice_number": "380"}, schema, [title])  # type: ignore[list-item]
     assert record["invoice_number"] == "471102" and doubts == []
-    assert notes == ["invoice_number: '380' -> '471102' (the value the page prints after its label)"]
+    assert notes == ["invoice_number: '380' -> '471102' (the value the page labels so)"]
     assert repair_labelled({"invoice_number": "471102"}, schema, [title]) == (  # type: ignore[list-item]
         {"invoice_number": "471102"}, [], [])
     assert repair_labelled({"invoice_number": None}, schema, [title])[0] == {  # type: ignore[list-item]

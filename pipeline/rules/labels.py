@@ -69,7 +69,7 @@ def repair_labelled(record: dict[str, Any], schema: dict[str, Any],
         if len(found) == 1:
             (only,) = found.values()
             record = {**record, path: only}
-            notes.append(f"{path}: {value!r} -> {only!r} (the value the page prints after its label)")
+            notes.append(f"{path}: {value!r} -> {only!r} (the value the page labels so)")
         else:
             doubts.append((path, f"the page labels {', '.join(sorted(found.values())[:3])} as this field, "
                                  f"not {value!r}"))

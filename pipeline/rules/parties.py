@@ -67,12 +67,15 @@ def repair_parties(record: dict[str, Any], schema: dict[str, Any],
 
 def _not_a_name(name: str) -> str | None:
     """Why a party's name is no name: a label ("Käufer", "Customer:2": the model read the block's
-    label) or an identifier ("GE2020211": the customer number printed above the name)."""
+    label), an identifier ("GE2020211": the customer number printed above the name), or an e-mail
+    or web address ("ME@BUYER.COM": the line under the name)."""
     words = [w for w in re.split(r"[\s:.#]+", fold_words(name)) if w and not w.isdigit()]
     if words and " ".join(words) in _LABELS:
         return f"{name!r} is a label, not a name"
     if name.strip() and not any(t.isalpha() and len(t) >= 2 for t in tokens(name)):
         return f"{name!r} is an identifier, not a name"
+    if re.fullmatch(r"\S+@\S+\.\w+|(?:https?://|www\.)\S+", name.strip(), re.IGNORECASE):
+        return f"{name!r} is an address, not a name"
     return None
 
 
