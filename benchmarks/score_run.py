@@ -23,6 +23,9 @@ from pipeline.eval.score import EvalReport, _recorded_schema, einvoice_truth, lo
 from pipeline.sink.dataset import manifests, read_table
 
 HEADER_SKIP = "line_items"
+# the fields issue 29 reports its hidden set's header on (not every field an e-invoice's XML states)
+CORE = ("invoice_number", "issue_date", "seller.name", "buyer.name", "currency", "net_amount", "tax_amount",
+        "total_amount")
 
 
 def _schema(out: Path) -> dict[str, Any]:
@@ -70,6 +73,8 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"fields": {k: round(c / s, 3) for k, (s, c) in sorted(fields.items()) if s}}
     header = [(s, c) for k, (s, c) in fields.items() if not k.startswith(HEADER_SKIP)]
     out["header_accuracy"] = round(sum(c for _, c in header) / max(1, sum(s for s, _ in header)), 3)
+    core = [fields[k] for k in CORE if k in fields]
+    out["core_header_accuracy"] = round(sum(c for _, c in core) / max(1, sum(s for s, _ in core)), 3)
     for name in ("study", "score"):
         part = [r for r in rows if r["half"] == name]
         wrong = [r for r in part if r["wrong"]]
@@ -102,7 +107,8 @@ def main() -> None:
                 print(f"\n{row['half']} {row['stem']} flagged={row['flagged']} {row['reasons']}")
                 for key, what in row["wrong"].items():
                     print(f"   {key}: {json.dumps(what, default=str)[:300]}")
-    print(json.dumps({k: v for k, v in result.items() if k in ("header_accuracy", "fields")}, indent=None))
+    shown = ("header_accuracy", "core_header_accuracy", "fields")
+    print(json.dumps({k: v for k, v in result.items() if k in shown}))
     for name in ("study", "score"):
         part = result[name]
         print(f"{name}: {part['documents']} documents, {part['wrong']} wrong, {part['flagged']} flagged, precision "
