@@ -135,6 +135,13 @@ def test_a_label_or_a_number_read_as_a_party_name_is_a_doubt() -> None:
         assert repair_parties(record, schema, page) == (record, None, [("buyer.name", why)])  # type: ignore[arg-type]
     for name in ("Kunden AG Mitte", "3M Deutschland GmbH", "Client 2000 GmbH"):
         assert repair_parties({"seller": seller, "buyer": {"name": name}}, schema, page)[2] == []  # type: ignore[arg-type]
+    # a receipt's printed time read into the shop's address block
+    timed = {"seller": {"name": "UNIHAKKA SDN BHD", "address": "20 Mar 2018 17:55"}, "buyer": {"name": "Kunden AG"}}
+    assert repair_parties(timed, schema, page)[2] == [  # type: ignore[arg-type]
+        ("seller.address", "'20 Mar 2018 17:55' is a date")]
+    placed = {"seller": {"name": "UNIHAKKA SDN BHD", "address": "12, JALAN TAMPOI 7/4, 81200 JOHOR BAHRU"},
+              "buyer": {"name": "Kunden AG"}}
+    assert repair_parties(placed, schema, page)[2] == []  # type: ignore[arg-type]
 
 
 def test_a_row_text_cut_at_a_line_break_or_holding_its_amounts_is_a_doubt() -> None:
@@ -216,6 +223,11 @@ def test_the_currency_is_the_one_the_pages_prove_or_a_doubt() -> None:
     danish = _page(crowns, (50, 700, "IBAN DK50 0040 0440 1162 43"))
     assert repair_currency({"currency": None}, schema, [danish])[0]["currency"] == "DKK"
     assert repair_currency({"currency": "SEK"}, schema, [_page(crowns)])[2][0][0] == "currency"  # nothing says
+    # a receipt that prints no currency: an address ending in a state only Malaysia has, after its postcode
+    receipt = _page((50, 100, "TOTAL 9.00"), (50, 120, "81200 JOHOR BAHRU,JOHOR"))
+    assert repair_currency({"currency": "MYR"}, schema, [receipt]) == ({"currency": "MYR"}, [], [])
+    assert repair_currency({"currency": "MYR"}, schema, [_page((50, 100, "TOTAL 9.00"), (50, 120, "Limburg 12345"))]
+                           )[2][0][0] == "currency"  # a region of two countries proves nothing
     # a currency printed for sure beside a shared sign: the record's, if the sure one, stands (not nulled)
     legal = _page((50, 100, "Rechnungswährung : EUR"), (50, 140, "steuerfrei nach $4 Nr. 10a UStG"))
     assert repair_currency({"currency": "EUR"}, schema, [legal]) == ({"currency": "EUR"}, [], [])

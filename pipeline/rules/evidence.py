@@ -1,6 +1,7 @@
 """Which countries a page proves: VAT ids (python-stdnum, each country's check digits), IBANs
 (schwifty), and addresses that end in a country's name (in English or the country's own
-language, from CLDR) or in a US state with its ZIP code (pycountry's subdivisions).  A name in
+language, from CLDR), in a US state with its ZIP code, or, on a line with a five-digit postcode,
+in a state or region only one country has (pycountry's subdivisions: "81200 Johor Bahru, Johor").  A name in
 running text may mislead, so a name counts only where an address ends, and never a name that is
 also a region's ("Georgia").  The countries decide what the page's shared signs mean: which
 dollar a "$" is, which crown a "kr" (``rules.currency``), and in which order the numeric dates
@@ -54,7 +55,30 @@ def _address_country(line: str) -> str | None:
         if pycountry.subdivisions.get(code=f"US-{m.group(1)}") is not None:
             return "US"
     m = _LAST_PART.search(line)
-    return _country_names().get(m.group(1).strip().casefold()) if m else None
+    if not m:
+        return None
+    name = m.group(1).strip().casefold()
+    country = _country_names().get(name)
+    if country is None and _POSTCODE.search(line):  # "81200 JOHOR BAHRU, JOHOR": a state only one country has
+        country = _subdivisions().get(name)
+    return country
+
+
+_POSTCODE = re.compile(r"(?<!\d)(?<!\d[.,])\d{5}(?!\d)(?![.,]\d)")  # not inside an amount "12,345.67"
+
+
+@lru_cache(maxsize=1)
+def _subdivisions() -> dict[str, str]:
+    """Each name of a state, province or region that only one country has (pycountry's ISO 3166-2)
+    -> that country: an address that ends in "Johor" or "Selangor" after its postcode is Malaysian.
+    A name several countries have ("Limburg", "Central") proves nothing."""
+    import pycountry
+
+    owners: dict[str, set[str]] = {}
+    for sub in pycountry.subdivisions:
+        if len(sub.name) >= 4:
+            owners.setdefault(sub.name.casefold(), set()).add(sub.country_code)
+    return {name: next(iter(codes)) for name, codes in owners.items() if len(codes) == 1}
 
 
 @lru_cache(maxsize=1)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pipeline.consensus.locale import month_words
+from pipeline.consensus.normalize import normalize_date
 from pipeline.ground.index import PageIndex
 from pipeline.ground.sources import locate
 from pipeline.rules.evidence import Doubt
@@ -46,8 +48,11 @@ def repair_parties(record: dict[str, Any], schema: dict[str, Any],
     seller, buyer = (record.get(name) for name in fields)
     if not isinstance(seller, dict) or not isinstance(buyer, dict):
         return record, None, []
-    if unnamed := [(f"{field}.name", why) for field, party in zip(fields, (seller, buyer), strict=True)
-                   if (why := _not_a_name(_name(party)))]:
+    unnamed = [(f"{field}.name", why) for field, party in zip(fields, (seller, buyer), strict=True)
+               if (why := _not_a_name(_name(party)))]
+    unnamed += [(f"{field}.{key}", f"{text!r} is a date") for field, party in zip(fields, (seller, buyer), strict=True)
+                for key, text in party.items() if isinstance(text, str) and _dated(text)]
+    if unnamed:
         return record, None, unnamed
     if _name(seller).strip() and fold(_name(seller)) == fold(_name(buyer)):
         return record, None, [(f"{fields[0]}.name", f"seller and buyer are both {_name(seller)!r}")]
@@ -77,6 +82,16 @@ def _not_a_name(name: str) -> str | None:
     if re.fullmatch(r"\S+@\S+\.\w+|(?:https?://|www\.)\S+", name.strip(), re.IGNORECASE):
         return f"{name!r} is an address, not a name"
     return None
+
+
+def _dated(text: str) -> bool:
+    """A party's value that is only a date and a time ("20 Mar 2018 17:55" as a shop's address: the
+    receipt's printed time read into the block above it)."""
+    if not re.search(r"\d", text):
+        return False
+    words = {w.casefold() for w in re.findall(r"[^\W\d_]+", text)} - {"am", "pm"}
+    bare = re.sub(r"\b\d{1,2}:\d{2}(?::\d{2})?\s*(?:[ap]m)?\b", "", text, flags=re.IGNORECASE).strip(" ,")
+    return words <= month_words() and normalize_date(bare) is not None
 
 
 def _name(party: dict[str, Any]) -> str:
