@@ -11,7 +11,8 @@ number, and only that one, makes the row hold.  A row that holds only by a price
 holds per one unit ("800 x 0.025 = 20.00" read as a price of 25).  The amount itself is never
 the replacement, nor 1 (a price equal to the amount proves nothing: every row prints its amount
 and a position 1), and the amount never changes (the ``sum`` rule checks it against the totals).
-Every change is recorded.
+Every change is recorded.  A row's text that cannot be a whole description (cut at a line break,
+or holding the row's own amounts) is a doubt (``row_doubts``): no number proves what it should be.
 """
 
 from __future__ import annotations
