@@ -68,17 +68,23 @@ _POSTCODE = re.compile(r"(?<!\d)(?<!\d[.,])\d{5}(?!\d)(?![.,]\d)")  # not inside
 
 
 @lru_cache(maxsize=1)
-def _subdivisions() -> dict[str, str]:
-    """Each name of a state, province or region that only one country has (pycountry's ISO 3166-2)
-    -> that country: an address that ends in "Johor" or "Selangor" after its postcode is Malaysian.
-    A name several countries have ("Limburg", "Central") proves nothing."""
+def _region_owners() -> dict[str, frozenset[str]]:
+    """Each name of a state, province or region (pycountry's ISO 3166-2, case folded) -> the
+    countries that have one of that name."""
     import pycountry
 
     owners: dict[str, set[str]] = {}
     for sub in pycountry.subdivisions:
-        if len(sub.name) >= 4:
-            owners.setdefault(sub.name.casefold(), set()).add(sub.country_code)
-    return {name: next(iter(codes)) for name, codes in owners.items() if len(codes) == 1}
+        owners.setdefault(sub.name.casefold(), set()).add(sub.country_code)
+    return {name: frozenset(codes) for name, codes in owners.items()}
+
+
+@lru_cache(maxsize=1)
+def _subdivisions() -> dict[str, str]:
+    """Each name of a state, province or region that only one country has -> that country: an
+    address that ends in "Johor" or "Selangor" after its postcode is Malaysian.  A name several
+    countries have ("Limburg", "Central") proves nothing."""
+    return {name: next(iter(codes)) for name, codes in _region_owners().items() if len(codes) == 1 and len(name) >= 4}
 
 
 @lru_cache(maxsize=1)
@@ -97,9 +103,7 @@ def _country_names() -> dict[str, str]:
                 continue
             if name and len(name) >= 4:
                 names.setdefault(name.casefold(), code)
-    import pycountry
-
-    regions = {sub.name.casefold() for sub in pycountry.subdivisions}  # "Georgia" is a US state too: no evidence
+    regions = _region_owners()  # "Georgia" is a US state too: no evidence
     return {name: code for name, code in names.items() if name not in regions}
 
 
