@@ -39,6 +39,11 @@ def test_values_are_found_where_they_are_printed() -> None:
     assert locate("RE-2026-17", "text", index, 1)["match"] == "normalised"
     assert locate("INV123456789", "text", index, 1) == {"page": 1, "bbox": None, "text": None, "match": "none"}
     assert locate(60.0, "number", index, 1)["match"] == "none"
+    # a rate is no amount: OCR's "GS106%" (GST 06%) grounds no total of 106; the total beside it is found
+    rate = PageIndex.build([(40, 40, 90, 52, "TOTAL"), (94, 40, 140, 52, "GS106%"), (144, 40, 160, 52, "RM"),
+                            (164, 40, 200, 52, "96.90")])
+    assert locate(106.0, "number", rate, 1)["match"] == "none" and locate(96.9, "number", rate, 1)["text"] == "96.90"
+    assert PageIndex.build([(40, 40, 80, 52, "GST"), (84, 40, 100, 52, "6%")]).rates == {6.0}
 
 
 def test_record_grounding_follows_the_schema() -> None:

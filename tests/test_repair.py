@@ -156,6 +156,37 @@ def test_a_row_text_cut_at_a_line_break_or_holding_its_amounts_is_a_doubt() -> N
         ("line_items[1].description", "'4- 8,41 1 Stk 7 % VAT (S) 8,41' holds the row's own amounts")]
 
 
+def test_a_vat_id_the_page_prints_and_no_party_holds_is_a_doubt() -> None:
+    """The model took the tax number ("Steuernummer 201/113/40209") or a GLN from the seller's block
+    for its VAT id; the USt-IdNr. below it went unread, and nothing flagged the record."""
+    from pipeline.rules.evidence import vat_doubts
+
+    schema = load_schema(INVOICE_SCHEMA).raw
+    page = _page((40, 100, "Steuernummer: 201/113/40209"), (40, 114, "USt-IdNr.: DE 123 456 789"))
+    why = "the page prints the VAT id 'DE123456789', which no party holds, and this holds "
+    for wrong in ("201/113/40209", "4000001123452", None):
+        record = {"seller": {"name": "Lieferant GmbH", "vat_id": wrong},
+                  "buyer": {"name": "Kunde", "vat_id": "ATU12345678"}}
+        assert vat_doubts(record, schema, [page]) == [("seller.vat_id", why + repr(wrong))]  # type: ignore[list-item]
+    # held by a party (however grouped): no doubt; the check digits do not decide, sample invoices print fakes
+    held = {"seller": {"vat_id": "DE123456789"}, "buyer": {"vat_id": None}}
+    assert vat_doubts(held, schema, [page]) == []  # type: ignore[list-item]
+    # no VAT id printed: a tax number is all there is, and no doubt
+    alone = _page((40, 100, "Steuernummer: 201/113/40209"), (40, 114, "EN16931 DE0001346484600000000000000100038"))
+    assert vat_doubts({"seller": {"vat_id": "201/113/40209"}}, schema, [alone]) == []  # type: ignore[list-item]
+    from pipeline.errors import SchemaError
+    from pipeline.model.prompt import prompt_schema
+    from pipeline.schema.compiled import compile_schema
+    from pipeline.schema.grammar import answer_schema
+
+    party = schema["$defs"]["party"]
+    bad = {**schema, "$defs": {**schema["$defs"], "party": {**party, "properties": {
+        **party["properties"], "vat_id": {**party["properties"]["vat_id"], "x-identifier": "iban"}}}}}
+    with pytest.raises(SchemaError, match="x-identifier at .* must be one of vat; got 'iban'"):
+        compile_schema(bad, "a schema")
+    assert "x-identifier" not in json.dumps(prompt_schema(answer_schema(schema)))
+
+
 def test_a_number_is_the_one_its_label_points_at() -> None:
     """"Handelsrechnung (380) Nr. 471102": the model took the type code beside the title."""
     from pipeline.errors import SchemaError

@@ -20,9 +20,11 @@ from pipeline.adjudicate.base import AdjudicationRequest
 from pipeline.cli import main
 from pipeline.devtools.attacks import ATTACKS, attacked, off_kind
 from pipeline.devtools.tiny_vlm import TinyVLM
+from pipeline.merge.review import review_reasons
 from pipeline.model import registry as models
 from pipeline.model.base import Backend, Completion, PageInput
 from pipeline.results import PageResult
+from pipeline.rules.expected import kind_rules
 from pipeline.run.page import PageSteps, process_page
 from pipeline.schema.compiled import load_schema
 from pipeline.screen.blank import blank_image
@@ -217,6 +219,36 @@ def test_a_page_that_bills_is_read_even_when_it_is_written_as_a_letter() -> None
     assert page_kind(unnamed) == "letter" and extracted("letter", unnamed, ("invoice",))
     cover = page("Dear Mr Smith,", "please find our invoice 17 of 220.00 EUR enclosed.", "Kind regards,")
     assert page_kind(cover) == "letter" and not extracted("letter", cover, ("invoice",))
+
+
+def test_a_tills_slip_is_a_receipt_whatever_its_title() -> None:
+    """Malaysian till slips were "TAX INVOICE"s by law and read as invoices: their rows (codes,
+    subtotal and tax lines) never added up, and every one was flagged for rows a receipt is not kept
+    for.  A page naming its cashier or the change given is a receipt; a credit note stays one."""
+    def page(*lines: str) -> list:
+        return [(40.0 + 60 * i, 40.0 + 14 * n, 90.0 + 60 * i, 50.0 + 14 * n, word)
+                for n, line in enumerate(lines) for i, word in enumerate(line.split())]
+
+    rows = ("BANNER 1 28.58 28.58", "STICKER 1 31.80 31.80", "Total 60.38")
+    assert page_kind(page("PRINT EXPERT SDN BHD", "TAX INVOICE", *rows, "CASH 100.00", "CHANGE 39.62")) == "receipt"
+    assert page_kind(page("ACME", "Invoice No: 17", "Cashier: ANA", *rows)) == "receipt"
+    assert page_kind(page("Bäckerei Mohr", "Rechnung", *rows, "Bar 70,00 EUR", "Rückgeld 9,62 EUR")) == "receipt"
+    assert page_kind(page("LIGHTROOM", "CREDIT NOTE", *rows, "CHANGE: RM 0.00")) == "credit_note"
+    # an invoice that mentions change, a cashier's cheque or an exchange is still an invoice
+    assert page_kind(page("ACME Ltd", "INVOICE", *rows, "Prices subject to change 2026", "Exchange 1.08")) == "invoice"
+
+
+def test_a_receipt_is_flagged_for_its_total_not_for_rows_it_is_not_kept_for() -> None:
+    rules = SCHEMA.raw["x-rules"]
+    names = [r["name"] for r in kind_rules(rules, SCHEMA.raw, "receipt")]
+    assert "lines_sum_to_net" not in names and "net_plus_tax_is_total" in names
+    assert kind_rules(rules, SCHEMA.raw, "invoice") == rules
+    # the failure stays on the record for whoever wants the rows; it flags the invoice, not the receipt
+    document = {"rule_failures": ["lines_sum_to_net"], "field_probability": {}}
+    for kind, flagged in (("receipt", False), ("invoice", True)):
+        reasons = review_reasons("ok", [], [], {**document, "document_kind": kind}, SCHEMA.raw, rules, 0.6, True,
+                                 True)
+        assert ("rules broken: lines_sum_to_net" in reasons) is flagged, (kind, reasons)
 
 
 def test_a_blank_scan_is_blank_and_a_page_of_text_is_not(off_kinds: list[Path], sample_dir: Path) -> None:

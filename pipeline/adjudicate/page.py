@@ -9,6 +9,7 @@ from pipeline.adjudicate.base import AdjudicationRequest, Adjudicator
 from pipeline.model.base import ModelResult
 from pipeline.results import PAGES_READ
 from pipeline.rules.checks import flagged_failures, scoped
+from pipeline.rules.expected import kind_rules
 from pipeline.schema.scope import covers_document
 from pipeline.screen.read import PageInput
 
@@ -27,7 +28,7 @@ def adjudicate_page(adjudicator: Adjudicator | None, rules: list[dict[str, Any]]
     # own rows, dates and codes must still hold: only sums and additions wait for the document.
     # (a request that read every page of the document, --read-pages, is the whole document)
     whole = covers_document(int(task["page_number"]), task["page_count"], int(task.get(PAGES_READ) or 1))
-    page_rules = scoped(rules, whole)
+    page_rules = kind_rules(scoped(rules, whole), adjudicator.schema.raw, page.kinds[0] if page.kinds else None)
     failures = flagged_failures(page_rules, result.record) if result.record else []
     # every open field is unsure: disputed by the samples, printed nowhere on the page
     # (pipeline.ground), or in doubt for a reason of its own (rules.settle)

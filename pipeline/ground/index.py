@@ -60,8 +60,8 @@ class PageIndex:
     @cached_property
     def amounts(self) -> list[tuple[float, Span]]:
         out = []
-        for span in self.spans:
-            if re.search(r"\d", span.text) and len(re.sub(r"\D", "", span.text)) <= 15:
+        for span in self.spans:  # "GST 6%" is a rate, not six of anything ("GS106%" no total of 106)
+            if re.search(r"\d", span.text) and len(re.sub(r"\D", "", span.text)) <= 15 and "%" not in span.text:
                 value = normalize_amount(span.text)
                 if value is not None:
                     out.append((abs(value), span))

@@ -15,7 +15,7 @@ from pipeline.merge.sources import taken_from
 from pipeline.results import PageResult
 from pipeline.rules.checks import flagging
 from pipeline.rules.confidence import field_probability
-from pipeline.rules.expected import absent
+from pipeline.rules.expected import absent, kind_rules
 from pipeline.schema.scope import supplied_disputed
 from pipeline.screen.kinds import document_kind, schema_kinds
 
@@ -63,7 +63,8 @@ def review_reasons(status: str, pages: list[dict[str, Any]], ok: list[dict[str, 
     reasons += [tagged(p, f" {r}", multi) for p in pages for r in p.get("review_reasons") or []]
     if document.get("einvoice_mismatches"):
         reasons.append(f"the pages disagree with the e-invoice XML: {document['einvoice_mismatches'][0]}")
-    broken = flagging(rules, document.get("rule_failures") or [])
+    kind = document.get("document_kind")
+    broken = flagging(kind_rules(rules, schema, kind), document.get("rule_failures") or [])
     if broken and unsettled:
         reasons.append(f"rules broken: {', '.join(broken)}")
     # a dispute left to another page (schema.scope.open_disputes) counts only where that page lacked the field
@@ -73,7 +74,6 @@ def review_reasons(status: str, pages: list[dict[str, Any]], ok: list[dict[str, 
     if unsure := sorted((p, v) for p, v in probability.items() if v < review_below):
         reasons.append("unsure (field_probability under --review-below): "
                        + ", ".join(f"{p} {v:.2f}" for p, v in unsure[:8]))
-    kind = document.get("document_kind")
     if read and status == "ok" and document.get("einvoice") != "xml":
         wanted = schema_kinds(schema)
         if kind is not None and kind not in wanted:

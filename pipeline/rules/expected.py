@@ -9,6 +9,9 @@ sample wrote that normalising threw away, and that the record ends without, is a
 ``"x-kind-fields": {"receipt": ["seller.name", "issue_date", ...]}`` names the fields a kind has
 (a path and what is under it): a till receipt has no buyer, no due date and often no number, so a
 disagreement over them is no reason to flag a receipt.  A kind without an entry has every field.
+Nor is a broken rule that checks none of the kind's fields, or that sums rows the kind does not list:
+a till slip's rows are abbreviations, codes and its own subtotal and tax lines, which a model lists
+as rows; that they do not add up says nothing of the total the receipt is kept for.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.consensus.compare import field_kind
+from pipeline.rules.checks import rule_paths
 from pipeline.schema.paths import at_path, kind_paths, node_at
 
 EMPTY: tuple[Any, ...] = (None, "", [])
@@ -56,6 +60,15 @@ def kind_fields(paths: Sequence[str], schema: dict[str, Any], kind: str | None) 
         return list(paths)
     return [p for p in paths if any(p == f or p.startswith((f"{f}.", f"{f}[")) or f.startswith(f"{p}.")
                                     for f in fields)]
+
+
+def kind_rules(rules: list[dict[str, Any]], schema: dict[str, Any], kind: str | None) -> list[dict[str, Any]]:
+    """The rules whose breaking flags a document of ``kind``: every rule, for a kind without
+    ``x-kind-fields``; else those that check one of its fields and sum no rows it does not have."""
+    if kind_paths(schema, "x-kind-fields").get(kind or "") is None:
+        return rules
+    return [r for r in rules if kind_fields(rule_paths(r, {}), schema, kind)
+            and ("items" not in r or kind_fields([r["items"]], schema, kind))]
 
 
 def decisive(schema: dict[str, Any], path: str, kind: str | None) -> bool:

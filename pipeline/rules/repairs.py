@@ -9,8 +9,8 @@ currency the pages print (``rules.currency``).
 Dates are read in the order the page's evidence proves first (``rules.dates``), so that the
 ``order`` rule judges the right dates.  What the pages cannot settle (a shared currency sign, a
 date's order, seller and buyer one name, a label or a number read as a name, two labelled
-numbers, a row's text cut at a line break or holding its own amounts) is returned as a doubt with
-its reason.
+numbers, a row's text cut at a line break or holding its own amounts, a VAT id printed that no party
+holds) is returned as a doubt with its reason.
 Rows come first: the totals' repairs suspect rows that break their ``product`` rule.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 from pipeline.ground.index import PageIndex
 from pipeline.rules.currency import repair_currency
 from pipeline.rules.dates import repair_date_order
-from pipeline.rules.evidence import Doubt, countries
+from pipeline.rules.evidence import Doubt, countries, vat_doubts
 from pipeline.rules.labels import read_labels
 from pipeline.rules.order import repair_order
 from pipeline.rules.products import repair_products, row_doubts, row_totals
@@ -76,4 +76,4 @@ def repair_record(record: Record, schema: dict[str, Any], rules: list[dict[str, 
     notes += fixed
     doubts += unsure
     record, changed, unsure = repair_currency(record, schema, pages, proven)
-    return record, notes + changed, doubts + unsure + row_doubts(record, rules)
+    return record, notes + changed, doubts + unsure + row_doubts(record, rules) + vat_doubts(record, schema, pages)

@@ -28,7 +28,7 @@ from pipeline.ground.sources import FieldSource, drop_unprinted, ground_pages, u
 from pipeline.ground.votes import printed_agreement
 from pipeline.rules.checks import flagged_failures, proven_by_sums, rule_paths, scoped
 from pipeline.rules.cohere import Cohered, cohere
-from pipeline.rules.expected import absent, decisive, kind_fields
+from pipeline.rules.expected import absent, decisive, kind_fields, kind_rules
 from pipeline.rules.repairs import Printed, printed_facts, repair_record, totals_repair
 from pipeline.schema.scope import covers_document, open_disputes
 
@@ -118,7 +118,7 @@ def unsettled(settled: Settled, rules: list[dict[str, Any]], schema: dict[str, A
     unsure = {p: v for p, v in certainty.items() if v < sure and decisive(schema, p, kind)}
     if unsure:
         why.append("unsure: " + ", ".join(f"{p} ({v:.2f})" for p, v in sorted(unsure.items(), key=lambda i: i[1])[:5]))
-    page_rules = scoped(rules, settled.whole)
+    page_rules = kind_rules(scoped(rules, settled.whole), schema, kind)
     failed = flagged_failures(page_rules, settled.record)
     why += [f"rules: {', '.join(failed)}"] if failed else []
     broken = [path for rule in page_rules if rule["name"] in failed for path in rule_paths(rule, settled.record)]

@@ -128,6 +128,10 @@ def compile_schema(raw: Any, origin: str = "<schema>") -> CompiledSchema:
     check_rules(raw)
     schema_kinds(raw)
     labelled_fields(raw)
+    for where, node in _walk(raw, "$"):
+        if "x-identifier" in node and node["x-identifier"] not in IDENTIFIERS:
+            raise SchemaError(f"x-identifier at {where} must be one of {', '.join(IDENTIFIERS)}; "
+                              f"got {node['x-identifier']!r}")
     for key in KIND_TABLES:
         kind_paths(raw, key)
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"))
@@ -176,13 +180,14 @@ def _check_pattern(node: dict[str, Any], where: str, origin: str) -> None:
                           "where a value that does not match is read as null")
 
 
-PROGRAM_KEYWORDS = ("x-einvoice", "x-ground", "x-party", "x-expected", "x-kind-fields", "x-labels")
+PROGRAM_KEYWORDS = ("x-einvoice", "x-ground", "x-party", "x-expected", "x-kind-fields", "x-labels", "x-identifier")
+IDENTIFIERS = ("vat",)  # "x-identifier": what kind of identifier a field holds (rules.evidence.vat_doubts)
 
 
 def for_models(schema: Any) -> Any:
     """The schema without the keywords that tell ``extract`` where to find values or what to doubt
-    (``x-einvoice...``, ``x-ground``, ``x-party``, ``x-expected``, ``x-kind-fields``, ``x-labels``): a model does not
-    need them, and the prompt stays as it was for schemas without them."""
+    (``x-einvoice...``, ``x-ground``, ``x-party``, ``x-expected``, ``x-kind-fields``, ``x-labels``,
+    ``x-identifier``): a model does not need them, and the prompt stays as it was for schemas without them."""
     if isinstance(schema, dict):
         return {k: for_models(v) for k, v in schema.items() if not k.startswith(PROGRAM_KEYWORDS)}
     if isinstance(schema, list):

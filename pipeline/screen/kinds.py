@@ -14,6 +14,9 @@ prices), numbered clauses of terms, amounts with a total.  A page with no readab
 when its image is near-uniform.  A page that matches nothing is ``other``; it is read when it
 prints amounts (the continuation page of a long invoice has rows but no title) or is read with
 an invoice page, and not otherwise (there is nothing to extract).
+A till's slip is a receipt whatever its title: where tax law calls it a "(simplified) tax invoice",
+a page that names its cashier or the change given back was paid at a counter, and has a receipt's
+values (a seller, a date, a total), not an invoice's (a number, a buyer, a due date).
 The lexicon covers English, German, French, Spanish, Italian and Dutch.
 """
 
@@ -65,6 +68,10 @@ CLAUSE = re.compile(r"^(?:§\s*\d+|\d{1,2}\.(?:\d{1,2}\.?)?\s+[a-z]|article\s+\d
                     r"clause\s+\d+|ziffer\s+\d+)")
 AMOUNT = re.compile(r"(?<![\d.,])\d{1,3}(?:[.,' ]\d{3})*[.,]\d{2}(?![\d.,])")
 ITEMISED = 3  # amounts with cents on a page that bills something, whatever else it is
+# a sale at a counter: the cashier who took it, or the change handed back ("Change 0.00", "Rückgeld 2,50")
+TILL = re.compile(r"\b(?:cashier|kassierer(?:in)?|caissier(?:e)?|cajer[oa]|cassier[ea]|kassamedewerker)\b|"
+                  r"\b(?:change(?: due| amt)?|wechselgeld|ruckgeld|rendu|monnaie rendue|vuelto|cambio|resto|"
+                  r"wisselgeld)\s*[:.]?\s*(?:[a-z]{1,3}\s?|[$€£¥]\s?)?-?\d+[.,]\d{2}(?![\d.,])")
 TOTAL = re.compile(r"\b(?:total|subtotal|amount due|balance|summe|gesamt|betrag|endbetrag|montant|a payer|"
                    r"importe|totale|importo|totaal|bedrag|net|netto|mwst|ust|vat|tva|iva|gst|tax)\b")
 
@@ -87,14 +94,17 @@ def page_kind(words: Sequence[Word], blank_image: bool | None = None) -> str:
     lines = lines_of(words)
     folded = [fold_words(" ".join(w[4] for w in line)) for line in lines]
     title = _title_kind(lines, folded)
+    till = any(TILL.search(line) for line in folded)  # "TAX INVOICE ... Cashier: Ana ... Change 0.00"
     if title is not None:
-        return title
+        return "receipt" if till and title == "invoice" else title
     body = "\n".join(folded)
     priced = _priced(body)
     if priced or _itemised(body):  # named in the body ("Invoice number 17", "Beitragsrechnung"): the first kind
         named = [kind for line in folded if (kind := _named(line, reference_ok=True)) in DEFAULT_EXTRACT]
         if named:  # an insurer's premium invoice is written as a letter, with its amounts and no "total"
-            return named[0]
+            return "receipt" if till and named[0] == "invoice" else named[0]
+    if till:
+        return "receipt"
     if (any(SALUTATION.search(line) for line in folded) or CLOSING.search(body)) and not priced:
         return "letter"
     if sum(bool(CLAUSE.search(line)) for line in folded) >= 3 and not priced:
