@@ -236,6 +236,8 @@ def test_a_tills_slip_is_a_receipt_whatever_its_title() -> None:
     assert page_kind(page("LIGHTROOM", "CREDIT NOTE", *rows, "CHANGE: RM 0.00")) == "credit_note"
     # an invoice that mentions change, a cashier's cheque or an exchange is still an invoice
     assert page_kind(page("ACME Ltd", "INVOICE", *rows, "Prices subject to change 2026", "Exchange 1.08")) == "invoice"
+    # a letter that mentions a cashier bills nothing: still a letter, not read
+    assert page_kind(page("Dear Mr Smith,", "our cashier will call you about the refund.", "Kind regards,")) == "letter"
 
 
 def test_a_receipt_is_flagged_for_its_total_not_for_rows_it_is_not_kept_for() -> None:

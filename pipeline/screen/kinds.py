@@ -103,7 +103,7 @@ def page_kind(words: Sequence[Word], blank_image: bool | None = None) -> str:
         named = [kind for line in folded if (kind := _named(line, reference_ok=True)) in DEFAULT_EXTRACT]
         if named:  # an insurer's premium invoice is written as a letter, with its amounts and no "total"
             return "receipt" if till and named[0] == "invoice" else named[0]
-    if till:
+    if till and (priced or _itemised(body)):  # a letter that mentions a cashier bills nothing
         return "receipt"
     if (any(SALUTATION.search(line) for line in folded) or CLOSING.search(body)) and not priced:
         return "letter"
