@@ -98,12 +98,13 @@ def page_kind(words: Sequence[Word], blank_image: bool | None = None) -> str:
     if title is not None:
         return "receipt" if till and title == "invoice" else title
     body = "\n".join(folded)
-    priced = _priced(body)
-    if priced or _itemised(body):  # named in the body ("Invoice number 17", "Beitragsrechnung"): the first kind
+    itemised = _itemised(body)
+    priced = itemised and bool(TOTAL.search(body))  # amounts and a total
+    if itemised:  # named in the body ("Invoice number 17", "Beitragsrechnung"): the first kind
         named = [kind for line in folded if (kind := _named(line, reference_ok=True)) in DEFAULT_EXTRACT]
         if named:  # an insurer's premium invoice is written as a letter, with its amounts and no "total"
             return "receipt" if till and named[0] == "invoice" else named[0]
-    if till and (priced or _itemised(body)):  # a letter that mentions a cashier bills nothing
+    if till and itemised:  # a letter that mentions a cashier bills nothing
         return "receipt"
     if (any(SALUTATION.search(line) for line in folded) or CLOSING.search(body)) and not priced:
         return "letter"
@@ -171,10 +172,6 @@ def _named(line: str, reference_ok: bool, within: int | None = None) -> str | No
                 best = (match.start(), kind)
             break
     return best[1] if best else None
-
-
-def _priced(text: str) -> bool:
-    return _itemised(text) and bool(TOTAL.search(text))
 
 
 def _itemised(text: str) -> bool:
