@@ -32,6 +32,7 @@ from _results import write_results
 from pipeline.config.settings import ModelConfig
 from pipeline.devtools.samples import generate
 from pipeline.model import registry as models
+from pipeline.model.base import PageInput
 from pipeline.model.decode import common_prefix
 from pipeline.model.llama import LlamaTextBackend
 from pipeline.model.sampling import divergence
@@ -67,16 +68,12 @@ def batch_curve(llm: Any, sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32)) -> dict
 def answer(backend: LlamaTextBackend, text: str, attempt: int, draft: int) -> tuple[float, Any, dict[str, int]]:
     backend.llm.draft_tokens = draft
     started = time.perf_counter()
-    completion = backend.chat(backend.messages(_Page(text)), attempt, backend.page_grammar(text))
+    page = PageInput("benchmark", 1, b"", text)
+    completion = backend.chat(backend.messages(page), attempt, backend.page_grammar(page))
     seconds = time.perf_counter() - started
     counts = backend.llm.decode_counts
     return seconds, completion, {"calls": counts.calls, "drafted": counts.drafted, "forced": counts.forced,
                                  "accepted": counts.accepted}
-
-
-class _Page:
-    def __init__(self, text: str) -> None:
-        self.text = text
 
 
 def measure(model: str, texts: list[tuple[str, str]], draft: int, samples: int, threads: int,

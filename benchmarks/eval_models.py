@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 from _answers import start_ray
@@ -86,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.answers:
         start_ray(args.answers, cpus=cpu_count())
-    results = []
+    results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         evalset = args.evalset or Path(tmp) / "evalset"
         if not args.evalset:
@@ -101,8 +102,8 @@ def main() -> None:
     for r in results:
         print(f"{r['model']:<22}{r['f1']:>7.3f}{r['pages_per_s']:>9.3f}{r['peak_rss_mib']:>10}")
     print("\nper-field F1:")
-    for field in results[0]["fields"]:  # type: ignore[union-attr]
-        print(f"  {field:<26}" + "".join(f"{r['fields'][field]:>8.3f}" for r in results))  # type: ignore[index]
+    for field in results[0]["fields"]:
+        print(f"  {field:<26}" + "".join(f"{r['fields'][field]:>8.3f}" for r in results))
     write_results(args.results, {"results": results})
 
 

@@ -87,7 +87,7 @@ def main() -> None:
             if wheel is None:
                 print(f"{name}: the build failed")
                 continue
-            target = Path(tmp) / name
+            target: Path | None = Path(tmp) / name
             subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
                             str(wheel)], check=True)
             builds[name] = target

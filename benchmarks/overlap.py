@@ -39,7 +39,7 @@ from pipeline.schema.compiled import load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas" / "invoice.json"
-ANSWER = {"invoice_number": "INV-1", "issue_date": "2026-01-02", "due_date": None,
+ANSWER: dict[str, Any] = {"invoice_number": "INV-1", "issue_date": "2026-01-02", "due_date": None,
           "seller": {"name": "ACME", "vat_id": None, "address": None},
           "buyer": {"name": "Buyer", "vat_id": None, "address": None}, "currency": "EUR",
           "net_amount": 10.0, "tax_amount": 1.9, "total_amount": 11.9, "line_items": []}

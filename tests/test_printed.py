@@ -13,7 +13,7 @@ import pytest
 from pipeline.config.settings import ModelConfig
 from pipeline.devtools.tiny_vlm import TinyVLM
 from pipeline.model import registry as models
-from pipeline.model.base import PageInput
+from pipeline.model.base import Completion, PageInput
 from pipeline.model.llama import LlamaTextBackend
 from pipeline.model.preflight import grammar_of
 from pipeline.model.printed import printed_amounts
@@ -101,3 +101,51 @@ def test_a_real_model_still_reads_the_amounts() -> None:
     assert result.record is not None
     assert (result.record["net_amount"], result.record["tax_amount"], result.record["total_amount"]) == \
         (4012.5, 762.38, 4774.88)
+
+
+def test_a_kind_is_asked_for_its_own_fields_only() -> None:
+    """``x-kind-fields``: a receipt's grammar lets every other value be null only (no rows, no buyer)."""
+    schema = json.loads(INVOICE_SCHEMA.read_text())
+    full, gbnf = grammar_of(schema)
+    assert grammar_of(schema, "invoice") == (full, gbnf)  # a kind without an entry has every field
+    receipt, narrowed = grammar_of(schema, "receipt")
+    props = receipt["properties"]
+    assert list(props) == ["issue_date", "seller", "currency", "net_amount", "tax_amount", "total_amount"]  # no rows
+    assert receipt["required"] == list(props)
+    assert props["issue_date"] == full["properties"]["issue_date"]
+    assert props["total_amount"] == full["properties"]["total_amount"]
+    assert list(props["seller"]["properties"]) == ["name", "address"] == props["seller"]["required"]
+    assert len(narrowed) < len(gbnf)
+    listed = {**schema, "x-kind-fields": {"receipt": ["line_items", "total_amount"]}}
+    rows = grammar_of(listed, "receipt")[0]["properties"]
+    assert rows == {k: full["properties"][k] for k in ("line_items", "total_amount")}
+
+
+KINDS = {"type": "object", "additionalProperties": False, "required": ["number", "seller", "rows", "total"],
+         "x-kind-fields": {"receipt": ["seller.name", "total"]}, "properties": {
+             "number": {"type": ["string", "null"], "maxLength": 12},
+             "seller": {"type": "object", "additionalProperties": False, "required": ["name", "vat_id"], "properties": {
+                 "name": {"type": ["string", "null"], "maxLength": 12},
+                 "vat_id": {"type": ["string", "null"], "maxLength": 12}}},
+             "rows": {"type": "array", "maxItems": 4, "items": {"type": "number"}},
+             "total": {"type": ["number", "null"]}}}
+
+
+def test_noise_on_a_receipt_writes_nothing_a_receipt_lacks(tiny_vlm: TinyVLM) -> None:
+    """Real llama.cpp, temperature 1: under the receipt's grammar the noise fills the receipt's fields
+    at most; the same noise on an invoice page writes numbers, VAT ids and rows."""
+    backend = _backend(tiny_vlm.model, "printed", KINDS, temperature=1.0)
+    seen: dict[str, list[dict]] = {"receipt": [], "invoice": []}
+    try:
+        for kind in seen:
+            for attempt in range(3):
+                page = PageInput("x.pdf", 1, b"", PAGE, kinds=(kind,))
+                seen[kind].append(json.loads(backend.execute(page, attempt).text))
+    finally:
+        backend.close()
+    for answer in seen["receipt"]:
+        assert set(answer) == {"seller", "total"} and set(answer["seller"]) == {"name"}
+    assert all(set(a) == {"number", "seller", "rows", "total"} for a in seen["invoice"])
+    record = backend._check(Completion(json.dumps(seen["receipt"][0])))[0]  # the record has every field
+    assert record is not None and record["rows"] == [] and record["number"] is None
+    assert record["seller"] == {"name": seen["receipt"][0]["seller"]["name"], "vat_id": None}

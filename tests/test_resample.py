@@ -126,7 +126,7 @@ def test_an_answer_stopped_in_a_loop_is_read_on_with_real_llama_cpp(tiny_vlm: Ti
         head = (f'{{"invoice_number": "A-1", "issue_date": null, "due_date": null, "seller": {party}, '
                 f'"buyer": {party}, "currency": null, "line_items": [')
         looped = Completion(head + ", ".join([row] * 4), completion_tokens=120, finish_reason="loop")
-        read = backend._read_on(looped, 0, backend.page_grammar(text))
+        read = backend._read_on(looped, 0, backend.page_grammar(page))
         assert read.finish_reason == ROWS_CLOSED, read.text
         assert read.text.startswith(head + f"{row}, {row}]")
         record = json.loads(read.text)

@@ -319,7 +319,8 @@ class Backend(ABC):
             return None, f"invalid_json: {exc.msg} at char {exc.pos}{cut}"
         if not isinstance(value, dict):
             return None, "invalid_json: answer is not a JSON object"
-        return self._validated(value, traces)
+        # a page's kind may leave fields out of its answer (x-kind-fields): the record has them as null
+        return self._validated(with_missing_nulls(value, self.schema.raw), traces)
 
     def _validated(self, value: dict[str, Any],
                    traces: list[tuple[list[str], int]] | None) -> tuple[dict[str, Any] | None, str]:

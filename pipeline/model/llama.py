@@ -56,6 +56,7 @@ class LlamaBackend(Backend):
         except Exception as exc:
             raise load_error(cfg.path, exc) from None
         compile_grammar(self.llm, self.gbnf)
+        self._kinds: dict[str | None, tuple[dict[str, Any], str]] = {}  # a page kind's answer schema, grammar
         self.llm.draft_tokens = cfg.draft_tokens  # drafted answer tokens per model call: model/decode.py
 
     @abstractmethod
@@ -74,7 +75,22 @@ class LlamaBackend(Backend):
     def execute(self, page: PageInput, attempt: int) -> Completion:
         # Text prompts: llama-cpp-python reuses the longest cached token prefix by itself, so the
         # system prompt + schema are evaluated once per worker and a page's text once per page.
-        return self.chat(self.messages(page), attempt)
+        return self.chat(self.messages(page), attempt, self.page_grammar(page))
+
+    def kind_grammar(self, page: PageInput) -> tuple[dict[str, Any], str]:
+        """The answer schema and grammar for the page's kind: the schema's, or where the schema lists
+        the fields of that kind (``x-kind-fields``), those fields only (the rest null).  The prompt
+        stays the same for every kind, so the instruction in the KV cache serves them all."""
+        kind = page.kinds[0] if page.kinds else None
+        if kind not in self._kinds:
+            answer, gbnf = grammar_of(self.schema.raw, kind)
+            if gbnf != self.gbnf:
+                compile_grammar(self.llm, gbnf)
+            self._kinds[kind] = (answer, gbnf)
+        return self._kinds[kind]
+
+    def page_grammar(self, page: PageInput) -> str:
+        return self.kind_grammar(page)[1]
 
     def chat(self, messages: list[dict[str, Any]], attempt: int, gbnf: str | None = None) -> Completion:
         before = self.perf()
@@ -179,7 +195,8 @@ class LlamaVLMBackend(LlamaBackend):
         digest = hashlib.sha256(page.png).digest()
         if attempt > 0 and self._prompt is not None and self._prompt[0] == digest and self._rewind(self._prompt[1]):
             before = self.perf()
-            response = self.llm.create_completion(prompt=self._prompt[1], **self.sampling(attempt))
+            response = self.llm.create_completion(prompt=self._prompt[1],
+                                                  **self.sampling(attempt, self.page_grammar(page)))
             choice = response["choices"][0]  # type: ignore[index]
             return _completion(choice["text"], response, choice, self.llm.decode_counts, self.perf() - before)
         self._prompt = None
@@ -192,7 +209,7 @@ class LlamaVLMBackend(LlamaBackend):
     def execute_text_view(self, page: PageInput) -> Completion:
         """The same model reads the page's text layer (or OCR) with the text prompt, greedily."""
         self._prompt = None  # this call replaces the image prompt in the KV cache
-        return self.chat(text_messages(self.prompt_schema, page.text), 0)
+        return self.chat(text_messages(self.prompt_schema, page.text), 0, self.page_grammar(page))
 
     def _rewind(self, prompt: list[int]) -> bool:
         """Drop the last answer from the KV cache, keeping the prompt minus its last token.
@@ -215,19 +232,19 @@ class LlamaTextBackend(LlamaBackend):
     def __init__(self, cfg: ModelConfig, schema: CompiledSchema, model_sha256: str) -> None:
         check_files(cfg, needs_mmproj=False)
         super().__init__(cfg, schema, model_sha256)
-        self._page_gbnf: tuple[str, str] = ("", self.gbnf)
+        self._page_gbnf: tuple[tuple[str, str | None], str] = (("", None), self.gbnf)
 
     def messages(self, page: PageInput) -> list[dict[str, Any]]:
         return text_messages(self.prompt_schema, page.text)
 
     def execute(self, page: PageInput, attempt: int) -> Completion:
-        return self.chat(self.messages(page), attempt, self.page_grammar(page.text))
+        return self.chat(self.messages(page), attempt, self.page_grammar(page))
 
     def resample(self, page: PageInput, text: str, paths: list[str]) -> tuple[list[Completion], str] | None:
         """The other samples as the greedy answer ``text`` with its values at ``paths`` drawn again
         (``model.resample``): a few tokens a value instead of a whole answer each."""
         before = self.perf()
-        redrawn = self.llm.redraw(text, paths, self.samples, lambda k: self.sampling(k, self.page_grammar(page.text)))
+        redrawn = self.llm.redraw(text, paths, self.samples, lambda k: self.sampling(k, self.page_grammar(page)))
         if redrawn is None:
             return None
         spent = self.perf() - before
@@ -235,13 +252,15 @@ class LlamaTextBackend(LlamaBackend):
                            decode_ms=round(spent.decode_ms, 2), prompt_tokens_evaluated=max(0, spent.prompt_tokens))
         return [usage, *(Completion(t) for t in redrawn.texts[1:])], redrawn.note()
 
-    def page_grammar(self, text: str) -> str:
-        """The grammar for a page: with ``--amounts printed``, its amount fields limited to the numbers
-        the page prints (one grammar per page, kept for the page's other samples)."""
+    def page_grammar(self, page: PageInput) -> str:
+        """The grammar for a page's kind: with ``--amounts printed``, its amount fields limited to the
+        numbers the page prints (one grammar per page, kept for the page's other samples)."""
+        answer, gbnf = self.kind_grammar(page)
         if self.cfg.amounts != "printed":
-            return self.gbnf
-        if self._page_gbnf[0] != text:
-            self._page_gbnf = (text, printed_grammar(self.answer_schema, self.schema.raw, text) or self.gbnf)
+            return gbnf
+        key = (page.text, page.kinds[0] if page.kinds else None)
+        if self._page_gbnf[0] != key:
+            self._page_gbnf = (key, printed_grammar(answer, self.schema.raw, page.text) or gbnf)
         return self._page_gbnf[1]
 
 

@@ -14,7 +14,8 @@ from pipeline.config.settings import ModelConfig
 from pipeline.errors import ModelError, SchemaError, missing_model_message
 from pipeline.model.gguf import gguf_metadata
 from pipeline.schema.compiled import CompiledSchema
-from pipeline.schema.grammar import answer_schema, schema_to_gbnf
+from pipeline.schema.grammar import answer_schema, kind_schema, schema_to_gbnf
+from pipeline.schema.paths import kind_paths
 
 # --chat-handler names -> llama_cpp.llama_chat_format class names.
 CHAT_HANDLERS = {
@@ -127,7 +128,11 @@ def load_error(path: Path, exc: BaseException) -> ModelError:
     return ModelError(f"cannot load model {path}: {' '.join(str(exc).split())[:200]}")
 
 
-def grammar_of(schema: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The schema the model answers in (``answer_schema``) and its GBNF grammar."""
+def grammar_of(schema: dict[str, Any], kind: str | None = None) -> tuple[dict[str, Any], str]:
+    """The schema the model answers in (``answer_schema``) and its GBNF grammar; for a page of
+    ``kind``, narrowed to the fields the schema says that kind has (``x-kind-fields``)."""
     answer = answer_schema(schema)
+    fields = kind_paths(schema, "x-kind-fields").get(kind or "")
+    if fields is not None:
+        answer = kind_schema(answer, fields)
     return answer, schema_to_gbnf(answer)

@@ -15,7 +15,7 @@ from typing import Any
 from pipeline.errors import SchemaError
 from pipeline.rules.checks import in_writing_order
 from pipeline.schema.compiled import for_models
-from pipeline.schema.paths import has_type, types_of
+from pipeline.schema.paths import has_type, resolve_ref, types_of
 
 # Any character but quote, backslash and control characters, or a JSON escape.
 _CHAR = (r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] '
@@ -167,6 +167,41 @@ def printed_schema(answer: dict[str, Any], schema: dict[str, Any], amounts: list
     limited = limit(copy.deepcopy(answer), schema)
     limited["$defs"] = {**limited.get("$defs", {}), PRINTED_DEF: {"type": "string", "enum": list(amounts)}}
     return limited  # type: ignore[no-any-return]
+
+
+def kind_schema(answer: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+    """``answer`` narrowed to ``fields``, the paths a page's kind has (``x-kind-fields``): every other
+    value that may be null (or an empty list, or an object of such values) is left out of the answer,
+    and the record gets it as null (``model.salvage.with_missing_nulls``).
+
+    A receipt has no buyer, no due date and no rows a record is kept for; asked for them, a model
+    retypes a dozen till lines that no rule checks (most of a receipt's answer tokens).  Left in the
+    answer as forced nulls they cost a decoding step a token, and a small model that has written four
+    nulls in a row writes a fifth for the total.  Narrowing the grammar, not the prompt, keeps the
+    instruction the worker has cached."""
+    def listed(path: str) -> bool:
+        return any(path == f or path.startswith((f"{f}.", f"{f}[")) for f in fields)
+
+    def under(path: str) -> bool:
+        return any(f.startswith((f"{path}.", f"{path}[")) for f in fields)
+
+    def narrow(node: dict[str, Any], path: str) -> dict[str, Any] | None:
+        if path and listed(path):
+            return node
+        node = resolve_ref(node, answer)
+        props = node.get("properties")
+        if isinstance(props, dict):
+            kept = {k: v for k, v in ((k, narrow(v, f"{path}.{k}" if path else k)) for k, v in props.items())
+                    if v is not None}
+            if kept or not path:
+                return {**node, "properties": kept, "required": [k for k in node.get("required", []) if k in kept]}
+        elif path and under(path):  # some of the rows' fields are listed: the rows are read whole
+            return node
+        empty = has_type(node, "null") or has_type(node, "array") or isinstance(props, dict) or any(
+            b.get("type") == "null" for b in node.get("anyOf", []))
+        return None if empty else node  # a value that cannot be null: the model still writes it
+
+    return narrow(copy.deepcopy(answer), "") or answer
 
 
 def _is_type(value: Any, t: str) -> bool:
