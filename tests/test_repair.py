@@ -517,3 +517,29 @@ def test_the_one_empty_field_of_an_add_rule_is_filled_where_the_others_fix_it_an
     assert repair_totals(exempt, RULES, [2000.0, 100.0])[1] == []  # no 0,00 on the page: left empty
     receipt = {"net_amount": None, "tax_amount": 5.48, "total_amount": 96.9, "line_items": []}
     assert repair_totals(receipt, RULES, [96.9, 5.48, 106.0])[0]["net_amount"] is None  # 91.42 is printed nowhere
+
+
+def test_one_request_that_left_a_blank_page_unread_is_repaired_as_the_document() -> None:
+    """Pages 1-2 read together, page 3 blank: the request did not read the whole document, so its
+    page was not repaired, and the document's repair must not skip it as if it had."""
+    from typing import Any
+
+    from pipeline.merge.assemble import DocumentAssembler
+    from pipeline.results import PageResult
+
+    class Writer:
+        def add_document(self, document: dict[str, Any], pages: list[dict[str, Any]]) -> None:
+            self.document = document
+
+    assembler = DocumentAssembler(load_schema(INVOICE_SCHEMA), {}, Writer())  # type: ignore[arg-type]
+    party = {"name": "MVM", "vat_id": None, "address": None}
+    exempt = {"invoice_number": "7-2018", "currency": "EUR", "seller": party, "buyer": party, "line_items": [],
+              "net_amount": 1163.4, "tax_amount": None, "total_amount": 1163.4}
+    assembler.add(PageResult("f.pdf", "f" * 64, 1, 3, status="ok", record=exempt, pages_read=2,
+                             printed=_printed([1000.0, 1163.4, 163.4, 0.0], [16.34])))
+    assembler.add(PageResult("f.pdf", "f" * 64, 2, 3, status="ok", record=None))
+    assembler.add(PageResult("f.pdf", "f" * 64, 3, 3, status="ok", record=None, page_kind="blank"))
+    document = assembler.writer.document  # type: ignore[attr-defined]
+    assert document["tax_amount"] == 0.0
+    assert document["repairs"] == ["document: tax_amount: None -> 0.0 (net_plus_tax_is_total: the other fields "
+                                   "make it, and the page prints it)"]

@@ -119,7 +119,11 @@ class DocumentAssembler:
             merged, dropped = self.schema.drop_restated_rows(merge_pages([p["_record"] for p in read], self.schema.raw))
             # the rows and totals of all pages together: a total read wrong on one page, or rows that
             # are not goods, show only now; the amounts of all pages are the candidates
-            if len(read) > 1:
+            # (one request that read the whole document was repaired with its page; one that did not, its
+            # other pages blank or not read, is repaired here, as the document it is)
+            whole = len(read) == 1 and read[0].get("page_number") == 1 and \
+                (read[0].get("pages_read") or 1) >= (first.get("page_count") or 1)
+            if not whole:
                 merged, repairs = totals_repair(self.rules, joined([p["_printed"] for p in read]))(merged)
                 self.traces["repairs"] += len(repairs)
             self.traces["dropped_rows"] += dropped
