@@ -106,9 +106,8 @@ def labelled(page: PageIndex, labels: Sequence[str]) -> list[str]:
                     after = after[1:]
                 if after and _value_like(after[0][4]):
                     found.append(after[0][4].strip(":,;"))
-                elif (not after or after[0][0] - lines[n][end - 1][2] > BELOW) and \
-                        (under := _under(lines, n, lines[n][i])) is not None:  # a column's header
-                    found.append(under)
+                elif (under := _under(lines, n, lines[n][i])) is not None:  # a column's header (the next
+                    found.append(under)  # column's header beside it, "Fälligkeit  Teilzahlung", or nothing)
     return found
 
 
