@@ -207,6 +207,13 @@ def test_a_number_is_the_one_its_label_points_at() -> None:
                   (300, 114, "01/02/2026"))
     assert repair_labelled({"invoice_number": "17"}, schema, [table])[0] == {  # type: ignore[list-item]
         "invoice_number": "INV-17"}
+    # ... also with the next column's header right beside it (the e-invoice stylesheet's payment terms)
+    terms = _page((180, 344, "Beschreibung"), (391, 344, "Fälligkeit"), (472, 344, "Teilzahlung"),
+                  (391, 357, "30.11.2018"))
+    assert repair_labelled({"due_date": "2018-10-31"}, schema, [terms])[0] == {  # type: ignore[list-item]
+        "due_date": "2018-11-30"}
+    assert repair_labelled({"due_date": None}, schema, [_page((391, 344, "Fälligkeit sofort"),  # type: ignore[list-item]
+                                                                (60, 357, "30.11.2018"))])[0] == {"due_date": None}
     # a credit note labels its own number and the invoice's it corrects: the record holds neither
     credit = _page((40, 100, "Gutschrift Nr. G-5"), (40, 114, "zu Rechnung Nr. 4711"))
     record, notes, doubts = repair_labelled({"invoice_number": "5"}, schema, [credit])  # type: ignore[list-item]
