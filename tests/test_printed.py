@@ -119,6 +119,9 @@ def test_a_kind_is_asked_for_its_own_fields_only() -> None:
     listed = {**schema, "x-kind-fields": {"receipt": ["line_items", "total_amount"]}}
     rows = grammar_of(listed, "receipt")[0]["properties"]
     assert rows == {k: full["properties"][k] for k in ("line_items", "total_amount")}
+    one_row = {**schema, "properties": {**schema["properties"], "line_items": {
+        **schema["properties"]["line_items"], "minItems": 1}}}
+    assert "line_items" in grammar_of(one_row, "receipt")[0]["properties"]  # rows it cannot leave empty: asked for
 
 
 KINDS = {"type": "object", "additionalProperties": False, "required": ["number", "seller", "rows", "total"],

@@ -197,9 +197,9 @@ def kind_schema(answer: dict[str, Any], fields: list[str]) -> dict[str, Any]:
                 return {**node, "properties": kept, "required": [k for k in node.get("required", []) if k in kept]}
         elif path and under(path):  # some of the rows' fields are listed: the rows are read whole
             return node
-        empty = has_type(node, "null") or has_type(node, "array") or isinstance(props, dict) or any(
-            b.get("type") == "null" for b in node.get("anyOf", []))
-        return None if empty else node  # a value that cannot be null: the model still writes it
+        empty = has_type(node, "null") or (has_type(node, "array") and not node.get("minItems")) or \
+            isinstance(props, dict) or any(b.get("type") == "null" for b in node.get("anyOf", []))
+        return None if empty else node  # a value that cannot be null or empty: the model still writes it
 
     return narrow(copy.deepcopy(answer), "") or answer
 
