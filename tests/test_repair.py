@@ -156,6 +156,32 @@ def test_a_row_text_cut_at_a_line_break_or_holding_its_amounts_is_a_doubt() -> N
         ("line_items[1].description", "'4- 8,41 1 Stk 7 % VAT (S) 8,41' holds the row's own amounts")]
 
 
+def test_a_row_word_the_page_broke_at_its_hyphen_is_joined_as_printed() -> None:
+    """A narrow column wraps "Kfz-Haftpflicht" after its hyphen; the model writes "Kfz- Haftpflicht"
+    or stops at "Beamer-". The page proves the join only where the next line starts where the cell's
+    text starts, with a capital, and the two words are never printed side by side."""
+    from pipeline.rules.rowtext import join_broken_words
+
+    page = _page((58, 100, "1"), (150, 100, "Kfz-"), (260, 100, "67,22 1 Stk 80,00"),
+                 (150, 111, "Haftpflicht"),
+                 (58, 130, "2"), (150, 130, "Beamer-"), (260, 130, "122,50 1 Stk 122,50"),
+                 (150, 141, "Deckenhalterung"),
+                 (58, 160, "3"), (150, 160, "Ein-"), (260, 160, "10,00 1 Stk 10,00"),
+                 (150, 171, "und Ausgang"),
+                 (58, 190, "4"), (150, 190, "Nord-"), (260, 190, "5,00 1 Stk 5,00"),
+                 (150, 201, "Süd"), (40, 230, "Nord- Süd Verbindung"),
+                 (58, 250, "5"), (150, 250, "Hand-"), (260, 250, "1,00 1 Stk 1,00"),
+                 (90, 261, "Schuh"))
+    rows = [{"description": "Kfz- Haftpflicht"}, {"description": "Beamer-"}, {"description": "Ein- und Ausgang"},
+            {"description": "Nord- Süd"}, {"description": "Hand- Schuh"}]
+    record, notes = join_broken_words({"line_items": rows}, RULES, [page.words])  # type: ignore[attr-defined]
+    assert [r["description"] for r in record["line_items"]] == [
+        "Kfz-Haftpflicht", "Beamer-Deckenhalterung", "Ein- und Ausgang", "Nord- Süd", "Hand- Schuh"]
+    assert notes == [
+        "line_items[0].description: 'Kfz- Haftpflicht' -> 'Kfz-Haftpflicht' (a word the page broke at its hyphen)",
+        "line_items[1].description: 'Beamer-' -> 'Beamer-Deckenhalterung' (a word the page broke at its hyphen)"]
+
+
 def test_a_vat_id_the_page_prints_and_no_party_holds_is_a_doubt() -> None:
     """The model took the tax number ("Steuernummer 201/113/40209") or a GLN from the seller's block
     for its VAT id; the USt-IdNr. below it went unread, and nothing flagged the record."""

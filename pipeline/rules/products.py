@@ -22,9 +22,20 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from pipeline.consensus.tolerance import HALF_CENT
+from pipeline.ground.index import PageIndex
 from pipeline.rules.checks import as_number, evaluate_rule
+from pipeline.rules.rowtext import join_broken_words
 
 CENT = HALF_CENT
+
+
+def repair_rows(record: dict[str, Any], rules: list[dict[str, Any]],
+                pages: Sequence[PageIndex]) -> tuple[dict[str, Any], list[str]]:
+    """The rows' repairs, first of all (the totals' repairs suspect rows that break their rule):
+    factors from their printed lines, then words the page broke at a hyphen (``rules.rowtext``)."""
+    record, notes = repair_products(record, rules, [line for p in pages for line in p.line_amounts])
+    record, joined = join_broken_words(record, rules, [p.words for p in pages])
+    return record, notes + joined
 
 
 def repair_products(record: dict[str, Any], rules: list[dict[str, Any]],

@@ -1,11 +1,12 @@
 """What the pages prove about a voted record, applied in one order.
 
 Each step is a repair the page's own words justify, recorded as it is made: a row's factor from
-its printed line (``rules.products``), a date that breaks an ``order`` rule (``rules.order``),
-the totals from the printed amounts (``rules.totals``, only when the request read the whole
-document: the totals rules hold for whole documents), seller and buyer the right way round by
-the first page's labels, a value replaced by the one its label points at (``rules.labels``), the
-currency the pages print (``rules.currency``).
+its printed line (``rules.products``), a row's word the page broke at its hyphen
+(``rules.rowtext``), a date that breaks an ``order`` rule (``rules.order``), the totals from the
+printed amounts (``rules.totals``, only when the request read the whole document: the totals
+rules hold for whole documents), seller and buyer the right way round by the first page's labels,
+a value replaced by the one its label points at (``rules.labels``), the currency the pages print
+(``rules.currency``).
 Dates are read in the order the page's evidence proves first (``rules.dates``), so that the
 ``order`` rule judges the right dates.  What the pages cannot settle (a shared currency sign, a
 date's order, seller and buyer one name, a label or a number read as a name, two labelled
@@ -25,7 +26,7 @@ from pipeline.rules.dates import repair_date_order
 from pipeline.rules.evidence import Doubt, countries, vat_doubts
 from pipeline.rules.labels import read_labels
 from pipeline.rules.order import repair_order
-from pipeline.rules.products import repair_products, row_doubts, row_totals
+from pipeline.rules.products import repair_rows, row_doubts, row_totals
 from pipeline.rules.totals import repair_totals
 
 Record = dict[str, Any]
@@ -63,7 +64,7 @@ def repair_record(record: Record, schema: dict[str, Any], rules: list[dict[str, 
     if not any(p.words for p in pages):
         return record, notes, []
     proven = countries(pages)
-    record, fixed = repair_products(record, rules, [line for p in pages for line in p.line_amounts])
+    record, fixed = repair_rows(record, rules, pages)
     notes += fixed
     record, fixed, doubts = repair_date_order(record, schema, pages, proven)
     notes += fixed

@@ -1,0 +1,94 @@
+"""A row's text that the page broke across lines at a hyphen, joined as the page wrote it.
+
+Tables with narrow text columns (the e-invoice stylesheets', insurers' premium tables) wrap a
+compound where its hyphen is: "Kfz-" at the end of one line, "Haftpflicht" under it.  A small model
+copies what it sees: "Kfz- Haftpflicht" (the line break read as a space), or only "Kfz-".  Neither
+is the description: the first is no word the document uses, the second is cut (``row_doubts``
+flags it).  The page proves the join: the word after the hyphen starts the next line, where the
+cell's text starts (wrapped text is aligned), and the page never prints the
+two words side by side.  Only a continuation that starts with a capital or a digit is joined
+("Kfz-Haftpflicht", "DIN-A4"): a lower-case one may be a syllable break ("Rech- nung") or a
+shortened word before "und" ("Ein- und Ausgang"), which the page alone does not tell apart.  Each
+join is recorded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from pipeline.render.textlayer import Word, lines_of
+from pipeline.text import fold
+
+EDGE = 2.0  # points: a wrapped line starts where its cell's text starts, give or take this
+_BROKEN = re.compile(r"(\w-) (?=[A-ZÀ-Þ\d])|(\w-)$")
+
+
+def join_broken_words(record: dict[str, Any], rules: list[dict[str, Any]],
+                      pages_words: Sequence[Sequence[Word]]) -> tuple[dict[str, Any], list[str]]:
+    """``record`` with its rows' texts joined where the page broke a hyphenated word, and notes."""
+    breaks = _line_breaks(pages_words)
+    notes: list[str] = []
+    for rule in rules:
+        rows = record.get(rule["items"]) if rule.get("kind") == "product" else None
+        if not isinstance(rows, list) or not breaks:
+            continue
+        fixed = list(rows)
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                continue
+            for key, text in row.items():
+                if isinstance(text, str) and (joined := _join(text, breaks)) != text:
+                    fixed[i] = {**fixed[i], key: joined}
+                    notes.append(f"{rule['items']}[{i}].{key}: {text!r} -> {joined!r} (a word the page broke "
+                                 "at its hyphen)")
+        record = {**record, rule["items"]: fixed}
+    return record, notes
+
+
+def _join(text: str, breaks: dict[str, set[str]]) -> str:
+    """``text`` with "A- B" as "A-B" and a final "A-" completed, where the page broke "A-" before "B"."""
+    def replace(match: re.Match[str]) -> str:
+        head = match.group(1) or match.group(2)
+        word = _last_word(text[:match.start()] + head)
+        after = text[match.end():].split(" ", 1)[0] if match.group(1) else None
+        nexts = breaks.get(fold(word), set())
+        if after is not None:
+            return head if fold(after) in {fold(n) for n in nexts} else match.group()
+        return head + next(iter(nexts)) if len(nexts) == 1 else match.group()
+    return _BROKEN.sub(replace, text)
+
+
+def _last_word(text: str) -> str:
+    return text.rsplit(" ", 1)[-1]
+
+
+def _line_breaks(pages_words: Sequence[Sequence[Word]]) -> dict[str, set[str]]:
+    """Each hyphenated word that ends a line's run of text, with the capitalised words that start
+    the next line where the cell's text starts (wrapped text is aligned), less any pair the page also
+    prints side by side."""
+    found: dict[str, set[str]] = {}
+    beside: set[tuple[str, str]] = set()
+    for words in pages_words:
+        lines = lines_of(words)
+        for k, line in enumerate(lines):
+            beside |= {(fold(a[4]), fold(b[4])) for a, b in zip(line, line[1:], strict=False)}
+            if k + 1 == len(lines):
+                continue
+            for j, word in enumerate(line):
+                if not re.search(r"\w-$", word[4]) or (j + 1 < len(line) and _adjacent(word, line[j + 1])):
+                    continue
+                start = j
+                while start and _adjacent(line[start - 1], line[start]):
+                    start -= 1
+                below = [w for w in lines[k + 1] if abs(w[0] - line[start][0]) <= EDGE]
+                if below and re.match(r"[A-ZÀ-Þ\d]", below[0][4]):
+                    found.setdefault(fold(word[4]), set()).add(below[0][4])
+    return {word: {n for n in nexts if (word, fold(n)) not in beside} for word, nexts in found.items()
+            if any((word, fold(n)) not in beside for n in nexts)}
+
+
+def _adjacent(a: Word, b: Word) -> bool:
+    """``b`` follows ``a`` as the next word of the same text (not the next column)."""
+    return b[0] - a[2] < 2.5 * (a[3] - a[1])
