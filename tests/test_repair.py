@@ -182,6 +182,29 @@ def test_a_row_word_the_page_broke_at_its_hyphen_is_joined_as_printed() -> None:
         "line_items[1].description: 'Beamer-' -> 'Beamer-Deckenhalterung' (a word the page broke at its hyphen)"]
 
 
+def test_a_row_text_printed_away_from_the_rows_amount_is_a_doubt() -> None:
+    """A model that lost its place in the table takes a note above it, or the next row's second line,
+    as a row's text: printed (grounding finds it) but not in the row's block of lines."""
+    from pipeline.rules.products import row_doubts
+
+    page = _page((40, 60, "Rapport-Nr.: 42389 vom 08.03.2018"),
+                 (40, 100, "Pos Beschreibung Preis Menge Betrag"),
+                 (58, 120, "1"), (150, 120, "TGA"), (300, 120, "43,20 3 129,60"), (150, 131, "Obermonteur"),
+                 (58, 160, "2"), (150, 160, "Beamer-Deckenhalterung"), (300, 160, "122,50 1 122,50"),
+                 (300, 200, "Summe 251,80"), (300, 211, "USt 47,84"), (300, 222, "Gesamt 299,64"),
+                 (40, 260, "Zahlbar sofort"), (40, 300, "Haftpflicht"))
+    rows = [{"description": "Rapport-Nr.: 42389 vom 08.03.2018", "quantity": 3.0, "unit_price": 43.2, "amount": 129.6},
+            {"description": "Obermonteur", "quantity": 3.0, "unit_price": 43.2, "amount": 129.6},
+            {"description": "Beamer-Deckenhalterung", "quantity": 1.0, "unit_price": 122.5, "amount": 122.5},
+            {"description": "Haftpflicht", "quantity": 1.0, "unit_price": 122.5, "amount": 122.5},
+            {"description": "Montage", "quantity": 1.0, "unit_price": 122.5, "amount": 122.5},
+            {"description": "TGA", "quantity": 1.0, "unit_price": 99.0, "amount": 99.0}]
+    assert row_doubts({"line_items": rows}, RULES, [page]) == [  # type: ignore[list-item]
+        ("line_items[0].description", "'Rapport-Nr.: 42389 vom 08.03.2018' is printed away from the row's amount"),
+        ("line_items[3].description", "'Haftpflicht' is printed away from the row's amount")]
+    assert row_doubts({"line_items": rows}, RULES) == []  # no page: nothing to say
+
+
 def test_a_vat_id_the_page_prints_and_no_party_holds_is_a_doubt() -> None:
     """The model took the tax number ("Steuernummer 201/113/40209") or a GLN from the seller's block
     for its VAT id; the USt-IdNr. below it went unread, and nothing flagged the record."""

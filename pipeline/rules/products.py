@@ -24,7 +24,7 @@ from typing import Any
 from pipeline.consensus.tolerance import HALF_CENT
 from pipeline.ground.index import PageIndex
 from pipeline.rules.checks import as_number, evaluate_rule
-from pipeline.rules.rowtext import join_broken_words
+from pipeline.rules.rowtext import apart_from_amount, join_broken_words
 
 CENT = HALF_CENT
 
@@ -66,10 +66,12 @@ def repair_products(record: dict[str, Any], rules: list[dict[str, Any]],
     return record, notes
 
 
-def row_doubts(record: dict[str, Any], rules: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """A row's text that is no whole description: cut where the page broke its line ("Kfz-"), or
+def row_doubts(record: dict[str, Any], rules: list[dict[str, Any]],
+               pages: Sequence[PageIndex] = ()) -> list[tuple[str, str]]:
+    """A row's text that is no whole description: cut where the page broke its line ("Kfz-"),
     holding the row's own amounts (the model read the row's columns into it: "4- 8,41 1 Stk 7 %
-    8,41").  Such text is printed, so grounding finds it and every sample may agree on it."""
+    8,41"), or printed away from the row's amount on ``pages`` (``rules.rowtext``).  Such text is
+    printed, so grounding finds it and every sample may agree on it."""
     doubts = []
     for rule in rules:
         rows = record.get(rule["items"]) if rule.get("kind") == "product" else None
@@ -86,6 +88,8 @@ def row_doubts(record: dict[str, Any], rules: list[dict[str, Any]]) -> list[tupl
                     doubts.append((f"{rule['items']}[{i}].{key}", f"{text!r} is cut at a line break"))
                 elif numbers & {round(abs(n), 2) for n in _cents(text)}:
                     doubts.append((f"{rule['items']}[{i}].{key}", f"{text!r} holds the row's own amounts"))
+                elif apart_from_amount(text, as_number(row.get(rule["equals"])), pages):
+                    doubts.append((f"{rule['items']}[{i}].{key}", f"{text!r} is printed away from the row's amount"))
     return doubts
 
 

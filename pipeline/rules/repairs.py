@@ -77,4 +77,5 @@ def repair_record(record: Record, schema: dict[str, Any], rules: list[dict[str, 
     notes += fixed
     doubts += unsure
     record, changed, unsure = repair_currency(record, schema, pages, proven)
-    return record, notes + changed, doubts + unsure + row_doubts(record, rules) + vat_doubts(record, schema, pages)
+    doubts += unsure + row_doubts(record, rules, pages)
+    return record, notes + changed, doubts + vat_doubts(record, schema, pages)

@@ -1,4 +1,5 @@
-"""A row's text that the page broke across lines at a hyphen, joined as the page wrote it.
+"""A row's text as the page prints it: a word broken at a hyphen joined, a text printed away from
+the row's amount in doubt.
 
 Tables with narrow text columns (the e-invoice stylesheets', insurers' premium tables) wrap a
 compound where its hyphen is: "Kfz-" at the end of one line, "Haftpflicht" under it.  A small model
@@ -10,6 +11,14 @@ two words side by side.  Only a continuation that starts with a capital or a dig
 ("Kfz-Haftpflicht", "DIN-A4"): a lower-case one may be a syllable break ("Rech- nung") or a
 shortened word before "und" ("Ein- und Ausgang"), which the page alone does not tell apart.  Each
 join is recorded.
+
+A row is printed as a block: its text on the line that prints its amount, or on the line above
+(text over its figures), or wrapped onto the lines below.  A small model that loses its place in a
+table takes a row's text from elsewhere: a note above the table ("Rapport-Nr.: 42389 vom
+08.03.2018"), a group's title, the next row's second line.  That text is printed, so grounding finds
+it, and every sample may repeat it.  Where the page prints both the text's first word and the row's
+amount, but never within a row's block of each other, the text is in doubt (``apart_from_amount``);
+where either is printed nowhere, grounding already says so.
 """
 
 from __future__ import annotations
@@ -18,9 +27,11 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from pipeline.ground.index import PageIndex
 from pipeline.render.textlayer import Word, lines_of
 from pipeline.text import fold
 
+ABOVE, BELOW = 1, 4  # lines: a row's text starts at most this far above / below a line printing its amount
 EDGE = 2.0  # points: a wrapped line starts where its cell's text starts, give or take this
 _BROKEN = re.compile(r"(\w-) (?=[A-ZÀ-Þ\d])|(\w-)$")
 
@@ -92,3 +103,20 @@ def _line_breaks(pages_words: Sequence[Sequence[Word]]) -> dict[str, set[str]]:
 def _adjacent(a: Word, b: Word) -> bool:
     """``b`` follows ``a`` as the next word of the same text (not the next column)."""
     return b[0] - a[2] < 2.5 * (a[3] - a[1])
+
+
+def apart_from_amount(text: str, amount: float | None, pages: Sequence[PageIndex]) -> bool:
+    """The page prints ``text``'s first word and ``amount``, but nowhere within a row's block of each
+    other (``ABOVE`` / ``BELOW``)."""
+    words = text.split()
+    if not words or amount is None:
+        return False
+    first = fold(words[0])
+    text_seen = amount_seen = False
+    for page in pages:
+        text_lines = {s.line for s in page.spans if s.words == 1 and fold(s.text) == first}
+        amount_lines = {s.line for value, s in page.amounts if abs(value - abs(amount)) < 0.005}
+        text_seen, amount_seen = text_seen or bool(text_lines), amount_seen or bool(amount_lines)
+        if any(-ABOVE <= t - a <= BELOW for t in text_lines for a in amount_lines):
+            return False
+    return text_seen and amount_seen
