@@ -110,3 +110,20 @@ def test_ocr_runs_on_the_workers_threads(sample_dir: Path) -> None:
     assert words and sorted(w[4] for w in words) == sorted(w[4] for w in default.words(png))
     options = one._engine.text_det.session.session.get_session_options()
     assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
+
+
+def test_ocr_line_orientation_is_a_setting_that_reaches_the_engine_and_the_settings_key() -> None:
+    """RapidOCR's upside-down line classifier: --no-ocr-line-orientation turns it off in the engine a
+    worker builds, and documents read with it on are redone (the key changes)."""
+    from pipeline.config.settings import ModelConfig, RunConfig
+    from pipeline.render.textlayer import OcrEngine
+    from pipeline.run.page import PageSteps
+    from pipeline.screen.read import LazyOcr
+
+    assert OcrEngine(1)._engine.use_cls and not OcrEngine(1, False)._engine.use_cls
+    model = ModelConfig(path=Path("m.gguf"))
+    cfgs = [RunConfig(schema_path=INVOICE_SCHEMA, inputs=(Path("x.pdf"),), output=Path("out"), model=model,
+                      ocr_line_orientation=on) for on in (True, False)]
+    assert cfgs[0].settings_key("s", "m", None) != cfgs[1].settings_key("s", "m", None)
+    ocr = PageSteps.from_config(cfgs[1], {}, None).ocr
+    assert isinstance(ocr, LazyOcr) and ocr.line_orientation is False

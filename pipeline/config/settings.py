@@ -89,6 +89,9 @@ class Settings(_Strict):
                                   help="Ray actors, each loading the model once.")
     threads: int | None = setting(None, ge=1, auto="cores / workers", help="llama.cpp threads per worker.")
     dpi: int = setting(150, ge=36, le=600, help="Rendering resolution for PDF pages.")
+    ocr_line_orientation: bool = setting(
+        True, help="OCR: ask RapidOCR's classifier whether each text line is upside down before reading it. "
+                   "Scans are upright: the classifier turns right lines over (see docs/performance.md).")
     max_pixels: int = setting(4_000_000, ge=10_000,
                               help="Pages whose raster would exceed this many pixels are scaled down "
                                    "(A4 at 200 dpi is ~3.9 M).")
@@ -239,6 +242,7 @@ class RunConfig(_Strict):
     workers: int = 1
     dpi: int = default_of("dpi")
     max_pixels: int = default_of("max_pixels")
+    ocr_line_orientation: bool = default_of("ocr_line_orientation")
     limit: int | None = default_of("limit")
     ray_address: str | None = default_of("ray_address")
     adjudication: AdjudicationConfig = AdjudicationConfig()
@@ -274,6 +278,8 @@ class RunConfig(_Strict):
         }
         if m.sampling != "fixed" and m.samples > 1:  # fixed is how outputs from before the setting were made
             relevant["sampling"] = [m.sampling, m.greedy_sure]
+        if not self.ocr_line_orientation:  # on is how outputs from before the setting were made
+            relevant["ocr_line_orientation"] = False
         if self.review_below:  # 0 is how outputs from before the setting were made
             relevant["review_below"] = self.review_below
         if self.backend == "text" and m.amounts != "free":  # free is how outputs from before the setting were made

@@ -78,14 +78,16 @@ class OcrEngine:
     ``threads``: onnxruntime's threads, the worker's ``--threads`` (0: onnxruntime's default, every
     core).  Its threads spin while they wait, as llama.cpp's do: left at every core, a worker reading
     a scan competes for the core of the worker beside it (workers x threads must not exceed the
-    cores, OCR included; measured on 6 receipts the gain was within a run's noise, 1.03x)."""
+    cores, OCR included; measured on 6 receipts the gain was within a run's noise, 1.03x).
+    ``line_orientation``: RapidOCR's classifier of upside-down text lines (``--ocr-line-orientation``)."""
 
-    def __init__(self, threads: int = 0) -> None:
+    def __init__(self, threads: int = 0, line_orientation: bool = True) -> None:
         try:
             from rapidocr import RapidOCR
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise RuntimeError("OCR needs rapidocr: pip install 'extract[ocr]'") from exc
-        params: dict[str, Any] = {"Global.log_level": "warning"}  # RapidOCR sets its logger's level from this
+        params: dict[str, Any] = {"Global.log_level": "warning",  # RapidOCR sets its logger's level from this
+                                  "Global.use_cls": line_orientation}
         if threads > 0:
             params |= {"EngineConfig.onnxruntime.intra_op_num_threads": threads,
                        "EngineConfig.onnxruntime.inter_op_num_threads": 1}

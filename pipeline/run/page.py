@@ -44,7 +44,8 @@ class PageSteps:
     def from_config(cls, cfg: RunConfig, schema_raw: dict[str, Any], adjudicator: Adjudicator | None,
                     **sections: Any) -> PageSteps:
         adj = cfg.adjudication
-        return cls(schema_raw, cfg.dpi, cfg.max_pixels, LazyOcr(cfg.model.n_threads), adjudicator,
+        ocr = LazyOcr(cfg.model.n_threads, cfg.ocr_line_orientation)
+        return cls(schema_raw, cfg.dpi, cfg.max_pixels, ocr, adjudicator,
                    check_rules(schema_raw), adj.when == "always", adj.below, cfg.model.sampling != "fixed",
                    cfg.model.greedy_sure, redraw=cfg.model.sampling == "values", **sections)
 

@@ -69,7 +69,8 @@ def resolve(settings: Settings, base: Path | None = None) -> RunConfig:
     return build_config(
         schema_path=schema_path, inputs=expand_inputs([str(here(i)) for i in s.inputs]),
         output=here(s.output), model=model, backend=s.backend, workers=workers, dpi=s.dpi,
-        max_pixels=s.max_pixels, limit=s.limit, ray_address=s.ray_address, adjudication=adjudication, job=s.name,
+        max_pixels=s.max_pixels, ocr_line_orientation=s.ocr_line_orientation, limit=s.limit,
+        ray_address=s.ray_address, adjudication=adjudication, job=s.name,
         force=s.force, retry_errors=s.retry_errors, max_error_rate=s.max_error_rate, review_below=s.review_below,
         commit_documents=s.commit_documents, commit_seconds=s.commit_seconds, max_page_crashes=s.max_page_crashes,
         einvoice=s.einvoice)

@@ -34,16 +34,17 @@ class PageInput:
 
 
 class LazyOcr:
-    """Loads rapidocr on the first page that needs it: most PDFs never do.  ``threads``: the worker's
-    (``OcrEngine``)."""
+    """Loads rapidocr on the first page that needs it: most PDFs never do.  ``threads`` and
+    ``line_orientation``: the worker's (``OcrEngine``)."""
 
-    def __init__(self, threads: int = 0) -> None:
+    def __init__(self, threads: int = 0, line_orientation: bool = True) -> None:
         self._engine: OcrEngine | None = None
         self.threads = threads
+        self.line_orientation = line_orientation
 
     def words(self, png: bytes) -> list[Word]:
         if self._engine is None:
-            self._engine = OcrEngine(self.threads)
+            self._engine = OcrEngine(self.threads, self.line_orientation)
         return self._engine.words(png)
 
 
