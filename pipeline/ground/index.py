@@ -68,6 +68,15 @@ class PageIndex:
         return out
 
     @cached_property
+    def word_lines(self) -> dict[str, set[int]]:
+        """Each word, folded, and the visual lines it is printed on (where a row's text is)."""
+        found: dict[str, set[int]] = {}
+        for span in self.spans:
+            if span.words == 1:
+                found.setdefault(fold(span.text), set()).add(span.line)
+        return found
+
+    @cached_property
     def rates(self) -> frozenset[float]:
         """The percentages the page prints ("19 %", "GST @6%"), above 0 and below 100."""
         found = set()

@@ -114,7 +114,7 @@ def apart_from_amount(text: str, amount: float | None, pages: Sequence[PageIndex
     first = fold(words[0])
     text_seen = amount_seen = False
     for page in pages:
-        text_lines = {s.line for s in page.spans if s.words == 1 and fold(s.text) == first}
+        text_lines = page.word_lines.get(first, set())
         amount_lines = {s.line for value, s in page.amounts if abs(value - abs(amount)) < 0.005}
         text_seen, amount_seen = text_seen or bool(text_lines), amount_seen or bool(amount_lines)
         if any(-ABOVE <= t - a <= BELOW for t in text_lines for a in amount_lines):
