@@ -154,6 +154,11 @@ def test_a_row_text_cut_at_a_line_break_or_holding_its_amounts_is_a_doubt() -> N
     assert row_doubts({"line_items": rows}, RULES) == [
         ("line_items[0].description", "'Kfz-' is cut at a line break"),
         ("line_items[1].description", "'4- 8,41 1 Stk 7 % VAT (S) 8,41' holds the row's own amounts")]
+    free = [{"description": "Lebensgefährte/in", "quantity": 0.0, "unit_price": 0.0, "amount": 0.0},
+            {"description": "Lebensgefährte/in", "quantity": 1.0, "unit_price": 0.0, "amount": 0.0}]
+    assert row_doubts({"line_items": free}, RULES) == [
+        ("line_items[0].quantity", "every factor of the row is 0"),
+        ("line_items[0].unit_price", "every factor of the row is 0")]
 
 
 def test_a_row_word_the_page_broke_at_its_hyphen_is_joined_as_printed() -> None:

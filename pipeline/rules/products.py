@@ -71,7 +71,8 @@ def row_doubts(record: dict[str, Any], rules: list[dict[str, Any]],
     """A row's text that is no whole description: cut where the page broke its line ("Kfz-"),
     holding the row's own amounts (the model read the row's columns into it: "4- 8,41 1 Stk 7 %
     8,41"), or printed away from the row's amount on ``pages`` (``rules.rowtext``).  Such text is
-    printed, so grounding finds it and every sample may agree on it."""
+    printed, so grounding finds it and every sample may agree on it.  And a row whose every factor
+    is 0 ("1 Stk" at 0,00 read as quantity 0): its ``product`` rule holds whatever was misread."""
     doubts = []
     for rule in rules:
         rows = record.get(rule["items"]) if rule.get("kind") == "product" else None
@@ -81,6 +82,8 @@ def row_doubts(record: dict[str, Any], rules: list[dict[str, Any]],
             if not isinstance(row, dict):
                 continue
             numbers = {round(n, 2) for f in rule["fields"] if (n := as_number(row.get(f))) is not None and n}
+            if all(as_number(row.get(f)) == 0 for f in rule["fields"]):  # 0 x 0 holds for any misread
+                doubts += [(f"{rule['items']}[{i}].{f}", "every factor of the row is 0") for f in rule["fields"]]
             for key, text in row.items():
                 if not isinstance(text, str):
                     continue
