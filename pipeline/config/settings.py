@@ -90,8 +90,8 @@ class Settings(_Strict):
     threads: int | None = setting(None, ge=1, auto="cores / workers", help="llama.cpp threads per worker.")
     dpi: int = setting(150, ge=36, le=600, help="Rendering resolution for PDF pages.")
     ocr_line_orientation: bool = setting(
-        True, help="OCR: ask RapidOCR's classifier whether each text line is upside down before reading it. "
-                   "Scans are upright: the classifier turns right lines over (see docs/performance.md).")
+        True, help="OCR: ask RapidOCR's classifier whether each text line is upside down before reading it "
+                   "(off: upright scans only; it also turns some upright lines over, see docs/performance.md).")
     max_pixels: int = setting(4_000_000, ge=10_000,
                               help="Pages whose raster would exceed this many pixels are scaled down "
                                    "(A4 at 200 dpi is ~3.9 M).")
