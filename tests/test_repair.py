@@ -179,7 +179,7 @@ def test_a_row_word_the_page_broke_at_its_hyphen_is_joined_as_printed() -> None:
                  (90, 261, "Schuh"))
     rows = [{"description": "Kfz- Haftpflicht"}, {"description": "Beamer-"}, {"description": "Ein- und Ausgang"},
             {"description": "Nord- Süd"}, {"description": "Hand- Schuh"}]
-    record, notes = join_broken_words({"line_items": rows}, RULES, [page.words])  # type: ignore[attr-defined]
+    record, notes = join_broken_words({"line_items": rows}, RULES, [page])  # type: ignore[list-item]
     assert [r["description"] for r in record["line_items"]] == [
         "Kfz-Haftpflicht", "Beamer-Deckenhalterung", "Ein- und Ausgang", "Nord- Süd", "Hand- Schuh"]
     assert notes == [

@@ -68,6 +68,11 @@ class PageIndex:
         return out
 
     @cached_property
+    def lines(self) -> list[list[Word]]:
+        """The page's words by visual line: built once for the rules that read a page line by line."""
+        return lines_of(self.words)
+
+    @cached_property
     def word_lines(self) -> dict[str, set[int]]:
         """Each word, folded, and the visual lines it is printed on (where a row's text is)."""
         found: dict[str, set[int]] = {}

@@ -19,7 +19,6 @@ from typing import Any
 
 from pipeline.consensus.locale import country_currencies, month_first
 from pipeline.ground.index import PageIndex
-from pipeline.render.textlayer import lines_of
 from pipeline.schema.paths import bare, leaves
 from pipeline.text import fold_words
 
@@ -37,7 +36,7 @@ def countries(pages: Sequence[PageIndex]) -> frozenset[str]:
         for joined in _identifiers(page):
             if country := _vat_country(joined) or _iban_country(joined):
                 found.add(country)
-        found |= {c for line in lines_of(page.words) if (c := _address_country(" ".join(w[4] for w in line)))}
+        found |= {c for line in page.lines if (c := _address_country(" ".join(w[4] for w in line)))}
     return frozenset(found)
 
 

@@ -24,7 +24,6 @@ from pipeline.consensus.compare import field_kind
 from pipeline.consensus.normalize import normalize_date
 from pipeline.errors import SchemaError
 from pipeline.ground.index import PageIndex
-from pipeline.render.textlayer import lines_of
 from pipeline.rules.evidence import Doubt
 from pipeline.rules.parties import repair_parties
 from pipeline.text import alnum, fold_words
@@ -91,7 +90,7 @@ def labelled_fields(schema: dict[str, Any]) -> dict[str, list[str]]:
 
 def labelled(page: PageIndex, labels: Sequence[str]) -> list[str]:
     """The values ``page`` prints right after one of ``labels`` on its line, or under it."""
-    lines = lines_of(page.words)
+    lines = page.lines
     folded = [[fold_words(w[4]).strip(":.") for w in line] for line in lines]
     found = []
     for label in labels:

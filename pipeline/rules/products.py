@@ -34,7 +34,7 @@ def repair_rows(record: dict[str, Any], rules: list[dict[str, Any]],
     """The rows' repairs, first of all (the totals' repairs suspect rows that break their rule):
     factors from their printed lines, then words the page broke at a hyphen (``rules.rowtext``)."""
     record, notes = repair_products(record, rules, [line for p in pages for line in p.line_amounts])
-    record, joined = join_broken_words(record, rules, [p.words for p in pages])
+    record, joined = join_broken_words(record, rules, pages)
     return record, notes + joined
 
 

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.ground.index import PageIndex
-from pipeline.render.textlayer import Word, lines_of
+from pipeline.render.textlayer import Word
 from pipeline.text import fold
 
 ABOVE, BELOW = 1, 4  # lines: a row's text starts at most this far above / below a line printing its amount
@@ -37,13 +37,15 @@ _BROKEN = re.compile(r"(\w-) (?=[A-ZÀ-Þ\d])|(\w-)$")
 
 
 def join_broken_words(record: dict[str, Any], rules: list[dict[str, Any]],
-                      pages_words: Sequence[Sequence[Word]]) -> tuple[dict[str, Any], list[str]]:
+                      pages: Sequence[PageIndex]) -> tuple[dict[str, Any], list[str]]:
     """``record`` with its rows' texts joined where the page broke a hyphenated word, and notes."""
-    breaks = _line_breaks(pages_words)
+    breaks = _line_breaks(pages)
     notes: list[str] = []
+    if not breaks:
+        return record, notes
     for rule in rules:
         rows = record.get(rule["items"]) if rule.get("kind") == "product" else None
-        if not isinstance(rows, list) or not breaks:
+        if not isinstance(rows, list):
             continue
         fixed = list(rows)
         for i, row in enumerate(rows):
@@ -75,14 +77,14 @@ def _last_word(text: str) -> str:
     return text.rsplit(" ", 1)[-1]
 
 
-def _line_breaks(pages_words: Sequence[Sequence[Word]]) -> dict[str, set[str]]:
+def _line_breaks(pages: Sequence[PageIndex]) -> dict[str, set[str]]:
     """Each hyphenated word that ends a line's run of text, with the capitalised words that start
     the next line where the cell's text starts (wrapped text is aligned), less any pair the page also
     prints side by side."""
     found: dict[str, set[str]] = {}
     beside: set[tuple[str, str]] = set()
-    for words in pages_words:
-        lines = lines_of(words)
+    for page in pages:
+        lines = page.lines
         for k, line in enumerate(lines):
             beside |= {(fold(a[4]), fold(b[4])) for a, b in zip(line, line[1:], strict=False)}
             if k + 1 == len(lines):
@@ -96,8 +98,8 @@ def _line_breaks(pages_words: Sequence[Sequence[Word]]) -> dict[str, set[str]]:
                 below = [w for w in lines[k + 1] if abs(w[0] - line[start][0]) <= EDGE]
                 if below and re.match(r"[A-ZÀ-Þ\d]", below[0][4]):
                     found.setdefault(fold(word[4]), set()).add(below[0][4])
-    return {word: {n for n in nexts if (word, fold(n)) not in beside} for word, nexts in found.items()
-            if any((word, fold(n)) not in beside for n in nexts)}
+    kept = {word: {n for n in nexts if (word, fold(n)) not in beside} for word, nexts in found.items()}
+    return {word: nexts for word, nexts in kept.items() if nexts}
 
 
 def _adjacent(a: Word, b: Word) -> bool:
