@@ -24,7 +24,7 @@ from typing import Any
 from pipeline.consensus.tolerance import HALF_CENT
 from pipeline.ground.index import PageIndex
 from pipeline.rules.checks import as_number, evaluate_rule
-from pipeline.rules.rowtext import apart_from_amount, join_broken_words
+from pipeline.rules.rowtext import CUT, apart_from_amount, join_broken_words
 
 CENT = HALF_CENT
 
@@ -87,7 +87,7 @@ def row_doubts(record: dict[str, Any], rules: list[dict[str, Any]],
             for key, text in row.items():
                 if not isinstance(text, str):
                     continue
-                if re.search(r"\w-$", text.strip()):
+                if CUT.search(text.strip()):
                     doubts.append((f"{rule['items']}[{i}].{key}", f"{text!r} is cut at a line break"))
                 elif numbers & {round(abs(n), 2) for n in _cents(text)}:
                     doubts.append((f"{rule['items']}[{i}].{key}", f"{text!r} holds the row's own amounts"))

@@ -33,6 +33,7 @@ from pipeline.text import fold
 
 ABOVE, BELOW = 1, 4  # lines: a row's text starts at most this far above / below a line printing its amount
 EDGE = 2.0  # points: a wrapped line starts where its cell's text starts, give or take this
+CUT = re.compile(r"\w-$")  # a word that ends at its hyphen: the rest is on the next line
 _BROKEN = re.compile(r"(\w-) (?=[A-ZÀ-Þ\d])|(\w-)$")
 
 
@@ -90,7 +91,7 @@ def _line_breaks(pages: Sequence[PageIndex]) -> dict[str, set[str]]:
             if k + 1 == len(lines):
                 continue
             for j, word in enumerate(line):
-                if not re.search(r"\w-$", word[4]) or (j + 1 < len(line) and _adjacent(word, line[j + 1])):
+                if not CUT.search(word[4]) or (j + 1 < len(line) and _adjacent(word, line[j + 1])):
                     continue
                 start = j
                 while start and _adjacent(line[start - 1], line[start]):
