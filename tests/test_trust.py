@@ -240,6 +240,24 @@ def test_a_tills_slip_is_a_receipt_whatever_its_title() -> None:
     assert page_kind(page("Dear Mr Smith,", "our cashier will call you about the refund.", "Kind regards,")) == "letter"
 
 
+def test_a_till_slip_whose_change_line_is_garbled_is_known_by_two_other_signs() -> None:
+    """OCR read "Change Amt" as "Chançe Amt": the slip still prints the card it was paid with, its
+    article count and its time of sale.  One such sign is no proof: a web shop's invoice prints the
+    card, a Swiss one its cash rounding, a ticket its time; rounding and a time together neither."""
+    def page(*lines: str) -> list:
+        return [(40.0 + 60 * i, 40.0 + 14 * n, 90.0 + 60 * i, 50.0 + 14 * n, word)
+                for n, line in enumerate(lines) for i, word in enumerate(line.split())]
+
+    rows = ("BANNER 1 28.58 28.58", "STICKER 1 31.80 31.80", "Total 60.38")
+    slip = ("AEON CO. (M) BHD", "TAX INVOICE", *rows)
+    assert page_kind(page(*slip, "VISA 60.38", "Item Count 2 Chançe Amt 0.00")) == "receipt"
+    assert page_kind(page(*slip, "Item(s) :2 Qty(s) : 2", "14/04/2018 18:30 1013")) == "receipt"
+    assert page_kind(page(*slip, "EDC RM 60.38", "Rounding Adj -0.02")) == "receipt"
+    assert page_kind(page(*slip, "VISA 60.38")) == "invoice"
+    assert page_kind(page("Muster AG", "Rechnung", *rows, "Rundung 0,02", "Druck 12.03.2020 14:22")) == "invoice"
+    assert page_kind(page("Shop GmbH", "Rechnung", *rows, "Paid by credit card 60.38")) == "invoice"
+
+
 def test_a_receipt_is_flagged_for_its_total_not_for_rows_it_is_not_kept_for() -> None:
     rules = SCHEMA.raw["x-rules"]
     names = [r["name"] for r in kind_rules(rules, SCHEMA.raw, "receipt")]

@@ -15,7 +15,8 @@ when its image is near-uniform.  A page that matches nothing is ``other``; it is
 prints amounts (the continuation page of a long invoice has rows but no title) or is read with
 an invoice page, and not otherwise (there is nothing to extract).
 A till's slip is a receipt whatever its title: where tax law calls it a "(simplified) tax invoice",
-a page that names its cashier or the change given back was paid at a counter, and has a receipt's
+a page that names its cashier or the change given back (or shows two other signs of a till: the card
+or cash tendered, the article count, cash rounding, the time of sale) was paid at a counter, and has a receipt's
 values (a seller, a date, a total), not an invoice's (a number, a buyer, a due date).
 The lexicon covers English, German, French, Spanish, Italian and Dutch.
 """
@@ -72,6 +73,25 @@ ITEMISED = 3  # amounts with cents on a page that bills something, whatever else
 TILL = re.compile(r"\b(?:cashier|kassierer(?:in)?|caissier(?:e)?|cajer[oa]|cassier[ea]|kassamedewerker)\b|"
                   r"\b(?:change(?: due| amt)?|wechselgeld|ruckgeld|rendu|monnaie rendue|vuelto|cambio|resto|"
                   r"wisselgeld)\s*[:.]?\s*(?:[a-z]{1,3}\s?|[$€£¥]\s?)?-?\d+[.,]\d{2}(?![\d.,])")
+# what a till prints and an invoice seldom does; one of them is no proof (a web shop's invoice prints
+# the card it was paid with, a Swiss one its "Rundung", a ticket its time of day): two are, one of
+# them the tender or the article count (``COUNTER_SIGNS[:STRONG]``)
+COUNTER_SIGNS = (
+    # the tender, first on its line with the amount handed over: "VISA 50.90", "EDC RM 96.90", "Bar 20,00"
+    re.compile(r"^(?:paid by |by )?(?:cash|credit card|debit card|card|visa|master ?card|amex|edc|eftpos|tunai|"
+               r"bar|bargeld|girocard|ec[- ]?karte|especes|carte bancaire|efectivo|tarjeta|contanti|carta|"
+               r"contant|pin)\b\W{0,3}(?:[a-z]{1,3}\s?|[$€£¥]\s?)?\d+[.,]\d{2}(?![\d.,])"),
+    # the number of articles sold: "Item Count 9", "Item(s) :4", "No of items: 11", "Total Qty : 6"
+    re.compile(r"\b(?:item count|items?\s*\(s\)|no\.? of items|number of items|total (?:qty|quantity|items)|"
+               r"qty\s*\(s\)|anzahl artikel|artikelanzahl|nombre d'articles|n\.? articoli|aantal artikelen)"
+               r"\s*[:.]?\s*\d+(?![\d.,])"),
+    # cash rounding: "Rounding Adj -0.02", "Rundung 0,03"
+    re.compile(r"\b(?:rounding(?: adj(?:ustment)?)?|rundung|arrondi|redondeo|arrotondamento|afronding)\b\W{0,3}"
+               r"(?:[a-z]{1,3}\s?)?-?\d+[.,]\d{2}(?![\d.,])"),
+    # the time of the sale beside its date: "14/04/2018 18:30", "23 May 2018 18:33"
+    re.compile(r"(?:\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\b(?:19|20)\d{2})\b.{0,12}\b[0-2]?\d:[0-5]\d\b"),
+)
+STRONG = 2
 TOTAL = re.compile(r"\b(?:total|subtotal|amount due|balance|summe|gesamt|betrag|endbetrag|montant|a payer|"
                    r"importe|totale|importo|totaal|bedrag|net|netto|mwst|ust|vat|tva|iva|gst|tax)\b")
 
@@ -94,7 +114,7 @@ def page_kind(words: Sequence[Word], blank_image: bool | None = None) -> str:
     lines = lines_of(words)
     folded = [fold_words(" ".join(w[4] for w in line)) for line in lines]
     title = _title_kind(lines, folded)
-    till = any(TILL.search(line) for line in folded)  # "TAX INVOICE ... Cashier: Ana ... Change 0.00"
+    till = _paid_at_counter(folded)  # "TAX INVOICE ... Cashier: Ana ... Change 0.00"
     if title is not None:
         return "receipt" if till and title == "invoice" else title
     body = "\n".join(folded)
@@ -127,6 +147,16 @@ def extracted(kind: str, words: Sequence[Word], kinds: Sequence[str], with_wante
     return kind == "other" and (with_wanted or bool(AMOUNT.search(" ".join(w[4] for w in words))) or any(
         TOTAL.search(line) and re.search(r"\d\d", line) for line in (fold_words(" ".join(w[4] for w in ln))
                                                                       for ln in lines_of(words))))
+
+
+def _paid_at_counter(folded: list[str]) -> bool:
+    """Whether the page names its cashier or the change given back, or shows two of a till's other
+    signs (``COUNTER_SIGNS``): a slip whose OCR garbled "Change" still prints the card it was paid
+    with, its article count and its time of sale."""
+    if any(TILL.search(line) for line in folded):
+        return True
+    shown = [any(sign.search(line) for line in folded) for sign in COUNTER_SIGNS]
+    return any(shown[:STRONG]) and sum(shown) >= 2
 
 
 def _title_kind(lines: list[list[Word]], folded: list[str]) -> str | None:
