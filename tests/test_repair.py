@@ -144,6 +144,48 @@ def test_a_label_or_a_number_read_as_a_party_name_is_a_doubt() -> None:
     assert repair_parties(placed, schema, page)[2] == []  # type: ignore[arg-type]
 
 
+def test_a_person_the_page_names_as_a_reference_is_no_party() -> None:
+    """"Referenz des Käufers : Liselotte Müller" heads an e-invoice's page; the buyer's block under
+    "Käufer/Leistungsempfänger:" names ConsultingService GmbH.  Every sample read the person, and
+    grounding found her: the line's label says she is a reference, not the buyer."""
+    from pipeline.rules.parties import repair_parties
+
+    schema = load_schema(INVOICE_SCHEMA).raw
+    page = _page((40, 100, "Referenz"), (94, 100, "des"), (118, 100, "Käufers"), (166, 100, ":"),
+                 (178, 100, "Liselotte"), (238, 100, "Müller"), (400, 100, "Kontakt"),
+                 (40, 200, "Käufer/Leistungsempfänger:"), (40, 214, "ConsultingService"), (130, 214, "GmbH"))
+    seller = {"name": "Elektron GmbH"}
+    person = {"seller": seller, "buyer": {"name": "Liselotte Müller"}}
+    assert repair_parties(person, schema, page)[2] == [  # type: ignore[arg-type]
+        ("buyer.name", "'Liselotte Müller' is printed after 'referenz des kaufers :': a reference, not a party")]
+    company = {"seller": seller, "buyer": {"name": "ConsultingService GmbH"}}
+    assert repair_parties(company, schema, page)[2] == []  # type: ignore[arg-type]
+    # a contact in another column of the same line is not the label of the name
+    columns = _page((40, 100, "Ansprechpartner:"), (120, 100, "Herr"), (150, 100, "Kurz"),
+                    (400, 100, "Kunden"), (440, 100, "AG"))
+    assert repair_parties({"seller": seller, "buyer": {"name": "Kunden AG"}}, schema, columns)[2] == []  # type: ignore[arg-type]
+
+
+def test_a_party_name_over_a_registered_name_is_a_doubt() -> None:
+    """A restaurant's receipt prints its trade name over the company's registered name: the model
+    read the trade name, grounding found it.  A name without a legal form over a line that ends in
+    one (cleanco's terms, any country's) is in doubt; a name with one, or an address under it, is not."""
+    from pipeline.rules.parties import repair_parties
+
+    schema = load_schema(INVOICE_SCHEMA).raw
+    page = _page((40, 100, "NAM SAN SEOUL KOREAN BBQ"), (40, 114, "KOREAN DINE SDN BHD(1077469-V)"),
+                 (40, 128, "No 4, Jalan Permas 10/5."), (400, 114, "Kunden AG"))
+    buyer = {"name": "Walk-in"}
+    trade = {"seller": {"name": "NAM SAN SEOUL KOREAN BBQ"}, "buyer": buyer}
+    assert repair_parties(trade, schema, page)[2] == [  # type: ignore[arg-type]
+        ("seller.name", "'NAM SAN SEOUL KOREAN BBQ' is printed over the registered name "
+                        "'KOREAN DINE SDN BHD(1077469-V)'")]
+    for name in ("KOREAN DINE SDN BHD", "Segi Cash & Carry Sdn.Bhd"):
+        assert repair_parties({"seller": {"name": name}, "buyer": buyer}, schema, page)[2] == []  # type: ignore[arg-type]
+    shop = _page((40, 100, "Royaltea"), (40, 114, "No. 23, Jalan Sutera"), (300, 114, "Kunden GmbH"))
+    assert repair_parties({"seller": {"name": "Royaltea"}, "buyer": buyer}, schema, shop)[2] == []  # type: ignore[arg-type]
+
+
 def test_a_row_text_cut_at_a_line_break_or_holding_its_amounts_is_a_doubt() -> None:
     from pipeline.rules.products import row_doubts
 

@@ -12,7 +12,10 @@ wrong way round, and nothing says otherwise, they are swapped, and the swap is r
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Any
+
+from cleanco.clean import get_unique_terms, normalize_terms
 
 from pipeline.consensus.locale import month_words
 from pipeline.consensus.normalize import normalize_date
@@ -28,6 +31,10 @@ SELLER_LABELS = ("from", "seller", "supplier", "vendor", "issued by", "verkäufe
                  "rechnungssteller", "fournisseur", "vendeur", "émetteur", "fornitore")
 _LABELS = frozenset(fold_words(label) for label in (*BUYER_LABELS, *SELLER_LABELS))
 NEAR = 60.0  # points: a label this far above or before a name labels its block
+# a line that names a reference or a contact person, not a party: "Referenz des Käufers : Liselotte
+# Müller", "Buyer reference:", "Ansprechpartner:", "Attn:", "z. Hd.", "T.a.v."
+REFERENCE = re.compile(r"\b(?:referenz|reference|ref|zeichen|contact|ansprechpartner|attn|attention|z ?hd|zu handen|"
+                       r"bearbeiter|sachbearbeiter|interlocuteur|referencia|riferimento|referentie|t ?a ?v)\b")
 
 
 def party_fields(schema: dict[str, Any]) -> tuple[str, str] | None:
@@ -52,6 +59,8 @@ def repair_parties(record: dict[str, Any], schema: dict[str, Any],
                if (why := _not_a_name(_name(party)))]
     unnamed += [(f"{field}.{key}", f"{text!r} is a date") for field, party in zip(fields, (seller, buyer), strict=True)
                 for key, text in party.items() if isinstance(text, str) and _dated(text)]
+    unnamed += [(f"{field}.name", why) for field, party in zip(fields, (seller, buyer), strict=True)
+                if (why := _referenced(_name(party), page) or _trade_name(_name(party), page))]
     if unnamed:
         return record, None, unnamed
     if _name(seller).strip() and fold(_name(seller)) == fold(_name(buyer)):
@@ -82,6 +91,65 @@ def _not_a_name(name: str) -> str | None:
     if re.fullmatch(r"\S+@\S+\.\w+|(?:https?://|www\.)\S+", name.strip(), re.IGNORECASE):
         return f"{name!r} is an address, not a name"
     return None
+
+
+def _referenced(name: str, page: PageIndex) -> str | None:
+    """Why a party's name is a person the page refers to, not the party: its line labels it as a
+    reference or a contact ("Referenz des Käufers : Liselotte Müller" where the buyer's block, lines
+    below, names a company; every sample read the person, grounding found her)."""
+    if not name.strip():
+        return None
+    found = locate(name, "text", page, 1)
+    if found["bbox"] is None or found["match"] == "fuzzy":  # a fuzzy match may span lines
+        return None
+    x0, y0 = found["bbox"][0], found["bbox"][1]
+    line = sorted((w for w in page.words if abs(w[1] - y0) <= 4 and w[2] <= x0 + 1), key=lambda w: -w[2])
+    run: list[str] = []  # the words printed right before the name, not another column's
+    for word in line:
+        if x0 - word[2] > NEAR / 2:
+            break
+        run.insert(0, word[4])
+        x0 = word[0]
+    before = fold_words(" ".join(run))
+    return f"{name!r} is printed after {before!r}: a reference, not a party" if REFERENCE.search(before) else None
+
+
+def _trade_name(name: str, page: PageIndex) -> str | None:
+    """Why a party's name may be its trade name or the first line of a longer one: it has no legal
+    form and the line printed under it, in its column, ends in one ("NAM SAN SEOUL KOREAN BBQ" over
+    "KOREAN DINE SDN BHD (1077469-V)"; "Musterhafter" over "Versicherungsverein Musterstadt a.G.").
+    An invoice's seller is the registered name (EN 16931's BT-27; the trade name is BT-28)."""
+    if not name.strip() or _legal_form(name):
+        return None
+    found = locate(name, "text", page, 1)
+    if found["bbox"] is None or found["match"] == "fuzzy":
+        return None
+    x0, y0, x1, y1 = found["bbox"]
+    height = y1 - y0
+    for line in page.lines:
+        top = line[0][1]
+        if top <= y0 + height / 2 or top - y1 > 3 * height + 5:
+            continue
+        under = " ".join(w[4] for w in line if w[2] >= x0 - NEAR and w[0] <= x1 + NEAR)
+        named = not re.search(r"\d", _REGISTRATION.sub("", under))  # "3RD FLR, ... MALURI SC" is an address
+        return f"{name!r} is printed over the registered name {under!r}" if named and _legal_form(under) else None
+    return None
+
+
+_REGISTRATION = re.compile(r"\([^)]*\)?\s*$")  # a company's registration number after its name: "(1077469-V)"
+
+
+@cache
+def _legal_forms() -> frozenset[tuple[str, ...]]:
+    """Legal forms of companies by country (cleanco's terms: "sdn bhd", "gmbh", "a.g.", "b.v."...)."""
+    return frozenset(tuple(term.split()) for term in normalize_terms(get_unique_terms()) if term.strip())
+
+
+def _legal_form(text: str) -> bool:
+    """Whether a name ends in a legal form (a registration number in parentheses after it aside)."""
+    text = _REGISTRATION.sub("", text)
+    words = [w for w in re.split(r"[\s,]+", re.sub(r"[.\-]", "", fold_words(text))) if w]
+    return any(tuple(words[len(words) - n:]) in _legal_forms() for n in range(1, 5) if len(words) > n)
 
 
 def _dated(text: str) -> bool:
