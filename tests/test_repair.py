@@ -186,6 +186,34 @@ def test_a_party_name_over_a_registered_name_is_a_doubt() -> None:
     assert repair_parties({"seller": {"name": "Royaltea"}, "buyer": buyer}, schema, shop)[2] == []  # type: ignore[arg-type]
 
 
+def test_the_one_vat_id_printed_outside_the_buyers_block_is_the_sellers() -> None:
+    """The model took the seller's tax number (or GLN) beside its VAT id; an invoice must print its
+    seller's VAT id, a buyer's only in the buyer's block or beside a label naming the buyer."""
+    from pipeline.rules.vatids import repair_seller_vat_id
+
+    schema = load_schema(INVOICE_SCHEMA).raw
+    page = _page((40, 100, "Verkäufer:"), (40, 114, "Lieferant GmbH"), (40, 128, "Steuernummer: 201/113/40209"),
+                 (40, 142, "USt.-Id.-Nr.: DE123456789"), (40, 300, "Käufer:"), (40, 314, "Kunden AG Mitte"),
+                 (40, 328, "Kundenstraße 15"))
+    record = {"seller": {"name": "Lieferant GmbH", "vat_id": "201/113/40209"},
+              "buyer": {"name": "Kunden AG Mitte", "vat_id": None}}
+    fixed, notes = repair_seller_vat_id(record, schema, [page])  # type: ignore[list-item]
+    assert fixed["seller"]["vat_id"] == "DE123456789" and fixed["buyer"] == record["buyer"]
+    assert notes == ["seller.vat_id: '201/113/40209' -> 'DE123456789' "
+                     "(the one VAT id the pages print, not the buyer's: a seller's by law)"]
+    # the id in the buyer's block, or labelled as the buyer's, or two ids: left as they are (a doubt)
+    buyers = _page((40, 100, "Lieferant GmbH"), (40, 114, "Steuernummer: 201/113/40209"), (40, 300, "Kunden AG Mitte"),
+                   (40, 314, "Kundenstraße 15"), (40, 328, "USt.-Id.-Nr.: FR32123456789"))
+    labelled = _page((40, 100, "Lieferant GmbH"), (40, 114, "Ihre USt-IdNr.: FR32123456789"),
+                     (40, 300, "Kunden AG Mitte"))
+    two = _page((40, 100, "Lieferant GmbH"), (40, 114, "USt-IdNr.: DE123456789"), (300, 114, "ATU12345678"),
+                (40, 300, "Kunden AG Mitte"))
+    for other in (buyers, labelled, two):
+        assert repair_seller_vat_id(record, schema, [other]) == (record, [])  # type: ignore[list-item]
+    held = {**record, "seller": {"name": "Lieferant GmbH", "vat_id": "DE123456789"}}
+    assert repair_seller_vat_id(held, schema, [page]) == (held, [])  # type: ignore[list-item]
+
+
 def test_a_row_text_cut_at_a_line_break_or_holding_its_amounts_is_a_doubt() -> None:
     from pipeline.rules.products import row_doubts
 

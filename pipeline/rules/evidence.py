@@ -43,12 +43,34 @@ def countries(pages: Sequence[PageIndex]) -> frozenset[str]:
 def _identifiers(page: PageIndex) -> list[str]:
     """Each run of up to ``_GROUP`` + 1 words from each word on, joined without spaces, dots,
     hyphens and slashes ("DE 123 456 789" -> "DE123456789"): an identifier however it is grouped."""
-    texts = [_compact(w[4]) for w in page.words]
-    return ["".join(texts[i:j]) for i in range(len(texts)) for j in range(i + 1, min(len(texts), i + _GROUP + 1) + 1)]
+    return [text for text, _ in _identifier_runs(page)]
 
 
-def _compact(text: str) -> str:
+def _identifier_runs(page: PageIndex) -> list[tuple[str, int]]:
+    """``_identifiers`` with the index of each run's first word in ``page.words``."""
+    texts = [compact(w[4]) for w in page.words]
+    return [("".join(texts[i:j]), i) for i in range(len(texts))
+            for j in range(i + 1, min(len(texts), i + _GROUP + 1) + 1)]
+
+
+def compact(text: str) -> str:
+    """An identifier as compared: no spaces, dots, hyphens or slashes, upper case."""
     return re.sub(r"[\s.\-/]", "", text).upper().strip(":;,()")
+
+
+def printed_vat_ids(page: PageIndex) -> dict[str, int]:
+    """The VAT ids ``page`` prints (their form: ``is_vat_id``), each with its first word's index."""
+    found: dict[str, int] = {}
+    for text, first in _identifier_runs(page):
+        if text not in found and is_vat_id(text):
+            found[text] = first
+    return found
+
+
+def vat_fields(record: dict[str, Any], schema: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The record's fields marked ``"x-identifier": "vat"``, with their values."""
+    return [(path, value) for path, value, node in leaves(record, schema, schema)
+            if (bare(node, schema) or {}).get("x-identifier") == "vat"]
 
 
 def vat_doubts(record: dict[str, Any], schema: dict[str, Any], pages: Sequence[PageIndex]) -> list[Doubt]:
@@ -57,16 +79,15 @@ def vat_doubts(record: dict[str, Any], schema: dict[str, Any], pages: Sequence[P
     "4000001123452": what a model takes from the same block) has likely missed it.  The form
     decides (a country's prefix and the length its VAT ids have), not the check digits: sample
     invoices print "DE123456789"."""
-    fields = [(path, value) for path, value, node in leaves(record, schema, schema)
-              if (bare(node, schema) or {}).get("x-identifier") == "vat"]
+    fields = vat_fields(record, schema)
     if not fields:
         return []
-    held = {_compact(v) for _, v in fields if isinstance(v, str)}
-    printed = sorted({t for page in pages for t in _identifiers(page) if _vat_form(t)} - held)
+    held = {compact(v) for _, v in fields if isinstance(v, str)}
+    printed = sorted({t for page in pages for t in printed_vat_ids(page)} - held)
     if not printed:
         return []
     return [(path, f"the page prints the VAT id {printed[0]!r}, which no party holds, and this holds {value!r}")
-            for path, value in fields if not (isinstance(value, str) and _vat_form(_compact(value)))]
+            for path, value in fields if not (isinstance(value, str) and is_vat_id(compact(value)))]
 
 
 # an address's last part: "..., Bangalore, Karnataka, India - 560067", "United States", "Scranton PA 18503"
@@ -170,7 +191,7 @@ def _vat_country(text: str) -> str | None:
         return None
 
 
-def _vat_form(text: str) -> bool:
+def is_vat_id(text: str) -> bool:
     """Whether ``text`` has the form of a VAT id of its prefix's country, its check digits aside."""
     module = _vat_module(text)
     if module is None:

@@ -26,6 +26,7 @@ from pipeline.errors import SchemaError
 from pipeline.ground.index import PageIndex
 from pipeline.rules.evidence import Doubt
 from pipeline.rules.parties import repair_parties
+from pipeline.rules.vatids import repair_seller_vat_id
 from pipeline.text import alnum, fold_words
 
 COMPOUND = 6  # a label word this long also ends a compound word ("handelsrechnung")
@@ -36,13 +37,16 @@ _ASIDE = re.compile(r"^\(.*\)$")
 def read_labels(record: dict[str, Any], schema: dict[str, Any], pages: Sequence[PageIndex],
                 page_number: int) -> tuple[dict[str, Any], list[str], list[Doubt]]:
     """What the pages' labels say: seller and buyer the right way round by the first page's
-    (``rules.parties``), then the fields whose value another labelled value contradicts; the
-    record, what changed, the doubts."""
+    (``rules.parties``), the seller's VAT id where it holds another number (``rules.vatids``),
+    then the fields whose value another labelled value contradicts; the record, what changed, the
+    doubts."""
     notes: list[str] = []
     doubts: list[Doubt] = []
     if page_number == 1 and pages and pages[0].words:  # the parties are on page 1
         record, swapped, doubts = repair_parties(record, schema, pages[0])
         notes += [swapped] if swapped else []
+        record, taken = repair_seller_vat_id(record, schema, pages)
+        notes += taken
     record, taken, unsure = repair_labelled(record, schema, pages)
     return record, notes + taken, doubts + unsure
 

@@ -1,0 +1,75 @@
+"""The seller's VAT id, where the model took another number from the seller's block.
+
+German invoices print a tax number beside the VAT id ("Steuernummer: 201/113/40209",
+"USt.-Id.-Nr.: DE123456789"), and ZUGFeRD's stylesheets a GLN ("Globale Nummer: 4000001123452"):
+a small model took either as the seller's ``vat_id`` on most of our e-invoices.  Such a record was
+flagged (``evidence.vat_doubts``), though its name, dates and amounts were right.
+
+The law decides whose id it is: an invoice must print its seller's VAT id (EU VAT Directive,
+art. 226), a buyer's only where the buyer owes the tax (reverse charge), and then in the buyer's
+block or beside a label naming the buyer.  So where the pages print exactly one VAT id no party
+holds, the seller's field holds none, and the id is neither in the buyer's block nor labelled as
+the buyer's, it is the seller's: taken, and recorded.  Every other case stays a doubt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pipeline.ground.index import PageIndex
+from pipeline.ground.sources import locate
+from pipeline.rules.evidence import compact, is_vat_id, printed_vat_ids, vat_fields
+from pipeline.rules.parties import BUYER_LABELS, NEAR, party_fields
+from pipeline.text import fold_words
+
+BLOCK = 120.0  # points: how far under a party's name its block (address, numbers, ids) goes
+_YOURS = frozenset({"your", "yours", "ihre", "ihr", "votre", "vos", "su", "sus", "vostra", "vostro", "uw"})
+_BUYER_WORDS = frozenset(w for label in BUYER_LABELS for w in fold_words(label).split()) | _YOURS
+
+
+def repair_seller_vat_id(record: dict[str, Any], schema: dict[str, Any],
+                         pages: Sequence[PageIndex]) -> tuple[dict[str, Any], list[str]]:
+    """``record`` with the seller's VAT id the one the pages print (see the module), and what changed."""
+    parties = party_fields(schema)
+    seller = record.get(parties[0]) if parties else None
+    if parties is None or not isinstance(seller, dict) or not pages:
+        return record, []
+    fields = vat_fields(record, schema)
+    mine = [(path, value) for path, value in fields if path.startswith(f"{parties[0]}.") and path.count(".") == 1]
+    if len(mine) != 1 or (isinstance(mine[0][1], str) and is_vat_id(compact(mine[0][1]))):
+        return record, []
+    held = {compact(v) for _, v in fields if isinstance(v, str)}
+    printed = [(text, page, first) for page in pages
+               for text, first in printed_vat_ids(page).items() if text not in held]
+    if len({text for text, _, _ in printed}) != 1:
+        return record, []
+    buyer = record.get(parties[1])
+    buyer_name = buyer.get("name") if isinstance(buyer, dict) else None
+    if any(_the_buyers(page, first, buyer_name) for _, page, first in printed):
+        return record, []
+    path, old = mine[0]
+    key = path.split(".", 1)[1]
+    text = printed[0][0]
+    return ({**record, parties[0]: {**seller, key: text}},
+            [f"{path}: {old!r} -> {text!r} (the one VAT id the pages print, not the buyer's: a seller's by law)"])
+
+
+def _the_buyers(page: PageIndex, first: int, buyer_name: Any) -> bool:
+    """Whether the VAT id starting at word ``first`` is the buyer's: a word before it on its line
+    names the buyer ("Ihre USt-IdNr.", "Customer VAT"), or it is printed in the buyer's block (under
+    the buyer's name, in its column).  A buyer's name the page does not print plainly leaves the
+    block unknown: then it may be the buyer's."""
+    word = page.words[first]
+    before = [fold_words(w[4]).strip(":.,()") for w in page.words if abs(w[1] - word[1]) <= 4 and w[2] <= word[0] + 1]
+    if _BUYER_WORDS & set(before):
+        return True
+    if not isinstance(buyer_name, str) or not buyer_name.strip():
+        return False
+    found = locate(buyer_name, "text", page, 1)
+    if found["bbox"] is None or found["match"] == "fuzzy":
+        return True
+    x0, y0 = found["bbox"][0], found["bbox"][1]
+    line = [w for w in page.words if abs(w[1] - word[1]) <= 4]
+    start = min(w[0] for w in line)
+    return 0 <= word[1] - y0 <= BLOCK and abs(start - x0) <= NEAR
