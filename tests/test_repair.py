@@ -208,7 +208,10 @@ def test_the_one_vat_id_printed_outside_the_buyers_block_is_the_sellers() -> Non
                      (40, 300, "Kunden AG Mitte"))
     two = _page((40, 100, "Lieferant GmbH"), (40, 114, "USt-IdNr.: DE123456789"), (300, 114, "ATU12345678"),
                 (40, 300, "Kunden AG Mitte"))
-    for other in (buyers, labelled, two):
+    # the buyer's block in the right column, its id on a line the seller's address starts on the left
+    right = _page((40, 100, "Lieferant GmbH"), (300, 100, "Kunden AG Mitte"), (40, 114, "Steuernummer: 201/113/40209"),
+                  (300, 114, "Kundenstraße 15"), (40, 128, "80333 München"), (300, 128, "USt-IdNr.: FR32123456789"))
+    for other in (buyers, labelled, two, right):
         assert repair_seller_vat_id(record, schema, [other]) == (record, [])  # type: ignore[list-item]
     held = {**record, "seller": {"name": "Lieferant GmbH", "vat_id": "DE123456789"}}
     assert repair_seller_vat_id(held, schema, [page]) == (held, [])  # type: ignore[list-item]

@@ -21,6 +21,7 @@ from pipeline.consensus.locale import month_words
 from pipeline.consensus.normalize import normalize_date
 from pipeline.ground.index import PageIndex
 from pipeline.ground.sources import locate
+from pipeline.render.textlayer import Word
 from pipeline.rules.evidence import Doubt
 from pipeline.text import fold, fold_words, tokens
 
@@ -102,16 +103,21 @@ def _referenced(name: str, page: PageIndex) -> str | None:
     found = locate(name, "text", page, 1)
     if found["bbox"] is None or found["match"] == "fuzzy":  # a fuzzy match may span lines
         return None
-    x0, y0 = found["bbox"][0], found["bbox"][1]
+    before = fold_words(" ".join(w[4] for w in words_before(page, found["bbox"][0], found["bbox"][1])))
+    return f"{name!r} is printed after {before!r}: a reference, not a party" if REFERENCE.search(before) else None
+
+
+def words_before(page: PageIndex, x0: float, y0: float) -> list[Word]:
+    """The words printed right before the text at (``x0``, ``y0``) on its line, in order, each at
+    most ``NEAR`` / 2 from the next: its label, not another column's words."""
     line = sorted((w for w in page.words if abs(w[1] - y0) <= 4 and w[2] <= x0 + 1), key=lambda w: -w[2])
-    run: list[str] = []  # the words printed right before the name, not another column's
+    run: list[Word] = []
     for word in line:
         if x0 - word[2] > NEAR / 2:
             break
-        run.insert(0, word[4])
+        run.insert(0, word)
         x0 = word[0]
-    before = fold_words(" ".join(run))
-    return f"{name!r} is printed after {before!r}: a reference, not a party" if REFERENCE.search(before) else None
+    return run
 
 
 def _trade_name(name: str, page: PageIndex) -> str | None:

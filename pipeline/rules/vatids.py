@@ -14,18 +14,20 @@ the buyer's, it is the seller's: taken, and recorded.  Every other case stays a 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from pipeline.ground.index import PageIndex
 from pipeline.ground.sources import locate
 from pipeline.rules.evidence import compact, is_vat_id, printed_vat_ids, vat_fields
-from pipeline.rules.parties import BUYER_LABELS, NEAR, party_fields
+from pipeline.rules.parties import BUYER_LABELS, NEAR, party_fields, words_before
 from pipeline.text import fold_words
 
 BLOCK = 120.0  # points: how far under a party's name its block (address, numbers, ids) goes
-_YOURS = frozenset({"your", "yours", "ihre", "ihr", "votre", "vos", "su", "sus", "vostra", "vostro", "uw"})
-_BUYER_WORDS = frozenset(w for label in BUYER_LABELS for w in fold_words(label).split()) | _YOURS
+# a label naming the buyer: one of the parties' buyer labels, or a word saying "yours" ("Ihre USt-IdNr.")
+_BUYERS = re.compile(r"\b(?:your|yours|ihre|ihr|votre|vos|su|sus|vostra|vostro|uw|"
+                     + "|".join(re.escape(fold_words(label)) for label in BUYER_LABELS) + r")\b")
 
 
 def repair_seller_vat_id(record: dict[str, Any], schema: dict[str, Any],
@@ -56,13 +58,13 @@ def repair_seller_vat_id(record: dict[str, Any], schema: dict[str, Any],
 
 
 def _the_buyers(page: PageIndex, first: int, buyer_name: Any) -> bool:
-    """Whether the VAT id starting at word ``first`` is the buyer's: a word before it on its line
-    names the buyer ("Ihre USt-IdNr.", "Customer VAT"), or it is printed in the buyer's block (under
-    the buyer's name, in its column).  A buyer's name the page does not print plainly leaves the
-    block unknown: then it may be the buyer's."""
+    """Whether the VAT id starting at word ``first`` is the buyer's: its label names the buyer
+    ("Ihre USt-IdNr.", "Customer VAT"), or it is printed in the buyer's block (under the buyer's
+    name, its label starting in the name's column).  A buyer's name the page does not print plainly
+    leaves the block unknown: then it may be the buyer's."""
     word = page.words[first]
-    before = [fold_words(w[4]).strip(":.,()") for w in page.words if abs(w[1] - word[1]) <= 4 and w[2] <= word[0] + 1]
-    if _BUYER_WORDS & set(before):
+    label = words_before(page, word[0], word[1])
+    if _BUYERS.search(fold_words(" ".join(w[4] for w in label))):
         return True
     if not isinstance(buyer_name, str) or not buyer_name.strip():
         return False
@@ -70,6 +72,5 @@ def _the_buyers(page: PageIndex, first: int, buyer_name: Any) -> bool:
     if found["bbox"] is None or found["match"] == "fuzzy":
         return True
     x0, y0 = found["bbox"][0], found["bbox"][1]
-    line = [w for w in page.words if abs(w[1] - word[1]) <= 4]
-    start = min(w[0] for w in line)
+    start = label[0][0] if label else word[0]
     return 0 <= word[1] - y0 <= BLOCK and abs(start - x0) <= NEAR

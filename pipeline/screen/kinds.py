@@ -15,9 +15,10 @@ when its image is near-uniform.  A page that matches nothing is ``other``; it is
 prints amounts (the continuation page of a long invoice has rows but no title) or is read with
 an invoice page, and not otherwise (there is nothing to extract).
 A till's slip is a receipt whatever its title: where tax law calls it a "(simplified) tax invoice",
-a page that names its cashier or the change given back (or shows two other signs of a till: the card
-or cash tendered, the article count, cash rounding, the time of sale) was paid at a counter, and has a receipt's
-values (a seller, a date, a total), not an invoice's (a number, a buyer, a due date).
+a page that names its cashier or the change given back (or shows two other signs of a till: the
+card or cash tendered, the article count, cash rounding, the time of sale) was paid at a counter,
+and has a receipt's values (a seller, a date, a total), not an invoice's (a number, a buyer, a due
+date).
 The lexicon covers English, German, French, Spanish, Italian and Dutch.
 """
 
