@@ -67,6 +67,14 @@ def printed_vat_ids(page: PageIndex) -> dict[str, int]:
     return found
 
 
+def unheld_vat_ids(fields: Sequence[tuple[str, Any]],
+                   pages: Sequence[PageIndex]) -> list[tuple[str, PageIndex, int]]:
+    """The VAT ids the pages print that none of ``fields`` (``vat_fields``) holds, each with its page
+    and its first word's index there."""
+    held = {compact(v) for _, v in fields if isinstance(v, str)}
+    return [(text, page, first) for page in pages for text, first in printed_vat_ids(page).items() if text not in held]
+
+
 def vat_fields(record: dict[str, Any], schema: dict[str, Any]) -> list[tuple[str, Any]]:
     """The record's fields marked ``"x-identifier": "vat"``, with their values."""
     return [(path, value) for path, value, node in leaves(record, schema, schema)
@@ -82,8 +90,7 @@ def vat_doubts(record: dict[str, Any], schema: dict[str, Any], pages: Sequence[P
     fields = vat_fields(record, schema)
     if not fields:
         return []
-    held = {compact(v) for _, v in fields if isinstance(v, str)}
-    printed = sorted({t for page in pages for t in printed_vat_ids(page)} - held)
+    printed = sorted({text for text, _, _ in unheld_vat_ids(fields, pages)})
     if not printed:
         return []
     return [(path, f"the page prints the VAT id {printed[0]!r}, which no party holds, and this holds {value!r}")

@@ -61,7 +61,7 @@ def repair_parties(record: dict[str, Any], schema: dict[str, Any],
     unnamed += [(f"{field}.{key}", f"{text!r} is a date") for field, party in zip(fields, (seller, buyer), strict=True)
                 for key, text in party.items() if isinstance(text, str) and _dated(text)]
     unnamed += [(f"{field}.name", why) for field, party in zip(fields, (seller, buyer), strict=True)
-                if (why := _referenced(_name(party), page) or _trade_name(_name(party), page))]
+                if (why := _not_the_party(_name(party), page))]
     if unnamed:
         return record, None, unnamed
     if _name(seller).strip() and fold(_name(seller)) == fold(_name(buyer)):
@@ -94,16 +94,27 @@ def _not_a_name(name: str) -> str | None:
     return None
 
 
-def _referenced(name: str, page: PageIndex) -> str | None:
-    """Why a party's name is a person the page refers to, not the party: its line labels it as a
-    reference or a contact ("Referenz des Käufers : Liselotte Müller" where the buyer's block, lines
-    below, names a company; every sample read the person, grounding found her)."""
+def plain_box(name: str, page: PageIndex) -> list[float] | None:
+    """Where ``name`` is printed as written or normalised; None where it is not, or only fuzzily (a
+    fuzzy match may span lines, and then says nothing of the line the name is on)."""
     if not name.strip():
         return None
     found = locate(name, "text", page, 1)
-    if found["bbox"] is None or found["match"] == "fuzzy":  # a fuzzy match may span lines
-        return None
-    before = fold_words(" ".join(w[4] for w in words_before(page, found["bbox"][0], found["bbox"][1])))
+    return None if found["bbox"] is None or found["match"] == "fuzzy" else found["bbox"]
+
+
+def _not_the_party(name: str, page: PageIndex) -> str | None:
+    """Why a party's name, printed plainly, names someone else: a reference or a contact, or a
+    trade name over the registered one."""
+    box = plain_box(name, page)
+    return None if box is None else _referenced(name, box, page) or _trade_name(name, box, page)
+
+
+def _referenced(name: str, box: list[float], page: PageIndex) -> str | None:
+    """Why a party's name is a person the page refers to, not the party: its line labels it as a
+    reference or a contact ("Referenz des Käufers : Liselotte Müller" where the buyer's block, lines
+    below, names a company; every sample read the person, grounding found her)."""
+    before = fold_words(" ".join(w[4] for w in words_before(page, box[0], box[1])))
     return f"{name!r} is printed after {before!r}: a reference, not a party" if REFERENCE.search(before) else None
 
 
@@ -120,17 +131,14 @@ def words_before(page: PageIndex, x0: float, y0: float) -> list[Word]:
     return run
 
 
-def _trade_name(name: str, page: PageIndex) -> str | None:
+def _trade_name(name: str, box: list[float], page: PageIndex) -> str | None:
     """Why a party's name may be its trade name or the first line of a longer one: it has no legal
     form and the line printed under it, in its column, ends in one ("NAM SAN SEOUL KOREAN BBQ" over
     "KOREAN DINE SDN BHD (1077469-V)"; "Musterhafter" over "Versicherungsverein Musterstadt a.G.").
     An invoice's seller is the registered name (EN 16931's BT-27; the trade name is BT-28)."""
-    if not name.strip() or _legal_form(name):
+    if _legal_form(name):
         return None
-    found = locate(name, "text", page, 1)
-    if found["bbox"] is None or found["match"] == "fuzzy":
-        return None
-    x0, y0, x1, y1 = found["bbox"]
+    x0, y0, x1, y1 = box
     height = y1 - y0
     for line in page.lines:
         top = line[0][1]

@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.ground.index import PageIndex
-from pipeline.ground.sources import locate
-from pipeline.rules.evidence import compact, is_vat_id, printed_vat_ids, vat_fields
-from pipeline.rules.parties import BUYER_LABELS, NEAR, party_fields, words_before
+from pipeline.rules.evidence import compact, is_vat_id, unheld_vat_ids, vat_fields
+from pipeline.rules.parties import BUYER_LABELS, NEAR, party_fields, plain_box, words_before
 from pipeline.text import fold_words
 
 BLOCK = 120.0  # points: how far under a party's name its block (address, numbers, ids) goes
@@ -41,9 +40,7 @@ def repair_seller_vat_id(record: dict[str, Any], schema: dict[str, Any],
     mine = [(path, value) for path, value in fields if path.startswith(f"{parties[0]}.") and path.count(".") == 1]
     if len(mine) != 1 or (isinstance(mine[0][1], str) and is_vat_id(compact(mine[0][1]))):
         return record, []
-    held = {compact(v) for _, v in fields if isinstance(v, str)}
-    printed = [(text, page, first) for page in pages
-               for text, first in printed_vat_ids(page).items() if text not in held]
+    printed = unheld_vat_ids(fields, pages)
     if len({text for text, _, _ in printed}) != 1:
         return record, []
     buyer = record.get(parties[1])
@@ -67,10 +64,10 @@ def _the_buyers(page: PageIndex, first: int, buyer_name: Any) -> bool:
     if _BUYERS.search(fold_words(" ".join(w[4] for w in label))):
         return True
     if not isinstance(buyer_name, str) or not buyer_name.strip():
-        return False
-    found = locate(buyer_name, "text", page, 1)
-    if found["bbox"] is None or found["match"] == "fuzzy":
+        return False  # no buyer read: only the label can say
+    box = plain_box(buyer_name, page)
+    if box is None:
         return True
-    x0, y0 = found["bbox"][0], found["bbox"][1]
+    x0, y0 = box[0], box[1]
     start = label[0][0] if label else word[0]
     return 0 <= word[1] - y0 <= BLOCK and abs(start - x0) <= NEAR
