@@ -25,6 +25,16 @@ def clean_text(value: str) -> str:
     return SPACES.sub(" ", unicodedata.normalize("NFC", value)).strip()
 
 
+def plain_digits(text: str) -> str:
+    """Every script's digits as ASCII digits ("٦/١١/٢٠٢٤" -> "6/11/2024") and the invisible marks that
+    order right-to-left text dropped (U+200F between a date's numbers): numbers as Python reads them."""
+    return "".join(str(unicodedata.digit(ch)) if ch.isdigit() and not ch.isascii() and unicodedata.decimal(ch, None)
+                   is not None else ch for ch in text.translate(_NUMBER_MARKS) if unicodedata.category(ch) != "Cf")
+
+
+_NUMBER_MARKS = str.maketrans({"\u066b": ".", "\u066c": ","})  # the Arabic decimal and thousands separators
+
+
 def fold(value: Any) -> str:
     """Text as compared: NFC, whitespace collapsed, case folded, trailing punctuation dropped."""
     return re.sub(r"[\s.,;:]+$", "", clean_text(str(value)).casefold())

@@ -142,11 +142,34 @@ def month_first_written_with(separator: str) -> bool:
 
 @lru_cache(maxsize=1)
 def month_words() -> frozenset[str]:
-    """Every month's name and abbreviation in every CLDR locale (case-folded, without a final "."):
-    a printed text is a worded date only if it holds one, so the date parser runs on few texts."""
+    """Every month's name and abbreviation in every CLDR locale (case-folded, without a final "."),
+    and the letters of those that hold a number ("tháng" of "tháng 5", "月" of "2月", "월" of
+    "11월"): a printed text is a worded date only if it holds one, so the date parser runs on few texts."""
     words: set[str] = set()
     for locale in _locales():
         for context in locale.months.values():
             for width in ("wide", "abbreviated"):
-                words.update(str(name).casefold().rstrip(".") for name in context.get(width, {}).values())
+                for name in context.get(width, {}).values():
+                    word = str(name).casefold().rstrip(".")
+                    words.add(word)
+                    if re.search(r"\d", word):
+                        words.update(part for part in re.split(r"[\s\d#]+", word) if part)
     return frozenset(w for w in words if w)
+
+
+@lru_cache(maxsize=1)
+def date_literals() -> re.Pattern[str]:
+    """The words CLDR's date patterns print beside a date's numbers and names (Japanese 年 and 日,
+    Korean 년 and 일, Bulgarian and Russian "г.", Lithuanian "m." and "d.", Latvian "gada", Spanish
+    "de"), each as a word of its own: without them a printed date is its numbers and its month."""
+    found: set[str] = set()
+    for locale in _locales():
+        for width in ("short", "medium", "long", "full"):
+            try:
+                pattern = locale.date_formats[width].pattern
+            except (KeyError, AttributeError):
+                continue
+            found.update(t.strip().casefold() for t in re.findall(r"'([^']+)'", pattern))
+            found.update(re.findall(r"[^\W\da-zA-Z_]+", re.sub(r"'[^']*'", "", pattern).casefold()))
+    words = sorted((w for w in found if w and not re.search(r"[\d\s]", w)), key=len, reverse=True)
+    return re.compile(r"(?<![^\W\d_])(?:" + "|".join(map(re.escape, words)) + r")\.?(?![^\W\d_])")

@@ -14,9 +14,9 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from pipeline.consensus.locale import month_words, sign_currencies, symbols_longest_first
+from pipeline.consensus.locale import date_literals, month_words, sign_currencies, symbols_longest_first
 from pipeline.schema.paths import has_type, resolve_ref, types_of
-from pipeline.text import SPACES, clean_text
+from pipeline.text import SPACES, clean_text, plain_digits
 
 NULL_WORDS = frozenset({"null", "none", "nil"})
 def normalize_currency(value: str | None, allowed: frozenset[str] | None = None) -> str | None:
@@ -60,11 +60,13 @@ def normalize_amount(value: Any) -> float | None:
         return None
     if isinstance(value, (int, float)):
         return float(value)
-    text = clean_text(str(value))
+    text = plain_digits(clean_text(str(value)))
     if not text or len(_AMOUNT_WITH_CENTS.findall(text)) > 1:
         return None  # "315.50, 1577.50": two amounts are no one number
     negative = bool(re.search(r"^\(.*\)$|^-|-$|^−|\bCR\b|\bcr\b", text))
-    digits = re.sub(r"[^0-9.,' ]", "", text).strip().replace(" ", "").replace("'", "")
+    # the number alone: a sign's own dots stay out ("50.970,66 kr.", "13,660.128 د.ك.")
+    number_span = re.search(r"\d(?:.*\d)?", text)
+    digits = re.sub(r"[^0-9.,' ]", "", number_span.group() if number_span else "").replace(" ", "").replace("'", "")
     if not re.search(r"\d", digits):
         return None
     last_dot, last_comma = digits.rfind("."), digits.rfind(",")
@@ -107,14 +109,21 @@ def normalize_date(value: Any, dayfirst: bool = True) -> str | None:
         return None
     if isinstance(value, date):
         return value.isoformat()
-    text = clean_text(str(value)).lower()
+    text = plain_digits(clean_text(str(value))).lower()
     text = _TIME.sub("", SPACES.sub(" ", text).strip())
+    # CLDR's words beside the numbers out ("2024年2月8日", "10.09.2024 г."), and the spaces some
+    # locales print after a separator ("14. 8. 2025", "2025. 05. 10.")
+    bare = SPACES.sub(" ", date_literals().sub(" ", text)).strip()
+    numeric = _SPACED.sub(r"\1", bare).strip(" .")
+    if bare != text and re.fullmatch(r"\d{4}(?: \d{1,2}){2}|\d{1,2} \d{1,2} \d{4}", numeric):
+        numeric = numeric.replace(" ", "-")  # "2024年2月8日": the words were the separators
+    text = bare
     try:
         if m := _ISO.match(text):
             return date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat()
         if m := _COMPACT.match(text):
             return date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat()
-        if m := _NUMERIC.match(text):
+        if m := _NUMERIC.match(numeric):
             a, b, c = (int(g) for g in m.groups())
             if a > 31:
                 return date(a, b, c).isoformat()
@@ -123,13 +132,15 @@ def normalize_date(value: Any, dayfirst: bool = True) -> str | None:
             if month > 12:
                 day, month = month, day
             return date(year, month, day).isoformat()
-        return _worded_date(SPACES.sub(" ", text.replace(",", " ")).strip())
+        return _worded_date(SPACES.sub(" ", re.sub(r"[,\-]", " ", text)).strip())
     except ValueError:
         return None
 
 
-# a worded date has a number and a word and at most a few more: "29 maart 2014", "1er janvier 2026"
-_WORDED = re.compile(r"^(?=.*\d)(?=.*[^\W\d_]{2})\S+(?:\s\S+){1,5}$")
+# a worded date has a number and a letter and at most a few more words: "29 maart 2014", "1er janvier
+# 2026", "2024年2月8日"
+_WORDED = re.compile(r"^(?=.*\d)(?=.*[^\W\d_])\S+(?:\s\S+){0,5}$")
+_SPACED = re.compile(r"\s*([./\-])\s*")
 _ORDER = re.compile(r"(?<!\d)(\d{1,2})[./\-](\d{1,2})[./\-]\d{2}")
 
 
@@ -139,13 +150,24 @@ def _worded_date(text: str) -> str | None:
     all printed ("Sep 2026" is no date)."""
     if len(text) > 40 or not _WORDED.match(text) or len(re.findall(r"\d+", text)) < 2:
         return None
-    if not any(word.rstrip(".") in month_words() for word in re.findall(r"[^\W\d_][^\s\d,]*", text.casefold())):
+    if not any(_has_month(word.rstrip(".")) for word in re.findall(r"[^\s\d,.]+", text.casefold())):
         return None  # no month's name in any language: not a worded date (and no parser call)
     import dateparser
 
     found = dateparser.parse(text, settings={"REQUIRE_PARTS": ["day", "month", "year"], "DATE_ORDER": "DMY",
                                              "PREFER_LOCALE_DATE_ORDER": False, "STRICT_PARSING": True})
-    return found.date().isoformat() if found is not None else None
+    if found is None:
+        return None
+    numbers = {int(n) for n in re.findall(r"\d+", text)}
+    if found.day not in numbers or not {found.year, found.year % 100} & numbers:
+        return None  # a reading whose day or year the text does not print is the parser's guess
+    return found.date().isoformat()
+
+
+def _has_month(word: str) -> bool:
+    """A month's name, or one behind a letter that a language joins to it (Hebrew "באוגוסט", "in August")."""
+    words = month_words()
+    return word in words or any(word[i:] in words for i in range(1, len(word) - 2))
 
 
 def date_order(texts: Iterable[str]) -> bool | None:
