@@ -106,3 +106,18 @@ def generate_samples(directory: Path, seed: int, count: int) -> None:
     click.echo(f"wrote {len(written)} documents to {directory}")
 
 
+@samples.command("world")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--seed", default=29, show_default=True, type=int)
+@click.option("--per-locale", default=2, show_default=True, type=click.IntRange(1),
+              help="One-page invoices per locale.")
+def generate_world_samples(directory: Path, seed: int, per_locale: int) -> None:
+    """Generate invoices in 14 locales (Dutch to US English) with ground-truth JSON into DIRECTORY:
+    amounts, dates and currencies as each locale prints them, for what no dev set here has."""
+    from pipeline.devtools.world import WORLD, generate_world
+
+    try:
+        written = generate_world(directory, seed=seed, per_locale=per_locale)
+    except OSError as exc:
+        raise OutputError(f"cannot write to {directory}: {exc.strerror or exc}") from None
+    click.echo(f"wrote {len(written)} documents in {len(WORLD)} locales to {directory}")

@@ -30,6 +30,12 @@ class Locale:
     thousands: str
     date_style: str
     months: tuple[str, ...]
+    country: str = ""
+    rate: float = 0.2
+    prefix: str = "INV"
+    vat: str | None = "{country}#########"  # a VAT id's form: "#" a random digit; None: the country has none
+    products: tuple[str, ...] = ()
+    cldr: str | None = None  # a CLDR locale: amounts and dates as Babel writes them (date_style: its width)
 
 
 EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
@@ -45,20 +51,22 @@ LOCALES = {
         "due": "Due date", "from": "From", "to": "Bill to", "vat": "VAT No.", "desc": "Description",
         "qty": "Qty", "price": "Unit price", "amount": "Amount", "net": "Subtotal", "tax": "VAT",
         "total": "Total due", "notax": "No VAT charged", "page": "Page",
-        "rows": "Items total", "allowance": "Discount", "charge": "Shipping"}, ".", ",", "long", EN_MONTHS),
+        "rows": "Items total", "allowance": "Discount", "charge": "Shipping"}, ".", ",", "long", EN_MONTHS,
+        "GB", 0.2, "INV"),
     "de": Locale("de", "de_DE", {
         "invoice": "RECHNUNG", "credit": "GUTSCHRIFT", "number": "Rechnungsnr.", "date": "Rechnungsdatum",
         "due": "Fällig am", "from": "Absender", "to": "Rechnungsempfänger", "vat": "USt-IdNr.",
         "desc": "Bezeichnung", "qty": "Menge", "price": "Einzelpreis", "amount": "Betrag", "net": "Nettobetrag",
         "tax": "MwSt.", "total": "Gesamtbetrag", "notax": "Steuerfrei", "page": "Seite",
         "rows": "Positionssumme", "allowance": "Rabatt", "charge": "Versandkosten"},
-        ",", ".", "dotted", DE_MONTHS),
+        ",", ".", "dotted", DE_MONTHS, "DE", 0.19, "RE"),
     "fr": Locale("fr", "fr_FR", {
         "invoice": "FACTURE", "credit": "AVOIR", "number": "Facture n°", "date": "Date de facture",
         "due": "Échéance", "from": "Émetteur", "to": "Client", "vat": "N° TVA", "desc": "Désignation",
         "qty": "Qté", "price": "Prix unitaire", "amount": "Montant", "net": "Total HT", "tax": "TVA",
         "total": "Total TTC", "notax": "TVA non applicable", "page": "Page",
-        "rows": "Total lignes", "allowance": "Remise", "charge": "Frais de port"}, ",", "\u202f", "words", FR_MONTHS),
+        "rows": "Total lignes", "allowance": "Remise", "charge": "Frais de port"}, ",", "\u202f", "words", FR_MONTHS,
+        "FR", 0.2, "FA"),
 }
 SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "CHF": "CHF"}
 PRODUCTS = {
@@ -73,6 +81,10 @@ PRODUCTS = {
 
 
 def fmt_amount(x: float, loc: Locale, currency: str) -> str:
+    if loc.cldr:
+        from babel.numbers import format_currency
+
+        return str(format_currency(x, currency, locale=loc.cldr))
     whole, frac = f"{abs(x):,.2f}".split(".")
     text = whole.replace(",", loc.thousands) + loc.decimal + frac
     sign = "-" if x < 0 else ""
@@ -84,6 +96,10 @@ def fmt_amount(x: float, loc: Locale, currency: str) -> str:
 
 def fmt_date(iso: str, loc: Locale) -> str:
     d = date.fromisoformat(iso)
+    if loc.cldr:
+        from babel.dates import format_date
+
+        return str(format_date(d, loc.date_style, locale=loc.cldr))
     if loc.date_style == "dotted":
         return f"{d.day:02d}.{d.month:02d}.{d.year}"
     if loc.date_style == "words":
@@ -98,32 +114,41 @@ def make_truth(rng: random.Random, fake: Any, loc: Locale, n_items: int, currenc
     issue = date(2025, 1, 1) + timedelta(days=rng.randrange(0, 600))
     due = issue + timedelta(days=rng.choice((14, 30, 60)))
     sign = -1.0 if credit else 1.0
+    cents = _digits(currency, loc)
     items: list[dict[str, Any]] = []
     for _ in range(n_items):
         qty = float(rng.randint(1, 12))
-        price = round(rng.uniform(4, 900), 2)
-        items.append({"description": rng.choice(PRODUCTS[loc.code]), "quantity": qty,
-                      "unit_price": round(sign * price, 2), "amount": round(sign * qty * price, 2)})
-    rows = round(sum(i["amount"] for i in items), 2)
-    allowance = round(abs(rows) * rng.choice((0.02, 0.03, 0.05)), 2) if adjusted else None
+        price = round(rng.uniform(4, 900), cents)
+        items.append({"description": rng.choice(loc.products or PRODUCTS[loc.code]), "quantity": qty,
+                      "unit_price": round(sign * price, cents), "amount": round(sign * qty * price, cents)})
+    rows = round(sum(i["amount"] for i in items), cents)
+    allowance = round(abs(rows) * rng.choice((0.02, 0.03, 0.05)), cents) if adjusted else None
     charge = rng.choice((4.9, 9.5, 12.0, 19.9)) if adjusted else None
-    net = round(rows - sign * (allowance or 0.0) + sign * (charge or 0.0), 2)
-    rate = 0.0 if no_tax else {"en": 0.2, "de": 0.19, "fr": 0.2}[loc.code]
-    tax = round(net * rate, 2)
-    prefix = {"en": "INV", "de": "RE", "fr": "FA"}[loc.code] if not credit else "CN"
+    net = round(rows - sign * (allowance or 0.0) + sign * (charge or 0.0), cents)
+    tax = round(net * (0.0 if no_tax else loc.rate), cents)
+    prefix = loc.prefix if not credit else "CN"
 
     def party() -> dict[str, Any]:
-        country = {"en": "GB", "de": "DE", "fr": "FR"}[loc.code]
-        return {"name": fake.company(), "vat_id": f"{country}{rng.randint(100000000, 999999999)}",
-                "address": fake.address().replace("\n", ", ")}
+        vat = "".join(str(rng.randint(0, 9)) if ch == "#" else ch for ch in loc.vat.format(country=loc.country)) \
+            if loc.vat else None
+        return {"name": fake.company(), "vat_id": vat, "address": fake.address().replace("\n", ", ")}
 
     return {
         "invoice_number": f"{prefix}-{issue.year}-{rng.randint(100, 99999):05d}",
         "issue_date": issue.isoformat(), "due_date": due.isoformat(),
         "seller": party(), "buyer": party(), "currency": currency,
         "allowance_total": allowance, "charge_total": charge,
-        "net_amount": net, "tax_amount": tax, "total_amount": round(net + tax, 2), "line_items": items,
+        "net_amount": net, "tax_amount": tax, "total_amount": round(net + tax, cents), "line_items": items,
     }
+
+
+def _digits(currency: str, loc: Locale) -> int:
+    """The currency's decimals as the locale writes them (CLDR: no cents for the forint), else 2."""
+    if not loc.cldr:
+        return 2
+    from babel.numbers import get_currency_precision
+
+    return int(get_currency_precision(currency))
 
 
 class _Doc:
@@ -164,8 +189,8 @@ def render_invoice(inv: dict[str, Any], loc: Locale, layout: int, credit: bool, 
         doc.font("B", 9)
         pdf.cell(88, 5, t(title), new_x="LEFT", new_y="NEXT")
         doc.font("", 9)
-        pdf.multi_cell(88, 4.5, t(f"{p['name']}\n{p['address']}\n{lab['vat']} {p['vat_id']}"),
-                       new_x="LEFT", new_y="NEXT")
+        vat = f"\n{lab['vat']} {p['vat_id']}" if p["vat_id"] else ""
+        pdf.multi_cell(88, 4.5, t(f"{p['name']}\n{p['address']}{vat}"), new_x="LEFT", new_y="NEXT")
 
     if layout == 0:
         party(lab["from"], inv["seller"], 12, 12)
@@ -192,8 +217,8 @@ def render_invoice(inv: dict[str, Any], loc: Locale, layout: int, credit: bool, 
         pdf.cell(0, 7, t(f"{title} {inv['invoice_number']}"), new_x="LMARGIN", new_y="NEXT")
         doc.font("", 9)
         for who, p in ((lab["from"], inv["seller"]), (lab["to"], inv["buyer"])):
-            pdf.multi_cell(0, 4.5, t(f"{who}: {p['name']}, {p['address']} ({lab['vat']} {p['vat_id']})"),
-                           new_x="LMARGIN", new_y="NEXT")
+            vat = f" ({lab['vat']} {p['vat_id']})" if p["vat_id"] else ""
+            pdf.multi_cell(0, 4.5, t(f"{who}: {p['name']}, {p['address']}{vat}"), new_x="LMARGIN", new_y="NEXT")
         pdf.cell(0, 5, t(f"{header[1][0]}: {header[1][1]} - {header[2][0]}: {header[2][1]}"),
                  new_x="LMARGIN", new_y="NEXT")
         pdf.ln(3)

@@ -13,6 +13,7 @@ from pipeline.render.textlayer import Word, lines_of
 from pipeline.text import alnum, fold, tokens
 
 MAX_SPAN = 3  # "1 234,56", "EUR 12.00", "23. März 2026": a printed value is at most three words
+MAX_DATE_SPAN = 5  # but a date is up to five: "15 de julio de 2025", "2025 m. birželio 2 d." (CLDR's long forms)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,10 @@ class PageIndex:
     @cached_property
     def dates(self) -> list[tuple[set[str], Span]]:
         out = []
-        for span in self.spans:
+        longer = [Span(" ".join(w[4] for w in line[i:i + n]), union(line[i:i + n]), n, k)
+                  for k, line in enumerate(self.lines) for n in range(MAX_SPAN + 1, MAX_DATE_SPAN + 1)
+                  for i in range(len(line) - n + 1) if not line[i][4].isalpha()]  # a date starts with a number
+        for span in self.spans + longer:
             if re.search(r"\d", span.text):
                 found = {d for text in _date_texts(span.text) for first in (True, False)
                          if (d := normalize_date(text, first))}
