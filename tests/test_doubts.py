@@ -95,7 +95,11 @@ def test_countries_come_from_identifiers_that_validate() -> None:
     assert countries([page]) == {"DE", "DK"}
     # an address that ends in a country (CLDR's names) or a US state with its ZIP (pycountry); not "Georgia"
     for line, country in (("Scranton PA 18503", {"US"}), ("Bangalore, Karnataka, India - 560067", {"IN"}),
-                          ("10115 Berlin, Deutschland", {"DE"}), ("Atlanta, Georgia", set())):
+                          ("10115 Berlin, Deutschland", {"DE"}), ("Atlanta, Georgia", set()),
+                          # a three-letter state only one country has, after its town, before the postcode;
+                          # not a currency's code ("RON" is a state of the UK too)
+                          ("Sydney NSW 2000", {"AU"}), ("Guzmanside, QLD, 2659", {"AU"}), ("Total RON 12345", set()),
+                          ("Perth WA 6000", set())):
         assert countries([PageIndex.build(_words((40, 40, line)))]) == country, line
     # a town only one country has, after its postcode (GeoNames): not one several countries have, not
     # a town named without a postcode, not a word that is no town

@@ -341,6 +341,10 @@ def test_a_number_is_the_one_its_label_points_at() -> None:
         "due_date": "2018-11-30"}
     assert repair_labelled({"due_date": None}, schema, [_page((391, 344, "Fälligkeit sofort"),  # type: ignore[list-item]
                                                                 (60, 357, "30.11.2018"))])[0] == {"due_date": None}
+    # a date in words after its label is several words ("9 giu 2026": the model wrote July)
+    header = _page((40, 100, "Numero fattura: FT-1 | Data fattura: 10 apr 2026 | Scadenza: 9 giu 2026"))
+    for held in ("2026-07-09", None):
+        assert repair_labelled({"due_date": held}, schema, [header])[0]["due_date"] == "2026-06-09"  # type: ignore[list-item]
     # a credit note labels its own number and the invoice's it corrects: the record holds neither
     credit = _page((40, 100, "Gutschrift Nr. G-5"), (40, 114, "zu Rechnung Nr. 4711"))
     record, notes, doubts = repair_labelled({"invoice_number": "5"}, schema, [credit])  # type: ignore[list-item]

@@ -200,6 +200,10 @@ def test_kinds_from_titles_not_from_references() -> None:
     assert page_kind(page(("Handelsrechnung (380) Nr. 471102", 9), ("Kunde 17", 9))) == "invoice"
     assert page_kind(page(("Purchase order PO-77", 16), *rows)) == "order"
     assert page_kind(page(("Gutschrift", 18), *rows)) == "credit_note"
+    # the EU's other languages name their invoices and credit notes too (seen "other": Portuguese "FATURA")
+    for title, kind in (("FATURA", "invoice"), ("LASKU", "invoice"), ("SZÁMLA", "invoice"), ("RAČUN", "invoice"),
+                        ("Hyvityslasku", "credit_note"), ("Faktura korygująca", "credit_note"), ("Kvitto", "receipt")):
+        assert page_kind(page((title, 18), *rows)) == kind, title
     assert page_kind(page(("Dear Mr Smith,", 9), ("please find our invoice enclosed.", 9), ("Kind regards,", 9))) \
         == "letter"
     assert page_kind([]) == "blank"

@@ -86,6 +86,11 @@ def _is_code(code: str) -> bool:
     return code in _codes()
 
 
+def currency_codes() -> frozenset[str]:
+    """Every ISO 4217 code CLDR knows, current or not."""
+    return _codes()
+
+
 @lru_cache(maxsize=1)
 def symbols_longest_first() -> list[str]:
     """Every currency symbol (case-folded), longest first, so that "hk$" takes its characters before "$" does."""

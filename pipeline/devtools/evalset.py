@@ -129,9 +129,7 @@ def make_truth(rng: random.Random, fake: Any, loc: Locale, n_items: int, currenc
     prefix = loc.prefix if not credit else "CN"
 
     def party() -> dict[str, Any]:
-        vat = "".join(str(rng.randint(0, 9)) if ch == "#" else ch for ch in loc.vat.format(country=loc.country)) \
-            if loc.vat else None
-        return {"name": fake.company(), "vat_id": vat, "address": fake.address().replace("\n", ", ")}
+        return {"name": fake.company(), "vat_id": _vat_id(rng, loc), "address": fake.address().replace("\n", ", ")}
 
     return {
         "invoice_number": f"{prefix}-{issue.year}-{rng.randint(100, 99999):05d}",
@@ -140,6 +138,24 @@ def make_truth(rng: random.Random, fake: Any, loc: Locale, n_items: int, currenc
         "allowance_total": allowance, "charge_total": charge,
         "net_amount": net, "tax_amount": tax, "total_amount": round(net + tax, cents), "line_items": items,
     }
+
+
+def _vat_id(rng: random.Random, loc: Locale) -> str | None:
+    """A VAT id of the locale's form; for a CLDR locale one whose check digits are right (python-stdnum),
+    as a real invoice's are: a page's country is proved by valid ids only."""
+    if not loc.vat:
+        return None
+    if not loc.cldr:  # the English, German and French set as it always was
+        return f"{loc.country}{rng.randint(100000000, 999999999)}"
+    from stdnum.util import get_cc_module
+
+    module = get_cc_module(loc.country.lower(), "vat")
+    if module is None:
+        raise ValueError(f"python-stdnum has no VAT id of {loc.country}")
+    while True:
+        vat = "".join(str(rng.randint(0, 9)) if ch == "#" else ch for ch in loc.vat.format(country=loc.country))
+        if module.is_valid(vat):
+            return vat
 
 
 def _digits(currency: str, loc: Locale) -> int:

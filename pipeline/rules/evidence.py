@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from pipeline.consensus.locale import country_currencies, month_first
+from pipeline.consensus.locale import country_currencies, currency_codes, month_first
 from pipeline.ground.index import PageIndex
 from pipeline.schema.paths import bare, leaves
 from pipeline.text import fold_words
@@ -100,6 +100,8 @@ def vat_doubts(record: dict[str, Any], schema: dict[str, Any], pages: Sequence[P
 # an address's last part: "..., Bangalore, Karnataka, India - 560067", "United States", "Scranton PA 18503"
 _LAST_PART = re.compile(r"(?:^|[,;]\s*|\s[-–]\s*)([^\W\d_][^\d,;]*?)[\s.]*(?:[-–]?\s*\d[\d\s]*)?$")
 _US_STATE_ZIP = re.compile(r"(?:^|\s)([A-Z]{2})\s+\d{5}(?:-\d{4})?$")
+# a state's code before the postcode that ends an address: "Guzmanside, QLD 2659"
+_STATE_POSTCODE = re.compile(r"[^\W\d_]{2},?\s+([A-Z]{3}),?\s+\d{4,5}$")
 
 
 def _address_country(line: str) -> str | None:
@@ -109,6 +111,8 @@ def _address_country(line: str) -> str | None:
 
         if pycountry.subdivisions.get(code=f"US-{m.group(1)}") is not None:
             return "US"
+    if (m := _STATE_POSTCODE.search(line)) and len(owners := _code_owners().get(m.group(1), frozenset())) == 1:
+        return next(iter(owners))  # after a town, a three-letter code only one country's states have ("QLD")
     m = _LAST_PART.search(line)
     name = m.group(1).strip().casefold() if m else ""
     country = _country_names().get(name) if name else None
@@ -160,6 +164,19 @@ def _region_owners() -> dict[str, frozenset[str]]:
     for sub in pycountry.subdivisions:
         owners.setdefault(sub.name.casefold(), set()).add(sub.country_code)
     return {name: frozenset(codes) for name, codes in owners.items()}
+
+
+@lru_cache(maxsize=1)
+def _code_owners() -> dict[str, frozenset[str]]:
+    """Each state's or region's code (pycountry's ISO 3166-2 without the country: "QLD") -> the
+    countries that have one of that code."""
+    import pycountry
+
+    owners: dict[str, set[str]] = {}
+    for sub in pycountry.subdivisions:
+        owners.setdefault(sub.code.split("-", 1)[1], set()).add(sub.country_code)
+    money = currency_codes()  # "Total RON 1234" is an amount, not Romania's state RON of the UK
+    return {code: frozenset(countries) for code, countries in owners.items() if code not in money}
 
 
 @lru_cache(maxsize=1)

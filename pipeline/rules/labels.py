@@ -23,7 +23,7 @@ from typing import Any
 from pipeline.consensus.compare import field_kind
 from pipeline.consensus.normalize import normalize_date
 from pipeline.errors import SchemaError
-from pipeline.ground.index import PageIndex
+from pipeline.ground.index import MAX_DATE_SPAN, PageIndex
 from pipeline.rules.evidence import Doubt
 from pipeline.rules.parties import repair_parties
 from pipeline.rules.vatids import repair_seller_vat_id
@@ -62,9 +62,10 @@ def repair_labelled(record: dict[str, Any], schema: dict[str, Any],
         dated = field_kind(schema["properties"][path], schema) == "date"
         found: dict[str, str] = {}
         for page in pages:
-            for text in labelled(page, labels):
-                if dated:  # "03.10.2018" is the date 2018-10-03, read in the page's own order
-                    text = normalize_date(text.strip(":;,.()"), page.date_order is not False) or ""
+            for words in labelled(page, labels):
+                # "03.10.2018" is the date 2018-10-03, read in the page's own order; "9 giu 2026" is
+                # three words (the longest run after the label that is a date)
+                text = _date_after(words, page.date_order is not False) if dated else words[0]
                 if alnum(text):
                     found.setdefault(alnum(text), text)
         if not found or isinstance(value, str) and alnum(value) in found:
@@ -92,8 +93,17 @@ def labelled_fields(schema: dict[str, Any]) -> dict[str, list[str]]:
     return out
 
 
-def labelled(page: PageIndex, labels: Sequence[str]) -> list[str]:
-    """The values ``page`` prints right after one of ``labels`` on its line, or under it."""
+def _date_after(words: list[str], dayfirst: bool) -> str:
+    """The date the words after a label start with, as 'YYYY-MM-DD', or ''."""
+    for n in range(min(len(words), MAX_DATE_SPAN), 0, -1):
+        if found := normalize_date(" ".join(words[:n]).strip(":;,.()|"), dayfirst):
+            return found
+    return ""
+
+
+def labelled(page: PageIndex, labels: Sequence[str]) -> list[list[str]]:
+    """The values ``page`` prints right after one of ``labels`` on its line (the first word and up to
+    ``MAX_DATE_SPAN`` - 1 after it, for a date in words), or under it."""
     lines = page.lines
     folded = [[fold_words(w[4]).strip(":.") for w in line] for line in lines]
     found = []
@@ -108,9 +118,9 @@ def labelled(page: PageIndex, labels: Sequence[str]) -> list[str]:
                 while after and not fold_words(after[0][4]).strip(":.#"):  # a lone ":" or "#"
                     after = after[1:]
                 if after and _value_like(after[0][4]):
-                    found.append(after[0][4].strip(":,;"))
+                    found.append([after[0][4].strip(":,;")] + [w[4] for w in after[1:MAX_DATE_SPAN]])
                 elif (under := _under(lines, n, lines[n][i])) is not None:  # a column's header (the next
-                    found.append(under)  # column's header beside it, "Fälligkeit  Teilzahlung", or nothing)
+                    found.append([under])  # column's header beside it, "Fälligkeit  Teilzahlung", or nothing)
     return found
 
 
