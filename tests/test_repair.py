@@ -333,7 +333,7 @@ def test_a_number_is_the_one_its_label_points_at() -> None:
     table = _page((40, 100, "Invoice Number"), (300, 100, "Invoice Date"), (40, 114, "INV-17"),
                   (300, 114, "01/02/2026"))
     assert repair_labelled({"invoice_number": "17"}, schema, [table])[0] == {  # type: ignore[list-item]
-        "invoice_number": "INV-17"}
+        "invoice_number": "INV-17", "issue_date": "2026-02-01"}  # the date under its header too
     # ... also with the next column's header right beside it (the e-invoice stylesheet's payment terms)
     terms = _page((180, 344, "Beschreibung"), (391, 344, "Fälligkeit"), (472, 344, "Teilzahlung"),
                   (391, 357, "30.11.2018"))
@@ -341,6 +341,10 @@ def test_a_number_is_the_one_its_label_points_at() -> None:
         "due_date": "2018-11-30"}
     assert repair_labelled({"due_date": None}, schema, [_page((391, 344, "Fälligkeit sofort"),  # type: ignore[list-item]
                                                                 (60, 357, "30.11.2018"))])[0] == {"due_date": None}
+    # the issue date is the invoice's, not the order's printed above it
+    dated = _page((40, 100, "Order Date: 15-10-2015"), (40, 114, "Invoice Date: 20-10-2015"))
+    assert repair_labelled({"issue_date": "2015-10-15"}, schema, [dated])[0] == {  # type: ignore[list-item]
+        "issue_date": "2015-10-20"}
     # a date in words after its label is several words ("9 giu 2026": the model wrote July)
     header = _page((40, 100, "Numero fattura: FT-1 | Data fattura: 10 apr 2026 | Scadenza: 9 giu 2026"))
     for held in ("2026-07-09", None):
