@@ -25,6 +25,7 @@ INVOICE_CURRENCIES = frozenset(json.loads((Path(__file__).resolve().parents[1] /
     ("315.50, 1577.50", None), ("12.50 / 15.00", None), ("1 234,56 EUR 99,00", None),
     # a sign's own dots are no decimal mark; every script's digits are digits
     ("50.970,66 kr.", 50970.66), ("Incl. GST:RM 26.98", 26.98), ("-40.00,", -40.0), ("١٢٣٫٤٥", 123.45),
+    (".50", 0.5), ("-.02", -0.02), ("$.99", 0.99),
 ])
 def test_amounts(text: object, expected: float | None) -> None:
     assert normalize_amount(text) == expected

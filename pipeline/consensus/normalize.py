@@ -65,7 +65,7 @@ def normalize_amount(value: Any) -> float | None:
         return None  # "315.50, 1577.50": two amounts are no one number
     negative = bool(re.search(r"^\(.*\)$|^-|-$|^−|\bCR\b|\bcr\b", text))
     # the number alone: a sign's own dots stay out ("50.970,66 kr.", "13,660.128 د.ك.")
-    number_span = re.search(r"\d(?:.*\d)?", text)
+    number_span = re.search(r"[.,]?\d(?:.*\d)?", text)  # with a decimal mark before it: "$.99"
     digits = re.sub(r"[^0-9.,' ]", "", number_span.group() if number_span else "").replace(" ", "").replace("'", "")
     if not re.search(r"\d", digits):
         return None
