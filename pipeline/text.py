@@ -28,6 +28,8 @@ def clean_text(value: str) -> str:
 def plain_digits(text: str) -> str:
     """Every script's digits as ASCII digits ("٦/١١/٢٠٢٤" -> "6/11/2024") and the invisible marks that
     order right-to-left text dropped (U+200F between a date's numbers): numbers as Python reads them."""
+    if text.isascii():  # nearly every span a page is indexed by: nothing to change
+        return text
     return "".join(str(unicodedata.digit(ch)) if ch.isdigit() and not ch.isascii() and unicodedata.decimal(ch, None)
                    is not None else ch for ch in text.translate(_NUMBER_MARKS) if unicodedata.category(ch) != "Cf")
 

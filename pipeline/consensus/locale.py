@@ -76,19 +76,15 @@ def sign_currencies(sign: str, allowed: frozenset[str] | None = None) -> frozens
 
 
 @lru_cache(maxsize=1)
-def _codes() -> frozenset[str]:
+def currency_codes() -> frozenset[str]:
+    """Every ISO 4217 code CLDR knows, current or not."""
     from babel.numbers import list_currencies
 
     return frozenset(list_currencies())
 
 
 def _is_code(code: str) -> bool:
-    return code in _codes()
-
-
-def currency_codes() -> frozenset[str]:
-    """Every ISO 4217 code CLDR knows, current or not."""
-    return _codes()
+    return code in currency_codes()
 
 
 @lru_cache(maxsize=1)

@@ -54,9 +54,7 @@ class PageIndex:
         split = split_words(words)
         lines = lines_of(split)
         ordered = [w for line in lines for w in line]
-        spans = [Span(" ".join(w[4] for w in line[i:i + n]), union(line[i:i + n]), n, k)
-                 for k, line in enumerate(lines) for n in range(1, MAX_SPAN + 1) for i in range(len(line) - n + 1)]
-        return cls(ordered, spans)
+        return cls(ordered, _spans(lines, range(1, MAX_SPAN + 1)))
 
     @cached_property
     def amounts(self) -> list[tuple[float, Span]]:
@@ -104,9 +102,8 @@ class PageIndex:
     @cached_property
     def dates(self) -> list[tuple[set[str], Span]]:
         out = []
-        longer = [Span(" ".join(w[4] for w in line[i:i + n]), union(line[i:i + n]), n, k)
-                  for k, line in enumerate(self.lines) for n in range(MAX_SPAN + 1, MAX_DATE_SPAN + 1)
-                  for i in range(len(line) - n + 1) if not line[i][4].isalpha()]  # a date starts with a number
+        longer = [span for span in _spans(self.lines, range(MAX_SPAN + 1, MAX_DATE_SPAN + 1))
+                  if not span.text.split(" ", 1)[0].isalpha()]  # a date starts with a number
         for span in self.spans + longer:
             if re.search(r"\d", span.text):
                 found = {d for text in _date_texts(span.text) for first in (True, False)
@@ -162,6 +159,12 @@ class PageIndex:
             for token in tokens(w[4]):
                 out.setdefault(token, i)
         return out
+
+
+def _spans(lines: Sequence[Sequence[Word]], sizes: range) -> list[Span]:
+    """Every run of ``sizes`` neighbouring words on each line, with its box and line number."""
+    return [Span(" ".join(w[4] for w in line[i:i + n]), union(line[i:i + n]), n, k)
+            for k, line in enumerate(lines) for n in sizes for i in range(len(line) - n + 1)]
 
 
 def _date_texts(text: str) -> set[str]:

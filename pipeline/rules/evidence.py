@@ -13,7 +13,7 @@ decide what the page's shared signs mean: which dollar a "$" is, which crown a "
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -154,29 +154,29 @@ def _towns() -> dict[str, str]:
 _POSTCODE = re.compile(r"(?<!\d)(?<!\d[.,])\d{5}(?!\d)(?![.,]\d)")  # not inside an amount "12,345.67"
 
 
-@lru_cache(maxsize=1)
-def _region_owners() -> dict[str, frozenset[str]]:
-    """Each name of a state, province or region (pycountry's ISO 3166-2, case folded) -> the
-    countries that have one of that name."""
+def _subdivision_owners(key: Callable[[Any], str]) -> dict[str, frozenset[str]]:
+    """``key`` of each state, province or region (pycountry's ISO 3166-2) -> the countries that have one."""
     import pycountry
 
     owners: dict[str, set[str]] = {}
     for sub in pycountry.subdivisions:
-        owners.setdefault(sub.name.casefold(), set()).add(sub.country_code)
-    return {name: frozenset(codes) for name, codes in owners.items()}
+        owners.setdefault(key(sub), set()).add(sub.country_code)
+    return {k: frozenset(codes) for k, codes in owners.items()}
+
+
+@lru_cache(maxsize=1)
+def _region_owners() -> dict[str, frozenset[str]]:
+    """Each name of a state, province or region (case folded) -> the countries that have one of that name."""
+    return _subdivision_owners(lambda sub: sub.name.casefold())
 
 
 @lru_cache(maxsize=1)
 def _code_owners() -> dict[str, frozenset[str]]:
-    """Each state's or region's code (pycountry's ISO 3166-2 without the country: "QLD") -> the
-    countries that have one of that code."""
-    import pycountry
-
-    owners: dict[str, set[str]] = {}
-    for sub in pycountry.subdivisions:
-        owners.setdefault(sub.code.split("-", 1)[1], set()).add(sub.country_code)
-    money = currency_codes()  # "Total RON 1234" is an amount, not Romania's state RON of the UK
-    return {code: frozenset(countries) for code, countries in owners.items() if code not in money}
+    """Each state's or region's code without the country ("QLD") -> the countries that have one of
+    that code; not a currency's code ("Total RON 1234" is an amount, not Romania's state RON of the UK)."""
+    money = currency_codes()
+    return {code: owners for code, owners in _subdivision_owners(lambda sub: sub.code.split("-", 1)[1]).items()
+            if code not in money}
 
 
 @lru_cache(maxsize=1)
