@@ -82,15 +82,17 @@ def repair_labelled(record: dict[str, Any], schema: dict[str, Any],
 
 def labelled_fields(schema: dict[str, Any]) -> dict[str, list[str]]:
     """The top-level fields with ``x-labels``, and their labels."""
-    out = {}
-    for name, node in (schema.get("properties") or {}).items():
-        labels = node.get("x-labels") if isinstance(node, dict) else None
-        if labels is None:
-            continue
-        if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x.strip() for x in labels):
-            raise SchemaError(f"x-labels of {name} must be a non-empty list of words; got {labels!r}")
-        out[name] = labels
-    return out
+    return {name: labels for name, node in (schema.get("properties") or {}).items()
+            if (labels := x_labels(node, name)) is not None}
+
+
+def x_labels(node: Any, where: str) -> list[str] | None:
+    """A schema node's ``x-labels`` (None where it has none), checked: a non-empty list of words."""
+    labels = node.get("x-labels") if isinstance(node, dict) else None
+    if labels is not None and (not isinstance(labels, list) or not labels
+                               or not all(isinstance(x, str) and x.strip() for x in labels)):
+        raise SchemaError(f"x-labels of {where} must be a non-empty list of words; got {labels!r}")
+    return labels
 
 
 def _date_after(words: list[str], dayfirst: bool) -> str:

@@ -77,5 +77,5 @@ def repair_record(record: Record, schema: dict[str, Any], rules: list[dict[str, 
     notes += fixed
     doubts += unsure
     record, changed, unsure = repair_currency(record, schema, pages, proven)
-    doubts += unsure + row_doubts(record, rules, pages)
+    doubts += unsure + row_doubts(record, rules, pages, schema)
     return record, notes + changed, doubts + vat_doubts(record, schema, pages)
