@@ -18,9 +18,8 @@ FOUNDATIONS = ("errors", "results", "text")  # modules, not stages: every stage 
 STAGES = tuple(s for s in ORDER if s not in FOUNDATIONS)
 # The imports against that order, each with its reason (docs/architecture.md, "Stage order")
 AGAINST_ORDER = {
-    # a schema is refused when it loads, not on a page: its x-rules, x-labels and x-document-kinds are checked there
+    # a schema is refused when it loads, not on a page: its x-rules and x-document-kinds are checked there
     ("pipeline.schema.compiled", "pipeline.rules.checks"),
-    ("pipeline.schema.compiled", "pipeline.rules.labels"),
     ("pipeline.schema.compiled", "pipeline.screen.kinds"),
     # the grammar asks for the totals after the rows they add up (the order x-rules read them in)
     ("pipeline.schema.grammar", "pipeline.rules.checks"),

@@ -359,8 +359,12 @@ def test_a_number_is_the_one_its_label_points_at() -> None:
         {"invoice_number": "2026-17"}, [], [])
     bad = {**schema, "properties": {**schema["properties"], "invoice_number": {
         **schema["properties"]["invoice_number"], "x-labels": "invoice no"}}}
-    with pytest.raises(SchemaError, match="x-labels of invoice_number"):
+    with pytest.raises(SchemaError, match=r"x-labels of \$\.properties\.invoice_number"):
         compile_schema(bad, "a schema")
+    rows = {**schema, "$defs": {**schema["$defs"], "line_item": {**schema["$defs"]["line_item"], "properties": {
+        **schema["$defs"]["line_item"]["properties"], "description": {"type": "string", "x-labels": []}}}}}
+    with pytest.raises(SchemaError, match=r"x-labels of \$\.\$defs\.line_item\.properties\.description"):
+        compile_schema(rows, "a schema")  # a row's column headings are checked too
     from pipeline.model.prompt import prompt_schema
     from pipeline.schema.grammar import answer_schema
 

@@ -21,8 +21,7 @@ from typing import Any
 
 from pipeline.ground.index import PageIndex
 from pipeline.render.textlayer import Word
-from pipeline.rules.labels import x_labels
-from pipeline.schema.paths import bare, node_at
+from pipeline.schema.paths import bare, node_at, x_labels
 from pipeline.text import fold, fold_words
 
 BAND = 20.0  # points: a table's headings stand on one line, or stacked within this of it

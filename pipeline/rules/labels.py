@@ -22,11 +22,11 @@ from typing import Any
 
 from pipeline.consensus.compare import field_kind
 from pipeline.consensus.normalize import normalize_date
-from pipeline.errors import SchemaError
 from pipeline.ground.index import MAX_DATE_SPAN, PageIndex
 from pipeline.rules.evidence import Doubt
 from pipeline.rules.parties import repair_parties
 from pipeline.rules.vatids import repair_seller_vat_id
+from pipeline.schema.paths import x_labels
 from pipeline.text import alnum, fold_words
 
 COMPOUND = 6  # a label word this long also ends a compound word ("handelsrechnung")
@@ -81,18 +81,11 @@ def repair_labelled(record: dict[str, Any], schema: dict[str, Any],
 
 
 def labelled_fields(schema: dict[str, Any]) -> dict[str, list[str]]:
-    """The top-level fields with ``x-labels``, and their labels."""
+    """The top-level fields with ``x-labels``, and their labels; not the parties, whose labels head
+    their blocks (``rules.parties``)."""
     return {name: labels for name, node in (schema.get("properties") or {}).items()
-            if (labels := x_labels(node, name)) is not None}
+            if (labels := x_labels(node, name)) is not None and "x-party" not in node}
 
-
-def x_labels(node: Any, where: str) -> list[str] | None:
-    """A schema node's ``x-labels`` (None where it has none), checked: a non-empty list of words."""
-    labels = node.get("x-labels") if isinstance(node, dict) else None
-    if labels is not None and (not isinstance(labels, list) or not labels
-                               or not all(isinstance(x, str) and x.strip() for x in labels)):
-        raise SchemaError(f"x-labels of {where} must be a non-empty list of words; got {labels!r}")
-    return labels
 
 
 def _date_after(words: list[str], dayfirst: bool) -> str:

@@ -23,19 +23,24 @@ from pipeline.ground.index import PageIndex
 from pipeline.ground.sources import locate
 from pipeline.render.textlayer import Word
 from pipeline.rules.evidence import Doubt
+from pipeline.schema.paths import x_labels
 from pipeline.text import fold, fold_words, tokens
 
-BUYER_LABELS = ("bill to", "billed to", "invoice to", "invoiced to", "sold to", "customer", "client",
-                "rechnungsempfänger", "rechnungsadresse", "empfänger", "kunde", "käufer", "leistungsempfänger",
-                "facturé à", "facture à", "adressé à", "destinataire", "acheteur", "cliente", "fatturato a")
-SELLER_LABELS = ("from", "seller", "supplier", "vendor", "issued by", "verkäufer", "lieferant", "absender",
-                 "rechnungssteller", "fournisseur", "vendeur", "émetteur", "fornitore")
-_LABELS = frozenset(fold_words(label) for label in (*BUYER_LABELS, *SELLER_LABELS))
 NEAR = 60.0  # points: a label this far above or before a name labels its block
 # a line that names a reference or a contact person, not a party: "Referenz des Käufers : Liselotte
 # Müller", "Buyer reference:", "Ansprechpartner:", "Attn:", "z. Hd.", "T.a.v."
 REFERENCE = re.compile(r"\b(?:referenz|reference|ref|zeichen|contact|ansprechpartner|attn|attention|z ?hd|zu handen|"
                        r"bearbeiter|sachbearbeiter|interlocuteur|referencia|riferimento|referentie|t ?a ?v)\b")
+
+
+def party_labels(schema: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """How pages label each party's block ("bill to", "lieferant"), by role: the ``x-labels`` of the
+    fields marked ``x-party``, folded."""
+    out = {}
+    for name, node in (schema.get("properties") or {}).items():
+        if isinstance(node, dict) and node.get("x-party") in ("seller", "buyer"):
+            out[node["x-party"]] = tuple(fold_words(label) for label in x_labels(node, name) or ())
+    return out
 
 
 def party_fields(schema: dict[str, Any]) -> tuple[str, str] | None:
@@ -56,8 +61,10 @@ def repair_parties(record: dict[str, Any], schema: dict[str, Any],
     seller, buyer = (record.get(name) for name in fields)
     if not isinstance(seller, dict) or not isinstance(buyer, dict):
         return record, None, []
+    labels = party_labels(schema)
+    known = frozenset(label for role in labels.values() for label in role)
     unnamed = [(f"{field}.name", why) for field, party in zip(fields, (seller, buyer), strict=True)
-               if (why := _not_a_name(_name(party)))]
+               if (why := _not_a_name(_name(party), known))]
     unnamed += [(f"{field}.{key}", f"{text!r} is a date") for field, party in zip(fields, (seller, buyer), strict=True)
                 for key, text in party.items() if isinstance(text, str) and _dated(text)]
     unnamed += [(f"{field}.name", why) for field, party in zip(fields, (seller, buyer), strict=True)
@@ -66,8 +73,8 @@ def repair_parties(record: dict[str, Any], schema: dict[str, Any],
         return record, None, unnamed
     if _name(seller).strip() and fold(_name(seller)) == fold(_name(buyer)):
         return record, None, [(f"{fields[0]}.name", f"seller and buyer are both {_name(seller)!r}")]
-    said_seller = _role(_name(seller), page)
-    said_buyer = _role(_name(buyer), page)
+    said_seller = _role(_name(seller), page, labels)
+    said_buyer = _role(_name(buyer), page, labels)
     wrong = (said_seller == "buyer" and said_buyer != "buyer") or (said_buyer == "seller" and said_seller != "seller")
     if said_seller == "buyer" and said_buyer == "buyer":
         return record, None, [(f"{fields[0]}.name", f"the seller {_name(seller)!r} is in the block the page "
@@ -80,12 +87,12 @@ def repair_parties(record: dict[str, Any], schema: dict[str, Any],
     return {**record, fields[0]: buyer, fields[1]: seller}, f"seller and buyer swapped: {evidence}", []
 
 
-def _not_a_name(name: str) -> str | None:
+def _not_a_name(name: str, labels: frozenset[str]) -> str | None:
     """Why a party's name is no name: a label ("Käufer", "Customer:2": the model read the block's
     label), an identifier ("GE2020211": the customer number printed above the name), or an e-mail
     or web address ("ME@BUYER.COM": the line under the name)."""
     words = [w for w in re.split(r"[\s:.#]+", fold_words(name)) if w and not w.isdigit()]
-    if words and " ".join(words) in _LABELS:
+    if words and " ".join(words) in labels:
         return f"{name!r} is a label, not a name"
     if name.strip() and not any(t.isalpha() and len(t) >= 2 for t in tokens(name)):
         return f"{name!r} is an identifier, not a name"
@@ -180,8 +187,8 @@ def _name(party: dict[str, Any]) -> str:
     return name if isinstance(name, str) else ""
 
 
-def _role(name: str, page: PageIndex) -> str | None:
-    """'buyer' or 'seller' where a label next to the name's block says so, or else where the name is
+def _role(name: str, page: PageIndex, labels: dict[str, tuple[str, ...]]) -> str | None:
+    """'buyer' or 'seller' where one of ``labels`` (by role) next to the name's block says so, or else where the name is
     in an e-mail or web domain in the page's footer (the seller's own contact line); None when
     nothing (or both) is said."""
     if not name.strip():
@@ -190,8 +197,8 @@ def _role(name: str, page: PageIndex) -> str | None:
     roles = set()
     if found["bbox"] is not None:
         x0, y0, _, _ = found["bbox"]
-        for role, labels in (("buyer", BUYER_LABELS), ("seller", SELLER_LABELS)):
-            if any(_label_near(page, label, x0, y0) for label in labels):
+        for role, words in labels.items():
+            if any(_label_near(page, label, x0, y0) for label in words):
                 roles.add(role)
     if not roles and _in_footer_domain(name, page):
         roles.add("seller")
@@ -200,7 +207,7 @@ def _role(name: str, page: PageIndex) -> str | None:
 
 def _label_near(page: PageIndex, label: str, x0: float, y0: float) -> bool:
     """A label line just above the name (same column) or just before it on its line."""
-    words = fold_words(label).split()
+    words = label.split()
     for i in range(len(page.words) - len(words) + 1):
         run = page.words[i:i + len(words)]
         if [fold_words(re.sub(r"[:.]+$", "", w[4])) for w in run] != words:

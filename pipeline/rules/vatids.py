@@ -16,17 +16,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from pipeline.ground.index import PageIndex
 from pipeline.rules.evidence import compact, is_vat_id, unheld_vat_ids, vat_fields
-from pipeline.rules.parties import BUYER_LABELS, NEAR, party_fields, plain_box, words_before
+from pipeline.rules.parties import NEAR, party_fields, party_labels, plain_box, words_before
 from pipeline.text import fold_words
 
 BLOCK = 120.0  # points: how far under a party's name its block (address, numbers, ids) goes
-# a label naming the buyer: one of the parties' buyer labels, or a word saying "yours" ("Ihre USt-IdNr.")
-_BUYERS = re.compile(r"\b(?:your|yours|ihre|ihr|votre|vos|su|sus|vostra|vostro|uw|"
-                     + "|".join(re.escape(fold_words(label)) for label in BUYER_LABELS) + r")\b")
+YOURS = ("your", "yours", "ihre", "ihr", "votre", "vos", "su", "sus", "vostra", "vostro", "uw")  # "Ihre USt-IdNr."
+
+
+@cache
+def _buyers(labels: tuple[str, ...]) -> re.Pattern[str]:
+    """A label naming the buyer: one of the buyer's block labels, or a word saying "yours"."""
+    return re.compile(r"\b(?:" + "|".join(re.escape(word) for word in (*YOURS, *labels)) + r")\b")
 
 
 def repair_seller_vat_id(record: dict[str, Any], schema: dict[str, Any],
@@ -45,7 +50,8 @@ def repair_seller_vat_id(record: dict[str, Any], schema: dict[str, Any],
         return record, []
     buyer = record.get(parties[1])
     buyer_name = buyer.get("name") if isinstance(buyer, dict) else None
-    if any(_the_buyers(page, first, buyer_name) for _, page, first in printed):
+    buyers = _buyers(party_labels(schema).get("buyer", ()))
+    if any(_the_buyers(page, first, buyer_name, buyers) for _, page, first in printed):
         return record, []
     path, old = mine[0]
     key = path.split(".", 1)[1]
@@ -54,14 +60,14 @@ def repair_seller_vat_id(record: dict[str, Any], schema: dict[str, Any],
             [f"{path}: {old!r} -> {text!r} (the one VAT id the pages print, not the buyer's: a seller's by law)"])
 
 
-def _the_buyers(page: PageIndex, first: int, buyer_name: Any) -> bool:
+def _the_buyers(page: PageIndex, first: int, buyer_name: Any, buyers: re.Pattern[str]) -> bool:
     """Whether the VAT id starting at word ``first`` is the buyer's: its label names the buyer
     ("Ihre USt-IdNr.", "Customer VAT"), or it is printed in the buyer's block (under the buyer's
     name, its label starting in the name's column).  A buyer's name the page does not print plainly
     leaves the block unknown: then it may be the buyer's."""
     word = page.words[first]
     label = words_before(page, word[0], word[1])
-    if _BUYERS.search(fold_words(" ".join(w[4] for w in label))):
+    if buyers.search(fold_words(" ".join(w[4] for w in label))):
         return True
     if not isinstance(buyer_name, str) or not buyer_name.strip():
         return False  # no buyer read: only the label can say

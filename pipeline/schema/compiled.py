@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError as JsonSchemaError
 
 from pipeline.errors import SchemaError
-from pipeline.schema.paths import KIND_TABLES, kind_paths
+from pipeline.schema.paths import KIND_TABLES, kind_paths, x_labels
 
 # Keywords that only annotate: they never constrain a value.
 ANNOTATIONS = frozenset(
@@ -122,13 +122,12 @@ def compile_schema(raw: Any, origin: str = "<schema>") -> CompiledSchema:
         raise SchemaError(f"schema {origin} must describe an object with 'properties' at its root")
     check_enforceable(raw, origin)
     from pipeline.rules.checks import check_rules
-    from pipeline.rules.labels import labelled_fields
     from pipeline.screen.kinds import schema_kinds
 
     check_rules(raw)
     schema_kinds(raw)
-    labelled_fields(raw)
     for where, node in _walk(raw, "$"):
+        x_labels(node, where)
         if "x-identifier" in node and node["x-identifier"] not in IDENTIFIERS:
             raise SchemaError(f"x-identifier at {where} must be one of {', '.join(IDENTIFIERS)}; "
                               f"got {node['x-identifier']!r}")

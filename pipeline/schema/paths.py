@@ -130,6 +130,15 @@ def node_at(schema: dict[str, Any] | None, path: str) -> Node:
     return node
 
 
+def x_labels(node: Any, where: str) -> list[str] | None:
+    """A schema node's ``x-labels`` (None where it has none), checked: a non-empty list of words."""
+    labels = node.get("x-labels") if isinstance(node, dict) else None
+    if labels is not None and (not isinstance(labels, list) or not labels
+                               or not all(isinstance(x, str) and x.strip() for x in labels)):
+        raise SchemaError(f"x-labels of {where} must be a non-empty list of words; got {labels!r}")
+    return labels
+
+
 KIND_TABLES = ("x-expected", "x-kind-fields")  # document kind -> field paths (rules.expected)
 
 
