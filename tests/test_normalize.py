@@ -26,6 +26,8 @@ INVOICE_CURRENCIES = frozenset(json.loads((Path(__file__).resolve().parents[1] /
     # a sign's own dots are no decimal mark; every script's digits are digits
     ("50.970,66 kr.", 50970.66), ("Incl. GST:RM 26.98", 26.98), ("-40.00,", -40.0), ("١٢٣٫٤٥", 123.45),
     (".50", 0.5), ("-.02", -0.02), ("$.99", 0.99),
+    # grouped by a space or an apostrophe: the one mark after it is the decimal (dinars have three decimals)
+    ("35\u202f686,327\xa0DT", 35686.327), ("1'234.567", 1234.567), ("12,345", 12345.0),
 ])
 def test_amounts(text: object, expected: float | None) -> None:
     assert normalize_amount(text) == expected

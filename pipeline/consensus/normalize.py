@@ -48,6 +48,9 @@ def normalize_currency(value: str | None, allowed: frozenset[str] | None = None)
 _AMOUNT_WITH_CENTS = re.compile(r"(?<![\d.,])\d+(?:[.,'\u00a0\u202f ]\d{3})*[.,]\d{1,2}(?![\d])")
 
 
+_SPACE_GROUPED = re.compile(r"\d[ '\u2019]\d{3}[.,]\d{3}$")
+
+
 def normalize_amount(value: Any) -> float | None:
     """Amounts as printed in any common locale -> float.
 
@@ -75,8 +78,10 @@ def normalize_amount(value: Any) -> float | None:
     elif last_dot >= 0 or last_comma >= 0:
         mark = "." if last_dot >= 0 else ","
         head, _, tail = digits.rpartition(mark)
-        # no group starts with a zero: '0.025' is a price of a fraction of a cent, not 25
-        thousands = len(tail) == 3 and head.replace(mark, "").isdigit() and not head.startswith("0")
+        # no group starts with a zero: '0.025' is a price of a fraction of a cent, not 25; and a number
+        # grouped by spaces or apostrophes groups by nothing else ('35 686,327 DT': three-decimal dinars)
+        thousands = len(tail) == 3 and head.replace(mark, "").isdigit() and not head.startswith("0") \
+            and not _SPACE_GROUPED.search(number_span.group() if number_span else "")
         decimal = "" if thousands or digits.count(mark) > 1 else mark
     else:
         decimal = ""
