@@ -691,34 +691,36 @@ def test_one_request_that_left_a_blank_page_unread_is_repaired_as_the_document()
                                    "make it, and the page prints it)"]
 
 
-def test_a_row_text_under_another_columns_heading_is_a_doubt() -> None:
+def test_a_row_text_under_another_columns_heading_is_taken_from_its_own_column() -> None:
     """The customer's article number is the first text of the row, the description one column on: a
     small model takes the number ("Toolbox") for the description ("Stahlcoil").  Both are printed on
     the row's line, so only the table's headings tell them apart (the schema's row ``x-labels``); the
     headings stand on the page before the one that prints the rows."""
-    from pipeline.rules.products import row_doubts
+    from pipeline.rules.columns import repair_columns
 
     schema = load_schema(INVOICE_SCHEMA).raw
     heads = _page((74, 735, "Art-Nr-Kunde"), (40, 752, "Pos"), (151, 752, "Beschreibung"), (244, 752, "Nettopreis"),
                   (358, 752, "Menge"), (505, 752, "Entgelt"))
-    rows_page = _page((56, 58, "1"), (69, 58, "Toolbox"), (140, 58, "Stahlcoil"), (294, 58, "100,00"),
+    rows_page = _page((56, 58, "1"), (69, 58, "Toolbox"), (140, 58, "Stahlcoil 2 mm"), (294, 58, "100,00"),
                       (370, 58, "10 Stk"), (505, 58, "1000,00"), (69, 69, "0815"),
                       (56, 100, "2"), (69, 100, "Lager"), (160, 100, "Regal"), (294, 100, "50,00"),
-                      (370, 100, "1 Stk"), (505, 100, "50,00"),
+                      (370, 100, "1 Stk"), (505, 100, "50,00"), (160, 111, "aus Buche"),
                       (56, 140, "3"), (160, 140, "Toolbox"), (294, 140, "20,00"), (370, 140, "1 Stk"),
                       (505, 140, "20,00"))
     row = {"quantity": 10.0, "unit_price": 100.0, "amount": 1000.0}
-    rows = [{**row, "description": "Toolbox"}, {**row, "description": "Stahlcoil"},
-            {**row, "description": "Toolbox 0815 Stahlcoil"}, {**row, "description": "Lager"}]
-    assert row_doubts({"line_items": rows}, RULES, [heads, rows_page], schema) == [  # type: ignore[list-item]
-        ("line_items[3].description", "'Lager' is printed under 'Art-Nr-Kunde', where the column 'Beschreibung' "
-                                      "prints 'Regal'")]
-    # "Toolbox" is also printed under "Beschreibung" (row 3): the page does not tell which is meant
-    assert row_doubts({"line_items": rows[:1]}, RULES, [heads, rows_page], schema) == []  # type: ignore[list-item]
+    rows = [{**row, "description": "Lager"}, {**row, "description": "Stahlcoil 2 mm"},
+            {**row, "description": "Toolbox 0815 Stahlcoil"}]
+    record, notes, doubts = repair_columns({"line_items": rows}, RULES, [heads, rows_page], schema)
+    assert [r["description"] for r in record["line_items"]] == ["Regal", "Stahlcoil 2 mm", "Toolbox 0815 Stahlcoil"]
+    assert notes == ["line_items[0].description: 'Lager' -> 'Regal' ('Lager' is printed under 'Art-Nr-Kunde', "
+                     "where the column 'Beschreibung' prints 'Regal')"]
+    # the column goes on under "Regal": the row's text may be longer than its first line
+    assert doubts == [("line_items[0].description", "'Regal' is the first line of the column 'Beschreibung'; "
+                                                    "it goes on below")]
+    # "Toolbox" is also printed under "Beschreibung" (row 3): the page does not say which is meant
+    toolbox = {"line_items": [{**row, "description": "Toolbox"}]}
+    assert repair_columns(toolbox, RULES, [heads, rows_page], schema)[1:] == ([], [])
     alone = _page((56, 58, "1"), (69, 58, "Toolbox"), (140, 58, "Stahlcoil"), (505, 58, "1000,00"))
-    assert row_doubts({"line_items": rows[:1]}, RULES, [heads, alone], schema) == [  # type: ignore[list-item]
-        ("line_items[0].description", "'Toolbox' is printed under 'Art-Nr-Kunde', where the column 'Beschreibung' "
-                                      "prints 'Stahlcoil'")]
-    # no heading the schema names (or no schema): nothing to say
-    assert row_doubts({"line_items": rows[:1]}, RULES, [alone], schema) == []  # type: ignore[list-item]
-    assert row_doubts({"line_items": rows[:1]}, RULES, [heads, alone]) == []  # type: ignore[list-item]
+    assert repair_columns(toolbox, RULES, [heads, alone], schema)[0]["line_items"][0]["description"] == "Stahlcoil"
+    # no heading the schema names: nothing to say
+    assert repair_columns(toolbox, RULES, [alone], schema) == (toolbox, [], [])

@@ -1,4 +1,4 @@
-"""A row's text printed under another column's heading than its own.
+"""A row's text printed under another column's heading than its own, taken from its own column.
 
 A table heads its columns: "Pos | Art-Nr-Kunde | Beschreibung | Nettopreis | Menge | Entgelt".  A
 small model reading a row from the left takes the first text it meets as the row's description: the
@@ -8,8 +8,10 @@ it.  The page says which column is the text's where the schema names its heading
 row's field lists how tables head its column ("beschreibung", "description", ...), in the languages
 its documents come in.  A row's text none of whose words that column prints on the line, printed
 under another column's heading there, while the heading's own column prints other text on that
-line, is in doubt, with that text as the reason.  Nothing is said where the table has no such
-heading, or the text is printed under it anywhere.
+line, is replaced by that text (recorded).  It stays in doubt where that column's text goes on to
+the next line (the row's text may be longer), or where the text is printed on several lines whose
+columns say different things.  Nothing is said where the table has no such heading, or the text is
+printed under it anywhere.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pipeline.schema.paths import bare, node_at, x_labels
 from pipeline.text import fold, fold_words
 
 BAND = 20.0  # points: a table's headings stand on one line, or stacked within this of it
+EDGE = 2.0  # points: a column's text on the next line starts where it starts on this one, give or take this
 _TEXT = re.compile(r"[^\W\d_]{3}")  # a cell that holds text: three letters in a row
 
 
@@ -61,40 +64,100 @@ def headings(pages: Sequence[PageIndex], labels: Sequence[str]) -> list[Heading]
     return found
 
 
-def off_column(text: str, pages: Sequence[PageIndex], heads: Sequence[Heading]) -> str | None:
-    """Why ``text`` is in doubt: printed, wherever its first word is, under another column's
-    heading than the last of ``heads`` above it, on a line whose headed column prints other text;
-    None where it is printed in that column, or the pages do not tell."""
+@dataclass(frozen=True)
+class Misplaced:
+    beside: str  # the other column's heading the text is printed under
+    heading: str  # the heading of the text's own column
+    text: str  # what that column prints on the text's line
+    continues: bool  # and on the line under it: the text may go on there
+
+    def why(self, text: str) -> str:
+        return f"{text!r} is printed under {self.beside!r}, where the column {self.heading!r} prints {self.text!r}"
+
+
+def repair_columns(record: dict[str, Any], rules: list[dict[str, Any]], pages: Sequence[PageIndex],
+                   schema: dict[str, Any]) -> tuple[dict[str, Any], list[str], list[tuple[str, str]]]:
+    """``record`` with each row's text that is printed under another column's heading replaced by
+    what its own column prints on that line (recorded), and the doubts: such a text where its
+    column's text goes on to the next line (the replacement may be cut), or where the pages print
+    it on several lines whose columns disagree."""
+    notes: list[str] = []
+    doubts: list[tuple[str, str]] = []
+    for rule in rules:
+        rows = record.get(rule["items"]) if rule.get("kind") == "product" else None
+        if not isinstance(rows, list) or not pages:
+            continue
+        heads = {key: found for key, words in column_labels(schema, rule["items"]).items()
+                 if (found := headings(pages, words))}
+        fixed = list(rows)
+        for i, row in enumerate(rows):
+            for key in heads:
+                text = row.get(key) if isinstance(row, dict) else None
+                places = misplaced(text, pages, heads[key]) if isinstance(text, str) else []
+                path = f"{rule['items']}[{i}].{key}"
+                if len({m.text for m in places}) > 1:
+                    doubts.append((path, places[0].why(str(text))))
+                elif places:
+                    fixed[i] = {**fixed[i], key: places[0].text}
+                    notes.append(f"{path}: {text!r} -> {places[0].text!r} ({places[0].why(str(text))})")
+                    if places[0].continues:
+                        doubts.append((path, f"{places[0].text!r} is the first line of the column "
+                                             f"{places[0].heading!r}; it goes on below"))
+        record = {**record, rule["items"]: fixed}
+    return record, notes, doubts
+
+
+def misplaced(text: str, pages: Sequence[PageIndex], heads: Sequence[Heading]) -> list[Misplaced]:
+    """Where ``text`` is printed, wherever its first word is, under another column's heading than the
+    last of ``heads`` above it, on a line whose headed column prints other text: one per place;
+    none where it is printed in that column anywhere, or the pages do not tell."""
     words = text.split()
     if not words or not heads:
-        return None
+        return []
     first, own = fold(words[0]), {fold(w) for w in words}
-    verdicts: list[str | None] = []
+    found: list[Misplaced | None] = []
     for p, page in enumerate(pages):
-        for line in page.lines:
+        lines = page.lines
+        for k, line in enumerate(lines):
             for word in line:
                 if fold(word[4]) != first:
                     continue
                 mid = (word[1] + word[3]) / 2
                 if any(h.page == p and h.box[1] <= mid <= h.box[3] for h in heads):
-                    verdicts.append(None)  # a line of headings, not a row
+                    found.append(None)  # a line of headings, not a row
                     continue
                 above = [h for h in heads if h.page < p or (h.page == p and h.box[3] <= word[1])]
-                verdicts.append(_verdict(word, line, above[-1], own) if above else None)
-    if not verdicts or None in verdicts:
-        return None
-    return verdicts[0]
+                below = lines[k + 1] if k + 1 < len(lines) else []
+                found.append(_verdict(word, line, below, above[-1], own) if above else None)
+    return [] if not found or None in found else [m for m in found if m]
 
 
-def _verdict(word: Word, line: Sequence[Word], head: Heading, own: set[str]) -> str | None:
+def _verdict(word: Word, line: Sequence[Word], below: Sequence[Word], head: Heading,
+             own: set[str]) -> Misplaced | None:
     if _overlaps(word, head.box):
         return None
     beside = [w[4] for w in head.band if _overlaps(word, w)]
-    inside = [w for w in line if _overlaps(w, head.box) and _TEXT.search(w[4])]
-    if not beside or not inside or {fold(w[4]) for w in inside} & own:
+    run = _run(line, head)
+    if not beside or not run or {fold(w[4]) for w in run} & own:
         return None
-    return (f"printed under {' '.join(beside)!r}, where the column {head.text!r} prints "
-            f"{' '.join(w[4] for w in inside)!r}")
+    height = run[0][3] - run[0][1]
+    under = [w for w in below if abs(w[0] - run[0][0]) <= EDGE and _TEXT.search(w[4])
+             and w[1] - run[0][3] <= height]
+    return Misplaced(" ".join(beside), head.text, " ".join(w[4] for w in run), bool(under))
+
+
+def _run(line: Sequence[Word], head: Heading) -> list[Word]:
+    """The text the heading's column prints on ``line``: from its first word with letters under the
+    heading, with the words that follow it as one text (not the next column's)."""
+    start = next((i for i, w in enumerate(line) if _overlaps(w, head.box) and _TEXT.search(w[4])), None)
+    if start is None:
+        return []
+    run = [line[start]]
+    for word in line[start + 1:]:
+        if word[0] - run[-1][2] >= 2.5 * (run[-1][3] - run[-1][1]):
+            break
+        run.append(word)
+    return run
 
 
 def _overlaps(a: Sequence[Any], b: Sequence[Any]) -> bool:

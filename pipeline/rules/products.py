@@ -24,19 +24,21 @@ from typing import Any
 from pipeline.consensus.tolerance import HALF_CENT
 from pipeline.ground.index import PageIndex
 from pipeline.rules.checks import as_number, evaluate_rule
-from pipeline.rules.columns import column_labels, headings, off_column
+from pipeline.rules.columns import repair_columns
 from pipeline.rules.rowtext import CUT, apart_from_amount, join_broken_words
 
 CENT = HALF_CENT
 
 
-def repair_rows(record: dict[str, Any], rules: list[dict[str, Any]],
-                pages: Sequence[PageIndex]) -> tuple[dict[str, Any], list[str]]:
+def repair_rows(record: dict[str, Any], rules: list[dict[str, Any]], pages: Sequence[PageIndex],
+                schema: dict[str, Any]) -> tuple[dict[str, Any], list[str], list[tuple[str, str]]]:
     """The rows' repairs, first of all (the totals' repairs suspect rows that break their rule):
-    factors from their printed lines, then words the page broke at a hyphen (``rules.rowtext``)."""
+    factors from their printed lines, texts from their own column (``rules.columns``, with the
+    doubts it leaves), then words the page broke at a hyphen (``rules.rowtext``)."""
     record, notes = repair_products(record, rules, [line for p in pages for line in p.line_amounts])
+    record, moved, doubts = repair_columns(record, rules, pages, schema)
     record, joined = join_broken_words(record, rules, pages)
-    return record, notes + joined
+    return record, notes + moved + joined, doubts
 
 
 def repair_products(record: dict[str, Any], rules: list[dict[str, Any]],
@@ -68,11 +70,10 @@ def repair_products(record: dict[str, Any], rules: list[dict[str, Any]],
 
 
 def row_doubts(record: dict[str, Any], rules: list[dict[str, Any]],
-               pages: Sequence[PageIndex] = (), schema: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+               pages: Sequence[PageIndex] = ()) -> list[tuple[str, str]]:
     """A row's text that is no whole description: cut where the page broke its line ("Kfz-"),
     holding the row's own amounts (the model read the row's columns into it: "4- 8,41 1 Stk 7 %
-    8,41"), printed away from the row's amount on ``pages`` (``rules.rowtext``), or under another
-    column's heading than the one ``schema`` names for it (``rules.columns``).  Such text is
+    8,41"), or printed away from the row's amount on ``pages`` (``rules.rowtext``).  Such text is
     printed, so grounding finds it and every sample may agree on it.  And a row whose every factor
     is 0 ("1 Stk" at 0,00 read as quantity 0): its ``product`` rule holds whatever was misread."""
     doubts = []
@@ -80,8 +81,6 @@ def row_doubts(record: dict[str, Any], rules: list[dict[str, Any]],
         rows = record.get(rule["items"]) if rule.get("kind") == "product" else None
         if not isinstance(rows, list) or not isinstance(rule.get("fields"), list):
             continue
-        labels = column_labels(schema, rule["items"]) if schema and pages else {}
-        heads = {key: found for key, words in labels.items() if (found := headings(pages, words))}
         for i, row in enumerate(rows):
             if not isinstance(row, dict):
                 continue
@@ -97,8 +96,6 @@ def row_doubts(record: dict[str, Any], rules: list[dict[str, Any]],
                     doubts.append((f"{rule['items']}[{i}].{key}", f"{text!r} holds the row's own amounts"))
                 elif apart_from_amount(text, as_number(row.get(rule["equals"])), pages):
                     doubts.append((f"{rule['items']}[{i}].{key}", f"{text!r} is printed away from the row's amount"))
-                elif key in heads and (why := off_column(text, pages, heads[key])):
-                    doubts.append((f"{rule['items']}[{i}].{key}", f"{text!r} is {why}"))
     return doubts
 
 

@@ -1,7 +1,8 @@
 """What the pages prove about a voted record, applied in one order.
 
 Each step is a repair the page's own words justify, recorded as it is made: a row's factor from
-its printed line (``rules.products``), a row's word the page broke at its hyphen
+its printed line (``rules.products``), a row's text from its own column where the model took
+another column's (``rules.columns``), a row's word the page broke at its hyphen
 (``rules.rowtext``), a date that breaks an ``order`` rule (``rules.order``), the totals from the
 printed amounts (``rules.totals``, only when the request read the whole document: the totals
 rules hold for whole documents), seller and buyer the right way round by the first page's labels,
@@ -64,10 +65,11 @@ def repair_record(record: Record, schema: dict[str, Any], rules: list[dict[str, 
     if not any(p.words for p in pages):
         return record, notes, []
     proven = countries(pages)
-    record, fixed = repair_rows(record, rules, pages)
+    record, fixed, doubts = repair_rows(record, rules, pages, schema)
     notes += fixed
-    record, fixed, doubts = repair_date_order(record, schema, pages, proven)
+    record, fixed, unsure = repair_date_order(record, schema, pages, proven)
     notes += fixed
+    doubts += unsure
     record, fixed = repair_order(record, rules, [d for p in pages for d in p.printed_dates])
     notes += fixed
     if totals is not None:
@@ -77,5 +79,5 @@ def repair_record(record: Record, schema: dict[str, Any], rules: list[dict[str, 
     notes += fixed
     doubts += unsure
     record, changed, unsure = repair_currency(record, schema, pages, proven)
-    doubts += unsure + row_doubts(record, rules, pages, schema)
+    doubts += unsure + row_doubts(record, rules, pages)
     return record, notes + changed, doubts + vat_doubts(record, schema, pages)
