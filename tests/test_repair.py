@@ -722,5 +722,7 @@ def test_a_row_text_under_another_columns_heading_is_taken_from_its_own_column()
     assert repair_columns(toolbox, RULES, [heads, rows_page], schema)[1:] == ([], [])
     alone = _page((56, 58, "1"), (69, 58, "Toolbox"), (140, 58, "Stahlcoil"), (505, 58, "1000,00"))
     assert repair_columns(toolbox, RULES, [heads, alone], schema)[0]["line_items"][0]["description"] == "Stahlcoil"
-    # no heading the schema names: nothing to say
+    # no heading the schema names: nothing to say; a label word inside a sentence heads no column
     assert repair_columns(toolbox, RULES, [alone], schema) == (toolbox, [], [])
+    sentence = _page((40, 20, "Beschreibung der Leistungen:"), (160, 20, "Wartung"))
+    assert repair_columns(toolbox, RULES, [sentence, alone], schema) == (toolbox, [], [])

@@ -55,7 +55,7 @@ def headings(pages: Sequence[PageIndex], labels: Sequence[str]) -> list[Heading]
             words = [_plain(w[4]) for w in line]
             for i in range(len(line)):
                 for label in wanted:
-                    if words[i:i + len(label)] == label:
+                    if words[i:i + len(label)] == label and _cell(line, i, i + len(label)):
                         run = line[i:i + len(label)]
                         box = (run[0][0], min(w[1] for w in run), run[-1][2], max(w[3] for w in run))
                         mid = (box[1] + box[3]) / 2
@@ -158,6 +158,14 @@ def _run(line: Sequence[Word], head: Heading) -> list[Word]:
             break
         run.append(word)
     return run
+
+
+def _cell(line: Sequence[Word], start: int, end: int) -> bool:
+    """The words ``start:end`` of ``line`` stand as a cell of their own: no word of the line comes
+    within a line's height of them ("Description of services" is a sentence, not a heading)."""
+    height = line[start][3] - line[start][1]
+    return (start == 0 or line[start][0] - line[start - 1][2] >= height) and \
+        (end == len(line) or line[end][0] - line[end - 1][2] >= height)
 
 
 def _overlaps(a: Sequence[Any], b: Sequence[Any]) -> bool:

@@ -87,7 +87,6 @@ def labelled_fields(schema: dict[str, Any]) -> dict[str, list[str]]:
             if (labels := x_labels(node, name)) is not None and "x-party" not in node}
 
 
-
 def _date_after(words: list[str], dayfirst: bool) -> str:
     """The date the words after a label start with, as 'YYYY-MM-DD', or ''."""
     for n in range(min(len(words), MAX_DATE_SPAN), 0, -1):
