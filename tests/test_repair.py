@@ -166,6 +166,32 @@ def test_a_person_the_page_names_as_a_reference_is_no_party() -> None:
     assert repair_parties({"seller": seller, "buyer": {"name": "Kunden AG"}}, schema, columns)[2] == []  # type: ignore[arg-type]
 
 
+def test_a_party_name_that_is_no_name_is_taken_from_the_block_its_label_heads() -> None:
+    """The buyer's number or a reference person read as the buyer: the block under "Käufer:" prints
+    the name, after "label : value" lines.  Taken, recorded, and still in doubt (reviewed)."""
+    from pipeline.rules.parties import repair_parties
+
+    schema = load_schema(INVOICE_SCHEMA).raw
+    page = _page((50, 80, "Referenz des Käufers"), (178, 80, ": Liselotte Müller"),
+                 (50, 310, "Käufer:"), (50, 322, "Nummer"), (132, 322, ": GE2020211"),
+                 (50, 344, "Kunden AG Mitte"), (50, 355, "Kundenstraße 15"))
+    seller = {"name": "Lieferant GmbH"}
+    for name, why in (("GE2020211", "'GE2020211' is an identifier, not a name"),
+                      ("Liselotte Müller", "'Liselotte Müller' is printed after 'referenz des kaufers :': a "
+                                           "reference, not a party")):
+        record, note, doubts = repair_parties({"seller": seller, "buyer": {"name": name}}, schema, page)
+        assert record["buyer"] == {"name": "Kunden AG Mitte"}
+        assert note == f"buyer.name: {name!r} -> 'Kunden AG Mitte' (the name under 'Käufer:'; {why})"
+        assert doubts == [("buyer.name", f"{why}; took 'Kunden AG Mitte', the name under 'Käufer:'")]
+    # the name after the label on its line; no block the label heads: the doubt alone
+    inline = _page((50, 100, "Bill to:"), (100, 100, "ACME Corp"), (50, 114, "1 Main St"))
+    assert repair_parties({"seller": seller, "buyer": {"name": "Bill to"}}, schema, inline)[0]["buyer"] == {
+        "name": "ACME Corp"}
+    unlabelled = _page((50, 100, "GE2020211"), (50, 114, "Kunden AG Mitte"))
+    assert repair_parties({"seller": seller, "buyer": {"name": "GE2020211"}}, schema, unlabelled)[:2] == (
+        {"seller": seller, "buyer": {"name": "GE2020211"}}, None)
+
+
 def test_a_party_name_over_a_registered_name_is_a_doubt() -> None:
     """A restaurant's receipt prints its trade name over the company's registered name: the model
     read the trade name, grounding found it.  A name without a legal form over a line that ends in

@@ -60,6 +60,17 @@ def lines_of(words: Sequence[Word]) -> list[list[Word]]:
     return [sorted(line, key=lambda w: w[0]) for line in lines]
 
 
+def text_run(words: Sequence[Word], gap: float | None = None) -> list[Word]:
+    """The first words of ``words`` (in reading order) that are one text, not the next column's:
+    each starts within 2.5 line heights of the last (or within ``gap`` points)."""
+    run: list[Word] = []
+    for word in words:
+        if run and word[0] - run[-1][2] >= (gap if gap is not None else 2.5 * (run[-1][3] - run[-1][1])):
+            break
+        run.append(word)
+    return run
+
+
 def _char_width(w: Word) -> float:
     return (w[2] - w[0]) / max(1, len(w[4]))
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.ground.index import PageIndex
-from pipeline.render.textlayer import Word
+from pipeline.render.textlayer import Word, text_run
 from pipeline.schema.paths import bare, node_at, x_labels
 from pipeline.text import fold, fold_words
 
@@ -152,12 +152,7 @@ def _run(line: Sequence[Word], head: Heading) -> list[Word]:
     start = next((i for i, w in enumerate(line) if _overlaps(w, head.box) and _TEXT.search(w[4])), None)
     if start is None:
         return []
-    run = [line[start]]
-    for word in line[start + 1:]:
-        if word[0] - run[-1][2] >= 2.5 * (run[-1][3] - run[-1][1]):
-            break
-        run.append(word)
-    return run
+    return text_run(line[start:])
 
 
 def _cell(line: Sequence[Word], start: int, end: int) -> bool:

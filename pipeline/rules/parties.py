@@ -19,14 +19,13 @@ from cleanco.clean import get_unique_terms, normalize_terms
 
 from pipeline.consensus.locale import month_words
 from pipeline.consensus.normalize import normalize_date
-from pipeline.ground.index import PageIndex
+from pipeline.ground.index import PageIndex, Word
 from pipeline.ground.sources import locate
-from pipeline.render.textlayer import Word
+from pipeline.rules.blocks import NEAR, block_name
 from pipeline.rules.evidence import Doubt
 from pipeline.schema.paths import x_labels
 from pipeline.text import fold, fold_words, tokens
 
-NEAR = 60.0  # points: a label this far above or before a name labels its block
 # a line that names a reference or a contact person, not a party: "Referenz des Käufers : Liselotte
 # Müller", "Buyer reference:", "Ansprechpartner:", "Attn:", "z. Hd.", "T.a.v."
 REFERENCE = re.compile(r"\b(?:referenz|reference|ref|zeichen|contact|ansprechpartner|attn|attention|z ?hd|zu handen|"
@@ -70,7 +69,7 @@ def repair_parties(record: dict[str, Any], schema: dict[str, Any],
     unnamed += [(f"{field}.name", why) for field, party in zip(fields, (seller, buyer), strict=True)
                 if (why := _not_the_party(_name(party), page))]
     if unnamed:
-        return record, None, unnamed
+        return _from_blocks(record, fields, unnamed, page, labels, known)
     if _name(seller).strip() and fold(_name(seller)) == fold(_name(buyer)):
         return record, None, [(f"{fields[0]}.name", f"seller and buyer are both {_name(seller)!r}")]
     said_seller = _role(_name(seller), page, labels)
@@ -85,6 +84,27 @@ def repair_parties(record: dict[str, Any], schema: dict[str, Any],
                          for who, p, role in (("the seller", seller, said_seller), ("the buyer", buyer, said_buyer))
                          if role)
     return {**record, fields[0]: buyer, fields[1]: seller}, f"seller and buyer swapped: {evidence}", []
+
+
+def _from_blocks(record: dict[str, Any], fields: tuple[str, str], unnamed: list[Doubt], page: PageIndex,
+                 labels: dict[str, tuple[str, ...]],
+                 known: frozenset[str]) -> tuple[dict[str, Any], str | None, list[Doubt]]:
+    """``record`` with each party's name that is no name replaced by the one its labelled block prints
+    (``rules.blocks``), what changed, and the doubts (kept: the reason says what was taken)."""
+    notes, doubts = [], []
+    for path, why in unnamed:
+        field, key = path.split(".", 1)
+        party = record.get(field)
+        role = "seller" if field == fields[0] else "buyer"
+        found = block_name(page, labels.get(role, ()), lambda text: _not_a_name(text, known) or (
+            "a reference" if REFERENCE.search(fold_words(text)) else None)) if key == "name" else None
+        if found is None or not isinstance(party, dict) or fold(found[0]) == fold(_name(party)):
+            doubts.append((path, why))
+            continue
+        record = {**record, field: {**party, key: found[0]}}
+        notes.append(f"{path}: {_name(party)!r} -> {found[0]!r} (the name under {found[1]!r}; {why})")
+        doubts.append((path, f"{why}; took {found[0]!r}, the name under {found[1]!r}"))
+    return record, "; ".join(notes) or None, doubts
 
 
 def _not_a_name(name: str, labels: frozenset[str]) -> str | None:
