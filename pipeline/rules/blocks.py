@@ -18,7 +18,7 @@ from pipeline.ground.index import PageIndex
 from pipeline.render.textlayer import Word, text_run
 from pipeline.text import fold_words
 
-BLOCK = 120.0  # points: how far under its label a party's block goes
+BLOCK = 120.0  # points: how far under its label or its name a party's block (address, numbers, ids) goes
 NEAR = 60.0  # points: a block's lines start this close to its label's column (and its label's words this close)
 
 

@@ -20,11 +20,11 @@ from functools import cache
 from typing import Any
 
 from pipeline.ground.index import PageIndex
+from pipeline.rules.blocks import BLOCK, NEAR
 from pipeline.rules.evidence import compact, is_vat_id, unheld_vat_ids, vat_fields
-from pipeline.rules.parties import NEAR, party_fields, party_labels, plain_box, words_before
+from pipeline.rules.parties import party_fields, party_labels, plain_box, words_before
 from pipeline.text import fold_words
 
-BLOCK = 120.0  # points: how far under a party's name its block (address, numbers, ids) goes
 YOURS = ("your", "yours", "ihre", "ihr", "votre", "vos", "su", "sus", "vostra", "vostro", "uw")  # "Ihre USt-IdNr."
 
 
