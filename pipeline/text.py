@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 SPACES = re.compile(r"[\s\u00a0\u202f]+")  # whitespace, no-break and thin spaces
@@ -57,3 +58,14 @@ def tokens(text: str) -> list[str]:
 def alnum(text: str) -> str:
     """Letters and digits only, case folded: "DE 123 456-789" -> "de123456789"."""
     return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+def label_runs(words: Sequence[str], labels: Sequence[str]) -> Iterator[tuple[int, int]]:
+    """(start, end) of each run of the printed ``words`` that is one of ``labels``, compared as
+    ``fold_words`` without the colon or dot around a label ("Käufer:"), left to right."""
+    plain = [fold_words(word).strip(":.") for word in words]
+    wanted = [fold_words(label).split() for label in labels]
+    for i in range(len(plain)):
+        for label in wanted:
+            if plain[i:i + len(label)] == label:
+                yield i, i + len(label)

@@ -46,9 +46,7 @@ def normalize_currency(value: str | None, allowed: frozenset[str] | None = None)
 
 # an amount printed with its cents: "315.50", "1.234,56", "1 577,50"
 _AMOUNT_WITH_CENTS = re.compile(r"(?<![\d.,])\d+(?:[.,'\u00a0\u202f ]\d{3})*[.,]\d{1,2}(?![\d])")
-
-
-_SPACE_GROUPED = re.compile(r"\d[ '\u2019]\d{3}[.,]\d{3}$")
+_SPACE_GROUPED = re.compile(r"\d[ '\u2019]\d{3}[.,]\d{3}$")  # "35 686,327": grouped by spaces, then a decimal mark
 
 
 def normalize_amount(value: Any) -> float | None:
@@ -68,8 +66,9 @@ def normalize_amount(value: Any) -> float | None:
         return None  # "315.50, 1577.50": two amounts are no one number
     negative = bool(re.search(r"^\(.*\)$|^-|-$|^−|\bCR\b|\bcr\b", text))
     # the number alone: a sign's own dots stay out ("50.970,66 kr.", "13,660.128 د.ك.")
-    number_span = re.search(r"[.,]?\d(?:.*\d)?", text)  # with a decimal mark before it: "$.99"
-    digits = re.sub(r"[^0-9.,' ]", "", number_span.group() if number_span else "").replace(" ", "").replace("'", "")
+    found = re.search(r"[.,]?\d(?:.*\d)?", text)  # with a decimal mark before it: "$.99"
+    printed = found.group() if found else ""
+    digits = re.sub(r"[^0-9.,' ]", "", printed).replace(" ", "").replace("'", "")
     if not re.search(r"\d", digits):
         return None
     last_dot, last_comma = digits.rfind("."), digits.rfind(",")
@@ -81,7 +80,7 @@ def normalize_amount(value: Any) -> float | None:
         # no group starts with a zero: '0.025' is a price of a fraction of a cent, not 25; and a number
         # grouped by spaces or apostrophes groups by nothing else ('35 686,327 DT': three-decimal dinars)
         thousands = len(tail) == 3 and head.replace(mark, "").isdigit() and not head.startswith("0") \
-            and not _SPACE_GROUPED.search(number_span.group() if number_span else "")
+            and not _SPACE_GROUPED.search(printed)
         decimal = "" if thousands or digits.count(mark) > 1 else mark
     else:
         decimal = ""

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from pipeline.ground.index import PageIndex
 from pipeline.render.textlayer import Word, text_run
-from pipeline.text import fold_words
+from pipeline.text import label_runs
 
 BLOCK = 120.0  # points: how far under its label or its name a party's block (address, numbers, ids) goes
 NEAR = 60.0  # points: a block's lines start this close to its label's column (and its label's words this close)
@@ -30,15 +30,12 @@ def block_name(page: PageIndex, labels: Sequence[str], no_name: Callable[[str], 
     found: dict[str, str] = {}
     lines = page.lines
     for k, line in enumerate(lines):
-        plain = [fold_words(w[4]).strip(":.") for w in line]
-        for label in labels:
-            words = label.split()
-            for i in range(len(line) - len(words) + 1):
-                if plain[i:i + len(words)] != words or (i and line[i][0] - line[i - 1][2] < NEAR / 2):
-                    continue  # not the label, or inside a longer text ("Referenz des Käufers")
-                head = line[i:i + len(words)]
-                if name := _name_in_block(head, line[i + len(words):], lines[k + 1:], no_name):
-                    found.setdefault(name, " ".join(w[4] for w in head))
+        for start, end in label_runs([w[4] for w in line], labels):
+            if start and line[start][0] - line[start - 1][2] < NEAR / 2:
+                continue  # inside a longer text ("Referenz des Käufers")
+            head = line[start:end]
+            if name := _name_in_block(head, line[end:], lines[k + 1:], no_name):
+                found.setdefault(name, " ".join(w[4] for w in head))
     return next(iter(found.items())) if len(found) == 1 else None
 
 

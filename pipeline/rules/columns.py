@@ -24,7 +24,7 @@ from typing import Any
 from pipeline.ground.index import PageIndex
 from pipeline.render.textlayer import Word, text_run
 from pipeline.schema.paths import bare, node_at, x_labels
-from pipeline.text import fold, fold_words
+from pipeline.text import fold, label_runs
 
 BAND = 20.0  # points: a table's headings stand on one line, or stacked within this of it
 EDGE = 2.0  # points: a column's text on the next line starts where it starts on this one, give or take this
@@ -48,19 +48,17 @@ def column_labels(schema: dict[str, Any], items: str) -> dict[str, list[str]]:
 
 def headings(pages: Sequence[PageIndex], labels: Sequence[str]) -> list[Heading]:
     """Where ``pages`` print one of ``labels`` as a word or a run of words, in page order."""
-    wanted = [fold_words(label).split() for label in labels]
     found = []
     for p, page in enumerate(pages):
         for line in page.lines:
-            words = [_plain(w[4]) for w in line]
-            for i in range(len(line)):
-                for label in wanted:
-                    if words[i:i + len(label)] == label and _cell(line, i, i + len(label)):
-                        run = line[i:i + len(label)]
-                        box = (run[0][0], min(w[1] for w in run), run[-1][2], max(w[3] for w in run))
-                        mid = (box[1] + box[3]) / 2
-                        band = tuple(w for w in page.words if w not in run and abs((w[1] + w[3]) / 2 - mid) <= BAND)
-                        found.append(Heading(p, box, " ".join(w[4] for w in run), band))
+            for start, end in label_runs([w[4] for w in line], labels):
+                if not _cell(line, start, end):
+                    continue
+                run = line[start:end]
+                box = (run[0][0], min(w[1] for w in run), run[-1][2], max(w[3] for w in run))
+                mid = (box[1] + box[3]) / 2
+                band = tuple(w for w in page.words if w not in run and abs((w[1] + w[3]) / 2 - mid) <= BAND)
+                found.append(Heading(p, box, " ".join(w[4] for w in run), band))
     return found
 
 
@@ -118,7 +116,8 @@ def misplaced(text: str, pages: Sequence[PageIndex], heads: Sequence[Heading]) -
     found: list[Misplaced | None] = []
     for p, page in enumerate(pages):
         lines = page.lines
-        for k, line in enumerate(lines):
+        for k in sorted(page.word_lines.get(first, ())):  # the lines that print it (the page's index)
+            line = lines[k]
             for word in line:
                 if fold(word[4]) != first:
                     continue
@@ -165,7 +164,3 @@ def _cell(line: Sequence[Word], start: int, end: int) -> bool:
 
 def _overlaps(a: Sequence[Any], b: Sequence[Any]) -> bool:
     return min(a[2], b[2]) - max(a[0], b[0]) > 0
-
-
-def _plain(word: str) -> str:
-    return fold_words(word).strip(":.")
