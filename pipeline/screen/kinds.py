@@ -18,9 +18,7 @@ A till's slip is a receipt whatever its title: where tax law calls it a "(simpli
 a page that names its cashier or the change given back (or shows two other signs of a till: the
 card or cash tendered, the article count, cash rounding, the time of sale) was paid at a counter,
 and has a receipt's values (a seller, a date, a total), not an invoice's (a number, a buyer, a due
-date).  So is a page whose text is a slip's: a till prints 32 to 56 characters a line on 58 or 80 mm
-paper, while an invoice's text spans a page of 80 columns or more (and a continuation page that
-is narrow has a few lines, not a slip's length), whatever the scan's or the font's size.
+date).
 The lexicon names invoices, credit notes and receipts in the Latin-script languages of the EU and
 EEA and in Turkish (the other kinds, letters, terms and tills in English, German, French, Spanish,
 Italian and Dutch); no kept library has this vocabulary.  A title it does not know leaves the page
@@ -82,8 +80,6 @@ ITEMISED = 3  # amounts with cents on a page that bills something, whatever else
 TILL = re.compile(r"\b(?:cashier|kassierer(?:in)?|caissier(?:e)?|cajer[oa]|cassier[ea]|kassamedewerker)\b|"
                   r"\b(?:change(?: due| amt)?|wechselgeld|ruckgeld|rendu|monnaie rendue|vuelto|cambio|resto|"
                   r"wisselgeld)\s*[:.]?\s*(?:[a-z]{1,3}\s?|[$€£¥]\s?)?-?\d+[.,]\d{2}(?![\d.,])")
-SLIP_COLUMNS = 52  # the widest a till prints (80 mm paper, small font: 48 to 56), in character widths
-SLIP_LINES = 12  # a slip is long: a narrow block of fewer lines is a page's remainder or a note
 # what a till prints and an invoice seldom does; one of them is no proof (a web shop's invoice prints
 # the card it was paid with, a Swiss one its "Rundung", a ticket its time of day): two are, one of
 # them the tender or the article count (``COUNTER_SIGNS[:STRONG]``)
@@ -126,7 +122,7 @@ def page_kind(words: Sequence[Word], blank_image: bool | None = None) -> str:
     lines = lines_of(words)
     folded = [fold_words(" ".join(w[4] for w in line)) for line in lines]
     title = _title_kind(lines, folded)
-    till = _paid_at_counter(folded) or _slip(words, len(lines))  # "TAX INVOICE ... Cashier: Ana ... Change 0.00"
+    till = _paid_at_counter(folded)  # "TAX INVOICE ... Cashier: Ana ... Change 0.00"
     if title is not None:
         return "receipt" if till and title == "invoice" else title
     body = "\n".join(folded)
@@ -169,18 +165,6 @@ def _paid_at_counter(folded: list[str]) -> bool:
         return True
     shown = [any(sign.search(line) for line in folded) for sign in COUNTER_SIGNS]
     return any(shown[:STRONG]) and sum(shown) >= 2
-
-
-def _slip(words: Sequence[Word], lines: int) -> bool:
-    """Whether the page's text is a till slip's: at least ``SLIP_LINES`` lines, none spanning more
-    than ``SLIP_COLUMNS`` characters (measured in the page's median character width, so neither the
-    scan's resolution nor the font's size counts)."""
-    sized = [w for w in words if len(w[4]) >= 2 and w[2] > w[0]]
-    if lines < SLIP_LINES or not sized:
-        return False
-    widths = sorted((w[2] - w[0]) / len(w[4]) for w in sized)
-    across = max(w[2] for w in sized) - min(w[0] for w in sized)
-    return across <= SLIP_COLUMNS * widths[len(widths) // 2]
 
 
 def _title_kind(lines: list[list[Word]], folded: list[str]) -> str | None:
