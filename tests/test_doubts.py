@@ -89,6 +89,39 @@ def test_the_order_of_a_numeric_date_comes_from_evidence_or_is_a_doubt() -> None
     assert settled.record["issue_date"] == "2026-03-04" and "issue_date" not in settled.open_fields
 
 
+def test_a_month_named_differently_in_two_languages_is_read_in_the_pages_language_or_doubted() -> None:
+    """"listopada" is October in Croatian and November in Polish (CLDR): the date parser read a
+    Croatian invoice's date as Polish, right-looking and unflagged."""
+    base = {"invoice_number": "R-17", "currency": "EUR", "total_amount": 119.0,
+            "seller": {"name": "ACME d.o.o.", "vat_id": None, "address": None}}
+
+    def page(*address: str, printed: str = "15. listopada 2025") -> list[Any]:
+        return _words((40, 40, "ACME d.o.o."), *((40, 52, line) for line in address), (40, 80, f"Datum {printed}"),
+                      (40, 100, "Ukupno EUR 119.00"))
+
+    settled = _settle(_record(issue_date="2025-11-15", **base), page("10000 Zagreb, Croatia"), kind="invoice")
+    assert settled.record["issue_date"] == "2025-10-15" and "issue_date" not in settled.open_fields
+    assert any("read in hr" in r for r in settled.repairs)
+    settled = _settle(_record(issue_date="2025-11-15", **base), page("00-001 Warszawa, Poland"), kind="invoice")
+    assert settled.record["issue_date"] == "2025-11-15" and "issue_date" not in settled.open_fields
+    # no country: the page's words say which language (py3langid among Croatian and Polish)
+    words = page("Račun broj 17, mjesto izdavanja Zagreb", "Ukupno za platiti, PDV uključen")
+    settled = _settle(_record(issue_date="2025-11-15", **base), words, kind="invoice")
+    assert settled.record["issue_date"] == "2025-10-15" and "issue_date" not in settled.open_fields
+    # "Jan" is June in Sesotho: an English page is read in English, not doubted
+    english = _words((40, 40, "ACME Ltd"), (40, 60, "Invoice date: Jan 15, 2026"), (40, 80, "Amount due"))
+    assert "issue_date" not in _settle(_record(issue_date="2026-01-15", **base), english, kind="invoice").open_fields
+    # nothing says which: in doubt, with both readings
+    bare = _words((40, 40, "ACME"), (40, 80, "15. listopada 2025"), (40, 100, "EUR 119.00"))
+    unsure = _settle(_record(issue_date="2025-11-15", **base), bare, kind="invoice")
+    assert "issue_date" in unsure.open_fields and "2025-10-15 in hr; 2025-11-15 in pl" in " ".join(unsure.doubts)
+    # a month every language reads as one is no doubt, nor is a date also printed in numbers
+    plain = page(printed="15. studenoga 2025")  # Croatian November: no other language's month
+    assert "issue_date" not in _settle(_record(issue_date="2025-11-15", **base), plain, kind="invoice").open_fields
+    both = [*page(), *_words((40, 120, "15.11.2025"))]
+    assert "issue_date" not in _settle(_record(issue_date="2025-11-15", **base), both, kind="invoice").open_fields
+
+
 def test_countries_come_from_identifiers_that_validate() -> None:
     page = PageIndex.build(_words((40, 40, "DE136695976"), (40, 60, "IBAN DK50 0040 0440 1162 43"),
                                   (40, 80, "DE123456789 Georgia")))  # a VAT id with a wrong check digit

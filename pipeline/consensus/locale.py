@@ -141,6 +141,67 @@ def month_first_written_with(separator: str) -> bool:
     return "Mdy" in _orders_by_separator().get(separator, frozenset({"Mdy"}))
 
 
+def country_languages(country: str) -> frozenset[str]:
+    """The languages (ISO 639, without script or region) a country has as official, de facto too."""
+    from babel.languages import get_official_languages
+
+    return frozenset(lang.split("_")[0] for lang in get_official_languages(country.upper(), de_facto=True))
+
+
+SURE_LANGUAGE = 0.9  # the identifier's probability, among the languages asked about, that decides
+
+
+@lru_cache(maxsize=1)
+def _identifier() -> Any:
+    """py3langid's identifier (140 languages, probabilities normalised), loaded once: about 0.6 s."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def written_in(text: str, readings: dict[str, frozenset[str]]) -> str | None:
+    """Of ``readings`` (each a reading of a text and the languages that read it so), the one whose
+    languages ``text`` is written in, where the identifier, asked only about those languages, gives
+    it ``SURE_LANGUAGE`` of its probability; None where it does not, or knows no language of one of
+    them.  Which of two languages that read alike a page is in does not matter ("Jan" is January in
+    English and in Luxembourgish; June in Sesotho)."""
+    identifier = _identifier()
+    known = {read: languages & set(identifier.labels) for read, languages in readings.items()}
+    if len(known) < 2 or not all(known.values()):
+        return None
+    identifier.set_languages(sorted(frozenset().union(*known.values())))
+    try:
+        ranked = dict(identifier.rank(text))
+    finally:
+        identifier.set_languages(None)
+    mass = {read: sum(ranked.get(lang, 0.0) for lang in languages) for read, languages in known.items()}
+    best = max(mass, key=lambda read: mass[read])
+    return best if mass[best] >= SURE_LANGUAGE else None
+
+
+@lru_cache(maxsize=1)
+def month_languages() -> dict[str, dict[int, frozenset[str]]]:
+    """Each month's name and abbreviation (case-folded, without a final ".") that reads as different
+    months in different languages -> month number -> those languages.  Only the languages some
+    country has as official count: Croatian "listopad" is October, Czech and Polish November."""
+    from babel import Locale
+    from babel.core import get_global
+
+    spoken = {lang for territory in get_global("territory_languages") for lang in country_languages(territory)}
+    found: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for language in sorted(spoken):
+        try:
+            locale = Locale.parse(language)
+        except Exception:  # a language CLDR has no locale for names no month
+            continue
+        for context in locale.months.values():
+            for width in ("wide", "abbreviated"):
+                for number, name in context.get(width, {}).items():
+                    found[str(name).casefold().rstrip(".")][number].add(language)
+    return {word: {n: frozenset(langs) for n, langs in months.items()}
+            for word, months in found.items() if len(months) > 1 and not re.search(r"\d", word)}
+
+
 @lru_cache(maxsize=1)
 def month_words() -> frozenset[str]:
     """Every month's name and abbreviation in every CLDR locale (case-folded, without a final "."),

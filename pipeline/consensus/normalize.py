@@ -14,7 +14,13 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from pipeline.consensus.locale import date_literals, month_words, sign_currencies, symbols_longest_first
+from pipeline.consensus.locale import (
+    date_literals,
+    month_languages,
+    month_words,
+    sign_currencies,
+    symbols_longest_first,
+)
 from pipeline.schema.paths import has_type, resolve_ref, types_of
 from pipeline.text import SPACES, clean_text, plain_digits
 
@@ -166,6 +172,26 @@ def _worded_date(text: str) -> str | None:
     if found.day not in numbers or not {found.year, found.year % 100} & numbers:
         return None  # a reading whose day or year the text does not print is the parser's guess
     return found.date().isoformat()
+
+
+def month_readings(text: str) -> dict[str, frozenset[str]]:
+    """The dates a worded date reads as, by language, where its month's name is one month in one
+    language and another in another ("15. listopada 2025": October in Croatian, November in Polish):
+    ISO date -> the languages that read it.  Empty where the month names one month wherever it is
+    written (nearly every date) or the text is no worded date."""
+    words = [w.rstrip(".") for w in re.findall(r"[^\W\d_]+\.?", text.casefold())]
+    months = next((found for w in words if (found := month_languages().get(w))), None)
+    read = normalize_date(text) if months else None
+    if months is None or read is None:
+        return {}
+    year, _, day = (int(part) for part in read.split("-"))
+    out: dict[str, frozenset[str]] = {}
+    for month, languages in months.items():
+        try:
+            out[date(year, month, day).isoformat()] = languages
+        except ValueError:  # the 31st of a month of 30 days: no reading in that language
+            continue
+    return out
 
 
 def _has_month(word: str) -> bool:

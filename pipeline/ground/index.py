@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from pipeline.consensus.normalize import date_order, normalize_amount, normalize_date
+from pipeline.consensus.normalize import date_order, month_readings, normalize_amount, normalize_date
 from pipeline.render.textlayer import Word, lines_of
 from pipeline.text import alnum, fold, tokens
 
@@ -106,8 +106,9 @@ class PageIndex:
                   if not span.text.split(" ", 1)[0].isalpha()]  # a date starts with a number
         for span in self.spans + longer:
             if re.search(r"\d", span.text):
-                found = {d for text in _date_texts(span.text) for first in (True, False)
-                         if (d := normalize_date(text, first))}
+                texts = _date_texts(span.text)
+                found = {d for text in texts for first in (True, False) if (d := normalize_date(text, first))}
+                found.update(d for text in texts for d in month_readings(text))  # "listopada": hr or pl
                 if found:
                     out.append((found, span))
         return out

@@ -4,7 +4,10 @@ The evidence, strongest first: the page's own dates that only one order can read
 is day first; ``consensus.normalize.date_order`` over every page read), then the countries the
 page's VAT ids and IBANs prove and how CLDR says their people write a short date
 (``rules.evidence``), then the separator: no locale in CLDR writes a month-first date with "." or
-"-", so "03.04.2026" is 3 April anywhere; only "/" is both.  Where the evidence settles it and
+"-", so "03.04.2026" is 3 April anywhere; only "/" is both.  A worded date is two dates where its
+month's name is two months in two languages ("15. listopada 2025": October in Croatian, November in
+Polish); the languages of the countries the page proves decide, else the language the page's
+words are written in.  Where the evidence settles it and
 the record holds the other reading, the record takes the evidence's (recorded); where nothing
 settles it, the date is in doubt with the reason, and is not silently read day first.  A date the
 page also prints in words, or whose two readings are one date ("05/05/2026"), is not in doubt.
@@ -16,8 +19,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from pipeline.consensus.locale import month_first_written_with
-from pipeline.consensus.normalize import ambiguous_order, date_order, normalize_date
+from pipeline.consensus.locale import country_languages, month_first_written_with, written_in
+from pipeline.consensus.normalize import ambiguous_order, date_order, month_readings, normalize_date
 from pipeline.ground.index import PageIndex
 from pipeline.rules.evidence import Doubt, dates_month_first
 
@@ -41,6 +44,11 @@ def repair_date_order(record: dict[str, Any], schema: dict[str, Any], pages: Seq
         if not isinstance(value, str):
             continue
         printed = _printed_as(value, pages)
+        if printed and all(len(month_readings(text)) > 1 for text in printed):
+            record, note, doubt = _month_language(record, name, value, printed[0], proven, pages)
+            notes += note
+            doubts += doubt
+            continue
         if not printed or any(not ambiguous_order(text) for text in printed):
             continue  # printed nowhere (grounding's business), or also in a form only one order reads
         text = printed[0]
@@ -55,6 +63,29 @@ def repair_date_order(record: dict[str, Any], schema: dict[str, Any], pages: Seq
             record = {**record, name: wanted}
             notes.append(f"{name}: {value} -> {wanted} ({text!r} read {'day' if order else 'month'} first, by {why})")
     return record, notes, doubts
+
+
+def _month_language(record: dict[str, Any], name: str, value: str, text: str, proven: frozenset[str],
+                    pages: Sequence[PageIndex]) -> tuple[dict[str, Any], list[str], list[Doubt]]:
+    """The date ``text`` reads as in the languages of the countries the page proves, where only one
+    of its readings is theirs, else in the language its words are written in (py3langid, asked only
+    about the readings' languages); else the date in doubt, with its readings."""
+    readings = month_readings(text)
+    spoken = frozenset(lang for country in proven for lang in country_languages(country))
+    why = f"spoken in {', '.join(sorted(proven))}"
+    theirs = [read for read, languages in readings.items() if languages & spoken]
+    if len(theirs) != 1:  # no country proven, or one that speaks both: the page's own words
+        written = written_in(" ".join(w[4] for p in pages for w in p.words), readings)
+        theirs, why = [written] if written else [], "the language the page's words are written in"
+        spoken = readings[written] if written else frozenset()
+    if len(theirs) != 1:
+        said = "; ".join(f"{read} in {', '.join(sorted(languages))}" for read, languages in sorted(readings.items()))
+        return record, [], [(name, f"printed as {text!r}, whose month is another in another language ({said}); "
+                                   "neither the countries on the page nor its words say which")]
+    if theirs[0] == value:
+        return record, [], []
+    languages = ", ".join(sorted(readings[theirs[0]] & spoken))
+    return {**record, name: theirs[0]}, [f"{name}: {value} -> {theirs[0]} ({text!r} read in {languages}, {why})"], []
 
 
 def _separator(text: str) -> str:
