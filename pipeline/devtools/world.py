@@ -73,6 +73,9 @@ WORLD = (
             "Unit Price|Amount|Subtotal|Sales Tax 8%|Total Due", 0.08, "INV", None, "|".join(PRODUCTS["en"][:6])),
     _locale("en_AU", "en_AU", "TAX INVOICE|Invoice No.|Date|Due Date|From|Bill To|ABN|Description|Qty|Unit Price|"
             "Amount|Subtotal|GST|Total (incl. GST)", 0.10, "INV", None, "|".join(PRODUCTS["en"][4:])),
+    _locale("hr_HR", "hr_HR", "RAČUN|Broj računa|Datum računa|Datum dospijeća|Prodavatelj|Kupac|OIB|Opis|Količina|"
+            "Jedinična cijena|Iznos|Osnovica|PDV 25%|Ukupno za platiti", 0.25, "R", "HR###########",
+            "Savjetodavne usluge|Licenca za softver|Uredska stolica|Ugovor o održavanju"),
 )
 _WIDTHS = ("long", "medium", "short")
 
