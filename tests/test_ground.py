@@ -214,6 +214,11 @@ def test_counting_among_printed_readings_never_starts_a_dispute() -> None:
     samples = [{"charge_total": 1234.56}, {"charge_total": 1234.56}, {"charge_total": None}]
     settled = printed_agreement({"charge_total": 2 / 3}, {"charge_total": None}, samples, SCHEMA.raw, [index])
     assert settled == {"charge_total": 2 / 3}
+    # the record's value came from the page's label and no sample's is printed: nothing to re-count
+    # (it divided by zero, and the page failed)
+    samples = [{"invoice_number": "INV-98"}, {"invoice_number": "INV-99"}]
+    settled = printed_agreement({"invoice_number": 0.5}, {"invoice_number": "RE-2026/17"}, samples, SCHEMA.raw, [index])
+    assert settled == {"invoice_number": 0.5}
 
 
 def test_adaptive_sampling_votes_only_a_page_the_greedy_answer_leaves_in_doubt(sample_dir: Path) -> None:

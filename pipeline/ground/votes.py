@@ -42,8 +42,10 @@ def printed_agreement(confidence: dict[str, float], record: dict[str, Any] | Non
         printed = [not _empty(v) and _printed(v, kind, pages) for v in votes]
         if _empty(final):  # nothing printed: a sample that wrote a value printed nowhere agrees
             out[path] = max(share, printed.count(False) / len(votes))
-        elif not all(printed[i] or _empty(v) for i, v in enumerate(votes)):
-            counted = [v for i, v in enumerate(votes) if printed[i] or _empty(v)]
+            continue
+        counted = [v for i, v in enumerate(votes) if printed[i] or _empty(v)]
+        # none printed (the record's value came from a label or a repair): nothing to re-count
+        if counted and len(counted) < len(votes):
             out[path] = max(share, sum(agrees(v, final, node, schema) for v in counted) / len(counted))
     return out
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pipeline.adjudicate.base import Adjudicator
@@ -60,7 +62,7 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
     except RenderError as exc:
         return PageResult.failed(task, f"render_error: {exc}")
     except Exception as exc:  # never let one page kill the worker and the run
-        return PageResult.failed(task, f"internal_error: {type(exc).__name__}: {exc}"[:300])
+        return PageResult.failed(task, internal_error(exc))
     seconds = {"read_ms": _ms(started), "settle_ms": 0.0, "adjudicate_ms": 0.0}
     screening = {"page_kind": page.kinds[0] if page.kinds else None, "read_kinds": list(page.kinds),
                  "hidden_text_chars": page.hidden_chars, "injection_suspected": bool(page.quarantined),
@@ -105,7 +107,7 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
                                        steps.adjudicate_always, steps.adjudicate_below)
         seconds["adjudicate_ms"] = _ms(began)
     except Exception as exc:  # a failure here (a cache that cannot be read, a bug) costs the page, not the run
-        return PageResult.failed(task, f"internal_error: {type(exc).__name__}: {exc}"[:300])
+        return PageResult.failed(task, internal_error(exc))
     local = {"status": result.status, "error": result.error, "record": result.record}
     sources = doubts.field_sources
     if "record" in adjudication:  # the adjudicator's record: its values are looked up afresh
@@ -127,3 +129,16 @@ def process_page(backend: Backend, task: dict[str, Any], steps: PageSteps) -> Pa
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
+
+
+def internal_error(exc: BaseException) -> str:
+    """A page's failure by a bug, on one line with where it was raised ("... (ground/votes.py:47 in
+    printed_agreement)"): the error row is all a user has to report, and a run's workers print nothing."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = ""
+    if frames:
+        last = frames[-1]
+        parts = Path(last.filename).parts
+        where = f" ({'/'.join(parts[-2:])}:{last.lineno} in {last.name})"
+    return f"internal_error: {type(exc).__name__}: {exc}"[:240] + where
+
