@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from typing import Any
 
 SPACES = re.compile(r"[\s\u00a0\u202f]+")  # whitespace, no-break and thin spaces
@@ -45,9 +46,22 @@ def fold(value: Any) -> str:
 
 def fold_words(text: str) -> str:
     """Lower case without accents or typographic quotes, whitespace collapsed: "Auftragsbestätigung",
-    "Bestatigung" and "BESTÄTIGUNG" compare equal, as do "l’IA" and "l'IA"."""
+    "Bestatigung" and "BESTÄTIGUNG" compare equal, as do "l’IA" and "l'IA".  Latin letters that
+    Unicode does not decompose are written as their plain letters too (anyascii): "płatności" is
+    "platnosci" as "Zahlbar" is "zahlbar", and "ø", "đ", "æ" compare as "o", "d", "ae"."""
     decomposed = unicodedata.normalize("NFKD", text.translate(_QUOTES).casefold())
-    return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).split())
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join((bare if bare.isascii() else "".join(_plain_latin(ch) for ch in bare)).split())
+
+
+@lru_cache(maxsize=4096)
+def _plain_latin(ch: str) -> str:
+    """A Latin letter without a decomposition ("ł", "ø", "æ") as ASCII; any other character as it is."""
+    if ch.isascii() or not unicodedata.name(ch, "").startswith("LATIN"):
+        return ch
+    from anyascii import anyascii
+
+    return anyascii(ch).lower() or ch
 
 
 def tokens(text: str) -> list[str]:

@@ -375,6 +375,9 @@ def test_a_number_is_the_one_its_label_points_at() -> None:
     header = _page((40, 100, "Numero fattura: FT-1 | Data fattura: 10 apr 2026 | Scadenza: 9 giu 2026"))
     for held in ("2026-07-09", None):
         assert repair_labelled({"due_date": held}, schema, [header])[0]["due_date"] == "2026-06-09"  # type: ignore[list-item]
+    # a label with a letter Unicode does not decompose ("ł") matches its plain spelling ("termin platnosci")
+    polish = _page((40, 100, "Data wystawienia: 14 lip 2025 | Termin płatności: 13 sie 2025"))
+    assert repair_labelled({"due_date": "2025-05-13"}, schema, [polish])[0]["due_date"] == "2025-08-13"  # type: ignore[list-item]
     # a credit note labels its own number and the invoice's it corrects: the record holds neither
     credit = _page((40, 100, "Gutschrift Nr. G-5"), (40, 114, "zu Rechnung Nr. 4711"))
     record, notes, doubts = repair_labelled({"invoice_number": "5"}, schema, [credit])  # type: ignore[list-item]
