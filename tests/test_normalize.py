@@ -54,7 +54,12 @@ def test_amounts(text: object, expected: float | None) -> None:
     ("٦/١١/٢٠٢٤", "2024-11-06"), ("3 באוגוסט 2024", "2024-08-03"), ("15 जून 2025", "2025-06-15"),
     ("16 tháng 5, 2024", "2024-05-16"), ("12-Sept-2025", "2025-09-12"),
     # a parser's reading whose day or year the text does not print is no date (it gave today's date)
-    ("1 No 000105", None), ("7.32 S No", None), ("07 Ġun 2024", None), ("01 02 03", None), ("DE08 7009", None),
+    ("1 No 000105", None), ("7.32 S No", None), ("01 02 03", None), ("DE08 7009", None),
+    # where dateparser has no data, CLDR's month names in every locale (Maltese, Moroccan and Levantine
+    # Arabic, Thai, Quebec French), with nothing else but an era: not a number that ends in a month's letters
+    ("07 Ġun 2024", "2024-06-07"), ("30 شتنبر 2024", "2024-09-30"), ("9 كانون الأول 2024", "2024-12-09"),
+    ("4 ส.ค. 2025", "2025-08-04"), ("4 สิงหาคม ค.ศ. 2025", "2025-08-04"), ("3 juill. 2024", "2024-07-03"),
+    ("Joghurt 5,5000", None), ("Samsøgade 25, 2056", None), ("No. 12/2024", None), ("id 3 2024", None),
 ])
 def test_dates(text: str | None, expected: str | None) -> None:
     assert normalize_date(text) == expected

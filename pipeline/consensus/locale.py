@@ -220,6 +220,26 @@ def month_words() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
+def month_numbers() -> dict[str, frozenset[int]]:
+    """Every month's name and abbreviation in every CLDR locale (case-folded, without a final ".")
+    -> the months it names; and every era's name (``ERA``: "ค.ศ.", "AD", "n. Chr."), which a long
+    date may print beside its year."""
+    found: dict[str, set[int]] = defaultdict(set)
+    for locale in _locales():
+        for context in locale.months.values():
+            for width in ("wide", "abbreviated"):
+                for number, name in context.get(width, {}).items():
+                    found[str(name).casefold().rstrip(".")].add(number)
+        for names in locale.eras.values():
+            for name in names.values():
+                found[str(name).casefold().rstrip(".")].add(ERA)
+    return {word: frozenset(months) for word, months in found.items() if word and not re.search(r"\d", word)}
+
+
+ERA = 0  # month_numbers' mark of an era's name
+
+
+@lru_cache(maxsize=1)
 def date_literals() -> re.Pattern[str]:
     """The words CLDR's date patterns print beside a date's numbers and names (Japanese 年 and 日,
     Korean 년 and 일, Bulgarian and Russian "г.", Lithuanian "m." and "d.", Latvian "gada", Spanish

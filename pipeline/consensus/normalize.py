@@ -15,8 +15,10 @@ from functools import lru_cache
 from typing import Any
 
 from pipeline.consensus.locale import (
+    ERA,
     date_literals,
     month_languages,
+    month_numbers,
     month_words,
     sign_currencies,
     symbols_longest_first,
@@ -160,18 +162,56 @@ def _worded_date(text: str) -> str | None:
     all printed ("Sep 2026" is no date)."""
     if len(text) > 40 or not _WORDED.match(text) or len(re.findall(r"\d+", text)) < 2:
         return None
-    if not any(_has_month(word.rstrip(".")) for word in re.findall(r"[^\s\d,.]+", text.casefold())):
+    # "ส.ค." keeps its dots, "كانون الأول" is one name
+    words = {*re.findall(r"[^\s\d,.]+", text.casefold()), *_words(text), " ".join(_words(text))}
+    if not any(_has_month(word.rstrip(".")) for word in words):
         return None  # no month's name in any language: not a worded date (and no parser call)
     import dateparser
 
     found = dateparser.parse(text, settings={"REQUIRE_PARTS": ["day", "month", "year"], "DATE_ORDER": "DMY",
                                              "PREFER_LOCALE_DATE_ORDER": False, "STRICT_PARSING": True})
     if found is None:
-        return None
+        return _cldr_date(text)
     numbers = {int(n) for n in re.findall(r"\d+", text)}
     if found.day not in numbers or not {found.year, found.year % 100} & numbers:
-        return None  # a reading whose day or year the text does not print is the parser's guess
+        return _cldr_date(text)  # a reading whose day or year the text does not print is the parser's guess
     return found.date().isoformat()
+
+
+MONTH_LETTERS = 3  # a month's name a date is read by without the parser: "de", "sa", "id" are other words too
+
+
+def _cldr_date(text: str) -> str | None:
+    """A worded date the date parser has no data for ("30 شتنبر 2024" in Morocco, "3 juill. 2024"
+    in Quebec, "07 Ġun 2024" in Malta): a month's name (of one word or two) that CLDR's locales
+    give one month, a day, a year of this century or the last, and no other word but an era's name ("ค.ศ."); the
+    words CLDR's patterns print beside a date are gone already (``date_literals``)."""
+    numbers = re.findall(r"\d+", text)
+    words = _words(text)
+    if len(numbers) != 2 or not words or "/" in text:  # "No. 12/2024" is a number ("no": November somewhere)
+        return None
+    months: set[int] = set()
+    if phrase := month_numbers().get(" ".join(words)):  # a name of two words: "كانون الأول", December
+        words, months = [], set(phrase)
+    for word in words:
+        # a letter a language joins to the name ("באוג׳": "in Aug."), no more: "Joghurt" holds no month
+        named = month_numbers().get(word) or month_numbers().get(word[1:])
+        if named is None or (named != {ERA} and len(word) < MONTH_LETTERS):  # no month's name nor an era's
+            return None
+        months |= named - {ERA}
+    year = next((int(n) for n in numbers if len(n) == 4 and n[:2] in ("19", "20")), None)
+    day = next((int(n) for n in numbers if len(n) <= 2), None)
+    if len(months) != 1 or year is None or day is None:
+        return None
+    try:
+        return date(year, months.pop(), day).isoformat()
+    except ValueError:
+        return None
+
+
+def _words(text: str) -> list[str]:
+    """A date's words between its numbers and separators, case-folded, without a final "."."""
+    return [w.rstrip(".") for w in re.split(r"[\s\d,/\-]+", text.casefold()) if w.strip(".")]
 
 
 def month_readings(text: str) -> dict[str, frozenset[str]]:
