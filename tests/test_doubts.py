@@ -111,6 +111,11 @@ def test_a_month_named_differently_in_two_languages_is_read_in_the_pages_languag
     # "Jan" is June in Sesotho: an English page is read in English, not doubted
     english = _words((40, 40, "ACME Ltd"), (40, 60, "Invoice date: Jan 15, 2026"), (40, 80, "Amount due"))
     assert "issue_date" not in _settle(_record(issue_date="2026-01-15", **base), english, kind="invoice").open_fields
+    # a date taken from its label is read the same way (the label reads it as the date parser does)
+    labelled = _words((40, 40, "ACME d.o.o."), (40, 52, "10000 Zagreb, Croatia"),
+                      (40, 80, "Datum računa: 3. rujna 2025. | Datum dospijeća: 17. listopada 2025."))
+    settled = _settle(_record(issue_date="2025-09-03", due_date="2025-09-17", **base), labelled, kind="invoice")
+    assert settled.record["due_date"] == "2025-10-17"
     # nothing says which: in doubt, with both readings
     bare = _words((40, 40, "ACME"), (40, 80, "15. listopada 2025"), (40, 100, "EUR 119.00"))
     unsure = _settle(_record(issue_date="2025-11-15", **base), bare, kind="invoice")

@@ -8,8 +8,9 @@ printed amounts (``rules.totals``, only when the request read the whole document
 rules hold for whole documents), seller and buyer the right way round by the first page's labels,
 a value replaced by the one its label points at (``rules.labels``), the currency the pages print
 (``rules.currency``).
-Dates are read in the order the page's evidence proves first (``rules.dates``), so that the
-``order`` rule judges the right dates.  What the pages cannot settle (a shared currency sign, a
+Dates are read in the order (and the language) the page's evidence proves first (``rules.dates``),
+so that the ``order`` rule judges the right dates, and again after the labels, which read a date as
+the parser does.  What the pages cannot settle (a shared currency sign, a
 date's order, seller and buyer one name, a label or a number read as a name, two labelled
 numbers, a row's text cut at a line break or holding its own amounts, a VAT id printed that no party
 holds) is returned as a doubt with its reason.
@@ -67,15 +68,18 @@ def repair_record(record: Record, schema: dict[str, Any], rules: list[dict[str, 
     proven = countries(pages)
     record, fixed, doubts = repair_rows(record, rules, pages, schema)
     notes += fixed
-    record, fixed, unsure = repair_date_order(record, schema, pages, proven)
+    record, fixed, _ = repair_date_order(record, schema, pages, proven)
     notes += fixed
-    doubts += unsure
     record, fixed = repair_order(record, rules, [d for p in pages for d in p.printed_dates])
     notes += fixed
     if totals is not None:
         record, fixed = totals(record)
         notes += fixed
     record, fixed, unsure = read_labels(record, schema, pages, page_number)
+    notes += fixed
+    doubts += unsure
+    # a labelled date is read as the parser reads it ("listopada" in Polish): the evidence again
+    record, fixed, unsure = repair_date_order(record, schema, pages, proven)
     notes += fixed
     doubts += unsure
     record, changed, unsure = repair_currency(record, schema, pages, proven)
