@@ -181,42 +181,45 @@ def written_in(text: str, readings: dict[str, frozenset[str]]) -> str | None:
 
 @lru_cache(maxsize=1)
 def month_languages() -> dict[str, dict[int, frozenset[str]]]:
-    """Each month's name and abbreviation (case-folded, without a final ".") that reads as different
-    months in different languages -> month number -> those languages.  Only the languages some
-    country has as official count: Croatian "listopad" is October, Czech and Polish November."""
-    from babel import Locale
+    """Each month's name and abbreviation that reads as different months in different languages ->
+    month number -> those languages.  Only the languages some country has as official count:
+    Croatian "listopad" is October, Czech and Polish November."""
     from babel.core import get_global
 
     spoken = {lang for territory in get_global("territory_languages") for lang in country_languages(territory)}
+    out = {}
+    for word, months in _month_names().items():
+        among = {n: langs & spoken for n, langs in months.items() if langs & spoken}
+        if len(among) > 1 and not re.search(r"\d", word):
+            out[word] = among
+    return out
+
+
+@lru_cache(maxsize=1)
+def _month_names() -> dict[str, dict[int, frozenset[str]]]:
+    """Every month's name and abbreviation in every CLDR locale (case-folded, without a final ".")
+    -> the months it names -> the languages that name them so: one walk for the tables below."""
     found: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for language in sorted(spoken):
-        try:
-            locale = Locale.parse(language)
-        except Exception:  # a language CLDR has no locale for names no month
-            continue
+    for locale in _locales():
         for context in locale.months.values():
             for width in ("wide", "abbreviated"):
                 for number, name in context.get(width, {}).items():
-                    found[str(name).casefold().rstrip(".")][number].add(language)
-    return {word: {n: frozenset(langs) for n, langs in months.items()}
-            for word, months in found.items() if len(months) > 1 and not re.search(r"\d", word)}
+                    if word := str(name).casefold().rstrip("."):
+                        found[word][number].add(locale.language)
+    return {word: {n: frozenset(langs) for n, langs in months.items()} for word, months in found.items()}
 
 
 @lru_cache(maxsize=1)
 def month_words() -> frozenset[str]:
-    """Every month's name and abbreviation in every CLDR locale (case-folded, without a final "."),
-    and the letters of those that hold a number ("tháng" of "tháng 5", "月" of "2月", "월" of
-    "11월"): a printed text is a worded date only if it holds one, so the date parser runs on few texts."""
+    """Every month's name and abbreviation in every CLDR locale, and the letters of those that hold
+    a number ("tháng" of "tháng 5", "月" of "2月", "월" of "11월"): a printed text is a worded date
+    only if it holds one, so the date parser runs on few texts."""
     words: set[str] = set()
-    for locale in _locales():
-        for context in locale.months.values():
-            for width in ("wide", "abbreviated"):
-                for name in context.get(width, {}).values():
-                    word = str(name).casefold().rstrip(".")
-                    words.add(word)
-                    if re.search(r"\d", word):
-                        words.update(part for part in re.split(r"[\s\d#]+", word) if part)
-    return frozenset(w for w in words if w)
+    for word in _month_names():
+        words.add(word)
+        if re.search(r"\d", word):
+            words.update(part for part in re.split(r"[\s\d#]+", word) if part)
+    return frozenset(words)
 
 
 @lru_cache(maxsize=1)
@@ -225,11 +228,9 @@ def month_numbers() -> dict[str, frozenset[int]]:
     -> the months it names; and every era's name (``ERA``: "ค.ศ.", "AD", "n. Chr."), which a long
     date may print beside its year."""
     found: dict[str, set[int]] = defaultdict(set)
+    for word, months in _month_names().items():
+        found[word].update(months)
     for locale in _locales():
-        for context in locale.months.values():
-            for width in ("wide", "abbreviated"):
-                for number, name in context.get(width, {}).items():
-                    found[str(name).casefold().rstrip(".")].add(number)
         for names in locale.eras.values():
             for name in names.values():
                 found[str(name).casefold().rstrip(".")].add(ERA)

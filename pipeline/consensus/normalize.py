@@ -184,8 +184,8 @@ MONTH_LETTERS = 3  # a month's name a date is read by without the parser: "de", 
 def _cldr_date(text: str) -> str | None:
     """A worded date the date parser has no data for ("30 شتنبر 2024" in Morocco, "3 juill. 2024"
     in Quebec, "07 Ġun 2024" in Malta): a month's name (of one word or two) that CLDR's locales
-    give one month, a day, a year of this century or the last, and no other word but an era's name ("ค.ศ."); the
-    words CLDR's patterns print beside a date are gone already (``date_literals``)."""
+    give one month, a day, a year of this century or the last, and no other word but an era's name
+    ("ค.ศ."); the words CLDR's patterns print beside a date are gone already (``date_literals``)."""
     numbers = re.findall(r"\d+", text)
     words = _words(text)
     if len(numbers) != 2 or not words or "/" in text:  # "No. 12/2024" is a number ("no": November somewhere)
