@@ -340,6 +340,28 @@ def test_a_vat_id_the_page_prints_and_no_party_holds_is_a_doubt() -> None:
     assert "x-identifier" not in json.dumps(prompt_schema(answer_schema(schema)))
 
 
+def test_vat_ids_read_across_a_two_column_header_are_swapped_back() -> None:
+    """The seller's address ran onto the line of the buyer's VAT id: the model gave each party the
+    other's id (both printed, so nothing flagged it)."""
+    from pipeline.rules.vatids import uncross_vat_ids
+
+    schema = load_schema(INVOICE_SCHEMA).raw
+    page = _page((40, 40, "Fornitore"), (320, 40, "Cliente"), (40, 54, "Trebbi SPA"), (320, 54, "Borghese Group"),
+                 (40, 68, "Contrada Alphons 1, 74100 San"), (320, 68, "Vicolo Cesare 15, 12026 Piasco"),
+                 (40, 82, "Vito Taranto"), (320, 82, "Partita IVA IT30671460639"), (40, 96, "Partita IVA IT37575770179"))
+    crossed = {"seller": {"name": "Trebbi SPA", "vat_id": "IT30671460639", "address": "Contrada Alphons 1"},
+               "buyer": {"name": "Borghese Group", "vat_id": "IT37575770179", "address": "Partita IVA IT30671460639"}}
+    record, notes, doubts = uncross_vat_ids(crossed, schema, page)  # type: ignore[arg-type]
+    assert record["seller"]["vat_id"] == "IT37575770179" and record["buyer"]["vat_id"] == "IT30671460639"
+    assert notes and "printed in the buyer's block" in notes[0]
+    assert [path for path, _ in doubts] == ["seller.address", "buyer.address"]
+    # each id in its own block: nothing to say
+    assert uncross_vat_ids(record, schema, page) == (record, [], [])  # type: ignore[arg-type]
+    # one id in the other's block is no proof (a reverse-charge buyer's id may be printed anywhere)
+    one = {**crossed, "buyer": {**crossed["buyer"], "vat_id": None}}
+    assert uncross_vat_ids(one, schema, page) == (one, [], [])  # type: ignore[arg-type]
+
+
 def test_a_number_is_the_one_its_label_points_at() -> None:
     """"Handelsrechnung (380) Nr. 471102": the model took the type code beside the title."""
     from pipeline.errors import SchemaError

@@ -25,7 +25,7 @@ from pipeline.consensus.normalize import normalize_date
 from pipeline.ground.index import MAX_DATE_SPAN, PageIndex
 from pipeline.rules.evidence import Doubt
 from pipeline.rules.parties import repair_parties
-from pipeline.rules.vatids import repair_seller_vat_id
+from pipeline.rules.vatids import repair_seller_vat_id, uncross_vat_ids
 from pipeline.schema.paths import x_labels
 from pipeline.text import alnum, fold_words
 
@@ -37,9 +37,9 @@ _ASIDE = re.compile(r"^\(.*\)$")
 def read_labels(record: dict[str, Any], schema: dict[str, Any], pages: Sequence[PageIndex],
                 page_number: int) -> tuple[dict[str, Any], list[str], list[Doubt]]:
     """What the pages' labels say: seller and buyer the right way round by the first page's
-    (``rules.parties``), the seller's VAT id where it holds another number (``rules.vatids``),
-    then the fields whose value another labelled value contradicts; the record, what changed, the
-    doubts."""
+    (``rules.parties``), the seller's VAT id where it holds another number and the parties' ids
+    where each is printed in the other's block (``rules.vatids``), then the fields whose value
+    another labelled value contradicts; the record, what changed, the doubts."""
     notes: list[str] = []
     doubts: list[Doubt] = []
     if page_number == 1 and pages and pages[0].words:  # the parties are on page 1
@@ -47,6 +47,9 @@ def read_labels(record: dict[str, Any], schema: dict[str, Any], pages: Sequence[
         notes += [swapped] if swapped else []
         record, taken = repair_seller_vat_id(record, schema, pages)
         notes += taken
+        record, taken, crossed = uncross_vat_ids(record, schema, pages[0])
+        notes += taken
+        doubts += crossed
     record, taken, unsure = repair_labelled(record, schema, pages)
     return record, notes + taken, doubts + unsure
 
