@@ -348,7 +348,8 @@ def test_vat_ids_read_across_a_two_column_header_are_swapped_back() -> None:
     schema = load_schema(INVOICE_SCHEMA).raw
     page = _page((40, 40, "Fornitore"), (320, 40, "Cliente"), (40, 54, "Trebbi SPA"), (320, 54, "Borghese Group"),
                  (40, 68, "Contrada Alphons 1, 74100 San"), (320, 68, "Vicolo Cesare 15, 12026 Piasco"),
-                 (40, 82, "Vito Taranto"), (320, 82, "Partita IVA IT30671460639"), (40, 96, "Partita IVA IT37575770179"))
+                 (40, 82, "Vito Taranto"), (320, 82, "Partita IVA IT30671460639"),
+                 (40, 96, "Partita IVA IT37575770179"))
     crossed = {"seller": {"name": "Trebbi SPA", "vat_id": "IT30671460639", "address": "Contrada Alphons 1"},
                "buyer": {"name": "Borghese Group", "vat_id": "IT37575770179", "address": "Partita IVA IT30671460639"}}
     record, notes, doubts = uncross_vat_ids(crossed, schema, page)  # type: ignore[arg-type]
