@@ -83,6 +83,10 @@ def test_the_order_of_a_numeric_date_comes_from_evidence_or_is_a_doubt() -> None
     dotted = [(*w[:4], "03.04.2026") if w[4] == "03/04/2026" else w for w in anonymous]
     settled = _settle(_record(issue_date="2026-03-04", **base), dotted, kind="invoice")
     assert settled.record["issue_date"] == "2026-04-03" and "issue_date" not in settled.open_fields
+    # a date in doubt that the order rule then drops (due before issued either way) stays in doubt
+    dropped = _words((40, 40, "ACME Tools GmbH"), (40, 60, "Invoice date: 10 April 2026"), (40, 80, "Due: 03/04/2026"))
+    settled = _settle(_record(issue_date="2026-04-10", due_date="2026-03-04", **base), dropped, kind="invoice")
+    assert settled.record["due_date"] is None and "due_date" in settled.open_fields
     # the page's own date that only one order reads settles it: 04/18/2026 is month first
     us = [*anonymous, *_words((40, 120, "Due: 04/18/2026"))]
     settled = _settle(_record(issue_date="2026-04-03", **base), us, kind="invoice")

@@ -68,7 +68,7 @@ def repair_record(record: Record, schema: dict[str, Any], rules: list[dict[str, 
     proven = countries(pages)
     record, fixed, doubts = repair_rows(record, rules, pages, schema)
     notes += fixed
-    record, fixed, _ = repair_date_order(record, schema, pages, proven)
+    record, fixed, early = repair_date_order(record, schema, pages, proven)
     notes += fixed
     record, fixed = repair_order(record, rules, [d for p in pages for d in p.printed_dates])
     notes += fixed
@@ -78,10 +78,11 @@ def repair_record(record: Record, schema: dict[str, Any], rules: list[dict[str, 
     record, fixed, unsure = read_labels(record, schema, pages, page_number)
     notes += fixed
     doubts += unsure
-    # a labelled date is read as the parser reads it ("listopada" in Polish): the evidence again
+    # a labelled date is read as the parser reads it ("listopada" in Polish): the evidence again; a
+    # date in doubt that the order rule then dropped stays in doubt
     record, fixed, unsure = repair_date_order(record, schema, pages, proven)
     notes += fixed
-    doubts += unsure
+    doubts += unsure + [(path, why) for path, why in early if record.get(path) is None]
     record, changed, unsure = repair_currency(record, schema, pages, proven)
     doubts += unsure + row_doubts(record, rules, pages)
     return record, notes + changed, doubts + vat_doubts(record, schema, pages)
