@@ -16,7 +16,7 @@ running onto the line of the buyer's VAT id) gave each party the other's id, bot
 nothing flagged it.  Where each party's id is printed in the other's block (under its name, its
 label in the name's column) and neither in its own, they are swapped back, recorded, and the
 parties' other block text (the addresses, read from the same crossed lines) is in doubt.  On 114
-recorded documents (dev sets and three world probes) this fired on the two that were so, and on no other.
+recorded documents (dev sets, three world probes) it fired on the two that were so, on no other.
 """
 
 from __future__ import annotations
@@ -104,18 +104,18 @@ def uncross_vat_ids(record: dict[str, Any], schema: dict[str, Any],
     parties = party_fields(schema)
     if parties is None:
         return record, [], []
-    names = [record.get(party) or {} for party in parties]
+    read = [record.get(party) or {} for party in parties]  # each party as the model read it
     held = {path.split(".")[0]: (path.split(".", 1)[1], value) for path, value in vat_fields(record, schema)
             if path.count(".") == 1 and isinstance(value, str)}
     printed = printed_vat_ids(page)
     if any(party not in held or compact(held[party][1]) not in printed for party in parties):
         return record, [], []
     where = [printed[compact(held[party][1])] for party in parties]
-    blocks = [[_in_block(page, first, str(party.get("name") or "")) for party in names] for first in where]
+    blocks = [[_in_block(page, first, str(party.get("name") or "")) for party in read] for first in where]
     if not (blocks[0][1] and blocks[1][0] and blocks[0][0] is False and blocks[1][1] is False):
         return record, [], []
     (seller_key, seller_id), (buyer_key, buyer_id) = held[parties[0]], held[parties[1]]
-    swapped = {**record, parties[0]: {**names[0], seller_key: buyer_id}, parties[1]: {**names[1], buyer_key: seller_id}}
+    swapped = {**record, parties[0]: {**read[0], seller_key: buyer_id}, parties[1]: {**read[1], buyer_key: seller_id}}
     note = (f"{parties[0]}.{seller_key} <-> {parties[1]}.{buyer_key}: {seller_id!r} is printed in the "
             f"{parties[1]}'s block and {buyer_id!r} in the {parties[0]}'s")
     why = "the model read the two parties' blocks crossed (their VAT ids were swapped)"
