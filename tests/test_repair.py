@@ -363,6 +363,22 @@ def test_vat_ids_read_across_a_two_column_header_are_swapped_back() -> None:
     assert uncross_vat_ids(one, schema, page) == (one, [], [])  # type: ignore[arg-type]
 
 
+def test_a_block_read_into_the_wrong_fields_is_a_doubt() -> None:
+    """A postcode taken for the VAT id of a page that prints none; the VAT id's line taken for the
+    address: each value printed, so grounding and the votes said nothing."""
+    from pipeline.rules.vatids import misplaced_ids
+
+    schema = load_schema(INVOICE_SCHEMA).raw
+    record = {"seller": {"name": "Brewer Ltd", "vat_id": "9866", "address": "18/1 Angel Trailer, Hobart, TAS, 9866"},
+              "buyer": {"name": "Carosone e figli", "vat_id": "IT11749030414", "address": "Partita IVA IT11749030414"}}
+    assert [path for path, _ in misplaced_ids(record, schema)] == ["seller.vat_id", "buyer.address"]
+    # an address that prints its VAT id beside its street and postcode is an address; a VAT id is one
+    right = {"seller": {"name": "Trebbi SPA", "vat_id": "IT30671460639", "address": "Via Roma 1, 74100 Taranto"},
+             "buyer": {"name": "Piła sp.", "vat_id": "PL6828329500", "address": "Al. Sucharskiego 59, 74-781 Piła "
+                                                                             "(NIP PL6828329500)"}}
+    assert misplaced_ids(right, schema) == []
+
+
 def test_a_number_is_the_one_its_label_points_at() -> None:
     """"Handelsrechnung (380) Nr. 471102": the model took the type code beside the title."""
     from pipeline.errors import SchemaError

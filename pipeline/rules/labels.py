@@ -25,7 +25,7 @@ from pipeline.consensus.normalize import normalize_date
 from pipeline.ground.index import MAX_DATE_SPAN, PageIndex
 from pipeline.rules.evidence import Doubt
 from pipeline.rules.parties import repair_parties
-from pipeline.rules.vatids import repair_seller_vat_id, uncross_vat_ids
+from pipeline.rules.vatids import misplaced_ids, repair_seller_vat_id, uncross_vat_ids
 from pipeline.schema.paths import x_labels
 from pipeline.text import alnum, fold_words
 
@@ -49,7 +49,7 @@ def read_labels(record: dict[str, Any], schema: dict[str, Any], pages: Sequence[
         notes += taken
         record, taken, crossed = uncross_vat_ids(record, schema, pages[0])
         notes += taken
-        doubts += crossed
+        doubts += crossed + misplaced_ids(record, schema)
     record, taken, unsure = repair_labelled(record, schema, pages)
     return record, notes + taken, doubts + unsure
 

@@ -122,6 +122,30 @@ def uncross_vat_ids(record: dict[str, Any], schema: dict[str, Any],
     return swapped, [note], [(f"{party}.{key}", why) for party in parties for key in _block_text(schema, party)]
 
 
+def misplaced_ids(record: dict[str, Any], schema: dict[str, Any]) -> list[Doubt]:
+    """A party's VAT id that is no VAT id but a number of its own address (its postcode: a page that
+    prints no id), and a party's address that is its VAT id's line (the id and no other number): a
+    block read line by line into the wrong fields, each value printed, so nothing else flagged them."""
+    doubts: list[Doubt] = []
+    for path, value in vat_fields(record, schema):
+        party = path.split(".")[0]
+        held = record.get(party)
+        if path.count(".") != 1 or not isinstance(held, dict):
+            continue
+        for key in _block_text(schema, party):
+            text = held.get(key)
+            if not isinstance(text, str):
+                continue
+            tokens = [compact(t) for t in re.split(r"[\s,;()]+", text) if t]
+            ids = [t for t in tokens if is_vat_id(t)]
+            if isinstance(value, str) and compact(value) in tokens and not is_vat_id(compact(value)):
+                doubts.append((path, f"{value!r} is a number of the {party}'s {key}, not a VAT id"))
+            if ids and not any(re.search(r"\d", t) for t in tokens if t not in ids):
+                doubts.append((f"{party}.{key}", f"{text!r} is the line of the VAT id {ids[0]!r}: it has no "
+                                                 "other number"))
+    return doubts
+
+
 def _block_text(schema: dict[str, Any], party: str) -> list[str]:
     """A party's fields read from its block's lines besides its name and identifiers: the plain
     strings (no format, pattern or ``x-identifier``), such as its address."""
