@@ -47,9 +47,9 @@ def read_labels(record: dict[str, Any], schema: dict[str, Any], pages: Sequence[
         notes += [swapped] if swapped else []
         record, taken = repair_seller_vat_id(record, schema, pages)
         notes += taken
-        record, taken, crossed = uncross_vat_ids(record, schema, pages[0])
+        record, taken = uncross_vat_ids(record, schema, pages[0])
         notes += taken
-        doubts += crossed + misplaced_ids(record, schema)
+        doubts += misplaced_ids(record, schema)
     record, taken, unsure = repair_labelled(record, schema, pages)
     return record, notes + taken, doubts + unsure
 

@@ -13,7 +13,7 @@ so that the ``order`` rule judges the right dates, and again after the labels, w
 the parser does.  What the pages cannot settle (a shared currency sign, a
 date's order, seller and buyer one name, a label or a number read as a name, two labelled
 numbers, a row's text cut at a line break or holding its own amounts, a VAT id printed that no party
-holds, the addresses of parties whose VAT ids were read crossed) is returned as a doubt with its reason.
+holds, a postcode read as a VAT id, a VAT id's line read as an address) is returned as a doubt with its reason.
 Rows come first: the totals' repairs suspect rows that break their ``product`` rule.
 """
 
