@@ -131,6 +131,24 @@ def test_a_month_named_differently_in_two_languages_is_read_in_the_pages_languag
     assert "issue_date" not in _settle(_record(issue_date="2025-11-15", **base), both, kind="invoice").open_fields
 
 
+def test_an_allowance_drawn_as_another_fields_amount_is_no_dispute() -> None:
+    """The model writes an allowance that restates a total (dropped); its other draws wrote a row's
+    amount and the tax: no reading of an allowance, and the right record was flagged for them."""
+    from pipeline.rules.checks import restated_adjustments
+
+    record = _record(net_amount=100.0, tax_amount=19.0, total_amount=119.0,
+                     line_items=[{"description": "Widget", "quantity": 1.0, "unit_price": 100.0, "amount": 100.0}])
+    samples = [record, {**record, "allowance_total": 19.0}, {**record, "allowance_total": 100.0}]
+    confidence = {"allowance_total": 1 / 3, "invoice_number": 1.0}
+    assert restated_adjustments(confidence, record, samples, RULES)["allowance_total"] == 1.0
+    # a draw of an amount the record holds nowhere else is a reading: the dispute stands
+    other = [record, {**record, "allowance_total": 5.0}, {**record, "allowance_total": 19.0}]
+    assert restated_adjustments(confidence, record, other, RULES)["allowance_total"] == 1 / 3
+    # nor is anything said where the record holds an allowance
+    held = {**record, "allowance_total": 19.0}
+    assert restated_adjustments(confidence, held, samples, RULES) == confidence
+
+
 def test_countries_come_from_identifiers_that_validate() -> None:
     page = PageIndex.build(_words((40, 40, "DE136695976"), (40, 60, "IBAN DK50 0040 0440 1162 43"),
                                   (40, 80, "DE123456789 Georgia")))  # a VAT id with a wrong check digit
