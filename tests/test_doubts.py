@@ -149,6 +149,19 @@ def test_an_allowance_drawn_as_another_fields_amount_is_no_dispute() -> None:
     assert restated_adjustments(confidence, held, samples, RULES) == confidence
 
 
+
+def test_a_dispute_over_a_row_the_record_no_longer_has_is_over_nothing() -> None:
+    """The samples disagreed over a third row's quantity; the rules dropped that row (a total
+    restated as a row): the record was flagged for a row it does not have."""
+    from pipeline.rules.checks import on_held_rows
+
+    record = _record(line_items=[{"description": "Widget", "quantity": 1.0, "unit_price": 5.0, "amount": 5.0}])
+    confidence = {"line_items[0].quantity": 1 / 3, "line_items[2].quantity": 1 / 3, "line_items.length": 1.0,
+                  "allowance_total": 1 / 3}
+    assert on_held_rows(confidence, record) == {"line_items[0].quantity": 1 / 3, "line_items.length": 1.0,
+                                                "allowance_total": 1 / 3}
+
+
 def test_countries_come_from_identifiers_that_validate() -> None:
     page = PageIndex.build(_words((40, 40, "DE136695976"), (40, 60, "IBAN DK50 0040 0440 1162 43"),
                                   (40, 80, "DE123456789 Georgia")))  # a VAT id with a wrong check digit

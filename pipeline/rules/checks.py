@@ -27,6 +27,7 @@ from typing import Any
 
 from pipeline.consensus.tolerance import HALF_CENT, RULE_TOLERANCE, rows_slack
 from pipeline.errors import SchemaError
+from pipeline.schema.paths import steps
 
 # Kinds that compare a document's rows with its totals: they hold for a whole document only,
 # not for one page of a multi-page invoice (the others hold row by row or field by field).
@@ -202,6 +203,27 @@ def restated_adjustments(confidence: dict[str, float], record: dict[str, Any] | 
         if written and all(v is not None and round(v, 2) in held for v in written):
             out[name] = 1.0
     return out
+
+
+def on_held_rows(confidence: dict[str, float], record: dict[str, Any] | None) -> dict[str, float]:
+    """``confidence`` without the values of rows the record no longer has: a dispute among the
+    samples over a row the rules then dropped (a total restated as a row) is over nothing, and it
+    flagged right records ("in doubt: line_items[2].quantity" of a record with two rows)."""
+    if record is None:
+        return confidence
+    return {path: share for path, share in confidence.items() if _held(record, steps(path))}
+
+
+def _held(value: Any, path: list[str | int]) -> bool:
+    """Whether every row index on ``path`` is one the record has."""
+    for step in path:
+        if isinstance(step, int):
+            if not isinstance(value, list) or step >= len(value):
+                return False
+            value = value[step]
+        else:
+            value = value.get(step) if isinstance(value, dict) else None
+    return True
 
 
 def _numbers(value: Any) -> list[float]:

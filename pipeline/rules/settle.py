@@ -26,7 +26,14 @@ from typing import Any
 from pipeline.ground.index import PageIndex, Word
 from pipeline.ground.sources import FieldSource, drop_unprinted, ground_pages, ungrounded
 from pipeline.ground.votes import printed_agreement
-from pipeline.rules.checks import flagged_failures, proven_by_sums, restated_adjustments, rule_paths, scoped
+from pipeline.rules.checks import (
+    flagged_failures,
+    on_held_rows,
+    proven_by_sums,
+    restated_adjustments,
+    rule_paths,
+    scoped,
+)
 from pipeline.rules.cohere import Cohered, cohere
 from pipeline.rules.expected import absent, decisive, kind_fields, kind_rules
 from pipeline.rules.repairs import Printed, printed_facts, repair_record, totals_repair
@@ -95,8 +102,8 @@ def settle_page(record: dict[str, Any] | None, confidence: dict[str, float], sch
     if record is not None:
         for path, why in absent(record, schema, kind, unreadable).items():
             reasons.setdefault(path, why)  # a reason of the page's own ('$' is five dollars) says more
-    confidence = restated_adjustments(printed_agreement(confidence, record, samples, schema, pages), record,
-                                      samples, rules)
+    confidence = on_held_rows(restated_adjustments(printed_agreement(confidence, record, samples, schema, pages),
+                                                   record, samples, rules), record)
     disputes = open_disputes(confidence, schema, page_number, page_count, [*missing, *reasons], pages_read, below)
     if record is not None and whole:  # rows that add up to the totals settle how many there are
         proven = proven_by_sums(rules, record)
