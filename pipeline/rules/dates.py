@@ -7,9 +7,9 @@ page's VAT ids and IBANs prove and how CLDR says their people write a short date
 "-", so "03.04.2026" is 3 April anywhere; only "/" is both.  A worded date is two dates where its
 month's name is two months in two languages ("15. listopada 2025": October in Croatian, November in
 Polish); the languages of the countries the page proves decide, else the language the page's
-words are written in.  Where the evidence settles it and
-the record holds the other reading, the record takes the evidence's (recorded); where nothing
-settles it, the date is in doubt with the reason, and is not silently read day first.  A date the
+words are written in.  Where the evidence settles it and the record holds the other reading, the
+record takes the evidence's (recorded); where nothing settles it, the date is in doubt with the
+reason, and is not silently read day first.  A date the
 page also prints in words, or whose two readings are one date ("05/05/2026"), is not in doubt.
 """
 
@@ -44,8 +44,9 @@ def repair_date_order(record: dict[str, Any], schema: dict[str, Any], pages: Seq
         if not isinstance(value, str):
             continue
         printed = _printed_as(value, pages)
-        if printed and all(len(month_readings(text)) > 1 for text in printed):
-            record, note, doubt = _month_language(record, name, value, printed[0], proven, pages)
+        readings = [month_readings(text) for text in printed]
+        if printed and all(len(read) > 1 for read in readings):
+            record, note, doubt = _month_language(record, name, value, printed[0], readings[0], proven, pages)
             notes += note
             doubts += doubt
             continue
@@ -65,12 +66,13 @@ def repair_date_order(record: dict[str, Any], schema: dict[str, Any], pages: Seq
     return record, notes, doubts
 
 
-def _month_language(record: dict[str, Any], name: str, value: str, text: str, proven: frozenset[str],
+def _month_language(record: dict[str, Any], name: str, value: str, text: str, readings: dict[str, frozenset[str]],
+                    proven: frozenset[str],
                     pages: Sequence[PageIndex]) -> tuple[dict[str, Any], list[str], list[Doubt]]:
-    """The date ``text`` reads as in the languages of the countries the page proves, where only one
-    of its readings is theirs, else in the language its words are written in (py3langid, asked only
-    about the readings' languages); else the date in doubt, with its readings."""
-    readings = month_readings(text)
+    """The date ``text`` (``readings``: its ``month_readings``) reads as in the languages of the
+    countries the page proves, where only one of its readings is theirs, else in the language its
+    words are written in (py3langid, asked only about the readings' languages); else the date in
+    doubt, with its readings."""
     spoken = frozenset(lang for country in proven for lang in country_languages(country))
     why = f"spoken in {', '.join(sorted(proven))}"
     theirs = [read for read, languages in readings.items() if languages & spoken]

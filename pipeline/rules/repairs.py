@@ -10,10 +10,10 @@ a value replaced by the one its label points at (``rules.labels``), the currency
 (``rules.currency``).
 Dates are read in the order (and the language) the page's evidence proves first (``rules.dates``),
 so that the ``order`` rule judges the right dates, and again after the labels, which read a date as
-the parser does.  What the pages cannot settle (a shared currency sign, a
-date's order, seller and buyer one name, a label or a number read as a name, two labelled
-numbers, a row's text cut at a line break or holding its own amounts, a VAT id printed that no party
-holds, a postcode read as a VAT id, a VAT id's line read as an address) is returned as a doubt with its reason.
+the parser does.  What the pages cannot settle (a shared currency sign, a date's order, seller and
+buyer one name, a label or a number read as a name, two labelled numbers, a row's text cut at a
+line break or holding its own amounts, a VAT id printed that no party holds, a postcode read as a
+VAT id, a VAT id's line read as an address) is returned as a doubt with its reason.
 Rows come first: the totals' repairs suspect rows that break their ``product`` rule.
 """
 

@@ -105,8 +105,7 @@ def uncross_vat_ids(record: dict[str, Any], schema: dict[str, Any],
     if parties is None:
         return record, []
     read = [record.get(party) or {} for party in parties]  # each party as the model read it
-    held = {path.split(".")[0]: (path.split(".", 1)[1], value) for path, value in vat_fields(record, schema)
-            if path.count(".") == 1 and isinstance(value, str)}
+    held = {party: (key, value) for party, key, value in _party_ids(record, schema) if isinstance(value, str)}
     printed = printed_vat_ids(page)
     if any(party not in held or compact(held[party][1]) not in printed for party in parties):
         return record, []
@@ -126,10 +125,9 @@ def misplaced_ids(record: dict[str, Any], schema: dict[str, Any]) -> list[Doubt]
     prints no id), and a party's address that is its VAT id's line (the id and no other number): a
     block read line by line into the wrong fields, each value printed, so nothing else flagged them."""
     doubts: list[Doubt] = []
-    for path, value in vat_fields(record, schema):
-        party = path.split(".")[0]
-        held = record.get(party)
-        if path.count(".") != 1 or not isinstance(held, dict):
+    for party, id_key, value in _party_ids(record, schema):
+        path, held = f"{party}.{id_key}", record.get(party)
+        if not isinstance(held, dict):
             continue
         for key in _block_text(schema, party):
             text = held.get(key)
@@ -143,6 +141,12 @@ def misplaced_ids(record: dict[str, Any], schema: dict[str, Any]) -> list[Doubt]
                 doubts.append((f"{party}.{key}", f"{text!r} is the line of the VAT id {ids[0]!r}: it has no "
                                                  "other number"))
     return doubts
+
+
+def _party_ids(record: dict[str, Any], schema: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """The VAT id fields of the parties (top-level objects): (party, the field's key, its value)."""
+    return [(path.split(".")[0], path.split(".", 1)[1], value) for path, value in vat_fields(record, schema)
+            if path.count(".") == 1]
 
 
 def _block_text(schema: dict[str, Any], party: str) -> list[str]:
